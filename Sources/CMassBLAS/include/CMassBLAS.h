@@ -1,0 +1,38 @@
+// OpenBLAS, reached through a run-time loader.
+//
+// Debian's OpenBLAS 0.3.21 does not know CPUs newer than itself and falls back to its slowest (SSE3 "Prescott")
+// kernels on them, 5x below what the hardware does. OpenBLAS reads OPENBLAS_CORETYPE only when the library is
+// initialised, so Mass loads it itself (dlopen) after choosing the kernel family from the CPU's features.
+#ifndef CMASSBLAS_H
+#define CMASSBLAS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Loads OpenBLAS once. `coretype`, when not NULL and OPENBLAS_CORETYPE is unset, is exported as
+/// OPENBLAS_CORETYPE before the library initialises. Returns 0 on success, otherwise -1 with a message in
+/// `error` (at most `error_size` bytes). Thread-safe; later calls return the first call's result.
+int cmass_blas_load(const char *coretype, char *error, size_t error_size);
+
+/// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C. `trans_a`/`trans_b` are 0 or 1.
+void cmass_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+
+/// OpenBLAS's process-wide thread count.
+void cmass_blas_set_threads(int n);
+int cmass_blas_get_threads(void);
+/// The kernel family OpenBLAS runs ("SkylakeX", "Haswell", ...), or "" before loading.
+const char *cmass_blas_corename(void);
+const char *cmass_blas_config(void);
+
+/// CPU features (x86: cpuid + xgetbv; 0 elsewhere).
+int cmass_cpu_has_avx2_fma(void);
+int cmass_cpu_has_avx512(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

