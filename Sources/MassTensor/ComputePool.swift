@@ -1,9 +1,12 @@
 import Foundation
+import Synchronization
 
 /// A fixed set of compute threads that run one parallel loop at a time.
 ///
 /// Heavy compute never runs on Swift's cooperative pool or on libdispatch's: `parallelFor` runs chunk 0 on the
 /// calling thread and the others on the pool's own helper threads, and returns when all are done.
+/// A forward pass runs dozens of short loops, so helpers spin for a while (~50 µs) before sleeping: a
+/// sleep/wake round trip costs more than most of those loops.
 /// One pool belongs to one model worker; `parallelFor` must not be called from two threads at once.
 public final class ComputePool: @unchecked Sendable {
     /// Number of threads that work on a loop, the caller included.
@@ -12,12 +15,16 @@ public final class ComputePool: @unchecked Sendable {
 
     /// Shared with the helper threads, which keep it alive after the pool is gone until they have exited.
     private final class State: @unchecked Sendable {
-        // Every field is guarded by `condition`.
-        let condition = NSCondition()
-        var generation = 0
-        var pending = 0
+        /// Bumped (releasing) after `job` is set; helpers acquire it before reading `job`.
+        let generation = Atomic<Int>(0)
+        /// Helpers still running the current job.
+        let pending = Atomic<Int>(0)
+        let shuttingDown = Atomic<Bool>(false)
+        /// Written only by the caller of `parallelFor` while no helper runs a job.
         var job: ((Int) -> Void)?
-        var shuttingDown = false
+        /// Guards sleeping; `sleepers` counts helpers blocked on `condition`.
+        let condition = NSCondition()
+        var sleepers = 0
     }
 
     public init(threads: Int) {
@@ -33,8 +40,8 @@ public final class ComputePool: @unchecked Sendable {
     }
 
     deinit {
+        state.shuttingDown.store(true, ordering: .releasing)
         state.condition.lock()
-        state.shuttingDown = true
         state.condition.broadcast()
         state.condition.unlock()
     }
@@ -52,41 +59,50 @@ public final class ComputePool: @unchecked Sendable {
                 guard worker < workers else { return }
                 for i in (worker * count / workers)..<((worker + 1) * count / workers) { body(i) }
             }
-            let c = state.condition
-            c.lock()
             state.job = chunk
-            state.pending = threadCount - 1
-            state.generation += 1
-            c.broadcast()
-            c.unlock()
+            state.pending.store(threadCount - 1, ordering: .relaxed)
+            state.generation.add(1, ordering: .releasing)
+            state.condition.lock()
+            if state.sleepers > 0 { state.condition.broadcast() }
+            state.condition.unlock()
             chunk(0)
-            c.lock()
-            while state.pending > 0 { c.wait() }
+            while state.pending.load(ordering: .acquiring) > 0 { Self.spinPause() }
             state.job = nil
-            c.unlock()
         }
+    }
+
+    @inline(__always)
+    private static func spinPause() {
+        // Yield rather than burn the core: on 2 cores another process may need it.
+        sched_yield()
     }
 
     private static func helperLoop(state: State, index: Int) {
         var seen = 0
-        let c = state.condition
         while true {
-            c.lock()
-            while state.generation == seen && !state.shuttingDown { c.wait() }
-            if state.shuttingDown {
-                c.unlock()
-                return
+            // Spin first: the next loop of a forward pass usually starts within microseconds.
+            var spins = 0
+            while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring) {
+                spins += 1
+                if spins < 2_000 {
+                    spinPause()
+                    continue
+                }
+                state.condition.lock()
+                state.sleepers += 1
+                while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring) {
+                    state.condition.wait()
+                }
+                state.sleepers -= 1
+                state.condition.unlock()
             }
-            seen = state.generation
+            if state.shuttingDown.load(ordering: .acquiring) { return }
+            seen = state.generation.load(ordering: .acquiring)
             var work = state.job
-            c.unlock()
             work?(index)
             // Drop the reference before reporting done: the closure must not outlive `parallelFor`.
             work = nil
-            c.lock()
-            state.pending -= 1
-            if state.pending == 0 { c.broadcast() }
-            c.unlock()
+            state.pending.subtract(1, ordering: .releasing)
         }
     }
 }

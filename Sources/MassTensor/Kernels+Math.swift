@@ -6,12 +6,22 @@ public enum VectorMath {
     @inline(__always)
     static func fma(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
 
+    /// Lane-wise maximum and minimum (the standard library's generic `pointwiseMax` is not inlined).
+    @inline(__always)
+    public static func max(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
+    @inline(__always)
+    public static func min(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
+
     /// e^x, Cephes-style: x = n·ln2 + r, a degree-6 polynomial for e^r, and 2^n built in the exponent bits.
-    /// Relative error within a few ulp on [-87.3, 88.7]; inputs are clamped to that range.
+    /// Relative error within a few ulp on [-87.3, 88.3]; inputs are clamped to that range.
+    /// Written with bit tricks only, because SIMD float→int conversions are not vectorised by the compiler.
     @inline(__always)
     public static func exp(_ xIn: V) -> V {
-        let x = xIn.clamped(lowerBound: V(repeating: -87.33654), upperBound: V(repeating: 88.72283))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        let x = min(max(xIn, V(repeating: -87.33654)), V(repeating: 88.3762))
+        // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
+        let magic: Float = 12_582_912
+        let shifted = fma(x, V(repeating: 1.442_695_04), V(repeating: magic))
+        let n = shifted - magic
         // ln 2 split in two so that n·ln2 is exact to float precision.
         var r = fma(n, V(repeating: -0.693_359_375), x)
         r = fma(n, V(repeating: 2.121_944_4e-4), r)
@@ -22,9 +32,10 @@ public enum VectorMath {
         p = fma(p, r, V(repeating: 1.666_666_545_9e-1))
         p = fma(p, r, V(repeating: 5.000_000_120_1e-1))
         let y = fma(p, r * r, r) + 1
-        // Clamping keeps n in [-126, 128]; n = 128 only for x ≥ 88.38, where float overflows anyway.
-        let e = (SIMD8<Int32>(n) &+ 127).clamped(lowerBound: .zero, upperBound: SIMD8(repeating: 254))
-        return y * unsafeBitCast(e &<< 23, to: V.self)
+        // n is in [-126, 127] after the clamp: 2^n is (n + 127) in the exponent field.
+        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: V.self)
+        return y * scale
     }
 
     /// erf(x) from Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), odd-extended.

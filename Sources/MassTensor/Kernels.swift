@@ -45,21 +45,18 @@ public enum Kernels {
         }
     }
 
-    /// In place: x = GELU(x + bias) on [rows, cols] (exact erf GELU).
-    public static func biasGELU(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = x + r * cols
-            var c = 0
-            while c + 8 <= cols {
-                store(VectorMath.gelu(load(row + c) + load(bias + c)), row + c)
-                c += 8
-            }
-            if c < cols {
-                var tail = V(repeating: 0)
-                for i in c..<cols { tail[i - c] = row[i] + bias[i] }
-                let g = VectorMath.gelu(tail)
-                for i in c..<cols { row[i] = g[i - c] }
-            }
+    /// In place: x = GELU(x) on `count` elements (exact erf GELU).
+    public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var c = 0
+        while c + 8 <= count {
+            store(VectorMath.gelu(load(x + c)), x + c)
+            c += 8
+        }
+        if c < count {
+            var tail = V(repeating: 0)
+            for i in c..<count { tail[i - c] = x[i] }
+            let g = VectorMath.gelu(tail)
+            for i in c..<count { x[i] = g[i - c] }
         }
     }
 
@@ -105,10 +102,11 @@ public enum Kernels {
             var maxV = V(repeating: -.infinity)
             var c = 0
             while c + 8 <= cols {
-                maxV = pointwiseMax(maxV, load(row + c))
+                maxV = VectorMath.max(maxV, load(row + c))
                 c += 8
             }
-            var m = maxV.max()
+            var m = Swift.max(Swift.max(Swift.max(maxV[0], maxV[1]), Swift.max(maxV[2], maxV[3])),
+                Swift.max(Swift.max(maxV[4], maxV[5]), Swift.max(maxV[6], maxV[7])))
             for i in c..<cols { m = Swift.max(m, row[i]) }
             let mV = V(repeating: m)
             var sumV = V(repeating: 0)

@@ -61,14 +61,17 @@ public final class BertWorkspace {
     var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var context = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var intermediate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    /// One attention score matrix per pool thread.
+    /// One attention score matrix per pool thread, each `scoreCapacity` floats.
     var scores: [UnsafeMutablePointer<Float>] = []
+    var scoreCapacity = 0
 
     public init() {}
 
     func reserve(tokens: Int, config: BertConfiguration, maxLength: Int, threads: Int) {
-        if scores.count < threads {
-            for _ in scores.count..<threads { scores.append(.allocate(capacity: maxLength * maxLength)) }
+        if scores.count < threads || scoreCapacity < maxLength * maxLength {
+            for s in scores { s.deallocate() }
+            scoreCapacity = max(scoreCapacity, maxLength * maxLength)
+            scores = (0..<threads).map { _ in .allocate(capacity: scoreCapacity) }
         }
         guard tokens > capacity else { return }
         release()
@@ -98,8 +101,8 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
     public let config: BertConfiguration
 
     struct Layer {
-        let qkvWeight, qkvBias, outWeight, outBias, norm1Gamma, norm1Beta: Tensor
-        let upWeight, upBias, downWeight, downBias, norm2Gamma, norm2Beta: Tensor
+        let qkv, out, up, down: Linear
+        let norm1Gamma, norm1Beta, norm2Gamma, norm2Beta: Tensor
     }
 
     let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingGamma, embeddingBeta: Tensor
@@ -124,22 +127,21 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
             let parts = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).weight", [h, h]) }
             let biases = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).bias", [h]) }
             return Layer(
-                qkvWeight: try Self.concatenate(parts, shape: [3 * h, h]),
-                qkvBias: try Self.concatenate(biases, shape: [3 * h]),
-                outWeight: try w(p + "attention.output.dense.weight", [h, h]),
-                outBias: try w(p + "attention.output.dense.bias", [h]),
+                qkv: try Linear(
+                    weight: Self.concatenate(parts, shape: [3 * h, h]), bias: Self.concatenate(biases, shape: [3 * h])),
+                out: try Linear(
+                    weight: w(p + "attention.output.dense.weight", [h, h]), bias: w(p + "attention.output.dense.bias", [h])),
+                up: try Linear(
+                    weight: w(p + "intermediate.dense.weight", [f, h]), bias: w(p + "intermediate.dense.bias", [f])),
+                down: try Linear(weight: w(p + "output.dense.weight", [h, f]), bias: w(p + "output.dense.bias", [h])),
                 norm1Gamma: try w(p + "attention.output.LayerNorm.weight", [h]),
                 norm1Beta: try w(p + "attention.output.LayerNorm.bias", [h]),
-                upWeight: try w(p + "intermediate.dense.weight", [f, h]),
-                upBias: try w(p + "intermediate.dense.bias", [f]),
-                downWeight: try w(p + "output.dense.weight", [h, f]),
-                downBias: try w(p + "output.dense.bias", [h]),
                 norm2Gamma: try w(p + "output.LayerNorm.weight", [h]),
                 norm2Beta: try w(p + "output.LayerNorm.bias", [h]))
         }
     }
 
-    private static func concatenate(_ parts: [Tensor], shape: [Int]) throws -> Tensor {
+    private static func concatenate(_ parts: [Tensor], shape: [Int]) -> Tensor {
         let out = Tensor(zeros: shape)
         var offset = 0
         for part in parts {
@@ -207,18 +209,18 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         let f = config.intermediateSize
         let eps = config.layerNormEps
         let x = ws.hidden
-        pool.linear(x, rows: total, k: h, weight: layer.qkvWeight.floats, n: 3 * h, bias: layer.qkvBias.floats, into: ws.qkv)
+        pool.apply(layer.qkv, x, rows: total, into: ws.qkv)
         attention(sequences: sequences, offsets: offsets, ws: ws, pool: pool)
         // x = LayerNorm(x + context·Woᵀ + bo): the GEMM accumulates onto the residual in place.
-        pool.linear(ws.context, rows: total, k: h, weight: layer.outWeight.floats, n: h, bias: layer.outBias.floats, into: x, accumulate: true)
+        pool.apply(layer.out, ws.context, rows: total, into: x, accumulate: true)
         pool.forRowRanges(total) { r0, r1 in
             Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm1Gamma.floats, beta: layer.norm1Beta.floats, eps: eps)
         }
-        pool.linear(x, rows: total, k: h, weight: layer.upWeight.floats, n: f, bias: nil, into: ws.intermediate)
+        pool.apply(layer.up, x, rows: total, into: ws.intermediate)
         pool.forRowRanges(total) { r0, r1 in
-            Kernels.biasGELU(ws.intermediate + r0 * f, bias: layer.upBias.floats, rows: r1 - r0, cols: f)
+            Kernels.gelu(ws.intermediate + r0 * f, count: (r1 - r0) * f)
         }
-        pool.linear(ws.intermediate, rows: total, k: f, weight: layer.downWeight.floats, n: h, bias: layer.downBias.floats, into: x, accumulate: true)
+        pool.apply(layer.down, ws.intermediate, rows: total, into: x, accumulate: true)
         pool.forRowRanges(total) { r0, r1 in
             Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm2Gamma.floats, beta: layer.norm2Beta.floats, eps: eps)
         }

@@ -1,0 +1,45 @@
+/// The weights of a PyTorch-style Linear layer, `y = x · Wᵀ + b`, kept in both layouts the kernels want:
+/// W as stored ([n, k], for OpenBLAS on many rows) and pre-packed (for few rows, see `PackedMatrix`).
+public struct Linear: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let packed: PackedMatrix
+    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { weight.shape[1] }
+
+    /// Below this many rows the packed kernel beats OpenBLAS (measured with `mass bench embed`).
+    public static let packedRowLimit = 64
+
+    public init(weight: Tensor, bias: Tensor?) throws {
+        guard weight.shape.count == 2, weight.dtype == .float32 else {
+            throw TensorError(.shapeMismatch, op: "Linear", "weight must be a float32 matrix, got \(weight.dtype) \(weight.shape)")
+        }
+        if let bias, bias.shape != [weight.shape[0]] {
+            throw TensorError(.shapeMismatch, op: "Linear", "bias has shape \(bias.shape), expected [\(weight.shape[0])]")
+        }
+        self.weight = weight
+        self.bias = bias
+        packed = PackedMatrix(weight.floats, n: weight.shape[0], k: weight.shape[1])
+    }
+}
+
+extension ComputePool {
+    /// `y = x · Wᵀ + b` on [rows, k] → [rows, n], or `y += ...` with `accumulate` (a residual already in y).
+    /// Output columns are split across the pool's threads; each thread runs single-threaded kernels.
+    public func apply(_ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let n = layer.outFeatures
+        let k = layer.inFeatures
+        let bias = layer.bias.map { UnsafePointer($0.floats) }
+        if rows >= Linear.packedRowLimit {
+            linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
+            return
+        }
+        let panels = (n + 15) / 16
+        let parts = rows * n * k < 1 << 16 ? 1 : min(threadCount, panels)
+        parallelFor(parts) { part in
+            let c0 = (part * panels / parts) * 16
+            let c1 = min(n, ((part + 1) * panels / parts) * 16)
+            layer.packed.linear(x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
+        }
+    }
+}
