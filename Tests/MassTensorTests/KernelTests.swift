@@ -1,0 +1,114 @@
+import Foundation
+import MassTensor
+import MassTesting
+import Testing
+
+/// Deterministic pseudo-random floats in [-1, 1).
+func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Float(state >> 40) / Float(1 << 23) - 1
+    }
+}
+
+@Suite struct KernelTests {
+    init() throws { try BLAS.load() }
+
+    @Test(arguments: [(1, 7, 5), (3, 40, 33), (17, 64, 128), (70, 96, 384)])
+    func sgemmMatchesReference(m: Int, n: Int, k: Int) {
+        let a = randomFloats(m * k, seed: 1)
+        let b = randomFloats(n * k, seed: 2)
+        var c = [Float](repeating: 0, count: m * n)
+        BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &c, ldc: n)
+        let expected = Reference.matmul(a, b, m: m, n: n, k: k, transB: true)
+        #expect(Comparison.maxAbsDiff(c, expected) < 1e-4)
+    }
+
+    /// Every path of a Linear layer (packed kernel for few rows, OpenBLAS for many; 1 or 2 threads; with and
+    /// without accumulation) against the naive product.
+    @Test(arguments: [1, 3, 4, 5, 9, 63, 64, 130], [1, 2])
+    func linearMatchesReference(rows: Int, threads: Int) throws {
+        let n = 40, k = 96
+        let w = randomFloats(n * k, seed: 3)
+        let bias = randomFloats(n, seed: 4)
+        let x = randomFloats(rows * k, seed: 5)
+        let layer = try Linear(weight: Tensor(shape: [n, k], values: w), bias: Tensor(shape: [n], values: bias))
+        let pool = ComputePool(threads: threads)
+        let product = Reference.matmul(x, w, m: rows, n: n, k: k, transB: true)
+        var y = [Float](repeating: 0, count: rows * n)
+        pool.apply(layer, x, rows: rows, into: &y)
+        let expected = product.indices.map { product[$0] + bias[$0 % n] }
+        #expect(Comparison.maxAbsDiff(y, expected) < 1e-4)
+        // Accumulate onto a residual.
+        let residual = randomFloats(rows * n, seed: 6)
+        var z = residual
+        pool.apply(layer, x, rows: rows, into: &z, accumulate: true)
+        #expect(Comparison.maxAbsDiff(z, expected.indices.map { expected[$0] + residual[$0] }) < 1e-4)
+    }
+
+    @Test func geluMatchesErfGELU() {
+        var x = (0..<4003).map { Float($0 - 2000) / 200 }  // -10 ... 10, not a multiple of 8
+        let expected = x.map(Reference.gelu)
+        Kernels.gelu(&x, count: x.count)
+        #expect(Comparison.maxAbsDiff(x, expected) < 2e-6)
+    }
+
+    @Test func expIsAccurate() {
+        for start in stride(from: Float(-87), to: 88, by: 0.37) {
+            let v = VectorMath.exp(SIMD8<Float>((0..<8).map { start + Float($0) * 0.041 }))
+            for i in 0..<8 {
+                let x = Double(start + Float(i) * 0.041)
+                let exact = Foundation.exp(x)
+                #expect(abs(Double(v[i]) - exact) <= 4e-7 * exact, "exp(\(x))")
+            }
+        }
+        #expect(VectorMath.exp(SIMD8(repeating: -200))[0] < 1e-37)
+    }
+
+    @Test func layerNormMatchesReference() {
+        let cols = 384
+        var x = randomFloats(3 * cols, seed: 7).map { $0 * 10 + 3 }
+        let gamma = randomFloats(cols, seed: 8)
+        let beta = randomFloats(cols, seed: 9)
+        let expected = (0..<3).flatMap {
+            Reference.layerNorm(Array(x[($0 * cols)..<(($0 + 1) * cols)]), gamma: gamma, beta: beta, eps: 1e-12)
+        }
+        Kernels.layerNorm(&x, rows: 3, cols: cols, gamma: gamma, beta: beta, eps: 1e-12)
+        #expect(Comparison.maxAbsDiff(x, expected) < 1e-5)
+    }
+
+    @Test(arguments: [1, 7, 8, 19, 256])
+    func softmaxMatchesReference(cols: Int) {
+        var x = randomFloats(2 * cols, seed: 10).map { $0 * 30 }
+        let expected = Reference.softmax(Array(x[0..<cols])) + Reference.softmax(Array(x[cols...]))
+        Kernels.softmaxRows(&x, rows: 2, cols: cols, ld: cols)
+        #expect(Comparison.maxAbsDiff(x, expected) < 1e-6)
+    }
+
+    @Test func poolRunsEveryIndexOnce() {
+        let pool = ComputePool(threads: 2)
+        for count in [0, 1, 2, 3, 1000] {
+            var hits = [Int](repeating: 0, count: count)
+            hits.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress
+                pool.parallelFor(count) { i in base![i] += 1 }
+            }
+            #expect(hits.allSatisfy { $0 == 1 })
+        }
+    }
+
+    @Test func halfAndBFloat16Widening() {
+        #expect(FloatConversion.float(fromHalfBits: 0x3C00) == 1)
+        #expect(FloatConversion.float(fromHalfBits: 0xC000) == -2)
+        #expect(FloatConversion.float(fromHalfBits: 0x7BFF) == 65504)
+        #expect(FloatConversion.float(fromHalfBits: 0x0001) == 0x1p-24)
+        #expect(FloatConversion.float(fromHalfBits: 0x7C00) == .infinity)
+        #expect(FloatConversion.float(fromHalfBits: 0x7E00).isNaN)
+        #expect(FloatConversion.float(fromBFloat16Bits: 0x3F80) == 1)
+        #expect(FloatConversion.float(fromBFloat16Bits: 0xC040) == -3)
+    }
+}
+
