@@ -3,10 +3,13 @@ import PackageDescription
 
 // Mass compiles its Swift kernels for x86-64-v3 (AVX2 + FMA): every machine this project targets has it, and
 // the SIMD code is 2-4x faster than the SSE2 baseline. `mass` checks the CPU at start-up and says so if not.
+// One kernel target is compiled for AVX-512 (x86-64-v4) and only called after a CPU check.
 #if arch(x86_64)
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v4"])]
 #else
 let simdFlags: [SwiftSetting] = []
+let avx512Flags: [SwiftSetting] = []
 #endif
 
 let strict: [SwiftSetting] = [
@@ -28,7 +31,8 @@ let package = Package(
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
         .target(name: "CMassBLAS", linkerSettings: [.linkedLibrary("dl")]),
         // Layer 1
-        .target(name: "MassTensor", dependencies: ["CMassBLAS"], swiftSettings: strict + simdFlags),
+        .target(name: "MassTensorAVX512", swiftSettings: strict + avx512Flags),
+        .target(name: "MassTensor", dependencies: ["CMassBLAS", "MassTensorAVX512"], swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),

@@ -1,3 +1,4 @@
+internal import CMassBLAS
 import Foundation
 import Synchronization
 
@@ -66,15 +67,17 @@ public final class ComputePool: @unchecked Sendable {
             if state.sleepers > 0 { state.condition.broadcast() }
             state.condition.unlock()
             chunk(0)
-            while state.pending.load(ordering: .acquiring) > 0 { Self.spinPause() }
+            var spins = 0
+            while state.pending.load(ordering: .acquiring) > 0 { Self.spinPause(&spins) }
             state.job = nil
         }
     }
 
+    /// Busy-waits cheaply (`pause`) at first, then yields the core: on 2 cores another process may need it.
     @inline(__always)
-    private static func spinPause() {
-        // Yield rather than burn the core: on 2 cores another process may need it.
-        sched_yield()
+    private static func spinPause(_ spins: inout Int) {
+        spins += 1
+        if spins < 20_000 { cmass_cpu_relax() } else { sched_yield() }
     }
 
     private static func helperLoop(state: State, index: Int) {
@@ -83,9 +86,8 @@ public final class ComputePool: @unchecked Sendable {
             // Spin first: the next loop of a forward pass usually starts within microseconds.
             var spins = 0
             while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring) {
-                spins += 1
-                if spins < 2_000 {
-                    spinPause()
+                if spins < 40_000 {
+                    spinPause(&spins)
                     continue
                 }
                 state.condition.lock()

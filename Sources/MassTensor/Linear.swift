@@ -8,7 +8,7 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
 
     /// Below this many rows the packed kernel beats OpenBLAS (measured with `mass bench embed`).
-    public static let packedRowLimit = 64
+    public static let packedRowLimit = 256
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.shape.count == 2, weight.dtype == .float32 else {
@@ -34,11 +34,12 @@ extension ComputePool {
             linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
             return
         }
-        let panels = (n + 15) / 16
+        let width = layer.packed.panelWidth
+        let panels = (n + width - 1) / width
         let parts = rows * n * k < 1 << 16 ? 1 : min(threadCount, panels)
         parallelFor(parts) { part in
-            let c0 = (part * panels / parts) * 16
-            let c1 = min(n, ((part + 1) * panels / parts) * 16)
+            let c0 = (part * panels / parts) * width
+            let c1 = min(n, ((part + 1) * panels / parts) * width)
             layer.packed.linear(x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
         }
     }

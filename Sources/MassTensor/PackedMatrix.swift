@@ -1,12 +1,16 @@
-/// A weight matrix W [n, k] (PyTorch Linear layout) repacked for `PackedMatrix.linear`: panels of 16 output
-/// columns, each panel holding, for every k, the 16 weights side by side (n padded to a multiple of 16 with
-/// zeros). Built once at load time.
+internal import MassTensorAVX512
+
+/// A weight matrix W [n, k] (PyTorch Linear layout) repacked for `PackedMatrix.linear`: panels of
+/// `panelWidth` output columns (32 on AVX-512 CPUs, else 16), each panel holding, for every k, the weights of
+/// its columns side by side (n padded with zeros). Built once at load time.
 ///
 /// Why: for the few-token products of single requests, OpenBLAS spends more time repacking W on every call
 /// than multiplying; a pre-packed W and a register-blocked 4×16 kernel avoid that. Large products still go
 /// to OpenBLAS, whose AVX-512 kernels win there.
 public struct PackedMatrix: @unchecked Sendable {  // immutable after init
-    public static let panelWidth = 16
+    /// Whether the AVX-512 kernel (32-column panels) runs on this CPU.
+    public static let usesAVX512 = CPUFeatures.hasAVX512
+    public let panelWidth: Int
     public let n: Int
     public let k: Int
     let panels: TensorStorage
@@ -14,13 +18,15 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
     public init(_ weight: UnsafePointer<Float>, n: Int, k: Int) {
         self.n = n
         self.k = k
-        let panelCount = (n + 15) / 16
-        panels = TensorStorage(zeroedByteCount: panelCount * 16 * k * 4)
+        let width = Self.usesAVX512 ? PackedKernel512.panelWidth : 16
+        panelWidth = width
+        let panelCount = (n + width - 1) / width
+        panels = TensorStorage(zeroedByteCount: panelCount * width * k * 4)
         let dst = panels.pointer.assumingMemoryBound(to: Float.self)
         for p in 0..<panelCount {
-            for j in 0..<min(16, n - p * 16) {
-                let row = weight + (p * 16 + j) * k
-                for kk in 0..<k { dst[(p * k + kk) * 16 + j] = row[kk] }
+            for j in 0..<min(width, n - p * width) {
+                let row = weight + (p * width + j) * k
+                for kk in 0..<k { dst[(p * k + kk) * width + j] = row[kk] }
             }
         }
     }
@@ -30,14 +36,20 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
 
-    /// y[rows, columns n0..<n1] (= or +=) x · Wᵀ + bias, for n0 a multiple of 16. x is [rows, k] with rows
-    /// `lda` apart; y has rows `ldc` apart.
+    /// y[rows, columns n0..<n1] (= or +=) x · Wᵀ + bias, for n0 a multiple of `panelWidth`. x is [rows, k] with
+    /// rows `lda` apart; y has rows `ldc` apart.
     public func linear(
         _ x: UnsafePointer<Float>, rows: Int, lda: Int, columns: Range<Int>, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
     ) {
-        precondition(columns.lowerBound % 16 == 0, "PackedMatrix.linear: column range must start on a panel. This is a bug.")
+        precondition(columns.lowerBound % panelWidth == 0, "PackedMatrix.linear: column range must start on a panel. This is a bug.")
         let base = panels.pointer.assumingMemoryBound(to: Float.self)
+        if panelWidth == PackedKernel512.panelWidth {
+            PackedKernel512.linear(
+                x, rows: rows, lda: lda, k: k, panels: base, columns: columns, bias: bias, into: y, ldc: ldc,
+                accumulate: accumulate)
+            return
+        }
         var column = columns.lowerBound
         while column < columns.upperBound {
             let width = min(16, columns.upperBound - column)

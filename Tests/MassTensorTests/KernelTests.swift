@@ -29,7 +29,7 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
 
     /// Every path of a Linear layer (packed kernel for few rows, OpenBLAS for many; 1 or 2 threads; with and
     /// without accumulation) against the naive product.
-    @Test(arguments: [1, 3, 4, 5, 9, 63, 64, 130], [1, 2])
+    @Test(arguments: [1, 3, 4, 5, 9, 63, 64, 130, 255, 256, 300], [1, 2])
     func linearMatchesReference(rows: Int, threads: Int) throws {
         let n = 40, k = 96
         let w = randomFloats(n * k, seed: 3)
@@ -112,3 +112,32 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
     }
 }
 
+
+@Suite struct AttentionKernelTests {
+    /// One head against the naive softmax(q·kᵀ·scale)·v, on views with a row stride as in a fused QKV matrix.
+    @Test(arguments: [1, 2, 7, 8, 9, 33], [8, 32, 64])
+    func attentionHeadMatchesReference(tokens: Int, d: Int) {
+        let ld = 3 * d + 5
+        let qkv = randomFloats(tokens * ld, seed: UInt64(tokens * 100 + d)).map { $0 * 2 }
+        let scale = 1 / Float(d).squareRoot()
+        var expected = [Float](repeating: 0, count: tokens * d)
+        for i in 0..<tokens {
+            let logits = (0..<tokens).map { j in
+                (0..<d).reduce(Float(0)) { $0 + qkv[i * ld + $1] * qkv[j * ld + d + $1] } * scale
+            }
+            let p = Reference.softmax(logits)
+            for c in 0..<d {
+                expected[i * d + c] = (0..<tokens).reduce(Float(0)) { $0 + p[$1] * qkv[$1 * ld + 2 * d + c] }
+            }
+        }
+        var scratch = [Float](repeating: .nan, count: Kernels.attentionScratchCount(tokens: tokens, d: d))
+        var out = [Float](repeating: 0, count: tokens * d)
+        qkv.withUnsafeBufferPointer { b in
+            let base = b.baseAddress!
+            Kernels.attentionHead(
+                q: base, k: base + d, v: base + 2 * d, ld: ld, tokens: tokens, d: d, scale: scale, scratch: &scratch,
+                into: &out, ldo: d)
+        }
+        #expect(Comparison.maxAbsDiff(out, expected) < 1e-5)
+    }
+}

@@ -28,6 +28,15 @@ int cmass_blas_get_threads(void);
 const char *cmass_blas_corename(void);
 const char *cmass_blas_config(void);
 
+/// A spin-wait hint (x86 `pause`): lets a busy-waiting thread spin without a system call.
+static inline void cmass_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 /// CPU features (x86: cpuid + xgetbv; 0 elsewhere).
 int cmass_cpu_has_avx2_fma(void);
 int cmass_cpu_has_avx512(void);

@@ -68,9 +68,10 @@ public final class BertWorkspace {
     public init() {}
 
     func reserve(tokens: Int, config: BertConfiguration, maxLength: Int, threads: Int) {
-        if scores.count < threads || scoreCapacity < maxLength * maxLength {
+        let needed = Kernels.attentionScratchCount(tokens: maxLength, d: config.headDimension)
+        if scores.count < threads || scoreCapacity < needed {
             for s in scores { s.deallocate() }
-            scoreCapacity = max(scoreCapacity, maxLength * maxLength)
+            scoreCapacity = max(scoreCapacity, needed)
             scores = (0..<threads).map { _ in .allocate(capacity: scoreCapacity) }
         }
         guard tokens > capacity else { return }
@@ -226,6 +227,10 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         }
     }
 
+    /// Up to this many tokens, attention runs in `Kernels.attentionHead`; longer sequences go to OpenBLAS,
+    /// whose blocked GEMM wins once the T×T products are large (measured with `mass bench embed`).
+    static let directAttentionLimit = 64
+
     /// Scaled dot-product attention per (sequence, head), each sequence attending only to itself.
     private func attention(sequences: [[Int32]], offsets: [Int], ws: BertWorkspace, pool: ComputePool) {
         let h = config.hiddenSize
@@ -241,13 +246,20 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
                 let (s, head) = job.quotientAndRemainder(dividingBy: heads)
                 let t = sequences[s].count
                 let base = ws.qkv + offsets[s] * 3 * h + head * d
-                BLAS.sgemm(
-                    transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: base, lda: 3 * h, b: base + h,
-                    ldb: 3 * h, beta: 0, c: scores, ldc: t)
-                Kernels.softmaxRows(scores, rows: t, cols: t, ld: t)
-                BLAS.sgemm(
-                    transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: scores, lda: t, b: base + 2 * h,
-                    ldb: 3 * h, beta: 0, c: ws.context + offsets[s] * h + head * d, ldc: h)
+                let out = ws.context + offsets[s] * h + head * d
+                if t <= Self.directAttentionLimit {
+                    Kernels.attentionHead(
+                        q: base, k: base + h, v: base + 2 * h, ld: 3 * h, tokens: t, d: d, scale: scale,
+                        scratch: scores, into: out, ldo: h)
+                } else {
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: base, lda: 3 * h, b: base + h,
+                        ldb: 3 * h, beta: 0, c: scores, ldc: t)
+                    Kernels.softmaxRows(scores, rows: t, cols: t, ld: t)
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: scores, lda: t, b: base + 2 * h,
+                        ldb: 3 * h, beta: 0, c: out, ldc: h)
+                }
             }
         }
     }
