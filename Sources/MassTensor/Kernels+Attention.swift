@@ -25,18 +25,34 @@ extension Kernels {
         for j in t..<padded {
             for dd in 0..<d { kT[dd * padded + j] = 0 }
         }
-        for i in 0..<t {
-            let qi = q + i * ld
-            let row = scores + i * padded
+        // Scores, four query rows at a time so each staged key vector feeds four FMAs.
+        var i = 0
+        while i < t {
+            let rowsHere = min(4, t - i)
+            let q0 = q + i * ld
+            let q1 = q + (i + min(1, rowsHere - 1)) * ld
+            let q2 = q + (i + min(2, rowsHere - 1)) * ld
+            let q3 = q + (i + min(3, rowsHere - 1)) * ld
             var jb = 0
             while jb < padded {
-                var acc = V()
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+                var kp = kT + jb
                 for dd in 0..<d {
-                    acc = acc.addingProduct(V(repeating: qi[dd]), load(kT + dd * padded + jb))
+                    let kv = load(kp)
+                    a0 = a0.addingProduct(V(repeating: q0[dd]), kv)
+                    a1 = a1.addingProduct(V(repeating: q1[dd]), kv)
+                    a2 = a2.addingProduct(V(repeating: q2[dd]), kv)
+                    a3 = a3.addingProduct(V(repeating: q3[dd]), kv)
+                    kp += padded
                 }
-                store(acc * scale, row + jb)
+                let row = scores + i * padded + jb
+                store(a0 * scale, row)
+                if rowsHere > 1 { store(a1 * scale, row + padded) }
+                if rowsHere > 2 { store(a2 * scale, row + 2 * padded) }
+                if rowsHere > 3 { store(a3 * scale, row + 3 * padded) }
                 jb += 8
             }
+            i += 4
         }
         softmaxRows(scores, rows: t, cols: t, ld: padded)
         for i in 0..<t {

@@ -25,13 +25,18 @@ public struct Linear: Sendable {
 
 extension ComputePool {
     /// `y = x · Wᵀ + b` on [rows, k] → [rows, n], or `y += ...` with `accumulate` (a residual already in y).
+    /// With `gelu`, y = GELU(x · Wᵀ + b), applied by each thread to its own columns while they are in cache.
     /// Output columns are split across the pool's threads; each thread runs single-threaded kernels.
-    public func apply(_ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    public func apply(
+        _ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false, gelu: Bool = false
+    ) {
         let n = layer.outFeatures
         let k = layer.inFeatures
         let bias = layer.bias.map { UnsafePointer($0.floats) }
         if rows >= Linear.packedRowLimit {
             linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
+            if gelu { forRowRanges(rows) { r0, r1 in Kernels.gelu(y + r0 * n, count: (r1 - r0) * n) } }
             return
         }
         let width = layer.packed.panelWidth
@@ -41,6 +46,9 @@ extension ComputePool {
             let c0 = (part * panels / parts) * width
             let c1 = min(n, ((part + 1) * panels / parts) * width)
             layer.packed.linear(x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
+            if gelu {
+                for r in 0..<rows { Kernels.gelu(y + r * n + c0, count: c1 - c0) }
+            }
         }
     }
 }

@@ -207,7 +207,6 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         _ layer: Layer, sequences: [[Int32]], offsets: [Int], total: Int, ws: BertWorkspace, pool: ComputePool
     ) {
         let h = config.hiddenSize
-        let f = config.intermediateSize
         let eps = config.layerNormEps
         let x = ws.hidden
         pool.apply(layer.qkv, x, rows: total, into: ws.qkv)
@@ -217,10 +216,7 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         pool.forRowRanges(total) { r0, r1 in
             Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm1Gamma.floats, beta: layer.norm1Beta.floats, eps: eps)
         }
-        pool.apply(layer.up, x, rows: total, into: ws.intermediate)
-        pool.forRowRanges(total) { r0, r1 in
-            Kernels.gelu(ws.intermediate + r0 * f, count: (r1 - r0) * f)
-        }
+        pool.apply(layer.up, x, rows: total, into: ws.intermediate, gelu: true)
         pool.apply(layer.down, ws.intermediate, rows: total, into: x, accumulate: true)
         pool.forRowRanges(total) { r0, r1 in
             Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm2Gamma.floats, beta: layer.norm2Beta.floats, eps: eps)
