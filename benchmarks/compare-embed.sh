@@ -9,11 +9,11 @@ PY=${MASS_PEERS_VENV:-$HOME/.cache/mass-peers}/bin/python
 M=models/all-MiniLM-L6-v2/1
 MASS=.build/release/mass
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in 1 2; do
+for round in 1 2 3; do
     echo "== round $round: batch 1 (latency)"
     $MASS bench embed --model $M --corpus $P/corpus.txt --batch-size 1 | grep -E 'sentences|latency|gflops'
     $PY benchmarks/peer_embed.py $P/corpus.txt --batch-size 1 | grep -E 'sentences|latency'
-    echo "== round $round: throughput (Mass ragged batches; ONNX Runtime batch 8 and 32)"
+    echo "== round $round: throughput (Mass ragged batches; ONNX Runtime batch 8 and 32; its batch 1 above is its best here)"
     $MASS bench embed --model $M --corpus $P/corpus.txt | grep -E 'sentences|latency|gflops'
     $PY benchmarks/peer_embed.py $P/corpus.txt --batch-size 8 | grep -E 'sentences|latency'
     $PY benchmarks/peer_embed.py $P/corpus.txt --batch-size 32 | grep -E 'sentences|latency'

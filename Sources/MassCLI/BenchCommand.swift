@@ -6,7 +6,7 @@ import MassTokenizers
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure the engine's speed.", subcommands: [BenchEmbedCommand.self])
+        commandName: "bench", abstract: "Measure the engine's speed.", subcommands: [BenchEmbedCommand.self, BenchGemmCommand.self])
 }
 
 struct BenchEmbedCommand: ParsableCommand {
@@ -30,7 +30,7 @@ struct BenchEmbedCommand: ParsableCommand {
     var batchSize: Int = 64
 
     @Option(name: .long, help: "Tokens per call, at most (batch sizes above 1).")
-    var tokenBudget: Int = 4096
+    var tokenBudget: Int = 1024
 
     @Option(name: .long, help: "Compute threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount

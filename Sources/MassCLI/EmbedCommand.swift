@@ -19,7 +19,7 @@ struct EmbedCommand: ParsableCommand {
     var batchSize: Int = 64
 
     @Option(name: .long, help: "Tokens per model call, at most.")
-    var tokenBudget: Int = 4096
+    var tokenBudget: Int = 1024
 
     @Option(name: .long, help: "Compute threads (default: every core).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount

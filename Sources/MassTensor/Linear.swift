@@ -27,14 +27,15 @@ extension ComputePool {
     /// `y = x · Wᵀ + b` on [rows, k] → [rows, n], or `y += ...` with `accumulate` (a residual already in y).
     /// With `gelu`, y = GELU(x · Wᵀ + b), applied by each thread to its own columns while they are in cache.
     /// Output columns are split across the pool's threads; each thread runs single-threaded kernels.
+    /// `forcePacked` takes the packed kernel whatever the row count (for `mass bench gemm`).
     public func apply(
         _ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-        accumulate: Bool = false, gelu: Bool = false
+        accumulate: Bool = false, gelu: Bool = false, forcePacked: Bool = false
     ) {
         let n = layer.outFeatures
         let k = layer.inFeatures
         let bias = layer.bias.map { UnsafePointer($0.floats) }
-        if rows >= Linear.packedRowLimit {
+        if rows >= Linear.packedRowLimit && !forcePacked {
             linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
             if gelu { forRowRanges(rows) { r0, r1 in Kernels.gelu(y + r0 * n, count: (r1 - r0) * n) } }
             return
