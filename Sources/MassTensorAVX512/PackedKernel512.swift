@@ -21,11 +21,11 @@ public enum PackedKernel512 {
             let width = min(32, columns.upperBound - column)
             let panel = panels + (column / 32) * k * 32
             let b = bias.map { $0 + column }
-            // Blocks of 6 rows (12 accumulators), then 4, 2 and 1 for the rest: a block with fewer rows has
+            // Blocks of 8 rows (16 accumulators), then 4, 2 and 1 for the rest: a block with fewer rows has
             // fewer independent FMA chains, so the tails use the widest kernel that fits.
             var r = 0
-            while r + 6 <= rows {
-                let c = kernel6(x + r * lda, lda: lda, k: k, panel: panel)
+            while r + 8 <= rows {
+                let c = kernel8(x + r * lda, lda: lda, k: k, panel: panel)
                 let out = y + r * ldc + column
                 store(c.0, out, width, b, accumulate)
                 store(c.1, out + ldc, width, b, accumulate)
@@ -33,7 +33,9 @@ public enum PackedKernel512 {
                 store(c.3, out + 3 * ldc, width, b, accumulate)
                 store(c.4, out + 4 * ldc, width, b, accumulate)
                 store(c.5, out + 5 * ldc, width, b, accumulate)
-                r += 6
+                store(c.6, out + 6 * ldc, width, b, accumulate)
+                store(c.7, out + 7 * ldc, width, b, accumulate)
+                r += 8
             }
             if r + 4 <= rows {
                 let c = kernel4(x + r * lda, lda: lda, k: k, panel: panel)
@@ -104,32 +106,44 @@ public enum PackedKernel512 {
     }
 
     @inline(__always)
-    static func kernel6(_ x: UnsafePointer<Float>, lda: Int, k: Int, panel: UnsafePointer<Float>)
-        -> ((V, V), (V, V), (V, V), (V, V), (V, V), (V, V))
+    static func kernel8(_ x: UnsafePointer<Float>, lda: Int, k: Int, panel: UnsafePointer<Float>)
+        -> ((V, V), (V, V), (V, V), (V, V), (V, V), (V, V), (V, V), (V, V))
     {
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        let x0 = x, x1 = x + lda, x2 = x + 2 * lda, x3 = x + 3 * lda, x4 = x + 4 * lda, x5 = x + 5 * lda
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
         var w = panel
-        for p in 0..<k {
+        var xp = x
+        let l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda
+        for _ in 0..<k {
             let w0 = load(w), w1 = load(w + 16)
-            let a0 = V(repeating: x0[p]), a1 = V(repeating: x1[p]), a2 = V(repeating: x2[p])
-            let a3 = V(repeating: x3[p]), a4 = V(repeating: x4[p]), a5 = V(repeating: x5[p])
-            c00 = c00.addingProduct(a0, w0)
-            c01 = c01.addingProduct(a0, w1)
-            c10 = c10.addingProduct(a1, w0)
-            c11 = c11.addingProduct(a1, w1)
-            c20 = c20.addingProduct(a2, w0)
-            c21 = c21.addingProduct(a2, w1)
-            c30 = c30.addingProduct(a3, w0)
-            c31 = c31.addingProduct(a3, w1)
-            c40 = c40.addingProduct(a4, w0)
-            c41 = c41.addingProduct(a4, w1)
-            c50 = c50.addingProduct(a5, w0)
-            c51 = c51.addingProduct(a5, w1)
+            var a = V(repeating: xp[0])
+            c00 = c00.addingProduct(a, w0)
+            c01 = c01.addingProduct(a, w1)
+            a = V(repeating: xp[lda])
+            c10 = c10.addingProduct(a, w0)
+            c11 = c11.addingProduct(a, w1)
+            a = V(repeating: xp[l2])
+            c20 = c20.addingProduct(a, w0)
+            c21 = c21.addingProduct(a, w1)
+            a = V(repeating: xp[l3])
+            c30 = c30.addingProduct(a, w0)
+            c31 = c31.addingProduct(a, w1)
+            a = V(repeating: xp[l4])
+            c40 = c40.addingProduct(a, w0)
+            c41 = c41.addingProduct(a, w1)
+            a = V(repeating: xp[l5])
+            c50 = c50.addingProduct(a, w0)
+            c51 = c51.addingProduct(a, w1)
+            a = V(repeating: xp[l6])
+            c60 = c60.addingProduct(a, w0)
+            c61 = c61.addingProduct(a, w1)
+            a = V(repeating: xp[l7])
+            c70 = c70.addingProduct(a, w0)
+            c71 = c71.addingProduct(a, w1)
             w += 32
+            xp += 1
         }
-        return ((c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51))
+        return ((c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51), (c60, c61), (c70, c71))
     }
 
     /// Two rows; k is split in even and odd steps so four FMA chains run side by side.
