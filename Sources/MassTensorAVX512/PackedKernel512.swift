@@ -19,44 +19,63 @@ public enum PackedKernel512 {
         var column = columns.lowerBound
         while column < columns.upperBound {
             let width = min(32, columns.upperBound - column)
-            let panel = panels + (column / 32) * k * 32
-            let b = bias.map { $0 + column }
-            // Blocks of 8 rows (16 accumulators), then 4, 2 and 1 for the rest: a block with fewer rows has
-            // fewer independent FMA chains, so the tails use the widest kernel that fits.
-            var r = 0
-            while r + 8 <= rows {
-                let c = kernel8(x + r * lda, lda: lda, k: k, panel: panel)
-                let out = y + r * ldc + column
-                store(c.0, out, width, b, accumulate)
-                store(c.1, out + ldc, width, b, accumulate)
-                store(c.2, out + 2 * ldc, width, b, accumulate)
-                store(c.3, out + 3 * ldc, width, b, accumulate)
-                store(c.4, out + 4 * ldc, width, b, accumulate)
-                store(c.5, out + 5 * ldc, width, b, accumulate)
-                store(c.6, out + 6 * ldc, width, b, accumulate)
-                store(c.7, out + 7 * ldc, width, b, accumulate)
-                r += 8
-            }
-            if r + 4 <= rows {
-                let c = kernel4(x + r * lda, lda: lda, k: k, panel: panel)
-                let out = y + r * ldc + column
-                store(c.0, out, width, b, accumulate)
-                store(c.1, out + ldc, width, b, accumulate)
-                store(c.2, out + 2 * ldc, width, b, accumulate)
-                store(c.3, out + 3 * ldc, width, b, accumulate)
-                r += 4
-            }
-            if r + 2 <= rows {
-                let c = kernel2(x + r * lda, lda: lda, k: k, panel: panel)
-                let out = y + r * ldc + column
-                store(c.0, out, width, b, accumulate)
-                store(c.1, out + ldc, width, b, accumulate)
-                r += 2
-            }
-            if r < rows {
-                store(kernel1(x + r * lda, k: k, panel: panel), y + r * ldc + column, width, b, accumulate)
+            // k is cut in blocks so that the slice of the panel in use (32 × kBlock floats) stays in L1 while
+            // every row block passes over it; partial sums go through y.
+            var k0 = 0
+            while k0 < k {
+                let kc = min(kBlock, k - k0)
+                let first = k0 == 0
+                block(
+                    x + k0, rows: rows, lda: lda, k: kc, panel: panels + (column / 32) * k * 32 + k0 * 32,
+                    bias: first ? bias.map { $0 + column } : nil, into: y + column, ldc: ldc, width: width,
+                    accumulate: accumulate || !first)
+                k0 += kc
             }
             column += 32
+        }
+    }
+
+    static let kBlock = 256
+
+    @inline(__always)
+    static func block(
+        _ x: UnsafePointer<Float>, rows: Int, lda: Int, k: Int, panel: UnsafePointer<Float>,
+        bias b: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldc: Int, width: Int, accumulate: Bool
+    ) {
+        // Blocks of 8 rows (16 accumulators), then 4, 2 and 1 for the rest: a block with fewer rows has
+        // fewer independent FMA chains, so the tails use the widest kernel that fits.
+        var r = 0
+        while r + 8 <= rows {
+            let c = kernel8(x + r * lda, lda: lda, k: k, panel: panel)
+            let out = y + r * ldc
+            store(c.0, out, width, b, accumulate)
+            store(c.1, out + ldc, width, b, accumulate)
+            store(c.2, out + 2 * ldc, width, b, accumulate)
+            store(c.3, out + 3 * ldc, width, b, accumulate)
+            store(c.4, out + 4 * ldc, width, b, accumulate)
+            store(c.5, out + 5 * ldc, width, b, accumulate)
+            store(c.6, out + 6 * ldc, width, b, accumulate)
+            store(c.7, out + 7 * ldc, width, b, accumulate)
+            r += 8
+        }
+        if r + 4 <= rows {
+            let c = kernel4(x + r * lda, lda: lda, k: k, panel: panel)
+            let out = y + r * ldc
+            store(c.0, out, width, b, accumulate)
+            store(c.1, out + ldc, width, b, accumulate)
+            store(c.2, out + 2 * ldc, width, b, accumulate)
+            store(c.3, out + 3 * ldc, width, b, accumulate)
+            r += 4
+        }
+        if r + 2 <= rows {
+            let c = kernel2(x + r * lda, lda: lda, k: k, panel: panel)
+            let out = y + r * ldc
+            store(c.0, out, width, b, accumulate)
+            store(c.1, out + ldc, width, b, accumulate)
+            r += 2
+        }
+        if r < rows {
+            store(kernel1(x + r * lda, k: k, panel: panel), y + r * ldc, width, b, accumulate)
         }
     }
 
