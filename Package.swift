@@ -5,11 +5,11 @@ import PackageDescription
 // the SIMD code is 2-4x faster than the SSE2 baseline. `mass` checks the CPU at start-up and says so if not.
 // One kernel target is compiled for AVX-512 (x86-64-v4) and only called after a CPU check.
 #if arch(x86_64)
-let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
-let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v4"])]
+    let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+    let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v4"])]
 #else
-let simdFlags: [SwiftSetting] = []
-let avx512Flags: [SwiftSetting] = []
+    let simdFlags: [SwiftSetting] = []
+    let avx512Flags: [SwiftSetting] = []
 #endif
 
 let strict: [SwiftSetting] = [
@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "CMassBLAS", linkerSettings: [.linkedLibrary("dl")]),
         // Layer 1
         .target(name: "MassTensorAVX512", swiftSettings: strict + avx512Flags),
-        .target(name: "MassTensor", dependencies: ["CMassBLAS", "MassTensorAVX512"], swiftSettings: strict + simdFlags),
+        .target(
+            name: "MassTensor", dependencies: ["CMassBLAS", "MassTensorAVX512"], swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),
@@ -52,9 +53,11 @@ let package = Package(
             swiftSettings: strict + simdFlags
         ),
         .target(name: "MassTesting", dependencies: ["MassTensor"], swiftSettings: strict),
-        .testTarget(name: "MassTensorTests", dependencies: ["MassTensor", "MassTesting"], swiftSettings: strict + simdFlags),
+        .testTarget(
+            name: "MassTensorTests", dependencies: ["MassTensor", "MassTesting"], swiftSettings: strict + simdFlags),
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
-        .testTarget(name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
             dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor"],

@@ -6,7 +6,8 @@ import MassTokenizers
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure the engine's speed.", subcommands: [BenchEmbedCommand.self, BenchGemmCommand.self])
+        commandName: "bench", abstract: "Measure the engine's speed.",
+        subcommands: [BenchEmbedCommand.self, BenchGemmCommand.self])
 }
 
 struct BenchEmbedCommand: ParsableCommand {
@@ -64,8 +65,10 @@ struct BenchEmbedCommand: ParsableCommand {
             model: embedder, workers: latencyMode ? 1 : threads, threadsPerWorker: latencyMode ? threads : 1)
         let batches = OfflineEmbedder.plan(
             lengths: sequences.map(\.count), batchSize: batchSize, tokenBudget: latencyMode ? Int.max : tokenBudget)
-        _ = try runner.run(Array(sequences.prefix(64)), batches: OfflineEmbedder.plan(
-            lengths: sequences.prefix(64).map(\.count), batchSize: batchSize, tokenBudget: tokenBudget))
+        _ = try runner.run(
+            Array(sequences.prefix(64)),
+            batches: OfflineEmbedder.plan(
+                lengths: sequences.prefix(64).map(\.count), batchSize: batchSize, tokenBudget: tokenBudget))
 
         var wall: [Double] = []
         var calls: [Double] = []
@@ -78,22 +81,35 @@ struct BenchEmbedCommand: ParsableCommand {
         let median = wall.sorted()[wall.count / 2]
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let c = embedder.encoder.config
-        let denseFlops = 2.0 * Double(tokens) * Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize)
+        let denseFlops =
+            2.0 * Double(tokens) * Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize)
         let attentionFlops = 4.0 * Double(sequences.reduce(0) { $0 + $1.count * $1.count }) * Double(c.hiddenSize)
         let gflops = (denseFlops + attentionFlops) * Double(c.numHiddenLayers) / median / 1e9
         calls.sort()
         func pct(_ p: Double) -> Double { calls[min(calls.count - 1, Int(p * Double(calls.count)))] * 1000 }
         let report: [(String, String)] = [
             ("model", model), ("corpus", "\(corpus) (\(lines.count) texts, \(tokens) tokens)"),
-            ("mode", latencyMode ? "batch 1, \(threads) threads per call" : "batches of ≤\(batchSize) texts / ≤\(tokenBudget) tokens, \(threads) workers"),
+            (
+                "mode",
+                latencyMode
+                    ? "batch 1, \(threads) threads per call"
+                    : "batches of ≤\(batchSize) texts / ≤\(tokenBudget) tokens, \(threads) workers"
+            ),
             ("blas", "\(BLAS.coreName), 1 thread per worker"),
             ("load_s", String(format: "%.3f", loadSeconds)),
             ("tokenize_s", String(format: "%.3f", tokenizeSeconds)),
-            ("runs", "\(runs), median \(String(format: "%.3f", median)) s (range \(String(format: "%.3f", wall.min()!))–\(String(format: "%.3f", wall.max()!)))"),
+            (
+                "runs",
+                "\(runs), median \(String(format: "%.3f", median)) s (range \(String(format: "%.3f", wall.min()!))–\(String(format: "%.3f", wall.max()!)))"
+            ),
             ("sentences_per_s", String(format: "%.1f", Double(lines.count) / median)),
             ("tokens_per_s", String(format: "%.0f", Double(tokens) / median)),
             ("calls", "\(batches.count) per run"),
-            ("latency_ms", String(format: "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", pct(0.5), pct(0.9), pct(0.99), calls.last! * 1000)),
+            (
+                "latency_ms",
+                String(
+                    format: "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", pct(0.5), pct(0.9), pct(0.99), calls.last! * 1000)
+            ),
             ("gflops", String(format: "%.1f", gflops)),
         ]
         if json {

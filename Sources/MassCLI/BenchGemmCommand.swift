@@ -47,7 +47,9 @@ struct BenchGemmCommand: ParsableCommand {
                         if packed {
                             pool.apply(layer, x, rows: m, into: &y, forcePacked: true)
                         } else {
-                            pool.linear(x, rows: m, k: layer.inFeatures, weight: layer.weight.floats, n: layer.outFeatures, bias: layer.bias!.floats, into: &y)
+                            pool.linear(
+                                x, rows: m, k: layer.inFeatures, weight: layer.weight.floats, n: layer.outFeatures,
+                                bias: layer.bias!.floats, into: &y)
                         }
                     }
                 }
@@ -56,8 +58,11 @@ struct BenchGemmCommand: ParsableCommand {
                 for _ in 0..<reps { run() }
                 return flops * Double(reps) / Double(DispatchTime.now().uptimeNanoseconds - start)
             }
-            print(String(format: "%4d  %8.1f  %9.1f  %6.1f  %7.1f", m, measure(single, packed: true), measure(multi, packed: true),
-                         measure(single, packed: false), measure(multi, packed: false)))
+            print(
+                String(
+                    format: "%4d  %8.1f  %9.1f  %6.1f  %7.1f", m, measure(single, packed: true),
+                    measure(multi, packed: true),
+                    measure(single, packed: false), measure(multi, packed: false)))
         }
     }
 }

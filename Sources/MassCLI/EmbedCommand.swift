@@ -44,7 +44,8 @@ struct EmbedCommand: ParsableCommand {
         // threads inside the call (best latency).
         let workers = inputs.count > 1 ? threads : 1
         let runner = OfflineEmbedder(model: embedder, workers: workers, threadsPerWorker: workers == 1 ? threads : 1)
-        let batches = OfflineEmbedder.plan(lengths: encodings.map(\.count), batchSize: batchSize, tokenBudget: tokenBudget)
+        let batches = OfflineEmbedder.plan(
+            lengths: encodings.map(\.count), batchSize: batchSize, tokenBudget: tokenBudget)
         let (embeddings, _) = try runner.run(encodings, batches: batches)
         var out = ""
         out.reserveCapacity(inputs.count * 4200)

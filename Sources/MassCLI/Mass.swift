@@ -13,9 +13,9 @@ struct Mass: ParsableCommand {
     /// Refuses to start on a CPU without the instructions the binary was compiled for.
     static func checkCPU() throws {
         #if arch(x86_64)
-        guard CPUFeatures.hasAVX2FMA else {
-            throw CLIError("this CPU lacks AVX2/FMA, which Mass is compiled for (x86-64-v3)")
-        }
+            guard CPUFeatures.hasAVX2FMA else {
+                throw CLIError("this CPU lacks AVX2/FMA, which Mass is compiled for (x86-64-v3)")
+            }
         #endif
     }
 }

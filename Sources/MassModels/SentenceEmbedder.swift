@@ -1,7 +1,7 @@
+public import Foundation
 public import MassTensor
 public import MassTokenizers
 import MassWeights
-public import Foundation
 
 /// A sentence-transformers model folder as its authors ship it: `config.json`, `model.safetensors`,
 /// `tokenizer.json`, `modules.json` (Transformer → Pooling → optional Normalize), `1_Pooling/config.json`
@@ -23,7 +23,9 @@ public final class SentenceEmbedder: TextEmbedding {
         }
         let config = try ConfigLoading.decode(BertConfiguration.self, at: file("config.json"))
         if let type = config.modelType, type != "bert" {
-            throw ModelError(.unsupported, "\(file("config.json").path): model_type '\(type)' is not supported here (supported: bert)")
+            throw ModelError(
+                .unsupported,
+                "\(file("config.json").path): model_type '\(type)' is not supported here (supported: bert)")
         }
         let weights: SafeTensorsFile
         do {
@@ -50,7 +52,8 @@ public final class SentenceEmbedder: TextEmbedding {
             let sb = try ConfigLoading.decode(SentenceBertConfig.self, at: file("sentence_bert_config.json"))
             if let max = sb.max_seq_length {
                 guard max > 0 else {
-                    throw ModelError(.badConfig, "\(file("sentence_bert_config.json").path): 'max_seq_length' must be positive")
+                    throw ModelError(
+                        .badConfig, "\(file("sentence_bert_config.json").path): 'max_seq_length' must be positive")
                 }
                 length = min(max, length)
             }
@@ -91,7 +94,8 @@ public final class SentenceEmbedder: TextEmbedding {
                 ].filter(\.0)
                 guard chosen.count == 1, !(c.pooling_mode_mean_sqrt_len_tokens ?? false) else {
                     throw ModelError(
-                        .unsupported, "\(url.path): exactly one of pooling_mode_cls_token, _mean_tokens, _max_tokens must be true")
+                        .unsupported,
+                        "\(url.path): exactly one of pooling_mode_cls_token, _mean_tokens, _max_tokens must be true")
                 }
                 mode = chosen[0].1
             case "Normalize":

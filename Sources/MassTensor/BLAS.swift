@@ -15,7 +15,8 @@ public enum BLAS {
                 nil
             }
         var buffer = [CChar](repeating: 0, count: 512)
-        let status = core.map { name in name.withCString { cmass_blas_load($0, &buffer, 512) } }
+        let status =
+            core.map { name in name.withCString { cmass_blas_load($0, &buffer, 512) } }
             ?? cmass_blas_load(nil, &buffer, 512)
         guard status == 0 else {
             let message = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

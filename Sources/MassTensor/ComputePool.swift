@@ -85,14 +85,17 @@ public final class ComputePool: @unchecked Sendable {
         while true {
             // Spin first: the next loop of a forward pass usually starts within microseconds.
             var spins = 0
-            while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring) {
+            while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring)
+            {
                 if spins < 40_000 {
                     spinPause(&spins)
                     continue
                 }
                 state.condition.lock()
                 state.sleepers += 1
-                while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring) {
+                while state.generation.load(ordering: .acquiring) == seen
+                    && !state.shuttingDown.load(ordering: .acquiring)
+                {
                     state.condition.wait()
                 }
                 state.sleepers -= 1

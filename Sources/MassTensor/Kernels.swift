@@ -27,7 +27,8 @@ public enum Kernels {
     }
 
     /// y[r, :] += v for every row.
-    public static func addRowVector(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    public static func addRowVector(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, cols: Int)
+    {
         for r in 0..<rows { add(v, to: y + r * cols, count: cols) }
     }
 
@@ -105,7 +106,8 @@ public enum Kernels {
                 maxV = VectorMath.max(maxV, load(row + c))
                 c += 8
             }
-            var m = Swift.max(Swift.max(Swift.max(maxV[0], maxV[1]), Swift.max(maxV[2], maxV[3])),
+            var m = Swift.max(
+                Swift.max(Swift.max(maxV[0], maxV[1]), Swift.max(maxV[2], maxV[3])),
                 Swift.max(Swift.max(maxV[4], maxV[5]), Swift.max(maxV[6], maxV[7])))
             for i in c..<cols { m = Swift.max(m, row[i]) }
             let mV = V(repeating: m)

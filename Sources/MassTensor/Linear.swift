@@ -12,10 +12,12 @@ public struct Linear: Sendable {
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.shape.count == 2, weight.dtype == .float32 else {
-            throw TensorError(.shapeMismatch, op: "Linear", "weight must be a float32 matrix, got \(weight.dtype) \(weight.shape)")
+            throw TensorError(
+                .shapeMismatch, op: "Linear", "weight must be a float32 matrix, got \(weight.dtype) \(weight.shape)")
         }
         if let bias, bias.shape != [weight.shape[0]] {
-            throw TensorError(.shapeMismatch, op: "Linear", "bias has shape \(bias.shape), expected [\(weight.shape[0])]")
+            throw TensorError(
+                .shapeMismatch, op: "Linear", "bias has shape \(bias.shape), expected [\(weight.shape[0])]")
         }
         self.weight = weight
         self.bias = bias
@@ -46,7 +48,8 @@ extension ComputePool {
         parallelFor(parts) { part in
             let c0 = (part * panels / parts) * width
             let c1 = min(n, ((part + 1) * panels / parts) * width)
-            layer.packed.linear(x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
+            layer.packed.linear(
+                x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
             if gelu {
                 for r in 0..<rows { Kernels.gelu(y + r * n + c0, count: c1 - c0) }
             }

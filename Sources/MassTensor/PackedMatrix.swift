@@ -42,7 +42,9 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
         _ x: UnsafePointer<Float>, rows: Int, lda: Int, columns: Range<Int>, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
     ) {
-        precondition(columns.lowerBound % panelWidth == 0, "PackedMatrix.linear: column range must start on a panel. This is a bug.")
+        precondition(
+            columns.lowerBound % panelWidth == 0,
+            "PackedMatrix.linear: column range must start on a panel. This is a bug.")
         let base = panels.pointer.assumingMemoryBound(to: Float.self)
         if panelWidth == PackedKernel512.panelWidth {
             PackedKernel512.linear(
@@ -66,7 +68,9 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
                 r += 4
             }
             while r < rows {
-                store(kernel1(x + r * lda, panel: panel), row: y + r * ldc + column, width: width, bias: bias.map { $0 + column }, accumulate: accumulate)
+                store(
+                    kernel1(x + r * lda, panel: panel), row: y + r * ldc + column, width: width,
+                    bias: bias.map { $0 + column }, accumulate: accumulate)
                 r += 1
             }
             column += 16
@@ -74,7 +78,9 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
     }
 
     @inline(__always)
-    private func store(_ acc: (V, V), row: UnsafeMutablePointer<Float>, width: Int, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    private func store(
+        _ acc: (V, V), row: UnsafeMutablePointer<Float>, width: Int, bias: UnsafePointer<Float>?, accumulate: Bool
+    ) {
         var (a, b) = acc
         if width == 16 {
             if let bias {
@@ -98,7 +104,9 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
 
     /// Four rows of x times one 16-column panel: 8 accumulators in registers.
     @inline(__always)
-    private func kernel4(_ x: UnsafePointer<Float>, lda: Int, panel: UnsafePointer<Float>) -> ((V, V), (V, V), (V, V), (V, V)) {
+    private func kernel4(_ x: UnsafePointer<Float>, lda: Int, panel: UnsafePointer<Float>) -> (
+        (V, V), (V, V), (V, V), (V, V)
+    ) {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         let x0 = x, x1 = x + lda, x2 = x + 2 * lda, x3 = x + 3 * lda
         var w = panel

@@ -80,7 +80,10 @@ public enum PackedKernel512 {
     }
 
     @inline(__always)
-    static func store(_ acc: (V, V), _ row: UnsafeMutablePointer<Float>, _ width: Int, _ bias: UnsafePointer<Float>?, _ accumulate: Bool) {
+    static func store(
+        _ acc: (V, V), _ row: UnsafeMutablePointer<Float>, _ width: Int, _ bias: UnsafePointer<Float>?,
+        _ accumulate: Bool
+    ) {
         var (a, b) = acc
         if width == 32 {
             if let bias {
@@ -103,7 +106,9 @@ public enum PackedKernel512 {
     }
 
     @inline(__always)
-    static func kernel4(_ x: UnsafePointer<Float>, lda: Int, k: Int, panel: UnsafePointer<Float>) -> ((V, V), (V, V), (V, V), (V, V)) {
+    static func kernel4(_ x: UnsafePointer<Float>, lda: Int, k: Int, panel: UnsafePointer<Float>) -> (
+        (V, V), (V, V), (V, V), (V, V)
+    ) {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         let x0 = x, x1 = x + lda, x2 = x + 2 * lda, x3 = x + 3 * lda
         var w = panel

@@ -29,7 +29,8 @@ public struct PostProcessor: Sendable {
                 if piece["Sequence"] != nil {
                     seenSequence = true
                 } else if let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
-                    guard let ids = specials[name]?["ids"] as? [Int], let tokens = specials[name]?["tokens"] as? [String],
+                    guard let ids = specials[name]?["ids"] as? [Int],
+                        let tokens = specials[name]?["tokens"] as? [String],
                         ids.count == tokens.count
                     else {
                         throw TokenizerError(

@@ -49,7 +49,8 @@ public struct Tokenizer: Sendable {
         }
         let modelType = modelJSON["type"] as? String ?? "<missing>"
         guard modelType == "WordPiece" else {
-            throw TokenizerError(.unsupported, file: file, "model type '\(modelType)' is not supported (supported: WordPiece)")
+            throw TokenizerError(
+                .unsupported, file: file, "model type '\(modelType)' is not supported (supported: WordPiece)")
         }
         guard let vocabJSON = modelJSON["vocab"] as? [String: Any] else {
             throw TokenizerError(.malformed, file: file, "model.vocab must be an object of token → id")
@@ -90,7 +91,8 @@ public struct Tokenizer: Sendable {
         let preType = (json["pre_tokenizer"] as? [String: Any])?["type"] as? String ?? "<missing>"
         guard preType == "BertPreTokenizer" else {
             throw TokenizerError(
-                .unsupported, file: file, "pre_tokenizer type '\(preType)' is not supported (supported: BertPreTokenizer)")
+                .unsupported, file: file,
+                "pre_tokenizer type '\(preType)' is not supported (supported: BertPreTokenizer)")
         }
         preTokenizer = BertPreTokenizer()
         postProcessor = try PostProcessor.parse(

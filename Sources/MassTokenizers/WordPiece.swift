@@ -8,11 +8,14 @@ public struct WordPiece: Sendable {
     public let continuingSubwordPrefix: String
     public let maxInputCharsPerWord: Int
 
-    public init(vocabulary: [String: Int32], unknownToken: String, continuingSubwordPrefix: String, maxInputCharsPerWord: Int)
+    public init(
+        vocabulary: [String: Int32], unknownToken: String, continuingSubwordPrefix: String, maxInputCharsPerWord: Int
+    )
         throws(TokenizerError)
     {
         guard let unk = vocabulary[unknownToken] else {
-            throw TokenizerError(.malformed, file: "tokenizer.json", "unk_token '\(unknownToken)' is not in the vocabulary")
+            throw TokenizerError(
+                .malformed, file: "tokenizer.json", "unk_token '\(unknownToken)' is not in the vocabulary")
         }
         self.vocabulary = vocabulary
         self.unknownToken = unknownToken

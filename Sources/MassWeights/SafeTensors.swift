@@ -1,5 +1,5 @@
-public import MassTensor
 import Foundation
+public import MassTensor
 
 /// A `.safetensors` file, memory-mapped; tensors are views into the mapping (no copy until widened).
 ///
@@ -30,7 +30,8 @@ public struct SafeTensorsFile: WeightSource {
         self.file = file
         origin = path
         guard file.size >= 8 else {
-            throw WeightsError(.truncated, file: path, "file is \(file.size) bytes, shorter than the 8-byte header length")
+            throw WeightsError(
+                .truncated, file: path, "file is \(file.size) bytes, shorter than the 8-byte header length")
         }
         let headerLength = file.base.loadUnaligned(as: UInt64.self).littleEndian
         guard headerLength <= UInt64(Self.maxHeaderSize) else {
@@ -39,7 +40,8 @@ public struct SafeTensorsFile: WeightSource {
         let n = Int(headerLength)
         guard 8 + n <= file.size else {
             throw WeightsError(
-                .truncated, file: path, "header says \(n) bytes of JSON but the file has only \(file.size - 8) after the length")
+                .truncated, file: path,
+                "header says \(n) bytes of JSON but the file has only \(file.size - 8) after the length")
         }
         dataStart = 8 + n
         let headerData = Data(bytes: file.base + 8, count: n)
@@ -47,7 +49,8 @@ public struct SafeTensorsFile: WeightSource {
         do {
             items = try JSONDecoder().decode([String: HeaderItem].self, from: headerData)
         } catch {
-            throw WeightsError(.badHeader, file: path, "header is not a JSON object of tensor entries (\(Self.describe(error)))")
+            throw WeightsError(
+                .badHeader, file: path, "header is not a JSON object of tensor entries (\(Self.describe(error)))")
         }
         let bufferSize = file.size - dataStart
         var entries: [String: Entry] = [:]
@@ -137,7 +140,8 @@ public struct SafeTensorsFile: WeightSource {
         guard elements.multipliedReportingOverflow(by: dtype.size) == (end - begin, false) else {
             throw WeightsError(
                 .badOffsets, file: path, tensor: name,
-                "shape \(raw.shape) of \(raw.dtype) needs \(elements &* dtype.size) bytes but data_offsets span \(end - begin)")
+                "shape \(raw.shape) of \(raw.dtype) needs \(elements &* dtype.size) bytes but data_offsets span \(end - begin)"
+            )
         }
         return Entry(dtype: dtype, shape: raw.shape, begin: begin, end: end)
     }

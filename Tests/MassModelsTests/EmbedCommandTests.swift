@@ -6,11 +6,15 @@ import Testing
 @Suite struct EmbedCommandTests {
     static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["MASS_BIN"] { return URL(fileURLWithPath: path) }
-        let candidates = ["release", "debug"].map { FixturePaths.packageRoot.appendingPathComponent(".build/\($0)/mass") }
+        let candidates = ["release", "debug"].map {
+            FixturePaths.packageRoot.appendingPathComponent(".build/\($0)/mass")
+        }
         let existing = candidates.filter { FileManager.default.fileExists(atPath: $0.path) }
         let newest = existing.max {
-            let a = (try? $0.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
-            let b = (try? $1.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
+            let a =
+                (try? $0.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
+            let b =
+                (try? $1.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
             return a < b
         }
         return newest ?? candidates[0]

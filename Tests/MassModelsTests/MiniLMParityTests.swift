@@ -36,15 +36,20 @@ import Testing
         for h in fixture.hidden_states {
             let golden = try FixturePaths.readFloats(
                 FixturePaths.fixtures.appendingPathComponent("text").appendingPathComponent(h.all_hidden_states.file))
-            let (layers, tokens, dim) = (h.all_hidden_states.shape[0], h.all_hidden_states.shape[1], h.all_hidden_states.shape[2])
+            let (layers, tokens, dim) = (
+                h.all_hidden_states.shape[0], h.all_hidden_states.shape[1], h.all_hidden_states.shape[2]
+            )
             #expect(golden.count == layers * tokens * dim)
             var worst = [Float](repeating: 0, count: layers)
             _ = try model.encoder.forward([h.input_ids], workspace: BertWorkspace(), pool: ComputePool(threads: 1)) {
                 layer, states in
                 let ours = Array(UnsafeBufferPointer(start: states, count: tokens * dim))
-                worst[layer] = Comparison.maxAbsDiff(ours, Array(golden[(layer * tokens * dim)..<((layer + 1) * tokens * dim)]))
+                worst[layer] = Comparison.maxAbsDiff(
+                    ours, Array(golden[(layer * tokens * dim)..<((layer + 1) * tokens * dim)]))
                 if layer == layers - 1 {
-                    #expect(Comparison.maxAbsDiff(ours, h.last_hidden_state.flatMap { $0 }) <= 1e-3, "\(h.id) last_hidden_state")
+                    #expect(
+                        Comparison.maxAbsDiff(ours, h.last_hidden_state.flatMap { $0 }) <= 1e-3,
+                        "\(h.id) last_hidden_state")
                 }
             }
             for (layer, diff) in worst.enumerated() {
@@ -73,10 +78,37 @@ import Testing
     @Test func refusesSequencesLongerThanThePositionTable() throws {
         let model = try embedder()
         #expect(throws: ModelError.self) {
-            _ = try model.embed([[Int32](repeating: 1000, count: 513)], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
+            _ = try model.embed(
+                [[Int32](repeating: 1000, count: 513)], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
         }
         #expect(throws: ModelError.self) {
             _ = try model.embed([[101, 40000, 102]], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
         }
+    }
+}
+
+@Suite struct PoolingTests {
+    // Three tokens of width 2.
+    let states: [Float] = [1, 2, 3, -4, 5, 0]
+
+    func pooled(_ mode: Pooling.Mode, normalize: Bool) -> [Float] {
+        var out = [Float](repeating: .nan, count: 2)
+        Pooling(mode: mode, normalize: normalize).pool(states, rows: 3, dim: 2, into: &out)
+        return out
+    }
+
+    @Test func modes() {
+        #expect(pooled(.mean, normalize: false) == [3, -2.0 / 3])
+        #expect(pooled(.cls, normalize: false) == [1, 2])
+        #expect(pooled(.max, normalize: false) == [5, 2])
+        #expect(
+            Comparison.maxAbsDiff(
+                pooled(.max, normalize: true), [5 / 29.0.squareRoot(), 2 / 29.0.squareRoot()].map(Float.init)) < 1e-7)
+    }
+
+    @Test func zeroVectorStaysFinite() {
+        var out = [Float](repeating: .nan, count: 2)
+        Pooling(mode: .mean, normalize: true).pool([0, 0], rows: 1, dim: 2, into: &out)
+        #expect(out == [0, 0])
     }
 }

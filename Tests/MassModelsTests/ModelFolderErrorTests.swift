@@ -10,12 +10,17 @@ import Testing
         let source = MiniLMFixture.modelDirectory
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-model-\(getpid())-\(name)")
         try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
-        for file in ["config.json", "tokenizer.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"] {
-            try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
+        for file in [
+            "config.json", "tokenizer.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json",
+        ] {
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
         }
         try FileManager.default.createSymbolicLink(
-            at: dir.appendingPathComponent("model.safetensors"), withDestinationURL: source.appendingPathComponent("model.safetensors"))
+            at: dir.appendingPathComponent("model.safetensors"),
+            withDestinationURL: source.appendingPathComponent("model.safetensors"))
         try edit(dir)
         return dir
     }
@@ -36,20 +41,26 @@ import Testing
     }
 
     @Test func configMissingAKey() throws {
-        let dir = try folder("nokey") { try rewriteJSON($0.appendingPathComponent("config.json")) { $0["hidden_size"] = nil } }
+        let dir = try folder("nokey") {
+            try rewriteJSON($0.appendingPathComponent("config.json")) { $0["hidden_size"] = nil }
+        }
         let m = try #require(message(dir))
         #expect(m.contains("config.json") && m.contains("hidden_size"), "\(m)")
     }
 
     @Test func unsupportedActivation() throws {
-        let dir = try folder("act") { try rewriteJSON($0.appendingPathComponent("config.json")) { $0["hidden_act"] = "relu" } }
+        let dir = try folder("act") {
+            try rewriteJSON($0.appendingPathComponent("config.json")) { $0["hidden_act"] = "relu" }
+        }
         let m = try #require(message(dir))
         #expect(m.contains("hidden_act"), "\(m)")
     }
 
     @Test func unsupportedTokenizer() throws {
         let dir = try folder("tok") {
-            try rewriteJSON($0.appendingPathComponent("tokenizer.json")) { $0["model"] = ["type": "Unigram", "vocab": []] }
+            try rewriteJSON($0.appendingPathComponent("tokenizer.json")) {
+                $0["model"] = ["type": "Unigram", "vocab": []]
+            }
         }
         let m = try #require(message(dir))
         #expect(m.contains("tokenizer.json") && m.contains("Unigram"), "\(m)")
@@ -65,13 +76,17 @@ import Testing
     }
 
     @Test func missingAndTruncatedWeights() throws {
-        let missing = try folder("noweights") { try FileManager.default.removeItem(at: $0.appendingPathComponent("model.safetensors")) }
+        let missing = try folder("noweights") {
+            try FileManager.default.removeItem(at: $0.appendingPathComponent("model.safetensors"))
+        }
         let m = try #require(message(missing))
         #expect(m.contains("model.safetensors"), "\(m)")
         let truncated = try folder("truncated") { dir in
             let url = dir.appendingPathComponent("model.safetensors")
-            let head = try FileHandle(forReadingFrom: MiniLMFixture.modelDirectory.appendingPathComponent("model.safetensors"))
-                .read(upToCount: 20_000)!
+            let head = try FileHandle(
+                forReadingFrom: MiniLMFixture.modelDirectory.appendingPathComponent("model.safetensors")
+            )
+            .read(upToCount: 20_000)!
             try FileManager.default.removeItem(at: url)
             try head.write(to: url)
         }

@@ -22,7 +22,8 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
         let a = randomFloats(m * k, seed: 1)
         let b = randomFloats(n * k, seed: 2)
         var c = [Float](repeating: 0, count: m * n)
-        BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &c, ldc: n)
+        BLAS.sgemm(
+            transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &c, ldc: n)
         let expected = Reference.matmul(a, b, m: m, n: n, k: k, transB: true)
         #expect(Comparison.maxAbsDiff(c, expected) < 1e-4)
     }
@@ -111,7 +112,6 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
         #expect(FloatConversion.float(fromBFloat16Bits: 0xC040) == -3)
     }
 }
-
 
 @Suite struct AttentionKernelTests {
     /// One head against the naive softmax(q·kᵀ·scale)·v, on views with a row stride as in a fused QKV matrix.

@@ -4,9 +4,15 @@ import MassTokenizers
 import Testing
 
 /// A tokenizer.json with a small WordPiece vocabulary, for behaviour tests that need no model.
-func tinyTokenizer(normalizer: String = #"{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true}"#,
-                   model: String? = nil) throws -> Tokenizer {
-    let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "un", "##aff", "##able", ",", "!", "cafe", "中", "e"]
+func tinyTokenizer(
+    normalizer: String =
+        #"{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true}"#,
+    model: String? = nil
+) throws -> Tokenizer {
+    let vocab = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "un", "##aff", "##able", ",", "!", "cafe", "中",
+        "e",
+    ]
     let vocabJSON = vocab.enumerated().map { "\"\($1)\": \($0)" }.joined(separator: ", ")
     let defaultModel = """
         {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 12,
@@ -52,7 +58,10 @@ func tokenizerError(_ body: () throws -> Void) -> TokenizerError? {
 
     @Test func wordPieceGreedyLongestMatch() throws {
         let t = try tinyTokenizer()
-        #expect(t.encode("Hello, unaffable world!").tokens == ["[CLS]", "hello", ",", "un", "##aff", "##able", "world", "!", "[SEP]"])
+        #expect(
+            t.encode("Hello, unaffable world!").tokens == [
+                "[CLS]", "hello", ",", "un", "##aff", "##able", "world", "!", "[SEP]",
+            ])
         // No piece matches "xyz": the whole word is unknown; a word over max_input_chars_per_word (12) too.
         #expect(t.encode("hello xyz unaffableunaffable").ids == [2, 5, 1, 1, 3])
     }
@@ -78,13 +87,19 @@ func tokenizerError(_ body: () throws -> Void) -> TokenizerError? {
     }
 
     @Test func unsupportedAndMalformedFilesAreRefused() throws {
-        #expect(tokenizerError { _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#) }?.code == .unsupported)
+        #expect(
+            tokenizerError { _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#) }?.code
+                == .unsupported)
         #expect(tokenizerError { _ = try tinyTokenizer(normalizer: #"{"type": "NFKC"}"#) }?.code == .unsupported)
         #expect(tokenizerError { _ = try Tokenizer(data: Data("{oops".utf8)) }?.code == .malformed)
         #expect(tokenizerError { _ = try Tokenizer(data: Data("{}".utf8)) }?.code == .malformed)
-        let e = tokenizerError { _ = try tinyTokenizer(model: #"{"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}"#) }
+        let e = tokenizerError {
+            _ = try tinyTokenizer(model: #"{"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}"#)
+        }
         #expect(e?.message.contains("[UNK]") == true)
-        let missing = tokenizerError { _ = try Tokenizer(contentsOf: URL(fileURLWithPath: "/nonexistent/tokenizer.json")) }
+        let missing = tokenizerError {
+            _ = try Tokenizer(contentsOf: URL(fileURLWithPath: "/nonexistent/tokenizer.json"))
+        }
         #expect(missing?.code == .fileUnreadable)
         #expect(missing?.description.contains("/nonexistent/tokenizer.json") == true)
     }

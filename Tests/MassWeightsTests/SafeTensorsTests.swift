@@ -4,7 +4,9 @@ import MassWeights
 import Testing
 
 /// Writes a safetensors file from a header object and a data buffer; returns its path.
-func writeSafeTensors(header: String, data: [UInt8], rawLength: UInt64? = nil, name: String = #function) throws -> String {
+func writeSafeTensors(header: String, data: [UInt8], rawLength: UInt64? = nil, name: String = #function) throws
+    -> String
+{
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-weights-tests-\(getpid())")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let path = dir.appendingPathComponent(name.filter { $0.isLetter } + ".safetensors").path

@@ -1,3 +1,4 @@
+import Foundation
 // BERT encoder, after Hugging Face transformers `models/bert/modeling_bert.py` (BertModel, post-LayerNorm).
 // Names: embeddings.{word,position,token_type}_embeddings, encoder.layer.N.attention.self.{query,key,value},
 // attention.output.dense / LayerNorm, intermediate.dense, output.dense / LayerNorm — as in the checkpoint.
@@ -6,7 +7,6 @@
 // runs per sequence, so no work is spent on padding and no mask is needed.
 public import MassTensor
 public import MassWeights
-import Foundation
 
 /// `config.json` of a BERT checkpoint (the keys the encoder needs).
 public struct BertConfiguration: Codable, Sendable {
@@ -41,7 +41,9 @@ public struct BertConfiguration: Codable, Sendable {
     /// Rejects what the encoder does not implement, naming the key.
     func validate(file: String) throws {
         func bad(_ key: String, _ why: String) -> ModelError { ModelError(.unsupported, "\(file): '\(key)' \(why)") }
-        guard hiddenAct == "gelu" else { throw bad("hidden_act", "is '\(hiddenAct)'; only 'gelu' (erf) is implemented") }
+        guard hiddenAct == "gelu" else {
+            throw bad("hidden_act", "is '\(hiddenAct)'; only 'gelu' (erf) is implemented")
+        }
         guard (positionEmbeddingType ?? "absolute") == "absolute" else {
             throw bad("position_embedding_type", "must be 'absolute'")
         }
@@ -131,7 +133,8 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
                 qkv: try Linear(
                     weight: Self.concatenate(parts, shape: [3 * h, h]), bias: Self.concatenate(biases, shape: [3 * h])),
                 out: try Linear(
-                    weight: w(p + "attention.output.dense.weight", [h, h]), bias: w(p + "attention.output.dense.bias", [h])),
+                    weight: w(p + "attention.output.dense.weight", [h, h]),
+                    bias: w(p + "attention.output.dense.bias", [h])),
                 up: try Linear(
                     weight: w(p + "intermediate.dense.weight", [f, h]), bias: w(p + "intermediate.dense.bias", [f])),
                 down: try Linear(weight: w(p + "output.dense.weight", [h, f]), bias: w(p + "output.dense.bias", [h])),
@@ -165,7 +168,8 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         let longest = sequences.map(\.count).max() ?? 0
         guard longest <= config.maxPositionEmbeddings else {
             throw ModelError(
-                .invalidInput, "a sequence has \(longest) tokens; this model takes at most \(config.maxPositionEmbeddings)")
+                .invalidInput,
+                "a sequence has \(longest) tokens; this model takes at most \(config.maxPositionEmbeddings)")
         }
         for ids in sequences {
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
@@ -214,12 +218,16 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         // x = LayerNorm(x + context·Woᵀ + bo): the GEMM accumulates onto the residual in place.
         pool.apply(layer.out, ws.context, rows: total, into: x, accumulate: true)
         pool.forRowRanges(total) { r0, r1 in
-            Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm1Gamma.floats, beta: layer.norm1Beta.floats, eps: eps)
+            Kernels.layerNorm(
+                x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm1Gamma.floats, beta: layer.norm1Beta.floats,
+                eps: eps)
         }
         pool.apply(layer.up, x, rows: total, into: ws.intermediate, gelu: true)
         pool.apply(layer.down, ws.intermediate, rows: total, into: x, accumulate: true)
         pool.forRowRanges(total) { r0, r1 in
-            Kernels.layerNorm(x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm2Gamma.floats, beta: layer.norm2Beta.floats, eps: eps)
+            Kernels.layerNorm(
+                x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm2Gamma.floats, beta: layer.norm2Beta.floats,
+                eps: eps)
         }
     }
 
