@@ -55,3 +55,15 @@ public enum FixturePaths {
         }
     }
 }
+
+/// The error of type `E` that `body` throws, or nil when it throws nothing (or another type).
+public func caught<E: Error>(_ type: E.Type, _ body: () throws -> Void) -> E? {
+    do {
+        try body()
+        return nil
+    } catch let error as E {
+        return error
+    } catch {
+        return nil
+    }
+}

@@ -31,16 +31,6 @@ func tinyTokenizer(
     return try Tokenizer(data: Data(json.utf8))
 }
 
-func tokenizerError(_ body: () throws -> Void) -> TokenizerError? {
-    do {
-        try body()
-        return nil
-    } catch let e as TokenizerError {
-        return e
-    } catch {
-        return nil
-    }
-}
 
 @Suite struct TokenizerTests {
     @Test func goldenIdsForEveryFixtureCase() throws {
@@ -88,16 +78,16 @@ func tokenizerError(_ body: () throws -> Void) -> TokenizerError? {
 
     @Test func unsupportedAndMalformedFilesAreRefused() throws {
         #expect(
-            tokenizerError { _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#) }?.code
+            caught(TokenizerError.self) { _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#) }?.code
                 == .unsupported)
-        #expect(tokenizerError { _ = try tinyTokenizer(normalizer: #"{"type": "NFKC"}"#) }?.code == .unsupported)
-        #expect(tokenizerError { _ = try Tokenizer(data: Data("{oops".utf8)) }?.code == .malformed)
-        #expect(tokenizerError { _ = try Tokenizer(data: Data("{}".utf8)) }?.code == .malformed)
-        let e = tokenizerError {
+        #expect(caught(TokenizerError.self) { _ = try tinyTokenizer(normalizer: #"{"type": "NFKC"}"#) }?.code == .unsupported)
+        #expect(caught(TokenizerError.self) { _ = try Tokenizer(data: Data("{oops".utf8)) }?.code == .malformed)
+        #expect(caught(TokenizerError.self) { _ = try Tokenizer(data: Data("{}".utf8)) }?.code == .malformed)
+        let e = caught(TokenizerError.self) {
             _ = try tinyTokenizer(model: #"{"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}"#)
         }
         #expect(e?.message.contains("[UNK]") == true)
-        let missing = tokenizerError {
+        let missing = caught(TokenizerError.self) {
             _ = try Tokenizer(contentsOf: URL(fileURLWithPath: "/nonexistent/tokenizer.json"))
         }
         #expect(missing?.code == .fileUnreadable)

@@ -1,5 +1,6 @@
 import Foundation
 import MassTensor
+import MassTesting
 import MassWeights
 import Testing
 
@@ -23,17 +24,6 @@ func floatBytes(_ values: [Float]) -> [UInt8] {
     values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
 }
 
-/// The WeightsError a closure throws (or nil).
-func weightsError(_ body: () throws -> Void) -> WeightsError? {
-    do {
-        try body()
-        return nil
-    } catch let e as WeightsError {
-        return e
-    } catch {
-        return nil
-    }
-}
 
 @Suite struct SafeTensorsTests {
     @Test func readsF32F16AndBF16() throws {
@@ -52,7 +42,7 @@ func weightsError(_ body: () throws -> Void) -> WeightsError? {
     }
 
     @Test func missingFileNamesThePath() {
-        let e = weightsError { _ = try SafeTensorsFile(path: "/nonexistent/model.safetensors") }
+        let e = caught(WeightsError.self) { _ = try SafeTensorsFile(path: "/nonexistent/model.safetensors") }
         #expect(e?.code == .fileUnreadable)
         #expect(e?.description.contains("/nonexistent/model.safetensors") == true)
     }
@@ -62,21 +52,21 @@ func weightsError(_ body: () throws -> Void) -> WeightsError? {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tiny = dir.appendingPathComponent("tiny.safetensors").path
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: tiny))
-        #expect(weightsError { _ = try SafeTensorsFile(path: tiny) }?.code == .truncated)
+        #expect(caught(WeightsError.self) { _ = try SafeTensorsFile(path: tiny) }?.code == .truncated)
         // Header length larger than the file.
         let cut = try writeSafeTensors(header: "{}", data: [], rawLength: 500)
-        let e = weightsError { _ = try SafeTensorsFile(path: cut) }
+        let e = caught(WeightsError.self) { _ = try SafeTensorsFile(path: cut) }
         #expect(e?.code == .truncated)
         #expect(e?.description.contains(cut) == true)
         // Data shorter than the offsets say.
         let short = try writeSafeTensors(
             header: #"{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}"#, data: floatBytes([1, 2]))
-        let e2 = weightsError { _ = try SafeTensorsFile(path: short) }
+        let e2 = caught(WeightsError.self) { _ = try SafeTensorsFile(path: short) }
         #expect(e2?.code == .badOffsets)
         #expect(e2?.tensor == "w")
         // An absurd header length.
         let huge = try writeSafeTensors(header: "{}", data: [], rawLength: 1 << 40)
-        #expect(weightsError { _ = try SafeTensorsFile(path: huge) }?.code == .badHeader)
+        #expect(caught(WeightsError.self) { _ = try SafeTensorsFile(path: huge) }?.code == .badHeader)
     }
 
     @Test func badHeaders() throws {
@@ -98,7 +88,7 @@ func weightsError(_ body: () throws -> Void) -> WeightsError? {
         ]
         for (index, (header, code, tensor)) in cases.enumerated() {
             let path = try writeSafeTensors(header: header, data: floatBytes([1, 2]), name: "bad\(index)")
-            let e = weightsError { _ = try SafeTensorsFile(path: path) }
+            let e = caught(WeightsError.self) { _ = try SafeTensorsFile(path: path) }
             #expect(e?.code == code, "header \(header): \(String(describing: e))")
             if let tensor { #expect(e?.tensor == tensor, "header \(header)") }
             #expect(e?.description.contains(path) == true)
@@ -109,8 +99,8 @@ func weightsError(_ body: () throws -> Void) -> WeightsError? {
         let path = try writeSafeTensors(
             header: #"{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}"#, data: floatBytes([1, 2]))
         let file = try SafeTensorsFile(path: path)
-        #expect(weightsError { _ = try file.tensor("v") }?.code == .missingTensor)
-        let e = weightsError { _ = try file.float32("w", shape: [3]) }
+        #expect(caught(WeightsError.self) { _ = try file.tensor("v") }?.code == .missingTensor)
+        let e = caught(WeightsError.self) { _ = try file.float32("w", shape: [3]) }
         #expect(e?.code == .shapeMismatch)
         #expect(e?.description.contains("'w'") == true)
     }
