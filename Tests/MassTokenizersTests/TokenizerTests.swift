@@ -31,7 +31,6 @@ func tinyTokenizer(
     return try Tokenizer(data: Data(json.utf8))
 }
 
-
 @Suite struct TokenizerTests {
     @Test func goldenIdsForEveryFixtureCase() throws {
         let fixture = try MiniLMFixture.load()
@@ -78,9 +77,13 @@ func tinyTokenizer(
 
     @Test func unsupportedAndMalformedFilesAreRefused() throws {
         #expect(
-            caught(TokenizerError.self) { _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#) }?.code
+            caught(TokenizerError.self) {
+                _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#)
+            }?.code
                 == .unsupported)
-        #expect(caught(TokenizerError.self) { _ = try tinyTokenizer(normalizer: #"{"type": "NFKC"}"#) }?.code == .unsupported)
+        #expect(
+            caught(TokenizerError.self) { _ = try tinyTokenizer(normalizer: #"{"type": "NFKC"}"#) }?.code
+                == .unsupported)
         #expect(caught(TokenizerError.self) { _ = try Tokenizer(data: Data("{oops".utf8)) }?.code == .malformed)
         #expect(caught(TokenizerError.self) { _ = try Tokenizer(data: Data("{}".utf8)) }?.code == .malformed)
         let e = caught(TokenizerError.self) {

@@ -24,7 +24,6 @@ func floatBytes(_ values: [Float]) -> [UInt8] {
     values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
 }
 
-
 @Suite struct SafeTensorsTests {
     @Test func readsF32F16AndBF16() throws {
         let header = #"""
