@@ -43,6 +43,8 @@ let package = Package(
             dependencies: ["MassTensor", "MassWeights", "MassTokenizers"],
             swiftSettings: strict + simdFlags
         ),
+        // Layer 4
+        .target(name: "MassRuntime", dependencies: ["MassModels"], swiftSettings: strict),
         // Layer 6
         .executableTarget(
             name: "MassCLI",
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),
+        .testTarget(name: "MassRuntimeTests", dependencies: ["MassRuntime", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
             dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor"],
