@@ -25,7 +25,7 @@ let package = Package(
         .library(name: "MassModels", targets: ["MassModels"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
@@ -44,7 +44,7 @@ let package = Package(
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
-        .target(name: "MassRuntime", dependencies: ["MassModels"], swiftSettings: strict),
+        .target(name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers"], swiftSettings: strict),
         // Layer 6
         .executableTarget(
             name: "MassCLI",
@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),
-        .testTarget(name: "MassRuntimeTests", dependencies: ["MassRuntime", "MassTesting"], swiftSettings: strict),
+        .testTarget(name: "MassRuntimeTests", dependencies: ["MassRuntime", "MassModels", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
             dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor"],

@@ -1,0 +1,171 @@
+import Foundation
+public import MassModels
+import MassTensor
+import MassTokenizers
+import Synchronization
+
+/// Serves one loaded sentence-embedding model: requests from any task are queued, coalesced into ragged
+/// batches by `BatcherStateMachine`, and computed on the service's own worker threads (never on Swift's
+/// cooperative pool). Each worker owns its workspace and compute pool.
+public final class EmbeddingService: Sendable {
+    public struct Result: Sendable {
+        public let embeddings: [[Float]]
+        /// Tokens per input, special tokens included (after truncation).
+        public let tokenCounts: [Int]
+    }
+
+    /// Counters for metrics and tests.
+    public struct Statistics: Sendable, Equatable {
+        public var batches = 0
+        public var requests = 0
+        public var largestBatch = 0
+        public var expired = 0
+    }
+
+    private struct Job: Sendable {
+        let sequences: [[Int32]]
+    }
+
+    private struct State: ~Copyable {
+        var machine: BatcherStateMachine<Job>
+        var waiting: [UInt64: CheckedContinuation<[[Float]], any Error>] = [:]
+        var statistics = Statistics()
+        var stopping = false
+    }
+
+    public let model: SentenceEmbedder
+    public let config: ModelConfig
+    private let state: Mutex<State>
+    private let wakeup = NSCondition()
+    private let clock = ContinuousClock()
+    private let start: ContinuousClock.Instant
+
+    /// Starts `config.instanceCount` worker threads sharing `threads` cores.
+    public init(
+        model: SentenceEmbedder, config: ModelConfig, threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        self.model = model
+        self.config = config
+        start = clock.now
+        state = Mutex(
+            State(
+                machine: BatcherStateMachine(
+                    limits: .init(
+                        maxBatchSize: config.batching.maxBatchSize, maxBatchTokens: config.batching.maxBatchTokens,
+                        maxQueueDelay: config.batching.maxQueueDelayMilliseconds / 1000,
+                        maxQueueSize: config.maxQueueSize))))
+        let instances = max(1, config.instanceCount)
+        for index in 0..<instances {
+            let thread = Thread { [self] in workerLoop(threads: max(1, threads / instances)) }
+            thread.name = "mass-embed-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Seconds since the service started (the state machine's clock).
+    private var now: Double {
+        let d = clock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+    public var queueDepth: Int { state.withLock { $0.machine.queueDepth } }
+
+    /// Embeds `texts` (one request). Throws `RuntimeError.queueFull` at once when the queue is full,
+    /// `.deadlineExceeded` when the request waited longer than `request_timeout_ms`, and `CancellationError`
+    /// when the calling task is cancelled before compute.
+    public func embed(_ texts: [String]) async throws -> Result {
+        let sequences = texts.map { model.tokenize($0).ids }
+        let tokens = sequences.reduce(0) { $0 + $1.count }
+        let idBox = Mutex<UInt64?>(nil)
+        let embeddings = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[[Float]], any Error>) in
+                let now = self.now
+                let outcome: Swift.Result<UInt64, RuntimeError> = state.withLock { s in
+                    if s.stopping { return .failure(RuntimeError(.queueFull, "the server is shutting down")) }
+                    let r = s.machine.enqueue(
+                        Job(sequences: sequences), tokens: tokens, now: now,
+                        deadline: now + config.requestTimeoutMilliseconds / 1000)
+                    if case .success(let id) = r { s.waiting[id] = continuation }
+                    return r
+                }
+                switch outcome {
+                case .success(let id):
+                    idBox.withLock { $0 = id }
+                    wakeup.lock()
+                    wakeup.broadcast()
+                    wakeup.unlock()
+                case .failure(let error):
+                    continuation.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            guard let id = idBox.withLock({ $0 }) else { return }
+            let continuation: CheckedContinuation<[[Float]], any Error>? = state.withLock { s in
+                s.machine.cancel(id) ? s.waiting.removeValue(forKey: id) : nil
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
+        return Result(embeddings: embeddings, tokenCounts: sequences.map(\.count))
+    }
+
+    /// Stops taking requests; queued ones are still computed. Workers exit when the queue is empty.
+    public func shutdown() {
+        state.withLock { $0.stopping = true }
+        wakeup.lock()
+        wakeup.broadcast()
+        wakeup.unlock()
+    }
+
+    private func workerLoop(threads: Int) {
+        let workspace = BertWorkspace()
+        let pool = ComputePool(threads: threads)
+        while true {
+            // The decision is taken under `wakeup` so that an enqueue's broadcast cannot slip in between the
+            // check and the wait.
+            wakeup.lock()
+            let now = self.now
+            let (decision, expired, stop):
+                (BatcherStateMachine<Job>.Decision, [CheckedContinuation<[[Float]], any Error>], Bool) =
+                    state.withLock { s in
+                        let d = s.machine.next(now: now, idleWorkers: 1)
+                        let gone = d.expired.compactMap { s.waiting.removeValue(forKey: $0.id) }
+                        s.statistics.expired += gone.count
+                        return (d, gone, s.stopping && s.machine.queueDepth == 0 && d.batch == nil)
+                    }
+            if decision.batch == nil && !stop && expired.isEmpty {
+                let delay = decision.wakeAt.map { max(0, $0 - now) } ?? 1
+                _ = wakeup.wait(until: Date(timeIntervalSinceNow: delay))
+                wakeup.unlock()
+                continue
+            }
+            wakeup.unlock()
+            for c in expired {
+                c.resume(throwing: RuntimeError(.deadlineExceeded, "the request waited longer than request_timeout_ms"))
+            }
+            if let batch = decision.batch { run(batch, workspace: workspace, pool: pool) }
+            if stop { return }
+        }
+    }
+
+    private func run(_ batch: [BatcherStateMachine<Job>.Request], workspace: BertWorkspace, pool: ComputePool) {
+        let continuations = state.withLock { s in
+            s.statistics.batches += 1
+            s.statistics.requests += batch.count
+            s.statistics.largestBatch = max(s.statistics.largestBatch, batch.count)
+            return batch.map { s.waiting.removeValue(forKey: $0.id) }
+        }
+        let all = batch.flatMap(\.item.sequences)
+        do {
+            let embeddings = try model.embed(all, workspace: workspace, pool: pool)
+            var offset = 0
+            for (request, continuation) in zip(batch, continuations) {
+                let n = request.item.sequences.count
+                continuation?.resume(returning: Array(embeddings[offset..<(offset + n)]))
+                offset += n
+            }
+        } catch {
+            for continuation in continuations { continuation?.resume(throwing: error) }
+        }
+    }
+}
