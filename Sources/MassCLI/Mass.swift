@@ -3,11 +3,11 @@ import Foundation
 import MassTensor
 
 @main
-struct Mass: ParsableCommand {
+struct Mass: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mass",
         abstract: "Models as a service: host, run and benchmark AI models on a native CPU engine.",
-        subcommands: [EmbedCommand.self, BenchCommand.self, InfoCommand.self]
+        subcommands: [ServeCommand.self, EmbedCommand.self, BenchCommand.self, InfoCommand.self]
     )
 
     /// Refuses to start on a CPU without the instructions the binary was compiled for.

@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import MassRuntime
+
+/// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
+/// `{"error": "..."}` or OpenAI `{"error": {"message", "type", "param", "code"}}`.
+struct APIError: Error, HTTPResponseError {
+    enum Family: Sendable { case kserve, openAI }
+
+    let status: HTTPResponse.Status
+    let message: String
+    let family: Family
+    var param: String? = nil
+
+    static func badRequest(_ message: String, _ family: Family, param: String? = nil) -> APIError {
+        APIError(status: .badRequest, message: message, family: family, param: param)
+    }
+
+    /// Maps runtime and model errors; anything unknown is a 500 that says no more than that.
+    static func from(_ error: any Error, _ family: Family) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as RuntimeError:
+            switch e.code {
+            case .modelNotFound: return APIError(status: .notFound, message: e.message, family: family)
+            case .queueFull:
+                return APIError(
+                    status: family == .openAI ? .tooManyRequests : .serviceUnavailable, message: e.message,
+                    family: family)
+            case .deadlineExceeded: return APIError(status: .serviceUnavailable, message: e.message, family: family)
+            case .badConfig: return APIError(status: .internalServerError, message: e.message, family: family)
+            }
+        case is CancellationError:
+            return APIError(status: .serviceUnavailable, message: "the request was cancelled", family: family)
+        default:
+            return APIError(status: .internalServerError, message: "internal error", family: family)
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body: [String: Any]
+        switch family {
+        case .kserve:
+            body = ["error": message]
+        case .openAI:
+            let type =
+                status.code == 429 ? "rate_limit_error" : status.code >= 500 ? "server_error" : "invalid_request_error"
+            body = ["error": ["message": message, "type": type, "param": param as Any? ?? NSNull(), "code": NSNull()]]
+        }
+        var response = JSONResponse.make(body, status: status)
+        if status == .tooManyRequests { response.headers[.retryAfter] = "1" }
+        return response
+    }
+}
+
+/// JSON bodies built with JSONSerialization (the tensor payloads are plain arrays).
+enum JSONResponse {
+    static func make(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Reads a JSON object body of at most `limit` bytes.
+    static func object(_ request: Request, limit: Int, family: APIError.Family) async throws -> [String: Any] {
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw APIError(
+                status: .unsupportedMediaType, message: "Content-Type must be application/json, not \(type)",
+                family: family)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch {
+            throw APIError(
+                status: .contentTooLarge, message: "the request body is over the \(limit)-byte limit", family: family)
+        }
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) else {
+            throw APIError.badRequest("the body is not valid JSON", family)
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw APIError.badRequest("the body must be a JSON object", family)
+        }
+        return object
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import MassTesting
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Starts `mass serve` (the built binary) on a free loopback port and speaks HTTP to it.
+final class LiveServer: @unchecked Sendable {  // fields are set once in init
+    let process = Process()
+    let port: Int
+    let base: URL
+
+    init() throws {
+        port = try Self.freePort()
+        base = URL(string: "http://127.0.0.1:\(port)")!
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "--repository", FixturePaths.models.path, "--port", String(port)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Ready when the probe answers (the model is loaded and warmed up first).
+        for _ in 0..<300 {
+            if let (status, _) = try? Self.sync(URLRequest(url: base.appendingPathComponent("v2/health/ready"))),
+                status == 200
+            {
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "mass serve did not become ready"])
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit { stop() }
+
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["MASS_BIN"] { return URL(fileURLWithPath: path) }
+        return FixturePaths.packageRoot.appendingPathComponent(".build/release/mass")
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func sync(_ request: URLRequest) throws -> (Int, Data) {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (Int, Data)?
+        nonisolated(unsafe) var failure: (any Error)?
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            if let error {
+                failure = error
+            } else {
+                result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data())
+            }
+            done.signal()
+        }.resume()
+        done.wait()
+        if let failure { throw failure }
+        return result!
+    }
+
+    func request(_ method: String, _ path: String, json: String? = nil, contentType: String = "application/json") throws
+        -> (Int, [String: Any])
+    {
+        var request = URLRequest(url: URL(string: path, relativeTo: base)!)
+        request.httpMethod = method
+        if let json {
+            request.httpBody = Data(json.utf8)
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        }
+        let (status, data) = try Self.sync(request)
+        return (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+    }
+}
+
+/// Each test starts its own server (about half a second: the model loads and warms up) and stops it.
+@Suite(.serialized) struct LiveServerTests {
+    func server() throws -> LiveServer { try LiveServer() }
+
+    @Test func probesAndMetadata() throws {
+        let s = try server()
+        defer { s.stop() }
+        #expect(try s.request("GET", "/v2/health/live").0 == 200)
+        #expect(try s.request("GET", "/v2/health/ready").1["ready"] as? Bool == true)
+        #expect(try s.request("GET", "/v2").1["name"] as? String == "mass")
+        let (status, meta) = try s.request("GET", "/v2/models/all-MiniLM-L6-v2")
+        #expect(status == 200 && meta["versions"] as? [String] == ["1"])
+        #expect(try s.request("GET", "/v2/models/all-MiniLM-L6-v2/versions/1/ready").0 == 200)
+        #expect(try s.request("GET", "/v2/models/all-MiniLM-L6-v2/versions/7/ready").0 == 404)
+        #expect(try s.request("GET", "/v2/models/nope").0 == 404)
+        let models = try s.request("GET", "/v1/models").1["data"] as? [[String: Any]]
+        #expect(models?.map { $0["id"] as? String } == ["all-MiniLM-L6-v2"])
+    }
+
+    @Test func openAIEmbeddingsAreGolden() throws {
+        let s = try server()
+        defer { s.stop() }
+        let cases = try MiniLMFixture.load().cases
+        let picked = [cases[0], cases[2], cases[13]]
+        let input = String(data: try JSONSerialization.data(withJSONObject: picked.map(\.text)), encoding: .utf8)!
+        let (status, body) = try s.request(
+            "POST", "/v1/embeddings", json: #"{"model": "all-MiniLM-L6-v2", "input": \#(input)}"#)
+        #expect(status == 200)
+        let data = try #require(body["data"] as? [[String: Any]])
+        for (item, c) in zip(data, picked) {
+            let embedding = (item["embedding"] as? [Double] ?? []).map(Float.init)
+            #expect(Comparison.maxAbsDiff(embedding, c.embedding) <= 1e-4, "case \(c.id)")
+        }
+        let usage = try #require(body["usage"] as? [String: Int])
+        #expect(usage["prompt_tokens"] == picked.reduce(0) { $0 + $1.n_tokens })
+        // base64: little-endian float32 bytes.
+        let (_, b64) = try s.request(
+            "POST", "/v1/embeddings",
+            json: #"{"model": "all-MiniLM-L6-v2", "input": "Hello world", "encoding_format": "base64"}"#)
+        let encoded = try #require((b64["data"] as? [[String: Any]])?.first?["embedding"] as? String)
+        let bytes = try #require(Data(base64Encoded: encoded))
+        let floats = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(Comparison.maxAbsDiff(floats, cases[0].embedding) <= 1e-4)
+    }
+
+    @Test func kserveInferIsGolden() throws {
+        let s = try server()
+        defer { s.stop() }
+        let cases = try MiniLMFixture.load().cases
+        let json =
+            #"{"id": "r1", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2, 1], "data": [["Hello world"], ["A man is eating food."]]}]}"#
+        let (status, body) = try s.request("POST", "/v2/models/all-MiniLM-L6-v2/versions/1/infer", json: json)
+        #expect(status == 200 && body["id"] as? String == "r1")
+        let output = try #require((body["outputs"] as? [[String: Any]])?.first)
+        #expect(output["shape"] as? [Int] == [2, 384] && output["datatype"] as? String == "FP32")
+        let data = (output["data"] as? [Double] ?? []).map(Float.init)
+        #expect(data.count == 768)
+        #expect(Comparison.maxAbsDiff(Array(data[0..<384]), cases[0].embedding) <= 1e-4)
+        #expect(Comparison.maxAbsDiff(Array(data[384...]), cases[2].embedding) <= 1e-4)
+    }
+
+    @Test func badRequestsGetClearErrors() throws {
+        let s = try server()
+        defer { s.stop() }
+        let infer = "/v2/models/all-MiniLM-L6-v2/infer"
+        let cases: [(String, String, String?, Int)] = [
+            (infer, "{bad json", nil, 400),
+            (infer, "[]", nil, 400),
+            (infer, #"{"inputs": [{"name": "t", "datatype": "FP32", "shape": [1], "data": [1]}]}"#, nil, 400),
+            (infer, #"{"inputs": [{"name": "t", "datatype": "BYTES", "shape": [2], "data": ["a"]}]}"#, nil, 400),
+            (infer, #"{"inputs": [{"name": "t", "datatype": "BYTES", "shape": [0], "data": []}]}"#, nil, 400),
+            (infer, #"{"inputs": [{"name": "t", "datatype": "BYTES", "shape": [1], "data": [5]}]}"#, nil, 400),
+            (infer, #"{"inputs": []}"#, nil, 400),
+            (infer, "x", "text/plain", 415),
+            ("/v2/models/nope/infer", #"{"inputs": []}"#, nil, 404),
+            ("/v1/embeddings", #"{"model": "all-MiniLM-L6-v2", "input": 5}"#, nil, 400),
+            ("/v1/embeddings", #"{"model": "all-MiniLM-L6-v2", "input": []}"#, nil, 400),
+            ("/v1/embeddings", #"{"input": "x"}"#, nil, 400),
+            ("/v1/embeddings", #"{"model": "all-MiniLM-L6-v2", "input": "x", "encoding_format": "hex"}"#, nil, 400),
+            ("/v1/embeddings", #"{"model": "nope", "input": "x"}"#, nil, 404),
+        ]
+        for (path, json, type, expected) in cases {
+            let (status, body) = try s.request("POST", path, json: json, contentType: type ?? "application/json")
+            #expect(status == expected, "\(path) \(json): \(status)")
+            if path.hasPrefix("/v1") {
+                #expect((body["error"] as? [String: Any])?["message"] is String, "\(json)")
+            } else {
+                #expect(body["error"] is String, "\(json)")
+            }
+        }
+        // Over the body limit (8 MiB): 413.
+        let big = #"{"model": "all-MiniLM-L6-v2", "input": ""# + String(repeating: "a", count: 9 << 20) + #""}"#
+        #expect(try s.request("POST", "/v1/embeddings", json: big).0 == 413)
+        #expect(try s.request("GET", "/v2/health/live").0 == 200)
+    }
+
+    /// A burst of requests in flight when SIGTERM arrives: every one is answered, and the server exits 0.
+    @Test func gracefulShutdownAnswersEveryAcceptedRequest() throws {
+        let s = try server()
+        let group = DispatchGroup()
+        let statuses = NSLock()
+        nonisolated(unsafe) var answered: [Int] = []
+        let text = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 20)
+        // One connection per request, all opened at once (the default client queues past 6 per host).
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 32
+        let session = URLSession(configuration: configuration)
+        for _ in 0..<16 {
+            group.enter()
+            var request = URLRequest(url: URL(string: "/v1/embeddings", relativeTo: s.base)!)
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(#"{"model": "all-MiniLM-L6-v2", "input": ["\#(text)", "\#(text)"]}"#.utf8)
+            session.dataTask(with: request) { _, response, _ in
+                statuses.withLock { answered.append((response as? HTTPURLResponse)?.statusCode ?? 0) }
+                group.leave()
+            }.resume()
+        }
+        Thread.sleep(forTimeInterval: 0.3)  // every request is accepted and queued or computing
+        let status = s.stop()
+        group.wait()
+        #expect(status == 0)
+        #expect(answered.count == 16)
+        #expect(answered.allSatisfy { $0 == 200 }, "\(answered)")
+    }
+}
