@@ -40,7 +40,8 @@ public final class EmbeddingService: Sendable {
     private let clock = ContinuousClock()
     private let start: ContinuousClock.Instant
 
-    /// Starts `config.instanceCount` worker threads sharing `threads` cores.
+    /// Starts `config.instanceCount` worker threads sharing `threads` cores. The workers keep the service alive
+    /// until `shutdown()` has been called and the queue has drained.
     public init(
         model: SentenceEmbedder, config: ModelConfig, threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
