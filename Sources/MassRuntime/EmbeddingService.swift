@@ -35,6 +35,9 @@ public final class EmbeddingService: Sendable {
 
     public let model: SentenceEmbedder
     public let config: ModelConfig
+    /// The model's name in metrics labels.
+    public let name: String
+    private let metrics: MetricsRegistry?
     private let state: Mutex<State>
     private let wakeup = NSCondition()
     private let clock = ContinuousClock()
@@ -43,10 +46,13 @@ public final class EmbeddingService: Sendable {
     /// Starts `config.instanceCount` worker threads sharing `threads` cores. The workers keep the service alive
     /// until `shutdown()` has been called and the queue has drained.
     public init(
-        model: SentenceEmbedder, config: ModelConfig, threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        model: SentenceEmbedder, config: ModelConfig, name: String = "model", metrics: MetricsRegistry? = nil,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         self.model = model
         self.config = config
+        self.name = name
+        self.metrics = metrics
         start = clock.now
         state = Mutex(
             State(
@@ -97,6 +103,7 @@ public final class EmbeddingService: Sendable {
                     wakeup.broadcast()
                     wakeup.unlock()
                 case .failure(let error):
+                    fail(reason: "queue_full")
                     continuation.resume(throwing: error)
                 }
             }
@@ -141,6 +148,7 @@ public final class EmbeddingService: Sendable {
                 continue
             }
             wakeup.unlock()
+            for _ in expired { fail(reason: "deadline_exceeded") }
             for c in expired {
                 c.resume(throwing: RuntimeError(.deadlineExceeded, "the request waited longer than request_timeout_ms"))
             }
@@ -149,7 +157,36 @@ public final class EmbeddingService: Sendable {
         }
     }
 
+    private func fail(reason: String) {
+        metrics?.add(
+            "mass_request_failures_total", labels: [("model", name), ("reason", reason)],
+            help: "Requests that failed before or during compute, by reason.")
+    }
+
     private func run(_ batch: [BatcherStateMachine<Job>.Request], workspace: BertWorkspace, pool: ComputePool) {
+        let started = now
+        if let metrics {
+            for request in batch {
+                metrics.observe(
+                    "mass_queue_duration_seconds", started - request.enqueued, labels: [("model", name)],
+                    help: "Time requests waited in the queue before compute.")
+            }
+            metrics.observe(
+                "mass_batch_size", Double(batch.count), labels: [("model", name)],
+                buckets: MetricsRegistry.batchBuckets,
+                help: "Requests per model call.")
+            metrics.set(
+                "mass_queue_depth", Double(queueDepth), labels: [("model", name)],
+                help: "Requests waiting in the queue.")
+        }
+        defer {
+            metrics?.observe(
+                "mass_inference_duration_seconds", now - started, labels: [("model", name)],
+                help: "Time of one model call (a batch).")
+            metrics?.add(
+                "mass_tokens_total", Double(batch.reduce(0) { $0 + $1.tokens }), labels: [("model", name)],
+                help: "Tokens processed.")
+        }
         let continuations = state.withLock { s in
             s.statistics.batches += 1
             s.statistics.requests += batch.count
@@ -166,6 +203,7 @@ public final class EmbeddingService: Sendable {
                 offset += n
             }
         } catch {
+            fail(reason: "model_error")
             for continuation in continuations { continuation?.resume(throwing: error) }
         }
     }

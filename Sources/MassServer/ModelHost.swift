@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import MassModels
 import MassRuntime
 
@@ -12,6 +13,7 @@ final class ModelHost: Sendable {
 
     let models: [String: Hosted]
     let bodyLimit: Int
+    let metrics = MetricsRegistry()
 
     init(repository: ModelRepository, bodyLimit: Int) async throws {
         var models: [String: Hosted] = [:]
@@ -20,12 +22,42 @@ final class ModelHost: Sendable {
             guard entry.config.task == .textEmbedding else { continue }  // other tasks arrive with their issues
             let version = entry.servedVersions.last!
             let model = try SentenceEmbedder(directory: entry.versionDirectory(version))
-            let service = EmbeddingService(model: model, config: entry.config)
+            let service = EmbeddingService(model: model, config: entry.config, name: name, metrics: metrics)
             _ = try await service.embed(["warm-up"])  // ready only after one real inference
             models[name] = Hosted(entry: entry, version: version, service: service)
         }
         self.models = models
         self.bodyLimit = bodyLimit
+        metrics.set("mass_models_loaded", Double(models.count), help: "Models loaded and ready.")
+    }
+
+    /// Runs one inference route's work and records its count, status and duration.
+    func measured(
+        model: @autoclosure () -> String, route: String, family: APIError.Family, _ body: () async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        var status = 500
+        defer {
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            // Unknown model names are not echoed into labels (unbounded cardinality).
+            let label = models[model()] != nil ? model() : "unknown"
+            metrics.add(
+                "mass_requests_total", labels: [("model", label), ("route", route), ("status", String(status))],
+                help: "Inference requests by model, route and HTTP status.")
+            metrics.observe(
+                "mass_request_duration_seconds", seconds, labels: [("model", label), ("route", route)],
+                help: "Inference request duration, from routing to response.")
+        }
+        do {
+            let response = try await body()
+            status = response.status.code
+            return response
+        } catch {
+            let mapped = APIError.from(error, family)
+            status = mapped.status.code
+            throw mapped
+        }
     }
 
     func model(_ name: String, version: String? = nil, family: APIError.Family) throws -> Hosted {

@@ -221,4 +221,42 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         #expect(answered.count == 16)
         #expect(answered.allSatisfy { $0 == 200 }, "\(answered)")
     }
+
+    /// Concurrent requests show up in /metrics: counts by route and status, and batches larger than one.
+    @Test func metricsShowRequestsAndBatching() throws {
+        let s = try server()
+        defer { s.stop() }
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 32
+        let session = URLSession(configuration: configuration)
+        let group = DispatchGroup()
+        for i in 0..<24 {
+            group.enter()
+            var request = URLRequest(url: URL(string: "/v1/embeddings", relativeTo: s.base)!)
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(
+                #"{"model": "all-MiniLM-L6-v2", "input": "sentence number \#(i) of a small burst"}"#.utf8)
+            session.dataTask(with: request) { _, _, _ in group.leave() }.resume()
+        }
+        group.wait()
+        _ = try s.request("POST", "/v1/embeddings", json: #"{"model": "nope", "input": "x"}"#)
+        let (status, data) = try LiveServer.sync(URLRequest(url: URL(string: "/metrics", relativeTo: s.base)!))
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(status == 200)
+        // 24 burst requests plus the warm-up-free count: exactly what was sent.
+        #expect(
+            text.contains(#"mass_requests_total{model="all-MiniLM-L6-v2",route="/v1/embeddings",status="200"} 24"#),
+            "\(text)")
+        #expect(text.contains(#"mass_requests_total{model="unknown",route="/v1/embeddings",status="404"} 1"#))
+        #expect(text.contains("mass_models_loaded 1"))
+        #expect(text.contains("# TYPE mass_batch_size histogram"))
+        // Batches: the warm-up (1) plus the burst's; fewer batches than requests means some held several.
+        let batches = text.split(separator: "\n").first {
+            $0.hasPrefix(#"mass_batch_size_count{model="all-MiniLM-L6-v2"}"#)
+        }
+        let count = batches.flatMap { Int($0.split(separator: " ").last!) } ?? 0
+        #expect(count >= 2 && count < 25, "batches: \(count)")
+        #expect(text.contains(#"mass_tokens_total{model="all-MiniLM-L6-v2"}"#))
+    }
 }

@@ -7,6 +7,11 @@ import MassRuntime
 /// Text goes in as a `BYTES` tensor (flat or nested JSON data); embeddings come out as `FP32` [n, dim].
 enum KServeRoutes {
     static func add(to router: Router<BasicRequestContext>, host: ModelHost) {
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: host.metrics.exposition())))
+        }
         router.get("/v2/health/live") { _, _ in JSONResponse.make(["live": true]) }
         router.get("/v2/health/ready") { _, _ in JSONResponse.make(["ready": true]) }
         router.get("/v2") { _, _ in
@@ -50,8 +55,6 @@ enum KServeRoutes {
                     ]
                     if let id = body["id"] as? String { response["id"] = id }
                     return JSONResponse.make(response)
-                } catch {
-                    throw APIError.from(error, .kserve)
                 }
             }
         }

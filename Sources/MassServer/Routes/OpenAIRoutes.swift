@@ -16,11 +16,14 @@ enum OpenAIRoutes {
             ])
         }
         router.post("/v1/embeddings") { request, _ in
-            do {
+            // The model is only known once the body is read; parse failures are counted under "unknown".
+            var name = "unknown"
+            return try await host.measured(model: name, route: "/v1/embeddings", family: .openAI) {
                 let body = try await JSONResponse.object(request, limit: host.bodyLimit, family: .openAI)
-                guard let name = body["model"] as? String else {
+                guard let requested = body["model"] as? String else {
                     throw APIError.badRequest("'model' must be a string naming a hosted model", .openAI, param: "model")
                 }
+                name = requested
                 let hosted = try host.model(name, family: .openAI)
                 let texts: [String]
                 switch body["input"] {
@@ -54,8 +57,6 @@ enum OpenAIRoutes {
                     "object": "list", "data": data, "model": name,
                     "usage": ["prompt_tokens": tokens, "total_tokens": tokens],
                 ])
-            } catch {
-                throw APIError.from(error, .openAI)
             }
         }
     }
