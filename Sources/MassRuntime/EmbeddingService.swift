@@ -99,6 +99,9 @@ public final class EmbeddingService: Sendable {
                 switch outcome {
                 case .success(let id):
                     idBox.withLock { $0 = id }
+                    metrics?.set(
+                        "mass_queue_depth", Double(queueDepth), labels: [("model", name)],
+                        help: "Requests waiting in the queue.")
                     wakeup.lock()
                     wakeup.broadcast()
                     wakeup.unlock()

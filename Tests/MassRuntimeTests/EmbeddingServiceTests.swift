@@ -16,7 +16,7 @@ import Testing
 
     @Test func concurrentRequestsAreBatchedAndExact() async throws {
         let service = try service(
-            #"{"task": "text-embedding", "batching": {"max_batch_size": 16, "max_queue_delay_ms": 20}}"#)
+            #"{"task": "text-embedding", "batching": {"max_batch_size": 16, "max_queue_delay_ms": 50}}"#)
         defer { service.shutdown() }
         let cases = try MiniLMFixture.load().cases
         let results = try await withThrowingTaskGroup(of: (Int, EmbeddingService.Result).self) { group in
@@ -34,16 +34,18 @@ import Testing
         }
         let stats = service.statistics
         #expect(stats.requests == cases.count)
-        #expect(stats.largestBatch > 1, "26 concurrent requests with a 20 ms queue delay should share batches")
+        #expect(stats.largestBatch > 1, "26 concurrent requests with a 50 ms queue delay should share batches")
     }
 
     @Test func fullQueueIsRefusedAtOnce() async throws {
-        // One slot and a long queue delay: the first request waits, the second is refused.
+        // One slot and a long queue delay: the first request waits in the queue, the second is refused.
         let service = try service(
-            #"{"task": "text-embedding", "max_queue_size": 1, "batching": {"max_queue_delay_ms": 300}}"#)
+            #"{"task": "text-embedding", "max_queue_size": 1, "batching": {"max_queue_delay_ms": 1000}}"#)
         defer { service.shutdown() }
         async let first = service.embed(["hello"])
-        try await Task.sleep(for: .milliseconds(50))
+        // Wait (under test-suite load this can take a while) until the first request sits in the queue.
+        for _ in 0..<400 where service.queueDepth == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(service.queueDepth == 1)
         await #expect(throws: RuntimeError.self) { _ = try await service.embed(["world"]) }
         #expect(try await first.embeddings.count == 1)
     }

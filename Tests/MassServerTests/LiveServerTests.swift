@@ -12,11 +12,22 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     let port: Int
     let base: URL
 
-    init() throws {
+    /// `massJSON`, when given, replaces the default model's mass.json (in a temporary repository whose version
+    /// folder links to the real one).
+    init(massJSON: String? = nil) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
+        var repository = FixturePaths.models
+        if let massJSON {
+            repository = FileManager.default.temporaryDirectory.appendingPathComponent("mass-live-\(getpid())-\(port)")
+            let model = repository.appendingPathComponent("all-MiniLM-L6-v2")
+            try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+            try Data(massJSON.utf8).write(to: model.appendingPathComponent("mass.json"))
+            try FileManager.default.createSymbolicLink(
+                at: model.appendingPathComponent("1"), withDestinationURL: MiniLMFixture.modelDirectory)
+        }
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--repository", FixturePaths.models.path, "--port", String(port)]
+        process.arguments = ["serve", "--repository", repository.path, "--port", String(port)]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -80,6 +91,46 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         done.wait()
         if let failure { throw failure }
         return result!
+    }
+
+    /// POSTs JSON over a fresh TCP connection of its own and returns the status code (0 when the connection
+    /// was refused or closed without an answer). URLSession on Linux queues requests per host, which would
+    /// hide whether the server accepted them.
+    func rawPost(_ path: String, json: String) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return 0 }
+        let body = Array(json.utf8)
+        let head =
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let bytes = Array(head.utf8) + body
+        guard send(fd, bytes, bytes.count, 0) == bytes.count else { return 0 }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { break }
+            response += chunk[0..<n]
+        }
+        // "HTTP/1.1 200 OK"
+        let statusLine = String(decoding: response.prefix(12), as: UTF8.self)
+        return Int(statusLine.dropFirst(9).prefix(3)) ?? 0
+    }
+
+    /// The value of a metric line (exact name and labels) in /metrics, if present.
+    func metric(_ series: String) throws -> Double? {
+        let (_, data) = try Self.sync(URLRequest(url: URL(string: "/metrics", relativeTo: base)!))
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last!) }
     }
 
     func request(_ method: String, _ path: String, json: String? = nil, contentType: String = "application/json") throws
@@ -194,27 +245,27 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
 
     /// A burst of requests in flight when SIGTERM arrives: every one is answered, and the server exits 0.
     @Test func gracefulShutdownAnswersEveryAcceptedRequest() throws {
-        let s = try server()
+        // A 1 s queue delay and room for all 16 in one batch: they sit in the queue when SIGTERM arrives.
+        let s = try LiveServer(
+            massJSON:
+                #"{"task": "text-embedding", "batching": {"max_batch_size": 64, "max_batch_tokens": 100000, "max_queue_delay_ms": 1000}}"#
+        )
         let group = DispatchGroup()
         let statuses = NSLock()
         nonisolated(unsafe) var answered: [Int] = []
         let text = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 20)
-        // One connection per request, all opened at once (the default client queues past 6 per host).
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 32
-        let session = URLSession(configuration: configuration)
         for _ in 0..<16 {
             group.enter()
-            var request = URLRequest(url: URL(string: "/v1/embeddings", relativeTo: s.base)!)
-            request.httpMethod = "POST"
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(#"{"model": "all-MiniLM-L6-v2", "input": ["\#(text)", "\#(text)"]}"#.utf8)
-            session.dataTask(with: request) { _, response, _ in
-                statuses.withLock { answered.append((response as? HTTPURLResponse)?.statusCode ?? 0) }
+            Thread.detachNewThread {
+                let status = s.rawPost(
+                    "/v1/embeddings", json: #"{"model": "all-MiniLM-L6-v2", "input": ["\#(text)", "\#(text)"]}"#)
+                statuses.withLock { answered.append(status) }
                 group.leave()
-            }.resume()
+            }
         }
-        Thread.sleep(forTimeInterval: 0.3)  // every request is accepted and queued or computing
+        let series = #"mass_queue_depth{model="all-MiniLM-L6-v2"}"#
+        for _ in 0..<200 where (try? s.metric(series)) != 16 { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(try s.metric(series) == 16, "all 16 requests are queued before the signal")
         let status = s.stop()
         group.wait()
         #expect(status == 0)
@@ -224,20 +275,18 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
 
     /// Concurrent requests show up in /metrics: counts by route and status, and batches larger than one.
     @Test func metricsShowRequestsAndBatching() throws {
-        let s = try server()
+        // A 50 ms queue delay so that the burst shares batches even on a loaded machine.
+        let s = try LiveServer(massJSON: #"{"task": "text-embedding", "batching": {"max_queue_delay_ms": 50}}"#)
         defer { s.stop() }
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 32
-        let session = URLSession(configuration: configuration)
         let group = DispatchGroup()
         for i in 0..<24 {
             group.enter()
-            var request = URLRequest(url: URL(string: "/v1/embeddings", relativeTo: s.base)!)
-            request.httpMethod = "POST"
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(
-                #"{"model": "all-MiniLM-L6-v2", "input": "sentence number \#(i) of a small burst"}"#.utf8)
-            session.dataTask(with: request) { _, _, _ in group.leave() }.resume()
+            Thread.detachNewThread {
+                _ = s.rawPost(
+                    "/v1/embeddings",
+                    json: #"{"model": "all-MiniLM-L6-v2", "input": "sentence number \#(i) of a small burst"}"#)
+                group.leave()
+            }
         }
         group.wait()
         _ = try s.request("POST", "/v1/embeddings", json: #"{"model": "nope", "input": "x"}"#)
