@@ -96,7 +96,10 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     /// POSTs JSON over a fresh TCP connection of its own and returns the status code (0 when the connection
     /// was refused or closed without an answer). URLSession on Linux queues requests per host, which would
     /// hide whether the server accepted them.
-    func rawPost(_ path: String, json: String) -> Int {
+    func rawPost(_ path: String, json: String) -> Int { rawPost(path, body: Array(json.utf8)).status }
+
+    /// The same with raw body bytes; returns the status and the response body (after the blank line).
+    func rawPost(_ path: String, body: [UInt8]) -> (status: Int, body: [UInt8]) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -108,12 +111,11 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { return 0 }
-        let body = Array(json.utf8)
+        guard connected == 0 else { return (0, []) }
         let head =
             "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         let bytes = Array(head.utf8) + body
-        guard send(fd, bytes, bytes.count, 0) == bytes.count else { return 0 }
+        guard send(fd, bytes, bytes.count, 0) == bytes.count else { return (0, []) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -123,7 +125,15 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         }
         // "HTTP/1.1 200 OK"
         let statusLine = String(decoding: response.prefix(12), as: UTF8.self)
-        return Int(statusLine.dropFirst(9).prefix(3)) ?? 0
+        let separator: [UInt8] = [13, 10, 13, 10]
+        var bodyStart = response.count
+        if response.count >= 4 {
+            for i in 0...(response.count - 4) where Array(response[i..<(i + 4)]) == separator {
+                bodyStart = i + 4
+                break
+            }
+        }
+        return (Int(statusLine.dropFirst(9).prefix(3)) ?? 0, Array(response[bodyStart...]))
     }
 
     /// The value of a metric line (exact name and labels) in /metrics, if present.
@@ -307,5 +317,54 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         let count = batches.flatMap { Int($0.split(separator: " ").last!) } ?? 0
         #expect(count >= 2 && count < 25, "batches: \(count)")
         #expect(text.contains(#"mass_tokens_total{model="all-MiniLM-L6-v2"}"#))
+    }
+
+    /// Thousands of mutated and truncated bodies: every one gets a well-formed answer (a known status and a JSON
+    /// body; an error body for every status but 200) and the server stays healthy. Seeded, so reproducible.
+    @Test func mutatedBodiesNeverBreakTheServer() throws {
+        let s = try server()
+        defer { s.stop() }
+        let seeds: [(String, String)] = [
+            (
+                "/v1/embeddings",
+                #"{"model": "all-MiniLM-L6-v2", "input": ["Hello world", "Bonjour"], "encoding_format": "float"}"#
+            ),
+            (
+                "/v2/models/all-MiniLM-L6-v2/infer",
+                #"{"id": "a", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]}"#
+            ),
+        ]
+        var state: UInt64 = 0x5EED
+        func random(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(n))
+        }
+        let alphabet = Array(#"{}[]":,0123456789.-eE truefalsnul\u"#.utf8) + [0x00, 0xFF, 0xC3, 0x80]
+        var counts: [Int: Int] = [:]
+        for round in 0..<2000 {
+            let (path, seed) = seeds[round % seeds.count]
+            var body = Array(seed.utf8)
+            for _ in 0..<(1 + random(4)) {
+                switch random(4) {
+                case 0: body = Array(body.prefix(random(body.count + 1)))  // truncate
+                case 1 where !body.isEmpty: body[random(body.count)] = alphabet[random(alphabet.count)]  // replace
+                case 2: body.insert(alphabet[random(alphabet.count)], at: random(body.count + 1))  // insert
+                default: if !body.isEmpty { body.remove(at: random(body.count)) }  // delete
+                }
+            }
+            let (status, answer) = s.rawPost(path, body: body)
+            counts[status, default: 0] += 1
+            #expect(
+                [200, 400, 404, 413, 415].contains(status),
+                "round \(round): status \(status) for \(String(decoding: body, as: UTF8.self))")
+            let json = try? JSONSerialization.jsonObject(with: Data(answer)) as? [String: Any]
+            #expect(json != nil, "round \(round): the answer is not a JSON object")
+            if status != 200 { #expect(json?["error"] != nil, "round \(round): an error without an error body") }
+        }
+        #expect((counts[400] ?? 0) > 100, "most mutations should be refused: \(counts)")
+        #expect(try s.request("GET", "/v2/health/ready").0 == 200)
+        #expect(
+            try s.request("POST", "/v1/embeddings", json: #"{"model": "all-MiniLM-L6-v2", "input": "still fine"}"#).0
+                == 200)
     }
 }
