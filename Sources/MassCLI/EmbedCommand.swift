@@ -15,7 +15,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(name: .long, help: "Model folder as its authors ship it, e.g. models/all-MiniLM-L6-v2/1.")
     var model: String
 
-    @Option(name: .long, help: "Texts per model call (default: as many as fit the token budget).")
+    @Option(name: .long, help: "Texts per model call, at most (a call also stops at the token budget).")
     var batchSize: Int = 64
 
     @Option(name: .long, help: "Tokens per model call, at most.")

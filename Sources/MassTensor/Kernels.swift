@@ -14,24 +14,6 @@ public enum Kernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
-    /// `y = x · wᵀ + bias` (PyTorch Linear): x is [rows, k], w is [n, k], y is [rows, n].
-    /// With `accumulate`, y must already hold a value to add to (a residual): y += x · wᵀ + bias.
-    public static func linear(
-        _ x: UnsafePointer<Float>, rows: Int, k: Int, weight: UnsafePointer<Float>, n: Int,
-        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
-    ) {
-        BLAS.sgemm(
-            transA: false, transB: true, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: weight, ldb: k,
-            beta: accumulate ? 1 : 0, c: y, ldc: n)
-        if let bias { addRowVector(bias, to: y, rows: rows, cols: n) }
-    }
-
-    /// y[r, :] += v for every row.
-    public static func addRowVector(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, cols: Int)
-    {
-        for r in 0..<rows { add(v, to: y + r * cols, count: cols) }
-    }
-
     /// y[i] += v[i] for i in 0..<count.
     @inline(__always)
     public static func add(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {

@@ -5,7 +5,7 @@ internal import MassTensorAVX512
 /// its columns side by side (n padded with zeros). Built once at load time.
 ///
 /// Why: for the few-token products of single requests, OpenBLAS spends more time repacking W on every call
-/// than multiplying; a pre-packed W and a register-blocked 4×16 kernel avoid that. Large products still go
+/// than multiplying; a pre-packed W and a register-blocked kernel (8×32 AVX-512, or 4×16 AVX2) avoid that. Large products still go
 /// to OpenBLAS, whose AVX-512 kernels win there.
 public struct PackedMatrix: @unchecked Sendable {  // immutable after init
     /// Whether the AVX-512 kernel (32-column panels) runs on this CPU.
@@ -15,10 +15,16 @@ public struct PackedMatrix: @unchecked Sendable {  // immutable after init
     public let k: Int
     let panels: TensorStorage
 
-    public init(_ weight: UnsafePointer<Float>, n: Int, k: Int) {
+    /// The kernel that runs: `.avx512` only where the CPU has it (`usesAVX512`); `.avx2` anywhere (tests use it
+    /// to cover the AVX2 path on AVX-512 machines).
+    public enum Kernel: Sendable { case avx2, avx512 }
+
+    public init(_ weight: UnsafePointer<Float>, n: Int, k: Int, kernel: Kernel? = nil) {
         self.n = n
         self.k = k
-        let width = Self.usesAVX512 ? PackedKernel512.panelWidth : 16
+        let chosen = kernel ?? (Self.usesAVX512 ? .avx512 : .avx2)
+        precondition(chosen == .avx2 || Self.usesAVX512, "the AVX-512 kernel on a CPU without AVX-512. This is a bug.")
+        let width = chosen == .avx512 ? PackedKernel512.panelWidth : 16
         panelWidth = width
         let panelCount = (n + width - 1) / width
         panels = TensorStorage(zeroedByteCount: panelCount * width * k * 4)

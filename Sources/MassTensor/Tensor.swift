@@ -72,12 +72,4 @@ public struct Tensor: @unchecked Sendable {
         }
         return out
     }
-
-    /// The same storage seen with another shape of the same element count.
-    public func reshaped(_ newShape: [Int]) throws -> Tensor {
-        guard newShape.reduce(1, *) == count else {
-            throw TensorError(.shapeMismatch, op: "reshape", "cannot view \(shape) as \(newShape)")
-        }
-        return Tensor(shape: newShape, dtype: dtype, storage: storage)
-    }
 }

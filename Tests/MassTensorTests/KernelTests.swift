@@ -43,6 +43,13 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
         pool.apply(layer, x, rows: rows, into: &y)
         let expected = product.indices.map { product[$0] + bias[$0 % n] }
         #expect(Comparison.maxAbsDiff(y, expected) < 1e-4)
+        // Both packed kernels directly, whichever the CPU would pick (the AVX2 one runs on Zen 3 machines).
+        for kernel in PackedMatrix.usesAVX512 ? [PackedMatrix.Kernel.avx2, .avx512] : [.avx2] {
+            let packed = PackedMatrix(w, n: n, k: k, kernel: kernel)
+            var z = [Float](repeating: .nan, count: rows * n)
+            packed.linear(x, rows: rows, lda: k, columns: 0..<n, bias: bias, into: &z, ldc: n, accumulate: false)
+            #expect(Comparison.maxAbsDiff(z, expected) < 1e-4, "\(kernel)")
+        }
         // Accumulate onto a residual.
         let residual = randomFloats(rows * n, seed: 6)
         var z = residual
