@@ -27,6 +27,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
@@ -49,7 +50,10 @@ let package = Package(
         // Layer 5
         .target(
             name: "MassServer",
-            dependencies: ["MassRuntime", "MassModels", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "MassRuntime", "MassModels", "CMassBLAS", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             // Hummingbird re-exports HTTPTypes' types without their members' module: no MemberImportVisibility.
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),

@@ -106,3 +106,29 @@ int cmass_cpu_has_avx512(void) {
 int cmass_cpu_has_avx2_fma(void) { return 0; }
 int cmass_cpu_has_avx512(void) { return 0; }
 #endif
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <unistd.h>
+
+void cmass_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+void cmass_configure_allocator(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+}
+
+long long cmass_resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    long long pages_total = 0, pages_resident = 0;
+    int n = fscanf(f, "%lld %lld", &pages_total, &pages_resident);
+    fclose(f);
+    return n == 2 ? pages_resident * (long long)sysconf(_SC_PAGESIZE) : 0;
+}

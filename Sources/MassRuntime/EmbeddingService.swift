@@ -31,7 +31,12 @@ public final class EmbeddingService: Sendable {
         var waiting: [UInt64: CheckedContinuation<[[Float]], any Error>] = [:]
         var statistics = Statistics()
         var stopping = false
+        var runningWorkers = 0
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
+
+    /// Requests with more UTF-8 bytes than this are tokenized on a thread of their own, not the caller's task.
+    static let inlineTokenizeLimit = 16 << 10
 
     public let model: SentenceEmbedder
     public let config: ModelConfig
@@ -62,6 +67,7 @@ public final class EmbeddingService: Sendable {
                         maxQueueDelay: config.batching.maxQueueDelayMilliseconds / 1000,
                         maxQueueSize: config.maxQueueSize))))
         let instances = max(1, config.instanceCount)
+        state.withLock { $0.runningWorkers = instances }
         for index in 0..<instances {
             let thread = Thread { [self] in workerLoop(threads: max(1, threads / instances)) }
             thread.name = "mass-embed-\(index)"
@@ -82,7 +88,11 @@ public final class EmbeddingService: Sendable {
     /// `.deadlineExceeded` when the request waited longer than `request_timeout_ms`, and `CancellationError`
     /// when the calling task is cancelled before compute.
     public func embed(_ texts: [String]) async throws -> Result {
-        let sequences = texts.map { model.tokenize($0).ids }
+        let model = self.model
+        let sequences =
+            texts.reduce(0, { $0 + $1.utf8.count }) <= Self.inlineTokenizeLimit
+            ? texts.map { model.tokenize($0).ids }
+            : try await OffPool.run(name: "mass-tokenize") { texts.map { model.tokenize($0).ids } }
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let idBox = Mutex<UInt64?>(nil)
         let embeddings = try await withTaskCancellationHandler {
@@ -128,7 +138,31 @@ public final class EmbeddingService: Sendable {
         wakeup.unlock()
     }
 
+    /// Returns once `shutdown()` was called and every worker has finished the queue and exited; the service's
+    /// model is then no longer referenced by it.
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s in
+                if s.runningWorkers == 0 { return true }
+                s.stopWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func workerExited() {
+        let waiters = state.withLock { s in
+            s.runningWorkers -= 1
+            guard s.runningWorkers == 0 else { return [CheckedContinuation<Void, Never>]() }
+            defer { s.stopWaiters = [] }
+            return s.stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     private func workerLoop(threads: Int) {
+        defer { workerExited() }
         let workspace = BertWorkspace()
         let pool = ComputePool(threads: threads)
         while true {

@@ -53,14 +53,33 @@ struct APIError: Error, HTTPResponseError {
     }
 }
 
-/// JSON bodies built with JSONSerialization (the tensor payloads are plain arrays).
+/// JSON request and response bodies (responses through `JSONWriter`, requests through JSONSerialization).
 enum JSONResponse {
     static func make(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(
+        Response(
             status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(object))))
+    }
+
+    /// Collects a body of at most `limit` bytes (413 beyond).
+    static func collect(_ request: Request, limit: Int, family: APIError.Family) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch {
+            throw APIError(
+                status: .contentTooLarge, message: "the request body is over the \(limit)-byte limit", family: family)
+        }
+    }
+
+    /// Parses `bytes` as a JSON object.
+    static func parseObject(_ bytes: some Collection<UInt8>, family: APIError.Family) throws -> [String: Any] {
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(bytes)) else {
+            throw APIError.badRequest("the body is not valid JSON", family)
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw APIError.badRequest("the body must be a JSON object", family)
+        }
+        return object
     }
 
     /// Reads a JSON object body of at most `limit` bytes.
@@ -70,19 +89,7 @@ enum JSONResponse {
                 status: .unsupportedMediaType, message: "Content-Type must be application/json, not \(type)",
                 family: family)
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch {
-            throw APIError(
-                status: .contentTooLarge, message: "the request body is over the \(limit)-byte limit", family: family)
-        }
-        guard let parsed = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) else {
-            throw APIError.badRequest("the body is not valid JSON", family)
-        }
-        guard let object = parsed as? [String: Any] else {
-            throw APIError.badRequest("the body must be a JSON object", family)
-        }
-        return object
+        let buffer = try await collect(request, limit: limit, family: family)
+        return try parseObject(buffer.readableBytesView, family: family)
     }
 }

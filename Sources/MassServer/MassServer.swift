@@ -1,3 +1,4 @@
+import CMassBLAS
 import Foundation
 import Hummingbird
 import MassRuntime
@@ -22,6 +23,7 @@ public enum MassServer {
     /// Loads and warms up every model, then serves until SIGTERM/SIGINT, after which it stops accepting,
     /// finishes what was accepted and returns. `onReady` is called once the port is open.
     public static func run(_ options: Options, onReady: @escaping @Sendable () async -> Void = {}) async throws {
+        cmass_configure_allocator()  // before any model is loaded: unloading must return its memory
         let host = try await ModelHost(
             repository: ModelRepository(root: options.repository), bodyLimit: options.bodyLimit)
         let router = Router()

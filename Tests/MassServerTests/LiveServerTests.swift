@@ -11,23 +11,30 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     let process = Process()
     let port: Int
     let base: URL
+    /// The temporary repository when `massJSON` was given.
+    let repository: URL?
 
     /// `massJSON`, when given, replaces the default model's mass.json (in a temporary repository whose version
-    /// folder links to the real one).
-    init(massJSON: String? = nil) throws {
+    /// folders, `versions`, link to the real one).
+    init(massJSON: String? = nil, versions: [Int] = [1]) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
-        var repository = FixturePaths.models
+        var root = FixturePaths.models
         if let massJSON {
-            repository = FileManager.default.temporaryDirectory.appendingPathComponent("mass-live-\(getpid())-\(port)")
-            let model = repository.appendingPathComponent("all-MiniLM-L6-v2")
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("mass-live-\(getpid())-\(port)")
+            let model = root.appendingPathComponent("all-MiniLM-L6-v2")
             try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
             try Data(massJSON.utf8).write(to: model.appendingPathComponent("mass.json"))
-            try FileManager.default.createSymbolicLink(
-                at: model.appendingPathComponent("1"), withDestinationURL: MiniLMFixture.modelDirectory)
+            for version in versions {
+                try FileManager.default.createSymbolicLink(
+                    at: model.appendingPathComponent(String(version)), withDestinationURL: MiniLMFixture.modelDirectory)
+            }
+            repository = root
+        } else {
+            repository = nil
         }
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--repository", repository.path, "--port", String(port)]
+        process.arguments = ["serve", "--repository", root.path, "--port", String(port)]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -52,7 +59,10 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         return process.terminationStatus
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        if let repository { try? FileManager.default.removeItem(at: repository) }
+    }
 
     static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["MASS_BIN"] { return URL(fileURLWithPath: path) }
@@ -100,6 +110,12 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
 
     /// The same with raw body bytes; returns the status and the response body (after the blank line).
     func rawPost(_ path: String, body: [UInt8]) -> (status: Int, body: [UInt8]) {
+        let r = rawPost(path, body: body, headers: ["Content-Type: application/json"])
+        return (r.status, r.body)
+    }
+
+    /// The same with the given header lines; also returns the response's header lines.
+    func rawPost(_ path: String, body: [UInt8], headers: [String]) -> (status: Int, body: [UInt8], headers: [String]) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -111,11 +127,13 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { return (0, []) }
+        guard connected == 0 else { return (0, [], []) }
         let head =
-            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + headers.map { $0 + "\r\n" }.joined()
+            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         let bytes = Array(head.utf8) + body
-        guard send(fd, bytes, bytes.count, 0) == bytes.count else { return (0, []) }
+        guard send(fd, bytes, bytes.count, 0) == bytes.count else { return (0, [], []) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -133,7 +151,9 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
                 break
             }
         }
-        return (Int(statusLine.dropFirst(9).prefix(3)) ?? 0, Array(response[bodyStart...]))
+        let headerLines = String(decoding: response[0..<max(0, bodyStart - 4)], as: UTF8.self)
+            .components(separatedBy: "\r\n").dropFirst()
+        return (Int(statusLine.dropFirst(9).prefix(3)) ?? 0, Array(response[bodyStart...]), Array(headerLines))
     }
 
     /// The value of a metric line (exact name and labels) in /metrics, if present.
@@ -334,6 +354,11 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
                 #"{"id": "a", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]}"#
             ),
         ]
+        // A binary-extension body: the JSON header's length goes in Inference-Header-Content-Length.
+        let binaryHeader = Array(
+            #"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "parameters": {"binary_data_size": 10}}]}"#
+                .utf8)
+        let binarySeed = binaryHeader + [1, 0, 0, 0, 0x61, 1, 0, 0, 0, 0x62]
         var state: UInt64 = 0x5EED
         func random(_ n: Int) -> Int {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -342,8 +367,9 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         let alphabet = Array(#"{}[]":,0123456789.-eE truefalsnul\u"#.utf8) + [0x00, 0xFF, 0xC3, 0x80]
         var counts: [Int: Int] = [:]
         for round in 0..<2000 {
-            let (path, seed) = seeds[round % seeds.count]
-            var body = Array(seed.utf8)
+            let binary = round % 3 == 2
+            let path = binary ? "/v2/models/all-MiniLM-L6-v2/infer" : seeds[round % 3].0
+            var body = binary ? binarySeed : Array(seeds[round % 3].1.utf8)
             for _ in 0..<(1 + random(4)) {
                 switch random(4) {
                 case 0: body = Array(body.prefix(random(body.count + 1)))  // truncate
@@ -352,7 +378,11 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
                 default: if !body.isEmpty { body.remove(at: random(body.count)) }  // delete
                 }
             }
-            let (status, answer) = s.rawPost(path, body: body)
+            let headers =
+                binary
+                ? ["Inference-Header-Content-Length: \(binaryHeader.count + random(5) - 2)"]
+                : ["Content-Type: application/json"]
+            let (status, answer, _) = s.rawPost(path, body: body, headers: headers)
             counts[status, default: 0] += 1
             #expect(
                 [200, 400, 404, 413, 415].contains(status),

@@ -37,6 +37,17 @@ static inline void cmass_cpu_relax(void) {
 #endif
 }
 
+/// Returns the allocator's free pages to the system (glibc `malloc_trim`; a no-op elsewhere), so that the
+/// resident size drops after a model is unloaded.
+void cmass_release_free_memory(void);
+
+/// Serves allocations of 1 MiB and more with their own mappings, returned to the system when freed (glibc
+/// otherwise raises that threshold after the first large free and keeps unloaded models' pages).
+void cmass_configure_allocator(void);
+
+/// The process's resident set size in bytes (from /proc/self/statm; 0 when unknown).
+long long cmass_resident_bytes(void);
+
 /// CPU features (x86: cpuid + xgetbv; 0 elsewhere).
 int cmass_cpu_has_avx2_fma(void);
 int cmass_cpu_has_avx512(void);

@@ -1,3 +1,4 @@
+import CMassBLAS
 import Foundation
 import Hummingbird
 import MassModels
@@ -8,21 +9,31 @@ import MassRuntime
 enum KServeRoutes {
     static func add(to router: Router<BasicRequestContext>, host: ModelHost) {
         router.get("/metrics") { _, _ in
-            Response(
+            host.metrics.set(
+                "mass_process_resident_memory_bytes", Double(cmass_resident_bytes()),
+                help: "Resident memory of the server process (read at scrape time).")
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: host.metrics.exposition())))
         }
         router.get("/v2/health/live") { _, _ in JSONResponse.make(["live": true]) }
-        router.get("/v2/health/ready") { _, _ in JSONResponse.make(["ready": true]) }
+        router.get("/v2/health/ready") { _, _ in
+            let ready = host.isReady
+            return JSONResponse.make(["ready": ready], status: ready ? .ok : .serviceUnavailable)
+        }
         router.get("/v2") { _, _ in
-            JSONResponse.make(["name": "mass", "version": "0.1.0", "extensions": [String]()])
+            JSONResponse.make([
+                "name": "mass", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"],
+            ])
         }
         for suffix in ["", "/versions/:version"] {
             router.get("/v2/models/:name\(suffix)") { _, context in
-                let hosted = try host.model(
-                    try context.parameters.require("name"), version: context.parameters.get("version"), family: .kserve)
+                let name = try context.parameters.require("name")
+                let version = context.parameters.get("version")
+                let hosted = try host.model(name, version: version, family: .kserve)
+                let versions = try host.versions(name, family: .kserve).map { String($0.version) }
                 return JSONResponse.make([
-                    "name": hosted.entry.name, "versions": [String(hosted.version)], "platform": "mass",
+                    "name": hosted.entry.name, "versions": versions, "platform": "mass",
                     "inputs": [["name": "text", "datatype": "BYTES", "shape": [-1]]],
                     "outputs": [
                         ["name": "embedding", "datatype": "FP32", "shape": [-1, hosted.service.model.dimension]]
@@ -35,63 +46,81 @@ enum KServeRoutes {
                 return JSONResponse.make(["name": hosted.entry.name, "ready": true])
             }
             router.post("/v2/models/:name\(suffix)/infer") { request, context in
-                do {
-                    let hosted = try host.model(
-                        try context.parameters.require("name"), version: context.parameters.get("version"),
-                        family: .kserve)
-                    let body = try await JSONResponse.object(request, limit: host.bodyLimit, family: .kserve)
-                    let texts = try textInput(body)
+                let name = try context.parameters.require("name")
+                return try await host.measured(model: name, route: "/v2/infer", family: .kserve) {
+                    let hosted = try host.model(name, version: context.parameters.get("version"), family: .kserve)
+                    let infer = try await InferRequest.read(request, limit: host.bodyLimit)
+                    let texts = try textInput(infer)
                     try host.check(texts, for: hosted, family: .kserve, param: "inputs")
                     let result = try await hosted.service.embed(texts)
-                    let dim = hosted.service.model.dimension
-                    var response: [String: Any] = [
-                        "model_name": hosted.entry.name, "model_version": String(hosted.version),
-                        "outputs": [
-                            [
-                                "name": "embedding", "datatype": "FP32", "shape": [texts.count, dim],
-                                "data": result.embeddings.flatMap { $0 }.map(Double.init),
-                            ]
-                        ],
-                    ]
-                    if let id = body["id"] as? String { response["id"] = id }
-                    return JSONResponse.make(response)
+                    let response = InferResponse(
+                        modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
+                        outputs: [
+                            .init(
+                                name: "embedding", shape: [texts.count, hosted.service.model.dimension],
+                                values: result.embeddings.flatMap { $0 })
+                        ])
+                    return try response.encode(for: infer)
                 }
             }
+        }
+        addRepositoryRoutes(to: router, host: host)
+    }
+
+    /// The repository extension: index, load (or reload) and unload at run time.
+    static func addRepositoryRoutes(to router: Router<BasicRequestContext>, host: ModelHost) {
+        router.post("/v2/repository/index") { request, _ in
+            let buffer = try await JSONResponse.collect(request, limit: host.bodyLimit, family: .kserve)
+            let body =
+                buffer.readableBytes == 0
+                ? [:] : try JSONResponse.parseObject(buffer.readableBytesView, family: .kserve)
+            let readyOnly: Bool
+            switch body["ready"] {
+            case nil: readyOnly = false
+            case let n as NSNumber where String(cString: n.objCType) == "c": readyOnly = n.boolValue
+            default: throw APIError.badRequest("'ready' must be true or false", .kserve)
+            }
+            var names = Set(host.allSlots.map(\.0))
+            for name in (try? host.repository.modelNames()) ?? [] { names.insert(name) }
+            var index: [[String: Any]] = []
+            for name in names.sorted() {
+                switch host.slot(name) {
+                case .ready(let versions):
+                    for h in versions { index.append(["name": name, "version": String(h.version), "state": "READY"]) }
+                case .loading: if !readyOnly { index.append(["name": name, "state": "LOADING"]) }
+                case .unloaded:
+                    if !readyOnly { index.append(["name": name, "state": "UNAVAILABLE", "reason": "unloaded"]) }
+                case .failed(let reason), .unsupported(let reason):
+                    if !readyOnly { index.append(["name": name, "state": "UNAVAILABLE", "reason": reason]) }
+                case nil: if !readyOnly { index.append(["name": name]) }  // in the repository, never loaded
+                }
+            }
+            return JSONResponse.make(index)
+        }
+        router.post("/v2/repository/models/:name/load") { _, context in
+            try await host.load(try context.parameters.require("name"))
+            return JSONResponse.make([String: Any]())
+        }
+        router.post("/v2/repository/models/:name/unload") { _, context in
+            try await host.unload(try context.parameters.require("name"))
+            return JSONResponse.make([String: Any]())
         }
     }
 
-    /// The texts of the request's single BYTES input: `data` flat or nested, its element count matching `shape`.
-    static func textInput(_ body: [String: Any]) throws -> [String] {
-        guard let inputs = body["inputs"] as? [[String: Any]], inputs.count == 1, let input = inputs.first else {
-            throw APIError.badRequest("'inputs' must be an array of exactly one tensor", .kserve)
+    /// The texts of the request's single BYTES input, which must be valid UTF-8.
+    static func textInput(_ request: InferRequest) throws -> [String] {
+        guard request.inputs.count == 1, let input = request.inputs.first else {
+            throw APIError.badRequest("'inputs' must hold exactly one tensor (BYTES text)", .kserve)
         }
-        guard input["name"] is String else { throw APIError.badRequest("input 'name' must be a string", .kserve) }
-        guard let datatype = input["datatype"] as? String, datatype == "BYTES" else {
-            throw APIError.badRequest("input 'datatype' must be \"BYTES\" for text", .kserve)
-        }
-        guard let shape = input["shape"] as? [Int], !shape.isEmpty, shape.allSatisfy({ $0 >= 0 }) else {
-            throw APIError.badRequest("input 'shape' must be an array of non-negative integers", .kserve)
-        }
-        guard let data = input["data"] as? [Any] else {
-            throw APIError.badRequest("input 'data' must be an array", .kserve)
-        }
-        var texts: [String] = []
-        func flatten(_ values: [Any]) throws {
-            for v in values {
-                if let s = v as? String {
-                    texts.append(s)
-                } else if let nested = v as? [Any] {
-                    try flatten(nested)
-                } else {
-                    throw APIError.badRequest("BYTES input 'data' must hold strings", .kserve)
-                }
-            }
-        }
-        try flatten(data)
-        guard shape.reduce(1, *) == texts.count else {
+        guard input.datatype == "BYTES", case .bytes(let elements) = input.data else {
             throw APIError.badRequest(
-                "input 'shape' \(shape) holds \(shape.reduce(1, *)) elements but 'data' has \(texts.count)", .kserve)
+                "input '\(input.name)': datatype must be \"BYTES\" for text, not \"\(input.datatype)\"", .kserve)
         }
-        return texts
+        return try elements.enumerated().map { index, bytes in
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw APIError.badRequest("input '\(input.name)': element \(index) is not valid UTF-8", .kserve)
+            }
+            return text
+        }
     }
 }

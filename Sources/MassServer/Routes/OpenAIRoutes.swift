@@ -10,7 +10,7 @@ enum OpenAIRoutes {
         router.get("/v1/models") { _, _ in
             JSONResponse.make([
                 "object": "list",
-                "data": host.models.keys.sorted().map {
+                "data": host.readyNames.map {
                     ["id": $0, "object": "model", "owned_by": "mass", "created": 0]
                 },
             ])
@@ -49,7 +49,7 @@ enum OpenAIRoutes {
                 let data: [[String: Any]] = result.embeddings.enumerated().map { index, vector in
                     let embedding: Any =
                         format == "float"
-                        ? vector.map(Double.init)
+                        ? FloatList(vector)
                         : vector.withUnsafeBytes { Data($0) }.base64EncodedString()
                     return ["object": "embedding", "index": index, "embedding": embedding]
                 }
