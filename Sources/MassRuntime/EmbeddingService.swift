@@ -163,8 +163,7 @@ public final class EmbeddingService: Sendable {
 
     private func workerLoop(threads: Int) {
         defer { workerExited() }
-        let workspace = BertWorkspace()
-        let pool = ComputePool(threads: threads)
+        let compute = WorkerCompute(threads: threads)
         while true {
             // The decision is taken under `wakeup` so that an enqueue's broadcast cannot slip in between the
             // check and the wait.
@@ -189,7 +188,7 @@ public final class EmbeddingService: Sendable {
             for c in expired {
                 c.resume(throwing: RuntimeError(.deadlineExceeded, "the request waited longer than request_timeout_ms"))
             }
-            if let batch = decision.batch { run(batch, workspace: workspace, pool: pool) }
+            if let batch = decision.batch { run(batch, compute: compute) }
             if stop { return }
         }
     }
@@ -200,7 +199,7 @@ public final class EmbeddingService: Sendable {
             help: "Requests that failed before or during compute, by reason.")
     }
 
-    private func run(_ batch: [BatcherStateMachine<Job>.Request], workspace: BertWorkspace, pool: ComputePool) {
+    private func run(_ batch: [BatcherStateMachine<Job>.Request], compute: WorkerCompute) {
         let started = now
         if let metrics {
             for request in batch {
@@ -232,7 +231,7 @@ public final class EmbeddingService: Sendable {
         }
         let all = batch.flatMap(\.item.sequences)
         do {
-            let embeddings = try model.embed(all, workspace: workspace, pool: pool)
+            let embeddings = try compute.embed(all, model: model)
             var offset = 0
             for (request, continuation) in zip(batch, continuations) {
                 let n = request.item.sequences.count

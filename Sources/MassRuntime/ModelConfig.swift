@@ -22,11 +22,11 @@ public struct ModelConfig: Sendable, Equatable {
         /// Requests coalesced into one model call, at most.
         public var maxBatchSize = 32
         /// How long the first request of a batch may wait for others.
-        public var maxQueueDelayMilliseconds = 2.0
+        public var maxQueueDelayMilliseconds = 0.0
         /// Tokens (text models) in one model call, at most.
         public var maxBatchTokens = 4096
 
-        public init(maxBatchSize: Int = 32, maxQueueDelayMilliseconds: Double = 2.0, maxBatchTokens: Int = 4096) {
+        public init(maxBatchSize: Int = 32, maxQueueDelayMilliseconds: Double = 0.0, maxBatchTokens: Int = 4096) {
             self.maxBatchSize = maxBatchSize
             self.maxQueueDelayMilliseconds = maxQueueDelayMilliseconds
             self.maxBatchTokens = maxBatchTokens

@@ -1,0 +1,53 @@
+import MassModels
+import MassTensor
+
+/// One embedding worker's compute resources. A single sequence runs with every thread inside each layer
+/// (`pool`: lowest latency). A batch of several is split into one share per thread, balanced by tokens, and each
+/// share runs whole on its own single-threaded lane: no per-layer synchronisation, the layout `mass embed` found
+/// fastest for throughput (one single-threaded worker per core).
+final class WorkerCompute {
+    private let workspace = BertWorkspace()
+    private let pool: ComputePool
+    private let lanes: [(workspace: BertWorkspace, pool: ComputePool)]
+
+    init(threads: Int) {
+        pool = ComputePool(threads: threads)
+        lanes = threads > 1 ? (0..<threads).map { _ in (BertWorkspace(), ComputePool(threads: 1)) } : []
+    }
+
+    func embed(_ sequences: [[Int32]], model: SentenceEmbedder) throws -> [[Float]] {
+        guard lanes.count > 1, sequences.count >= lanes.count else {
+            return try model.embed(sequences, workspace: workspace, pool: pool)
+        }
+        // Longest first, each to the lane with the fewest tokens so far.
+        var shares = [[Int]](repeating: [], count: lanes.count)
+        var tokens = [Int](repeating: 0, count: lanes.count)
+        for i in sequences.indices.sorted(by: { sequences[$0].count > sequences[$1].count }) {
+            let lane = tokens.indices.min { tokens[$0] < tokens[$1] }!
+            shares[lane].append(i)
+            tokens[lane] += sequences[i].count
+        }
+        let outputs = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: lanes.count)
+        outputs.initialize(repeating: [])
+        let failures = UnsafeMutableBufferPointer<(any Error)?>.allocate(capacity: lanes.count)
+        failures.initialize(repeating: nil)
+        defer {
+            outputs.deinitialize().deallocate()
+            failures.deinitialize().deallocate()
+        }
+        pool.parallelFor(lanes.count) { lane in
+            do {
+                outputs[lane] = try model.embed(
+                    shares[lane].map { sequences[$0] }, workspace: lanes[lane].workspace, pool: lanes[lane].pool)
+            } catch {
+                failures[lane] = error
+            }
+        }
+        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+        var result = [[Float]](repeating: [], count: sequences.count)
+        for (lane, share) in shares.enumerated() {
+            for (k, i) in share.enumerated() { result[i] = outputs[lane][k] }
+        }
+        return result
+    }
+}
