@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+
+/// A closed-loop HTTP load generator in the spirit of Triton's perf_analyzer: `concurrency` connections each send
+/// a request, wait for its answer and send the next, for a warm-up period and then `duration` seconds.
+struct BenchHTTPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Load an embedding server over HTTP: throughput, latency percentiles and errors.",
+        discussion: """
+            Works against any server that speaks the OpenAI embeddings API (--api openai, the default) or KServe v2 \
+            (--api kserve), Mass or not. Each connection is a keep-alive HTTP/1.1 connection on its own thread. \
+            Requests that complete during the timed window count; latency is measured from send to the last byte.
+            """)
+
+    enum API: String, ExpressibleByArgument, CaseIterable { case openai, kserve }
+
+    @Option(name: .long, help: "Server address, http://HOST:PORT.")
+    var url = "http://127.0.0.1:8080"
+
+    @Option(name: .long, help: "Model name as the server knows it.")
+    var model: String
+
+    @Option(name: .long, help: "Connections with one request in flight each.")
+    var concurrency = 1
+
+    @Option(name: .long, help: "Timed seconds.")
+    var duration = 10.0
+
+    @Option(name: .long, help: "Untimed seconds first.")
+    var warmup = 2.0
+
+    @Option(name: .long, help: "Request shape: openai (/v1/embeddings) or kserve (/v2/models/M/infer).")
+    var api: API = .openai
+
+    @Option(name: .long, help: "Request path, when the server mounts the API elsewhere (e.g. /embeddings).")
+    var path: String?
+
+    @Option(name: .long, help: "Texts, one per line, sent in turn (default: 8 built-in sentences).")
+    var input: String?
+
+    @Option(name: .long, help: "Texts per request.")
+    var batch = 1
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard concurrency >= 1, concurrency <= 1024 else { throw ValidationError("--concurrency must be 1-1024") }
+        guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0, --warmup >= 0") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    static let sentences = [
+        "Hello world", "A man is eating food.", "The new movie is awesome and I would watch it again.",
+        "Two dogs play in the snow near a frozen lake while their owners watch from a bench.",
+        "How do I reset my password?", "The quarterly report shows revenue growth in every region but one.",
+        "Il pleut à Paris.", "Machine learning models need careful evaluation before they go into production.",
+    ]
+
+    func run() throws {
+        let endpoint = try HTTPConnection.endpoint(url)
+        var texts = Self.sentences
+        if let input {
+            texts = try TextInput.lines(try Data(contentsOf: URL(fileURLWithPath: input)), source: input)
+            guard !texts.isEmpty else { throw CLIError("\(input) has no lines") }
+        }
+        let bodies = (0..<texts.count).map { i in
+            body((0..<batch).map { texts[(i * batch + $0) % texts.count] })
+        }
+        let route = path ?? (api == .openai ? "/v1/embeddings" : "/v2/models/\(model)/infer")
+        try checkOnce(endpoint, route: route, body: bodies[0])
+
+        let next = Atomic<Int>(0)
+        let results = Mutex<[(latency: Double, status: Int)]>([])
+        let failures = Mutex<[String: Int]>([:])
+        let start = Date()
+        let windowStart = warmup
+        let windowEnd = warmup + duration
+        let group = DispatchGroup()
+        for index in 0..<concurrency {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                let connection = HTTPConnection(host: endpoint.host, port: endpoint.port)
+                var local: [(Double, Int)] = []
+                while Date().timeIntervalSince(start) < windowEnd {
+                    let body = bodies[next.wrappingAdd(1, ordering: .relaxed).oldValue % bodies.count]
+                    let sent = Date()
+                    let status: Int
+                    do {
+                        status = try connection.post(route, body: body).status
+                    } catch {
+                        failures.withLock { $0[String(describing: error), default: 0] += 1 }
+                        Thread.sleep(forTimeInterval: 0.01)
+                        continue
+                    }
+                    let done = Date().timeIntervalSince(start)
+                    if done >= windowStart && done <= windowEnd {
+                        local.append((Date().timeIntervalSince(sent), status))
+                    }
+                }
+                results.withLock { $0 += local.map { (latency: $0.0, status: $0.1) } }
+            }
+            thread.name = "mass-load-\(index)"
+            thread.start()
+        }
+        group.wait()
+        report(results.withLock { $0 }, failures: failures.withLock { $0 }, route: route)
+    }
+
+    private func body(_ texts: [String]) -> [UInt8] {
+        let object: [String: Any]
+        switch api {
+        case .openai: object = ["model": model, "input": batch == 1 ? texts[0] as Any : texts]
+        case .kserve:
+            object = ["inputs": [["name": "text", "datatype": "BYTES", "shape": [texts.count], "data": texts]]]
+        }
+        return Array(try! JSONSerialization.data(withJSONObject: object))
+    }
+
+    /// One request before the clock starts: a wrong URL, model or API fails here with the server's answer.
+    private func checkOnce(_ endpoint: (host: String, port: Int), route: String, body: [UInt8]) throws {
+        let connection = HTTPConnection(host: endpoint.host, port: endpoint.port)
+        let response = try connection.post(route, body: body)
+        guard response.status == 200 else {
+            throw CLIError(
+                "\(url)\(route) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+            )
+        }
+    }
+
+    private func report(_ results: [(latency: Double, status: Int)], failures: [String: Int], route: String) {
+        let ok = results.filter { $0.status == 200 }.map(\.latency).sorted()
+        var errors: [String: Int] = failures
+        for r in results where r.status != 200 { errors["HTTP \(r.status)", default: 0] += 1 }
+        func percentile(_ p: Double) -> Double {  // nearest rank, in ms
+            guard !ok.isEmpty else { return 0 }
+            let rank = max(1, Int((p * Double(ok.count)).rounded(.up)))
+            return ok[min(ok.count, rank) - 1] * 1000
+        }
+        let rps = Double(ok.count) / duration
+        let summary: [String: Any] = [
+            "url": url + route, "model": model, "api": api.rawValue, "concurrency": concurrency, "duration_s": duration,
+            "texts_per_request": batch, "requests": ok.count, "requests_per_s": rps, "texts_per_s": rps * Double(batch),
+            "latency_ms": [
+                "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
+                "max": (ok.last ?? 0) * 1000, "mean": ok.isEmpty ? 0 : ok.reduce(0, +) / Double(ok.count) * 1000,
+            ],
+            "errors": errors,
+        ]
+        if json {
+            let data = try! JSONSerialization.data(
+                withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("\(url)\(route)  model \(model)  concurrency \(concurrency)  \(batch) text(s)/request  \(duration) s")
+        print(String(format: "  %.1f requests/s  %.1f texts/s  (%d requests)", rps, rps * Double(batch), ok.count))
+        print(
+            String(
+                format: "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", percentile(0.5), percentile(0.9),
+                percentile(0.99), (ok.last ?? 0) * 1000))
+        let errorCount = errors.values.reduce(0, +)
+        print("  errors: \(errorCount)" + (errors.isEmpty ? "" : "  \(errors)"))
+    }
+}
