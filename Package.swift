@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
@@ -53,6 +54,7 @@ let package = Package(
             dependencies: [
                 "MassRuntime", "MassModels", "CMassBLAS", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             // Hummingbird re-exports HTTPTypes' types without their members' module: no MemberImportVisibility.
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]

@@ -24,16 +24,39 @@ load() {  # name port
     done
 }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+results=$(mktemp)
 for round in $(seq "$ROUNDS"); do
     $MASS serve --port 18080 > /tmp/mass-bench-serve.log 2>&1 &
     pid=$!
     wait_up http://127.0.0.1:18080/v2/health/ready
-    load "round $round mass" 18080
+    load "round $round mass" 18080 | tee -a "$results"
     kill -TERM $pid; wait $pid || true
     "$VENV/bin/infinity_emb" v2 --model-id "models/$MODEL/1" --served-model-name $MODEL --url-prefix /v1 \
         --port 17997 --engine torch --device cpu > /tmp/mass-bench-infinity.log 2>&1 &
     pid=$!
     wait_up http://127.0.0.1:17997/v1/models
-    load "round $round infinity" 17997
+    load "round $round infinity" 17997 | tee -a "$results"
     kill -TERM $pid; wait $pid || true
 done
+# Medians over the rounds, and Mass's ratios (offline formatting only).
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    words = line.split(" ", 3)
+    rows.setdefault((words[2], json.loads(words[3])["concurrency"]), []).append(json.loads(words[3]))
+print("\nmedians over rounds       req/s    p50 ms    p90 ms    p99 ms   errors")
+for c in (1, 8, 32):
+    for server in ("mass", "infinity"):
+        r = rows.get((server, c), [])
+        if not r: continue
+        med = lambda f: statistics.median(f(x) for x in r)
+        print(f"c={c:<3} {server:<10} {med(lambda x: x['requests_per_s']):12.1f} {med(lambda x: x['latency_ms']['p50']):9.1f}"
+              f" {med(lambda x: x['latency_ms']['p90']):9.1f} {med(lambda x: x['latency_ms']['p99']):9.1f}"
+              f" {sum(sum(x['errors'].values()) for x in r):8d}")
+    m, i = rows.get(("mass", c)), rows.get(("infinity", c))
+    if m and i:
+        ratio = statistics.median(x["requests_per_s"] for x in m) / statistics.median(x["requests_per_s"] for x in i)
+        print(f"      throughput ratio mass/infinity: {ratio:.2f}x")
+PY
+rm -f "$results"

@@ -125,6 +125,12 @@ public final class EmbeddingService: Sendable {
             let continuation: CheckedContinuation<[[Float]], any Error>? = state.withLock { s in
                 s.machine.cancel(id) ? s.waiting.removeValue(forKey: id) : nil
             }
+            if continuation != nil {
+                fail(reason: "cancelled")
+                metrics?.set(
+                    "mass_queue_depth", Double(queueDepth), labels: [("model", name)],
+                    help: "Requests waiting in the queue.")
+            }
             continuation?.resume(throwing: CancellationError())
         }
         return Result(embeddings: embeddings, tokenCounts: sequences.map(\.count))

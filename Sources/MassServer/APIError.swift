@@ -31,7 +31,10 @@ struct APIError: Error, HTTPResponseError {
             case .badConfig: return APIError(status: .internalServerError, message: e.message, family: family)
             }
         case is CancellationError:
-            return APIError(status: .serviceUnavailable, message: "the request was cancelled", family: family)
+            // The client closed its connection before compute (nginx's 499; nobody reads the answer).
+            return APIError(
+                status: .init(code: 499, reasonPhrase: "Client Closed Request"),
+                message: "the client closed the connection", family: family)
         default:
             return APIError(status: .internalServerError, message: "internal error", family: family)
         }

@@ -26,7 +26,7 @@ public enum MassServer {
         cmass_configure_allocator()  // before any model is loaded: unloading must return its memory
         let host = try await ModelHost(
             repository: ModelRepository(root: options.repository), bodyLimit: options.bodyLimit)
-        let router = Router()
+        let router = Router(context: MassRequestContext.self)
         KServeRoutes.add(to: router, host: host)
         OpenAIRoutes.add(to: router, host: host)
         let app = Application(

@@ -303,6 +303,41 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         #expect(answered.allSatisfy { $0 == 200 }, "\(answered)")
     }
 
+    /// A client that closes its connection while its request waits in the queue: the request is never computed.
+    @Test func disconnectedClientsAreDroppedBeforeCompute() throws {
+        let s = try LiveServer(massJSON: #"{"task": "text-embedding", "batching": {"max_queue_delay_ms": 1500}}"#)
+        defer { s.stop() }
+        let tokens = #"mass_tokens_total{model="all-MiniLM-L6-v2"}"#
+        let before = try s.metric(tokens)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(s.port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(connected == 0)
+        let body = #"{"model": "all-MiniLM-L6-v2", "input": "nobody will read this"}"#
+        let request = Array(
+            "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                .utf8)
+        #expect(send(fd, request, request.count, 0) == request.count)
+        let depth = #"mass_queue_depth{model="all-MiniLM-L6-v2"}"#
+        for _ in 0..<100 where (try? s.metric(depth)) != 1 { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(try s.metric(depth) == 1, "the request is queued")
+        close(fd)
+        let cancelled = #"mass_request_failures_total{model="all-MiniLM-L6-v2",reason="cancelled"}"#
+        for _ in 0..<100 where (try? s.metric(cancelled)) != 1 { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(try s.metric(cancelled) == 1)
+        #expect(try s.metric(depth) == 0)
+        Thread.sleep(forTimeInterval: 1.6)  // past the queue delay: it would have run by now
+        #expect(try s.metric(tokens) == before, "the abandoned request was never computed")
+        #expect(try s.request("POST", "/v1/embeddings", json: body).0 == 200)
+    }
+
     /// Concurrent requests show up in /metrics: counts by route and status, and batches larger than one.
     @Test func metricsShowRequestsAndBatching() throws {
         // A 50 ms queue delay so that the burst shares batches even on a loaded machine.

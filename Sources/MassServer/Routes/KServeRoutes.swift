@@ -7,7 +7,7 @@ import MassRuntime
 /// KServe v2 Open Inference Protocol (REST): health, server and model metadata, readiness and `infer`.
 /// Text goes in as a `BYTES` tensor (flat or nested JSON data); embeddings come out as `FP32` [n, dim].
 enum KServeRoutes {
-    static func add(to router: Router<BasicRequestContext>, host: ModelHost) {
+    static func add(to router: Router<MassRequestContext>, host: ModelHost) {
         router.get("/metrics") { _, _ in
             host.metrics.set(
                 "mass_process_resident_memory_bytes", Double(cmass_resident_bytes()),
@@ -52,7 +52,7 @@ enum KServeRoutes {
                     let infer = try await InferRequest.read(request, limit: host.bodyLimit)
                     let texts = try textInput(infer)
                     try host.check(texts, for: hosted, family: .kserve, param: "inputs")
-                    let result = try await hosted.service.embed(texts)
+                    let result = try await context.cancellingOnDisconnect { try await hosted.service.embed(texts) }
                     let response = InferResponse(
                         modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
                         outputs: [
@@ -68,7 +68,7 @@ enum KServeRoutes {
     }
 
     /// The repository extension: index, load (or reload) and unload at run time.
-    static func addRepositoryRoutes(to router: Router<BasicRequestContext>, host: ModelHost) {
+    static func addRepositoryRoutes(to router: Router<MassRequestContext>, host: ModelHost) {
         router.post("/v2/repository/index") { request, _ in
             let buffer = try await JSONResponse.collect(request, limit: host.bodyLimit, family: .kserve)
             let body =

@@ -6,7 +6,7 @@ import MassRuntime
 /// OpenAI-compatible routes: `GET /v1/models`, `POST /v1/embeddings` (`input` string or array of strings,
 /// `encoding_format` float or base64, `usage` with real token counts).
 enum OpenAIRoutes {
-    static func add(to router: Router<BasicRequestContext>, host: ModelHost) {
+    static func add(to router: Router<MassRequestContext>, host: ModelHost) {
         router.get("/v1/models") { _, _ in
             JSONResponse.make([
                 "object": "list",
@@ -15,7 +15,7 @@ enum OpenAIRoutes {
                 },
             ])
         }
-        router.post("/v1/embeddings") { request, _ in
+        router.post("/v1/embeddings") { request, context in
             // The model is only known once the body is read; parse failures are counted under "unknown".
             var name = "unknown"
             return try await host.measured(model: name, route: "/v1/embeddings", family: .openAI) {
@@ -44,7 +44,7 @@ enum OpenAIRoutes {
                         param: "dimensions")
                 }
                 try host.check(texts, for: hosted, family: .openAI, param: "input")
-                let result = try await hosted.service.embed(texts)
+                let result = try await context.cancellingOnDisconnect { try await hosted.service.embed(texts) }
                 let tokens = result.tokenCounts.reduce(0, +)
                 let data: [[String: Any]] = result.embeddings.enumerated().map { index, vector in
                     let embedding: Any =
