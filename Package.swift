@@ -38,6 +38,8 @@ let package = Package(
         .target(
             name: "MassTensor", dependencies: ["CMassBLAS", "MassTensorAVX512"], swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
+        .target(name: "CMassImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 3
@@ -71,6 +73,9 @@ let package = Package(
         .target(name: "MassTesting", dependencies: ["MassTensor"], swiftSettings: strict),
         .testTarget(
             name: "MassTensorTests", dependencies: ["MassTensor", "MassTesting"], swiftSettings: strict + simdFlags),
+        .testTarget(
+            name: "MassImageTests", dependencies: ["MassImage", "MassTesting"], exclude: ["images"],
+            swiftSettings: strict),
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),

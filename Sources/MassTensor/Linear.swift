@@ -25,21 +25,38 @@ public struct Linear: Sendable {
     }
 }
 
+/// An element-wise function fused after a layer's output.
+public enum Activation: Sendable {
+    case none, gelu, relu6
+
+    /// Applies the activation to `count` values in place.
+    @inline(__always)
+    public func apply(_ y: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .none: break
+        case .gelu: Kernels.gelu(y, count: count)
+        case .relu6: Kernels.relu6(y, count: count)
+        }
+    }
+}
+
 extension ComputePool {
     /// `y = x · Wᵀ + b` on [rows, k] → [rows, n], or `y += ...` with `accumulate` (a residual already in y).
-    /// With `gelu`, y = GELU(x · Wᵀ + b), applied by each thread to its own columns while they are in cache.
+    /// With an `activation`, y = f(x · Wᵀ + b), applied by each thread to its own columns while they are in cache.
     /// Output columns are split across the pool's threads; each thread runs single-threaded kernels.
     /// `forcePacked` takes the packed kernel whatever the row count (for `mass bench gemm`).
     public func apply(
         _ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-        accumulate: Bool = false, gelu: Bool = false, forcePacked: Bool = false
+        accumulate: Bool = false, activation: Activation = .none, forcePacked: Bool = false
     ) {
         let n = layer.outFeatures
         let k = layer.inFeatures
         let bias = layer.bias.map { UnsafePointer($0.floats) }
         if rows >= Linear.packedRowLimit && !forcePacked {
             linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
-            if gelu { forRowRanges(rows) { r0, r1 in Kernels.gelu(y + r0 * n, count: (r1 - r0) * n) } }
+            if activation != .none {
+                forRowRanges(rows) { r0, r1 in activation.apply(y + r0 * n, count: (r1 - r0) * n) }
+            }
             return
         }
         let width = layer.packed.panelWidth
@@ -50,8 +67,8 @@ extension ComputePool {
             let c1 = min(n, ((part + 1) * panels / parts) * width)
             layer.packed.linear(
                 x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
-            if gelu {
-                for r in 0..<rows { Kernels.gelu(y + r * n + c0, count: c1 - c0) }
+            if activation != .none {
+                for r in 0..<rows { activation.apply(y + r * n + c0, count: c1 - c0) }
             }
         }
     }

@@ -222,7 +222,7 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
                 x + r0 * h, rows: r1 - r0, cols: h, gamma: layer.norm1Gamma.floats, beta: layer.norm1Beta.floats,
                 eps: eps)
         }
-        pool.apply(layer.up, x, rows: total, into: ws.intermediate, gelu: true)
+        pool.apply(layer.up, x, rows: total, into: ws.intermediate, activation: .gelu)
         pool.apply(layer.down, ws.intermediate, rows: total, into: x, accumulate: true)
         pool.forRowRanges(total) { r0, r1 in
             Kernels.layerNorm(

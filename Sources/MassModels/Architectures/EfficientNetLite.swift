@@ -1,0 +1,269 @@
+// EfficientNet-Lite0, after lukemelas/EfficientNet-PyTorch and its Lite fork (ml-illustrated, PyPI
+// `efficientnet_lite_pytorch`, `model.py`): stem 3×3/2 → 16 MBConv blocks (1×1 expand, k×k depthwise,
+// 1×1 project, no squeeze-excitation) → 1×1 head to 1280 → global average pool → fc. ReLU6 everywhere, no
+// activation after a block's projection, a residual when stride 1 and in == out. TensorFlow "SAME" padding.
+// Names: _conv_stem, _bn0, _blocks.N._expand_conv/_bn0, _depthwise_conv/_bn1, _project_conv/_bn2,
+// _conv_head, _bn1, _fc — as in the checkpoint.
+// Differences from the reference, by design: batch norms are folded into the convolutions at load (eps 1e-3),
+// activations are NHWC so that SIMD runs across channels, and 1×1 convolutions are matrix products over all
+// pixels of the batch.
+public import MassTensor
+public import MassWeights
+
+/// Scratch memory for one forward pass, grown to the largest batch seen; one per compute thread.
+public final class EfficientNetWorkspace {
+    var buffers: [UnsafeMutablePointer<Float>] = []
+    var capacity = 0
+
+    public init() {}
+
+    deinit { for b in buffers { b.deallocate() } }
+
+    /// Four buffers of at least `count` floats each.
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        for b in buffers { b.deallocate() }
+        buffers = (0..<4).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: count) }
+        capacity = count
+    }
+}
+
+public final class EfficientNetLite: Sendable {
+    /// One MBConv block, batch norms folded.
+    struct Block: Sendable {
+        let inChannels: Int, expanded: Int, outChannels: Int
+        let kernel: Int, stride: Int
+        let expand: Linear?
+        let depthwise: [Float]  // [k, k, expanded]
+        let depthwiseBias: [Float]
+        let project: Linear
+        var residual: Bool { stride == 1 && inChannels == outChannels }
+    }
+
+    public static let inputSize = 224
+    static let batchNormEpsilon: Float = 1e-3
+    /// EfficientNet-Lite0's stages: (repeats, kernel, stride, expand ratio, in, out).
+    static let lite0Stages: [(Int, Int, Int, Int, Int, Int)] = [
+        (1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+        (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320),
+    ]
+
+    let stem: [Float]  // [3, 3, 3, 32]: ky, kx, ci, co
+    let stemBias: [Float]
+    let stemChannels: Int
+    let blocks: [Block]
+    let head: Linear
+    let fc: Linear
+    public var classes: Int { fc.outFeatures }
+
+    /// Builds the network from a state dict with EfficientNet-PyTorch's names.
+    public init(weights: some WeightSource) throws {
+        try BLAS.load()
+        func folded(_ conv: String, _ bn: String) throws -> (weight: Tensor, scale: [Float], shift: [Float]) {
+            let w = try weights.float32("\(conv).weight")
+            let out = w.shape[0]
+            let gamma = try weights.float32("\(bn).weight", shape: [out]).array
+            let beta = try weights.float32("\(bn).bias", shape: [out]).array
+            let mean = try weights.float32("\(bn).running_mean", shape: [out]).array
+            let variance = try weights.float32("\(bn).running_var", shape: [out]).array
+            var scale = [Float](repeating: 0, count: out)
+            var shift = [Float](repeating: 0, count: out)
+            for c in 0..<out {
+                scale[c] = gamma[c] / (variance[c] + Self.batchNormEpsilon).squareRoot()
+                shift[c] = beta[c] - mean[c] * scale[c]
+            }
+            return (w, scale, shift)
+        }
+        func pointwise(_ conv: String, _ bn: String, in inChannels: Int) throws -> Linear {
+            let (w, scale, shift) = try folded(conv, bn)
+            guard w.shape.count == 4, w.shape[1] == inChannels, w.shape[2] == 1, w.shape[3] == 1 else {
+                throw ModelError(
+                    .unsupported,
+                    "\(weights.origin): '\(conv).weight' has shape \(w.shape), expected [_, \(inChannels), 1, 1]")
+            }
+            let out = w.shape[0]
+            var values = w.array
+            for o in 0..<out { for i in 0..<inChannels { values[o * inChannels + i] *= scale[o] } }
+            return try Linear(
+                weight: Tensor(shape: [out, inChannels], values: values), bias: Tensor(shape: [out], values: shift))
+        }
+
+        // Stem: [32, 3, 3, 3] (O, I, kh, kw) → [kh, kw, I, O].
+        let (stemWeight, stemScale, stemShift) = try folded("_conv_stem", "_bn0")
+        guard stemWeight.shape.count == 4, stemWeight.shape[1] == 3, stemWeight.shape[2] == 3, stemWeight.shape[3] == 3,
+            stemWeight.shape[0] % 16 == 0
+        else {
+            throw ModelError(
+                .unsupported,
+                "\(weights.origin): '_conv_stem.weight' has shape \(stemWeight.shape), expected [32, 3, 3, 3]")
+        }
+        let sc = stemWeight.shape[0]
+        let sw = stemWeight.array
+        var stem = [Float](repeating: 0, count: 27 * sc)
+        for o in 0..<sc {
+            for i in 0..<3 {
+                for ky in 0..<3 {
+                    for kx in 0..<3 {
+                        stem[((ky * 3 + kx) * 3 + i) * sc + o] = sw[((o * 3 + i) * 3 + ky) * 3 + kx] * stemScale[o]
+                    }
+                }
+            }
+        }
+        self.stem = stem
+        stemBias = stemShift
+        stemChannels = sc
+
+        var blocks: [Block] = []
+        for (repeats, kernel, stride, ratio, stageIn, stageOut) in Self.lite0Stages {
+            for r in 0..<repeats {
+                let n = blocks.count
+                let p = "_blocks.\(n)"
+                let inChannels = r == 0 ? stageIn : stageOut
+                let expanded = inChannels * ratio
+                let expand = ratio == 1 ? nil : try pointwise("\(p)._expand_conv", "\(p)._bn0", in: inChannels)
+                let (dw, dwScale, dwShift) = try folded("\(p)._depthwise_conv", "\(p)._bn1")
+                guard dw.shape == [expanded, 1, kernel, kernel] else {
+                    throw ModelError(
+                        .unsupported,
+                        "\(weights.origin): '\(p)._depthwise_conv.weight' has shape \(dw.shape), EfficientNet-Lite0 needs [\(expanded), 1, \(kernel), \(kernel)]"
+                    )
+                }
+                let dwv = dw.array
+                var depthwise = [Float](repeating: 0, count: kernel * kernel * expanded)
+                for c in 0..<expanded {
+                    for t in 0..<(kernel * kernel) {
+                        depthwise[t * expanded + c] = dwv[c * kernel * kernel + t] * dwScale[c]
+                    }
+                }
+                let project = try pointwise("\(p)._project_conv", "\(p)._bn2", in: expanded)
+                guard project.outFeatures == stageOut else {
+                    throw ModelError(
+                        .unsupported,
+                        "\(weights.origin): '\(p)._project_conv' has \(project.outFeatures) outputs, expected \(stageOut)"
+                    )
+                }
+                blocks.append(
+                    Block(
+                        inChannels: inChannels, expanded: expanded, outChannels: stageOut, kernel: kernel,
+                        stride: r == 0 ? stride : 1, expand: expand, depthwise: depthwise, depthwiseBias: dwShift,
+                        project: project))
+            }
+        }
+        if weights.names.contains("_blocks.\(blocks.count)._project_conv.weight") {
+            throw ModelError(
+                .unsupported, "\(weights.origin): more blocks than EfficientNet-Lite0 has (another variant?)")
+        }
+        self.blocks = blocks
+        head = try pointwise("_conv_head", "_bn1", in: blocks.last!.outChannels)
+        let fcWeight = try weights.float32("_fc.weight")
+        guard fcWeight.shape.count == 2, fcWeight.shape[1] == head.outFeatures else {
+            throw ModelError(
+                .unsupported,
+                "\(weights.origin): '_fc.weight' has shape \(fcWeight.shape), expected [_, \(head.outFeatures)]")
+        }
+        fc = try Linear(weight: fcWeight, bias: try weights.float32("_fc.bias", shape: [fcWeight.shape[0]]))
+    }
+
+    /// The largest activation of one image, in floats.
+    private var largestActivation: Int {
+        var size = Self.inputSize
+        var largest = size * size * 3
+        size = (size + 1) / 2
+        largest = max(largest, size * size * stemChannels)
+        for b in blocks {
+            largest = max(largest, size * size * b.expanded)
+            size = (size + b.stride - 1) / b.stride
+        }
+        return max(largest, size * size * head.outFeatures)
+    }
+
+    /// Logits [batch, classes] for images given as NCHW float32 [batch, 3, 224, 224] (already normalised).
+    public func logits(
+        _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
+    ) -> [[Float]] {
+        let side = Self.inputSize
+        ws.reserve(batch * largestActivation)
+        var x = ws.buffers[0]
+        var y = ws.buffers[1]
+        let e = ws.buffers[2]
+        let d = ws.buffers[3]
+        // NCHW → NHWC.
+        let plane = side * side
+        pool.forRowRanges(batch * side, minimumRowsPerThread: 16) { r0, r1 in
+            for r in r0..<r1 {
+                let (n, row) = (r / side, r % side)
+                for col in 0..<side {
+                    for c in 0..<3 {
+                        x[(n * plane + row * side + col) * 3 + c] = input[(n * 3 + c) * plane + row * side + col]
+                    }
+                }
+            }
+        }
+        // Stem.
+        let stemShape = Kernels.ConvShape(height: side, width: side, kernel: 3, stride: 2)
+        var size = stemShape.outHeight
+        stem.withUnsafeBufferPointer { w in
+            stemBias.withUnsafeBufferPointer { b in
+                let (source, target) = (UnsafePointer(x), y)
+                pool.forRowRanges(batch * size, minimumRowsPerThread: 4) { r0, r1 in
+                    var r = r0
+                    while r < r1 {  // rows of one image at a time
+                        let n = r / size
+                        let end = min(r1, (n + 1) * size)
+                        Kernels.denseConv(
+                            source + n * plane * 3, shape: stemShape, inChannels: 3, outChannels: stemChannels,
+                            weights: w.baseAddress!, bias: b.baseAddress!,
+                            into: target + n * size * size * stemChannels,
+                            rows: (r - n * size)..<(end - n * size), relu6: true)
+                        r = end
+                    }
+                }
+            }
+        }
+        swap(&x, &y)
+        for block in blocks {
+            let pixels = size * size
+            var expanded = UnsafePointer(x)
+            if let expand = block.expand {
+                pool.apply(expand, x, rows: batch * pixels, into: e, activation: .relu6)
+                expanded = UnsafePointer(e)
+            }
+            let shape = Kernels.ConvShape(height: size, width: size, kernel: block.kernel, stride: block.stride)
+            let outSize = shape.outHeight
+            block.depthwise.withUnsafeBufferPointer { w in
+                block.depthwiseBias.withUnsafeBufferPointer { b in
+                    let c = block.expanded
+                    pool.forRowRanges(batch * outSize, minimumRowsPerThread: 1) { r0, r1 in
+                        var r = r0
+                        while r < r1 {
+                            let n = r / outSize
+                            let end = min(r1, (n + 1) * outSize)
+                            Kernels.depthwise(
+                                expanded + n * pixels * c, shape: shape, channels: c, weights: w.baseAddress!,
+                                bias: b.baseAddress!, into: d + n * outSize * outSize * c,
+                                rows: (r - n * outSize)..<(end - n * outSize), relu6: true)
+                            r = end
+                        }
+                    }
+                }
+            }
+            let outPixels = batch * outSize * outSize
+            if block.residual {
+                y.update(from: x, count: outPixels * block.outChannels)
+                pool.apply(block.project, d, rows: outPixels, into: y, accumulate: true)
+            } else {
+                pool.apply(block.project, d, rows: outPixels, into: y)
+            }
+            swap(&x, &y)
+            size = outSize
+        }
+        let pixels = size * size
+        pool.apply(head, x, rows: batch * pixels, into: y, activation: .relu6)
+        let features = head.outFeatures
+        for n in 0..<batch {
+            Kernels.averagePool(y + n * pixels * features, pixels: pixels, channels: features, into: e + n * features)
+        }
+        pool.apply(fc, e, rows: batch, into: d)
+        return (0..<batch).map { n in Array(UnsafeBufferPointer(start: d + n * classes, count: classes)) }
+    }
+}
