@@ -45,7 +45,7 @@ let package = Package(
         // Layer 3
         .target(
             name: "MassModels",
-            dependencies: ["MassTensor", "MassWeights", "MassTokenizers"],
+            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage"],
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "MassCLI",
             dependencies: [
-                "MassModels", "MassTensor", "MassTokenizers", "MassServer",
+                "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict + simdFlags
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "MassServerTests", dependencies: ["MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
-            dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor"],
+            dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage"],
             swiftSettings: strict
         ),
     ]

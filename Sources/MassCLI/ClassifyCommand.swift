@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import MassImage
+import MassModels
+import MassTensor
+
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Classify images (JPEG or PNG) with an image classification model.",
+        discussion: """
+            Decodes each IMAGE (EXIF orientation applied), resizes its shorter side to 256, crops the centre \
+            224x224 and prints the --top-k classes with their probabilities. Images are classified in batches \
+            of --batch-size. A file that cannot be read is reported on standard error and the exit status is 1.
+            """)
+
+    @Option(name: .long, help: "Model folder: a PyTorch checkpoint and labels.txt.")
+    var model = "models/efficientnet-lite0/1"
+
+    @Option(name: .long, help: "Classes to print per image.")
+    var topK = 5
+
+    @Option(name: .long, help: "Images per model call.")
+    var batchSize = 16
+
+    @Option(name: .long, help: "Compute threads (default: every core).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(
+        name: .long, help: "Print one JSON object per image: {\"file\", \"data\": [{\"label\", \"index\", \"score\"}]}."
+    )
+    var json = false
+
+    @Argument(help: "Image files.")
+    var images: [String]
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one image file") }
+        guard topK >= 1, batchSize >= 1, threads >= 1 else {
+            throw ValidationError("--top-k, --batch-size and --threads must be at least 1")
+        }
+    }
+
+    func run() throws {
+        try Mass.checkCPU()
+        let classifier = try ImageClassifier(directory: URL(fileURLWithPath: model))
+        let pool = ComputePool(threads: threads)
+        let workspace = EfficientNetWorkspace()
+        var failed = false
+        var start = 0
+        while start < images.count {
+            let files = Array(images[start..<min(images.count, start + batchSize)])
+            start += files.count
+            var inputs: [Float] = []
+            var ready: [String] = []
+            for file in files {
+                do {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                    let image = try ImageDecoder.decode(Array(data))
+                    var input = [Float](repeating: 0, count: classifier.inputSize)
+                    input.withUnsafeMutableBufferPointer { classifier.prepare(image, into: $0.baseAddress!) }
+                    inputs += input
+                    ready.append(file)
+                } catch {
+                    failed = true
+                    FileHandle.standardError.write(Data("mass classify: \(file): \(describe(error))\n".utf8))
+                }
+            }
+            guard !ready.isEmpty else { continue }
+            let logits = inputs.withUnsafeBufferPointer {
+                classifier.logits($0.baseAddress!, batch: ready.count, workspace: workspace, pool: pool)
+            }
+            for (file, out) in zip(ready, logits) { print(file, classifier.top(out, k: topK)) }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    private func describe(_ error: any Error) -> String {
+        if let e = error as? CocoaError, e.code == .fileReadNoSuchFile { return "no such file" }
+        if error is CocoaError { return "cannot be read" }
+        return "\(error)"
+    }
+
+    private func print(_ file: String, _ predictions: [ImageClassifier.Prediction]) {
+        if json {
+            let object: [String: Any] = [
+                "file": file,
+                "data": predictions.map { ["label": $0.label, "index": $0.index, "score": Double($0.score)] },
+            ]
+            let data = try! JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            Swift.print(String(decoding: data, as: UTF8.self))
+        } else {
+            Swift.print(file)
+            for p in predictions { Swift.print(String(format: "  %.4f  %@ (%d)", p.score, p.label, p.index)) }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+public import Foundation
+public import MassImage
+public import MassTensor
+import MassWeights
+
+/// An image classification model folder: a PyTorch checkpoint (`*.pth` or `*.pt`, legacy or zip) of
+/// EfficientNet-Lite0 and `labels.txt` (one class name per line, in logit order). Preprocessing is the one the
+/// reference results were recorded with (`ImagePreprocessing`: shorter side 256, centre crop 224,
+/// `(pixel − 127) / 128`).
+public final class ImageClassifier: Sendable {
+    public struct Prediction: Sendable, Equatable {
+        public let index: Int
+        public let label: String
+        public let score: Float
+    }
+
+    public let directory: URL
+    public let network: EfficientNetLite
+    public let labels: [String]
+    public let preprocessing = ImagePreprocessing()
+    /// Floats of one preprocessed image, NCHW [3, 224, 224].
+    public var inputSize: Int { 3 * EfficientNetLite.inputSize * EfficientNetLite.inputSize }
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        let items = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let checkpoints = items.filter { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }.sorted()
+        guard let checkpoint = checkpoints.first else {
+            throw ModelError(.missingFile, "\(directory.path) holds no PyTorch checkpoint (*.pth or *.pt)")
+        }
+        guard checkpoints.count == 1 else {
+            throw ModelError(
+                .badConfig,
+                "\(directory.path) holds several checkpoints (\(checkpoints.joined(separator: ", "))); keep one")
+        }
+        let path = directory.appendingPathComponent(checkpoint).path
+        do {
+            network = try EfficientNetLite(weights: PyTorchCheckpoint(path: path))
+        } catch let error as WeightsError {
+            throw ModelError(.badConfig, error.description, cause: error)
+        }
+        let labelsFile = directory.appendingPathComponent("labels.txt")
+        guard let text = try? String(contentsOf: labelsFile, encoding: .utf8) else {
+            throw ModelError(
+                .missingFile, "\(labelsFile.path) is missing: the class names, one per line in logit order")
+        }
+        labels = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        guard labels.count == network.classes else {
+            throw ModelError(
+                .badConfig, "\(labelsFile.path) has \(labels.count) labels but the model has \(network.classes) classes"
+            )
+        }
+    }
+
+    /// Decoded image → the normalised NCHW input, written at `into` (`inputSize` floats).
+    public func prepare(_ image: RGBImage, into: UnsafeMutablePointer<Float>) {
+        preprocessing.normalize(preprocessing.crop(image), into: into)
+    }
+
+    /// Logits for `batch` prepared inputs laid out one after another.
+    public func logits(
+        _ inputs: UnsafePointer<Float>, batch: Int, workspace: EfficientNetWorkspace, pool: ComputePool
+    ) -> [[Float]] {
+        network.logits(inputs, batch: batch, workspace: workspace, pool: pool)
+    }
+
+    /// The `k` most likely classes with softmax probabilities, most likely first.
+    public func top(_ logits: [Float], k: Int) -> [Prediction] {
+        let m = logits.max() ?? 0
+        let exps = logits.map { Foundation.exp(Double($0 - m)) }
+        let total = exps.reduce(0, +)
+        return logits.indices.sorted { logits[$0] > logits[$1] }.prefix(max(0, k)).map {
+            Prediction(index: $0, label: labels[$0], score: Float(exps[$0] / total))
+        }
+    }
+}
