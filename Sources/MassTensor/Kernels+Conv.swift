@@ -2,13 +2,20 @@
 /// bias and ReLU6 fused. Pointwise (1×1) convolutions are matrix products (`ComputePool.apply`); these are the
 /// rest: depthwise k×k and a small dense k×k convolution for the stem.
 extension Kernels {
+    /// min(max(v, 0), 6) lane-wise, as two blends (`clamped` is a scalar loop over the lanes).
+    @inline(__always)
+    static func relu6(_ v: SIMD16<Float>) -> SIMD16<Float> {
+        let low = v.replacing(with: 0, where: v .< 0)
+        return low.replacing(with: 6, where: low .> 6)
+    }
+
     /// In place: x = min(max(x, 0), 6).
     public static func relu6(_ x: UnsafeMutablePointer<Float>, count: Int) {
         var c = 0
-        let zero = V(repeating: 0)
-        let six = V(repeating: 6)
         while c + 8 <= count {
-            store(load(x + c).clamped(lowerBound: zero, upperBound: six), x + c)
+            let v = load(x + c)
+            let low = v.replacing(with: 0, where: v .< 0)
+            store(low.replacing(with: 6, where: low .> 6), x + c)
             c += 8
         }
         while c < count {
@@ -49,8 +56,6 @@ extension Kernels {
         bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>, relu6: Bool
     ) {
         typealias W = SIMD16<Float>
-        let zero = W(repeating: 0)
-        let six = W(repeating: 6)
         let k = s.kernel
         for oy in rows {
             let iy0 = oy * s.stride - s.padTop
@@ -73,7 +78,7 @@ extension Kernels {
                             acc.addProduct(v, w)
                         }
                     }
-                    if relu6 { acc = acc.clamped(lowerBound: zero, upperBound: six) }
+                    if relu6 { acc = Self.relu6(acc) }
                     UnsafeMutableRawPointer(out + c).storeBytes(of: acc, as: W.self)
                     c += 16
                 }
@@ -103,8 +108,6 @@ extension Kernels {
     ) {
         typealias W = SIMD16<Float>
         precondition(outChannels % 16 == 0, "denseConv needs output channels in multiples of 16. This is a bug.")
-        let zero = W(repeating: 0)
-        let six = W(repeating: 6)
         let k = s.kernel
         for oy in rows {
             let iy0 = oy * s.stride - s.padTop
@@ -125,7 +128,7 @@ extension Kernels {
                             }
                         }
                     }
-                    if relu6 { acc = acc.clamped(lowerBound: zero, upperBound: six) }
+                    if relu6 { acc = Self.relu6(acc) }
                     UnsafeMutableRawPointer(out + c).storeBytes(of: acc, as: W.self)
                     c += 16
                 }

@@ -73,3 +73,30 @@ extension ComputePool {
         }
     }
 }
+
+extension ComputePool {
+    /// `y = f(x · Wᵀ + b)` (or `y += x · Wᵀ + b` with `accumulate`) with the pre-packed kernel, rows split across
+    /// the threads: the shape of 1×1 convolutions (thousands of pixels, tens to hundreds of channels), where
+    /// OpenBLAS spends its time repacking the activations.
+    public func applyByRows(
+        _ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false, activation: Activation = .none
+    ) {
+        let n = layer.outFeatures
+        let k = layer.inFeatures
+        let bias = layer.bias.map { UnsafePointer($0.floats) }
+        let minimumRows = max(1, (1 << 15) / max(1, n * k))
+        forRowRanges(rows, minimumRowsPerThread: minimumRows) { r0, r1 in
+            // Blocks of rows whose outputs stay in cache until the activation has run over them.
+            var r = r0
+            while r < r1 {
+                let count = min(64, r1 - r)
+                layer.packed.linear(
+                    x + r * k, rows: count, lda: k, columns: 0..<n, bias: bias, into: y + r * n, ldc: n,
+                    accumulate: accumulate)
+                activation.apply(y + r * n, count: count * n)
+                r += count
+            }
+        }
+    }
+}

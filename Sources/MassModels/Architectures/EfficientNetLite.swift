@@ -9,11 +9,14 @@
 // pixels of the batch.
 public import MassTensor
 public import MassWeights
+import Synchronization
 
 /// Scratch memory for one forward pass, grown to the largest batch seen; one per compute thread.
 public final class EfficientNetWorkspace {
     var buffers: [UnsafeMutablePointer<Float>] = []
     var capacity = 0
+    /// One single-threaded lane per thread of the caller's pool, for batches (made on first use).
+    var lanes: [(workspace: EfficientNetWorkspace, pool: ComputePool)] = []
 
     public init() {}
 
@@ -178,7 +181,34 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// Logits [batch, classes] for images given as NCHW float32 [batch, 3, 224, 224] (already normalised).
+    ///
+    /// One image runs with every thread of `pool` inside each layer. A batch runs image by image, one
+    /// single-threaded lane per thread: an image's activations stay in cache (a whole batch's would stream
+    /// through memory layer after layer), and no layer waits for the slowest thread.
     public func logits(
+        _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
+    ) -> [[Float]] {
+        guard batch > 1 else { return forward(input, batch: 1, workspace: ws, pool: pool) }
+        if ws.lanes.count != pool.threadCount {
+            ws.lanes = (0..<pool.threadCount).map { _ in (EfficientNetWorkspace(), ComputePool(threads: 1)) }
+        }
+        let results = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: batch)
+        results.initialize(repeating: [])
+        defer { results.deinitialize().deallocate() }
+        let next = Atomic<Int>(0)
+        let imageSize = 3 * Self.inputSize * Self.inputSize
+        pool.parallelFor(ws.lanes.count) { lane in
+            let (workspace, lanePool) = ws.lanes[lane]
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= batch { return }
+                results[i] = forward(input + i * imageSize, batch: 1, workspace: workspace, pool: lanePool)[0]
+            }
+        }
+        return Array(results)
+    }
+
+    private func forward(
         _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
     ) -> [[Float]] {
         let side = Self.inputSize
@@ -225,7 +255,7 @@ public final class EfficientNetLite: Sendable {
             let pixels = size * size
             var expanded = UnsafePointer(x)
             if let expand = block.expand {
-                pool.apply(expand, x, rows: batch * pixels, into: e, activation: .relu6)
+                pool.applyByRows(expand, x, rows: batch * pixels, into: e, activation: .relu6)
                 expanded = UnsafePointer(e)
             }
             let shape = Kernels.ConvShape(height: size, width: size, kernel: block.kernel, stride: block.stride)
@@ -250,15 +280,15 @@ public final class EfficientNetLite: Sendable {
             let outPixels = batch * outSize * outSize
             if block.residual {
                 y.update(from: x, count: outPixels * block.outChannels)
-                pool.apply(block.project, d, rows: outPixels, into: y, accumulate: true)
+                pool.applyByRows(block.project, d, rows: outPixels, into: y, accumulate: true)
             } else {
-                pool.apply(block.project, d, rows: outPixels, into: y)
+                pool.applyByRows(block.project, d, rows: outPixels, into: y)
             }
             swap(&x, &y)
             size = outSize
         }
         let pixels = size * size
-        pool.apply(head, x, rows: batch * pixels, into: y, activation: .relu6)
+        pool.applyByRows(head, x, rows: batch * pixels, into: y, activation: .relu6)
         let features = head.outFeatures
         for n in 0..<batch {
             Kernels.averagePool(y + n * pixels * features, pixels: pixels, channels: features, into: e + n * features)

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import MassImage
+import MassModels
+import MassTensor
+
+struct BenchClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Image classification throughput and latency: model only, and end to end from file bytes.",
+        discussion: """
+            Reads the IMAGE files into memory first. Model only: the prepared 224x224 inputs, --calls timed calls \
+            at batch 1 and --calls / 4 at batch 16 (after a warm-up), images/s and per-call latency. End to end: \
+            decode + resize + crop + normalise + model from the encoded bytes, one image per call and 16 per \
+            call, --rounds passes over the files. Medians over the timed calls.
+            """)
+
+    @Option(name: .long, help: "Model folder: a PyTorch checkpoint and labels.txt.")
+    var model = "models/efficientnet-lite0/1"
+
+    @Option(name: .long, help: "Compute threads.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Timed model-only calls at batch 1 (a quarter of that at batch 16).")
+    var calls = 200
+
+    @Option(name: .long, help: "End-to-end passes over the files.")
+    var rounds = 5
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Argument(help: "Image files (JPEG or PNG).")
+    var images: [String]
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one image file") }
+        guard threads >= 1, calls >= 4, rounds >= 1 else {
+            throw ValidationError("--threads, --calls >= 4, --rounds >= 1")
+        }
+    }
+
+    func run() throws {
+        try Mass.checkCPU()
+        let classifier = try ImageClassifier(directory: URL(fileURLWithPath: model))
+        let pool = ComputePool(threads: threads)
+        let workspace = EfficientNetWorkspace()
+        let files = try images.map { Array(try Data(contentsOf: URL(fileURLWithPath: $0))) }
+        let size = classifier.inputSize
+        func prepare(_ bytes: [UInt8], into: UnsafeMutablePointer<Float>) throws {
+            classifier.prepare(try ImageDecoder.decode(bytes), into: into)
+        }
+        var prepared = [Float](repeating: 0, count: 16 * size)
+        try prepared.withUnsafeMutableBufferPointer { p in
+            for i in 0..<16 { try prepare(files[i % files.count], into: p.baseAddress! + i * size) }
+        }
+        func timed(_ n: Int, _ body: () throws -> Void) rethrows -> [Double] {
+            try (0..<n).map { _ in
+                let t = DispatchTime.now().uptimeNanoseconds
+                try body()
+                return Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+            }
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        func percentile(_ v: [Double], _ p: Double) -> Double { v.sorted()[min(v.count - 1, Int(p * Double(v.count)))] }
+        var report: [(String, Any)] = [("model", model), ("threads", threads), ("files", images.count)]
+        try prepared.withUnsafeBufferPointer { p in
+            for batch in [1, 16] {
+                let n = batch == 1 ? calls : max(2, calls / 4)
+                _ = timed(max(3, n / 10)) {
+                    _ = classifier.logits(p.baseAddress!, batch: batch, workspace: workspace, pool: pool)
+                }
+                let t = timed(n) {
+                    _ = classifier.logits(p.baseAddress!, batch: batch, workspace: workspace, pool: pool)
+                }
+                report.append(("model_b\(batch)_images_per_s", Double(batch) / median(t)))
+                report.append(("model_b\(batch)_ms", ["p50": median(t) * 1000, "p90": percentile(t, 0.9) * 1000]))
+            }
+        }
+        // End to end from the encoded bytes.
+        var input = [Float](repeating: 0, count: 16 * size)
+        try input.withUnsafeMutableBufferPointer { p in
+            var perImage: [Double] = []
+            for _ in 0..<rounds {
+                for bytes in files {
+                    perImage += try timed(1) {
+                        try prepare(bytes, into: p.baseAddress!)
+                        _ = classifier.logits(p.baseAddress!, batch: 1, workspace: workspace, pool: pool)
+                    }
+                }
+            }
+            report.append(("e2e_b1_images_per_s", 1 / median(perImage)))
+            report.append(("e2e_b1_ms", ["p50": median(perImage) * 1000, "p90": percentile(perImage, 0.9) * 1000]))
+            var perBatch: [Double] = []
+            for r in 0..<rounds {
+                perBatch += try timed(1) {
+                    for i in 0..<16 { try prepare(files[(r * 16 + i) % files.count], into: p.baseAddress! + i * size) }
+                    _ = classifier.logits(p.baseAddress!, batch: 16, workspace: workspace, pool: pool)
+                }
+            }
+            report.append(("e2e_b16_images_per_s", 16 / median(perBatch)))
+            var decodeOnly: [Double] = []
+            for _ in 0..<rounds {
+                for bytes in files { decodeOnly += try timed(1) { try prepare(bytes, into: p.baseAddress!) } }
+            }
+            report.append(
+                ("preprocess_ms", ["p50": median(decodeOnly) * 1000, "p90": percentile(decodeOnly, 0.9) * 1000]))
+        }
+        if json {
+            let data = try JSONSerialization.data(
+                withJSONObject: Dictionary(uniqueKeysWithValues: report),
+                options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for (k, v) in report {
+                let value: String
+                switch v {
+                case let d as Double: value = String(format: "%.1f", d)
+                case let m as [String: Double]: value = String(format: "p50 %.2f  p90 %.2f", m["p50"]!, m["p90"]!)
+                default: value = "\(v)"
+                }
+                print("\(k.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value)")
+            }
+        }
+    }
+}
