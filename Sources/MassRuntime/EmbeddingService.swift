@@ -1,12 +1,29 @@
 import Foundation
 public import MassModels
-import MassTensor
 import MassTokenizers
-import Synchronization
 
-/// Serves one loaded sentence-embedding model: requests from any task are queued, coalesced into ragged
-/// batches by `BatcherStateMachine`, and computed on the service's own worker threads (never on Swift's
-/// cooperative pool). Each worker owns its workspace and compute pool.
+/// A sentence-embedding model as `BatchingService` runs it: a request is its token sequences, its cost their
+/// tokens, and a batch is all sequences of its requests, ragged.
+public struct TextEmbeddingBatch: BatchModel {
+    public let embedder: SentenceEmbedder
+
+    public func makeLane(threads: Int) -> WorkerCompute { WorkerCompute(threads: threads) }
+    public func cost(of item: [[Int32]]) -> Int { item.reduce(0) { $0 + $1.count } }
+
+    public func run(_ items: [[[Int32]]], lane: WorkerCompute) throws -> [[[Float]]] {
+        let embeddings = try lane.embed(items.flatMap { $0 }, model: embedder)
+        var offset = 0
+        return items.map { sequences in
+            defer { offset += sequences.count }
+            return Array(embeddings[offset..<(offset + sequences.count)])
+        }
+    }
+
+    public var unitsMetric: (name: String, help: String) { ("mass_tokens_total", "Tokens processed.") }
+}
+
+/// Serves one loaded sentence-embedding model: texts are tokenized, then queued and batched by a
+/// `BatchingService` on the service's own worker threads.
 public final class EmbeddingService: Sendable {
     public struct Result: Sendable {
         public let embeddings: [[Float]]
@@ -14,239 +31,39 @@ public final class EmbeddingService: Sendable {
         public let tokenCounts: [Int]
     }
 
-    /// Counters for metrics and tests.
-    public struct Statistics: Sendable, Equatable {
-        public var batches = 0
-        public var requests = 0
-        public var largestBatch = 0
-        public var expired = 0
-    }
-
-    private struct Job: Sendable {
-        let sequences: [[Int32]]
-    }
-
-    private struct State: ~Copyable {
-        var machine: BatcherStateMachine<Job>
-        var waiting: [UInt64: CheckedContinuation<[[Float]], any Error>] = [:]
-        var statistics = Statistics()
-        var stopping = false
-        var runningWorkers = 0
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
-    }
+    public typealias Statistics = BatchingService<TextEmbeddingBatch>.Statistics
 
     /// Requests with more UTF-8 bytes than this are tokenized on a thread of their own, not the caller's task.
     static let inlineTokenizeLimit = 16 << 10
 
-    public let model: SentenceEmbedder
-    public let config: ModelConfig
-    /// The model's name in metrics labels.
-    public let name: String
-    private let metrics: MetricsRegistry?
-    private let state: Mutex<State>
-    private let wakeup = NSCondition()
-    private let clock = ContinuousClock()
-    private let start: ContinuousClock.Instant
+    public let batcher: BatchingService<TextEmbeddingBatch>
+    public var model: SentenceEmbedder { batcher.model.embedder }
+    public var config: ModelConfig { batcher.config }
+    public var statistics: Statistics { batcher.statistics }
+    public var queueDepth: Int { batcher.queueDepth }
 
-    /// Starts `config.instanceCount` worker threads sharing `threads` cores. The workers keep the service alive
-    /// until `shutdown()` has been called and the queue has drained.
     public init(
         model: SentenceEmbedder, config: ModelConfig, name: String = "model", metrics: MetricsRegistry? = nil,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
-        self.model = model
-        self.config = config
-        self.name = name
-        self.metrics = metrics
-        start = clock.now
-        state = Mutex(
-            State(
-                machine: BatcherStateMachine(
-                    limits: .init(
-                        maxBatchSize: config.batching.maxBatchSize, maxBatchTokens: config.batching.maxBatchTokens,
-                        maxQueueDelay: config.batching.maxQueueDelayMilliseconds / 1000,
-                        maxQueueSize: config.maxQueueSize))))
-        let instances = max(1, config.instanceCount)
-        state.withLock { $0.runningWorkers = instances }
-        for index in 0..<instances {
-            let thread = Thread { [self] in workerLoop(threads: max(1, threads / instances)) }
-            thread.name = "mass-embed-\(index)"
-            thread.start()
-        }
+        batcher = BatchingService(
+            model: TextEmbeddingBatch(embedder: model), config: config, name: name, metrics: metrics, threads: threads)
     }
 
-    /// Seconds since the service started (the state machine's clock).
-    private var now: Double {
-        let d = clock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
-    public var statistics: Statistics { state.withLock { $0.statistics } }
-    public var queueDepth: Int { state.withLock { $0.machine.queueDepth } }
-
-    /// Embeds `texts` (one request). Throws `RuntimeError.queueFull` at once when the queue is full,
-    /// `.deadlineExceeded` when the request waited longer than `request_timeout_ms`, and `CancellationError`
-    /// when the calling task is cancelled before compute.
+    /// Embeds `texts` (one request); errors as `BatchingService.submit`.
     public func embed(_ texts: [String]) async throws -> Result {
         let model = self.model
         let sequences =
             texts.reduce(0, { $0 + $1.utf8.count }) <= Self.inlineTokenizeLimit
             ? texts.map { model.tokenize($0).ids }
             : try await OffPool.run(name: "mass-tokenize") { texts.map { model.tokenize($0).ids } }
-        let tokens = sequences.reduce(0) { $0 + $1.count }
-        let idBox = Mutex<UInt64?>(nil)
-        let embeddings = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[[Float]], any Error>) in
-                let now = self.now
-                let outcome: Swift.Result<UInt64, RuntimeError> = state.withLock { s in
-                    if s.stopping { return .failure(RuntimeError(.queueFull, "the server is shutting down")) }
-                    let r = s.machine.enqueue(
-                        Job(sequences: sequences), tokens: tokens, now: now,
-                        deadline: now + config.requestTimeoutMilliseconds / 1000)
-                    if case .success(let id) = r { s.waiting[id] = continuation }
-                    return r
-                }
-                switch outcome {
-                case .success(let id):
-                    idBox.withLock { $0 = id }
-                    metrics?.set(
-                        "mass_queue_depth", Double(queueDepth), labels: [("model", name)],
-                        help: "Requests waiting in the queue.")
-                    wakeup.lock()
-                    wakeup.broadcast()
-                    wakeup.unlock()
-                case .failure(let error):
-                    fail(reason: "queue_full")
-                    continuation.resume(throwing: error)
-                }
-            }
-        } onCancel: {
-            guard let id = idBox.withLock({ $0 }) else { return }
-            let continuation: CheckedContinuation<[[Float]], any Error>? = state.withLock { s in
-                s.machine.cancel(id) ? s.waiting.removeValue(forKey: id) : nil
-            }
-            if continuation != nil {
-                fail(reason: "cancelled")
-                metrics?.set(
-                    "mass_queue_depth", Double(queueDepth), labels: [("model", name)],
-                    help: "Requests waiting in the queue.")
-            }
-            continuation?.resume(throwing: CancellationError())
-        }
+        let embeddings = try await batcher.submit(sequences)
         return Result(embeddings: embeddings, tokenCounts: sequences.map(\.count))
     }
 
-    /// Stops taking requests; queued ones are still computed. Workers exit when the queue is empty.
-    public func shutdown() {
-        state.withLock { $0.stopping = true }
-        wakeup.lock()
-        wakeup.broadcast()
-        wakeup.unlock()
-    }
+    /// Stops taking requests; queued ones are still computed.
+    public func shutdown() { batcher.shutdown() }
 
-    /// Returns once `shutdown()` was called and every worker has finished the queue and exited; the service's
-    /// model is then no longer referenced by it.
-    public func waitUntilStopped() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { s in
-                if s.runningWorkers == 0 { return true }
-                s.stopWaiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
-
-    private func workerExited() {
-        let waiters = state.withLock { s in
-            s.runningWorkers -= 1
-            guard s.runningWorkers == 0 else { return [CheckedContinuation<Void, Never>]() }
-            defer { s.stopWaiters = [] }
-            return s.stopWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    private func workerLoop(threads: Int) {
-        defer { workerExited() }
-        let compute = WorkerCompute(threads: threads)
-        while true {
-            // The decision is taken under `wakeup` so that an enqueue's broadcast cannot slip in between the
-            // check and the wait.
-            wakeup.lock()
-            let now = self.now
-            let (decision, expired, stop):
-                (BatcherStateMachine<Job>.Decision, [CheckedContinuation<[[Float]], any Error>], Bool) =
-                    state.withLock { s in
-                        let d = s.machine.next(now: now, idleWorkers: 1)
-                        let gone = d.expired.compactMap { s.waiting.removeValue(forKey: $0.id) }
-                        s.statistics.expired += gone.count
-                        return (d, gone, s.stopping && s.machine.queueDepth == 0 && d.batch == nil)
-                    }
-            if decision.batch == nil && !stop && expired.isEmpty {
-                let delay = decision.wakeAt.map { max(0, $0 - now) } ?? 1
-                _ = wakeup.wait(until: Date(timeIntervalSinceNow: delay))
-                wakeup.unlock()
-                continue
-            }
-            wakeup.unlock()
-            for _ in expired { fail(reason: "deadline_exceeded") }
-            for c in expired {
-                c.resume(throwing: RuntimeError(.deadlineExceeded, "the request waited longer than request_timeout_ms"))
-            }
-            if let batch = decision.batch { run(batch, compute: compute) }
-            if stop { return }
-        }
-    }
-
-    private func fail(reason: String) {
-        metrics?.add(
-            "mass_request_failures_total", labels: [("model", name), ("reason", reason)],
-            help: "Requests that failed before or during compute, by reason.")
-    }
-
-    private func run(_ batch: [BatcherStateMachine<Job>.Request], compute: WorkerCompute) {
-        let started = now
-        if let metrics {
-            for request in batch {
-                metrics.observe(
-                    "mass_queue_duration_seconds", started - request.enqueued, labels: [("model", name)],
-                    help: "Time requests waited in the queue before compute.")
-            }
-            metrics.observe(
-                "mass_batch_size", Double(batch.count), labels: [("model", name)],
-                buckets: MetricsRegistry.batchBuckets,
-                help: "Requests per model call.")
-            metrics.set(
-                "mass_queue_depth", Double(queueDepth), labels: [("model", name)],
-                help: "Requests waiting in the queue.")
-        }
-        defer {
-            metrics?.observe(
-                "mass_inference_duration_seconds", now - started, labels: [("model", name)],
-                help: "Time of one model call (a batch).")
-            metrics?.add(
-                "mass_tokens_total", Double(batch.reduce(0) { $0 + $1.tokens }), labels: [("model", name)],
-                help: "Tokens processed.")
-        }
-        let continuations = state.withLock { s in
-            s.statistics.batches += 1
-            s.statistics.requests += batch.count
-            s.statistics.largestBatch = max(s.statistics.largestBatch, batch.count)
-            return batch.map { s.waiting.removeValue(forKey: $0.id) }
-        }
-        let all = batch.flatMap(\.item.sequences)
-        do {
-            let embeddings = try compute.embed(all, model: model)
-            var offset = 0
-            for (request, continuation) in zip(batch, continuations) {
-                let n = request.item.sequences.count
-                continuation?.resume(returning: Array(embeddings[offset..<(offset + n)]))
-                offset += n
-            }
-        } catch {
-            fail(reason: "model_error")
-            for continuation in continuations { continuation?.resume(throwing: error) }
-        }
-    }
+    /// Returns once the workers have finished the queue and exited.
+    public func waitUntilStopped() async { await batcher.waitUntilStopped() }
 }

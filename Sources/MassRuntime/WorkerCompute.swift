@@ -1,16 +1,16 @@
-import MassModels
+public import MassModels
 import MassTensor
 
 /// One embedding worker's compute resources. A single sequence runs with every thread inside each layer
 /// (`pool`: lowest latency). A batch of several is split into one share per thread, balanced by tokens, and each
 /// share runs whole on its own single-threaded lane: no per-layer synchronisation, the layout `mass embed` found
 /// fastest for throughput (one single-threaded worker per core).
-final class WorkerCompute {
+public final class WorkerCompute {
     private let workspace = BertWorkspace()
     private let pool: ComputePool
     private let lanes: [(workspace: BertWorkspace, pool: ComputePool)]
 
-    init(threads: Int) {
+    public init(threads: Int) {
         pool = ComputePool(threads: threads)
         lanes = threads > 1 ? (0..<threads).map { _ in (BertWorkspace(), ComputePool(threads: 1)) } : []
     }
