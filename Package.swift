@@ -49,12 +49,15 @@ let package = Package(
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
-        .target(name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers"], swiftSettings: strict),
+        .target(
+            name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers", "MassImage"],
+            swiftSettings: strict),
         // Layer 5
         .target(
             name: "MassServer",
             dependencies: [
-                "MassRuntime", "MassModels", "CMassBLAS", .product(name: "Hummingbird", package: "hummingbird"),
+                "MassRuntime", "MassModels", "MassImage", "CMassBLAS",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -45,6 +45,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var maxInputs = 256
     /// Characters in one text, at most.
     public var maxInputCharacters = 100_000
+    /// Pixels of one decoded image, at most (checked from the file's header, before decoding).
+    public var maxImagePixels = 40_000_000
     public var versionPolicy = VersionPolicy.latest(1)
 
     public init(task: Task) {
@@ -90,6 +92,7 @@ public struct ModelConfig: Sendable, Equatable {
         config.maxInputs = try reader.int("max_inputs", in: 1...100_000) ?? config.maxInputs
         config.maxInputCharacters =
             try reader.int("max_input_characters", in: 1...100_000_000) ?? config.maxInputCharacters
+        config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
         if var v = try reader.object("version_policy") {
             let latest = try v.int("latest", in: 1...1_000)
             let specific = try v.intArray("specific")

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MassImage
 import MassRuntime
 
 /// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
@@ -30,6 +31,9 @@ struct APIError: Error, HTTPResponseError {
             case .deadlineExceeded: return APIError(status: .serviceUnavailable, message: e.message, family: family)
             case .badConfig: return APIError(status: .internalServerError, message: e.message, family: family)
             }
+        case let e as ImageError:
+            return APIError(
+                status: e.code == .tooLarge ? .contentTooLarge : .badRequest, message: e.message, family: family)
         case is CancellationError:
             // The client closed its connection before compute (nginx's 499; nobody reads the answer).
             return APIError(

@@ -8,12 +8,52 @@ import Synchronization
 /// The models a server hosts. Every text-embedding model of the repository is loaded (each version its policy
 /// selects) and warmed up at start; the repository extension loads, reloads and unloads models at run time.
 final class ModelHost: Sendable {
+    /// The service of one loaded model version, by task.
+    enum Service: Sendable {
+        case embedding(EmbeddingService)
+        case classification(ClassificationService)
+
+        func shutdown() {
+            switch self {
+            case .embedding(let s): s.shutdown()
+            case .classification(let s): s.shutdown()
+            }
+        }
+
+        func waitUntilStopped() async {
+            switch self {
+            case .embedding(let s): await s.waitUntilStopped()
+            case .classification(let s): await s.waitUntilStopped()
+            }
+        }
+    }
+
     /// One loaded version of a model.
     struct Hosted: Sendable {
         let entry: ModelRepository.Entry
         let version: Int
-        let service: EmbeddingService
+        let service: Service
+
+        /// The embedding service, or a 400 naming the model's task.
+        func embedding(_ family: APIError.Family) throws -> EmbeddingService {
+            guard case .embedding(let s) = service else { throw wrongTask("text-embedding", family) }
+            return s
+        }
+
+        func classification(_ family: APIError.Family) throws -> ClassificationService {
+            guard case .classification(let s) = service else { throw wrongTask("image-classification", family) }
+            return s
+        }
+
+        private func wrongTask(_ wanted: String, _ family: APIError.Family) -> APIError {
+            APIError.badRequest(
+                "model '\(entry.name)' serves task '\(entry.config.task.rawValue)'; this route serves \(wanted) models",
+                family, param: "model")
+        }
     }
+
+    /// The tasks this build serves.
+    static let servedTasks: Set<ModelConfig.Task> = [.textEmbedding, .imageClassification]
 
     /// A model's state as the repository index reports it.
     enum Slot: Sendable {
@@ -37,7 +77,7 @@ final class ModelHost: Sendable {
         self.bodyLimit = bodyLimit
         for name in try repository.modelNames() {
             let entry = try repository.entry(name)
-            guard entry.config.task == .textEmbedding else {
+            guard Self.servedTasks.contains(entry.config.task) else {
                 let reason = "task '\(entry.config.task.rawValue)' is not served by this build"
                 FileHandle.standardError.write(Data("mass: skipping model '\(name)': \(reason)\n".utf8))
                 slots.withLock { $0[name] = .unsupported(reason) }
@@ -55,10 +95,23 @@ final class ModelHost: Sendable {
         do {
             for version in entry.servedVersions {
                 let directory = entry.versionDirectory(version)
-                let model = try await OffPool.run(name: "mass-load") { try SentenceEmbedder(directory: directory) }
-                let service = EmbeddingService(model: model, config: entry.config, name: entry.name, metrics: metrics)
-                hosted.append(Hosted(entry: entry, version: version, service: service))
-                _ = try await service.embed(["warm-up"])  // ready only after one real inference
+                // Ready only after one real inference.
+                switch entry.config.task {
+                case .textEmbedding:
+                    let model = try await OffPool.run(name: "mass-load") { try SentenceEmbedder(directory: directory) }
+                    let service = EmbeddingService(
+                        model: model, config: entry.config, name: entry.name, metrics: metrics)
+                    hosted.append(Hosted(entry: entry, version: version, service: .embedding(service)))
+                    _ = try await service.embed(["warm-up"])
+                case .imageClassification:
+                    let model = try await OffPool.run(name: "mass-load") { try ImageClassifier(directory: directory) }
+                    let service = ClassificationService(
+                        classifier: model, config: entry.config, name: entry.name, metrics: metrics)
+                    hosted.append(Hosted(entry: entry, version: version, service: .classification(service)))
+                    _ = try await service.classify(prepared: [Float](repeating: 0, count: model.inputSize))
+                case .speechRecognition:
+                    throw RuntimeError(.badConfig, "task 'speech-recognition' is not served by this build")
+                }
             }
         } catch {
             for h in hosted { h.service.shutdown() }
@@ -128,7 +181,7 @@ final class ModelHost: Sendable {
         } catch {
             throw APIError.badRequest("failed to load '\(name)': \(error)", .kserve)
         }
-        guard entry.config.task == .textEmbedding else {
+        guard Self.servedTasks.contains(entry.config.task) else {
             throw APIError.badRequest(
                 "failed to load '\(name)': task '\(entry.config.task.rawValue)' is not served by this build", .kserve)
         }

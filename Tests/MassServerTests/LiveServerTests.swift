@@ -16,18 +16,21 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
 
     /// `massJSON`, when given, replaces the default model's mass.json (in a temporary repository whose version
     /// folders, `versions`, link to the real one).
-    init(massJSON: String? = nil, versions: [Int] = [1]) throws {
+    init(
+        massJSON: String? = nil, versions: [Int] = [1], model: String = "all-MiniLM-L6-v2",
+        modelDirectory: URL = MiniLMFixture.modelDirectory
+    ) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
         var root = FixturePaths.models
         if let massJSON {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("mass-live-\(getpid())-\(port)")
-            let model = root.appendingPathComponent("all-MiniLM-L6-v2")
-            try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-            try Data(massJSON.utf8).write(to: model.appendingPathComponent("mass.json"))
+            let folder = root.appendingPathComponent(model)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(massJSON.utf8).write(to: folder.appendingPathComponent("mass.json"))
             for version in versions {
                 try FileManager.default.createSymbolicLink(
-                    at: model.appendingPathComponent(String(version)), withDestinationURL: MiniLMFixture.modelDirectory)
+                    at: folder.appendingPathComponent(String(version)), withDestinationURL: modelDirectory)
             }
             repository = root
         } else {
@@ -193,7 +196,7 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         #expect(try s.request("GET", "/v2/models/all-MiniLM-L6-v2/versions/7/ready").0 == 404)
         #expect(try s.request("GET", "/v2/models/nope").0 == 404)
         let models = try s.request("GET", "/v1/models").1["data"] as? [[String: Any]]
-        #expect(models?.map { $0["id"] as? String } == ["all-MiniLM-L6-v2"])
+        #expect(models?.map { $0["id"] as? String } == ["all-MiniLM-L6-v2", "efficientnet-lite0"])
     }
 
     @Test func openAIEmbeddingsAreGolden() throws {

@@ -32,12 +32,10 @@ enum KServeRoutes {
                 let version = context.parameters.get("version")
                 let hosted = try host.model(name, version: version, family: .kserve)
                 let versions = try host.versions(name, family: .kserve).map { String($0.version) }
+                let (inputs, outputs) = tensors(of: hosted)
                 return JSONResponse.make([
-                    "name": hosted.entry.name, "versions": versions, "platform": "mass",
-                    "inputs": [["name": "text", "datatype": "BYTES", "shape": [-1]]],
-                    "outputs": [
-                        ["name": "embedding", "datatype": "FP32", "shape": [-1, hosted.service.model.dimension]]
-                    ],
+                    "name": hosted.entry.name, "versions": versions, "platform": "mass", "inputs": inputs,
+                    "outputs": outputs,
                 ])
             }
             router.get("/v2/models/:name\(suffix)/ready") { _, context in
@@ -50,17 +48,12 @@ enum KServeRoutes {
                 return try await host.measured(model: name, route: "/v2/infer", family: .kserve) {
                     let hosted = try host.model(name, version: context.parameters.get("version"), family: .kserve)
                     let infer = try await InferRequest.read(request, limit: host.bodyLimit)
-                    let texts = try textInput(infer)
-                    try host.check(texts, for: hosted, family: .kserve, param: "inputs")
-                    let result = try await context.cancellingOnDisconnect { try await hosted.service.embed(texts) }
-                    let response = InferResponse(
-                        modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
-                        outputs: [
-                            .init(
-                                name: "embedding", shape: [texts.count, hosted.service.model.dimension],
-                                values: result.embeddings.flatMap { $0 })
-                        ])
-                    return try response.encode(for: infer)
+                    switch hosted.service {
+                    case .embedding(let service):
+                        return try await embed(infer, service, hosted, host, context)
+                    case .classification(let service):
+                        return try await classify(infer, service, hosted, context)
+                    }
                 }
             }
         }
@@ -104,6 +97,95 @@ enum KServeRoutes {
         router.post("/v2/repository/models/:name/unload") { _, context in
             try await host.unload(try context.parameters.require("name"))
             return JSONResponse.make([String: Any]())
+        }
+    }
+
+    /// The model's inputs and outputs as the metadata route lists them.
+    static func tensors(of hosted: ModelHost.Hosted) -> (inputs: [[String: Any]], outputs: [[String: Any]]) {
+        switch hosted.service {
+        case .embedding(let service):
+            return (
+                [["name": "text", "datatype": "BYTES", "shape": [-1]]],
+                [["name": "embedding", "datatype": "FP32", "shape": [-1, service.model.dimension]]]
+            )
+        case .classification(let service):
+            let side = EfficientNetLite.inputSize
+            let classes = service.classifier.labels.count
+            return (
+                [
+                    ["name": "image", "datatype": "BYTES", "shape": [-1]],
+                    ["name": "input", "datatype": "FP32", "shape": [-1, 3, side, side]],
+                ],
+                [
+                    ["name": "logits", "datatype": "FP32", "shape": [-1, classes]],
+                    ["name": "probabilities", "datatype": "FP32", "shape": [-1, classes]],
+                ]
+            )
+        }
+    }
+
+    static func embed(
+        _ infer: InferRequest, _ service: EmbeddingService, _ hosted: ModelHost.Hosted, _ host: ModelHost,
+        _ context: MassRequestContext
+    ) async throws -> Response {
+        let texts = try textInput(infer)
+        try host.check(texts, for: hosted, family: .kserve, param: "inputs")
+        let result = try await context.cancellingOnDisconnect { try await service.embed(texts) }
+        let response = InferResponse(
+            modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
+            outputs: [
+                .init(
+                    name: "embedding", shape: [texts.count, service.model.dimension],
+                    values: result.embeddings.flatMap { $0 })
+            ])
+        return try response.encode(for: infer)
+    }
+
+    /// One input: encoded images as BYTES (any name), or prepared FP32 [N, 3, 224, 224].
+    static func classify(
+        _ infer: InferRequest, _ service: ClassificationService, _ hosted: ModelHost.Hosted,
+        _ context: MassRequestContext
+    ) async throws -> Response {
+        guard infer.inputs.count == 1, let input = infer.inputs.first else {
+            throw APIError.badRequest(
+                "'inputs' must hold exactly one tensor: BYTES images or FP32 [N, 3, 224, 224]", .kserve)
+        }
+        let side = EfficientNetLite.inputSize
+        let count: Int
+        let logits: [[Float]]
+        switch input.data {
+        case .bytes(let files):
+            count = files.count
+            try checkImageCount(count, hosted)
+            logits = try await context.cancellingOnDisconnect { try await service.classify(encoded: files) }
+        case .fp32(let values):
+            guard input.shape.count == 4, input.shape[1] == 3, input.shape[2] == side, input.shape[3] == side else {
+                throw APIError.badRequest(
+                    "input '\(input.name)': FP32 images must have shape [N, 3, \(side), \(side)], not \(input.shape)",
+                    .kserve)
+            }
+            count = input.shape[0]
+            try checkImageCount(count, hosted)
+            logits = try await context.cancellingOnDisconnect { try await service.classify(prepared: values) }
+        }
+        let classes = service.classifier.labels.count
+        let probabilities = logits.flatMap { row in
+            service.classifier.top(row, k: classes).sorted { $0.index < $1.index }.map(\.score)
+        }
+        let response = InferResponse(
+            modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
+            outputs: [
+                .init(name: "logits", shape: [count, classes], values: logits.flatMap { $0 }),
+                .init(name: "probabilities", shape: [count, classes], values: probabilities),
+            ])
+        return try response.encode(for: infer)
+    }
+
+    static func checkImageCount(_ count: Int, _ hosted: ModelHost.Hosted) throws {
+        guard count > 0 else { throw APIError.badRequest("the input holds no image", .kserve) }
+        guard count <= hosted.entry.config.maxInputs else {
+            throw APIError.badRequest(
+                "\(count) images; this model takes at most \(hosted.entry.config.maxInputs)", .kserve)
         }
     }
 

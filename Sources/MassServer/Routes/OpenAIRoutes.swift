@@ -25,6 +25,7 @@ enum OpenAIRoutes {
                 }
                 name = requested
                 let hosted = try host.model(name, family: .openAI)
+                let service = try hosted.embedding(.openAI)
                 let texts: [String]
                 switch body["input"] {
                 case let s as String: texts = [s]
@@ -38,13 +39,13 @@ enum OpenAIRoutes {
                     throw APIError.badRequest(
                         "'encoding_format' must be \"float\" or \"base64\"", .openAI, param: "encoding_format")
                 }
-                if let dimensions = body["dimensions"], (dimensions as? Int) != hosted.service.model.dimension {
+                if let dimensions = body["dimensions"], (dimensions as? Int) != service.model.dimension {
                     throw APIError.badRequest(
-                        "this model only produces \(hosted.service.model.dimension) dimensions", .openAI,
+                        "this model only produces \(service.model.dimension) dimensions", .openAI,
                         param: "dimensions")
                 }
                 try host.check(texts, for: hosted, family: .openAI, param: "input")
-                let result = try await context.cancellingOnDisconnect { try await hosted.service.embed(texts) }
+                let result = try await context.cancellingOnDisconnect { try await service.embed(texts) }
                 let tokens = result.tokenCounts.reduce(0, +)
                 let data: [[String: Any]] = result.embeddings.enumerated().map { index, vector in
                     let embedding: Any =
