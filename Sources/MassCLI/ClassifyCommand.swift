@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import MassImage
 import MassModels
 import MassTensor
 
@@ -51,19 +50,30 @@ struct ClassifyCommand: ParsableCommand {
         while start < images.count {
             let files = Array(images[start..<min(images.count, start + batchSize)])
             start += files.count
-            var inputs: [Float] = []
-            var ready: [String] = []
+            var encoded: [[UInt8]] = []
+            var named: [String] = []
             for file in files {
                 do {
-                    let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                    let image = try ImageDecoder.decode(Array(data))
-                    var input = [Float](repeating: 0, count: classifier.inputSize)
-                    input.withUnsafeMutableBufferPointer { classifier.prepare(image, into: $0.baseAddress!) }
-                    inputs += input
-                    ready.append(file)
+                    encoded.append(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+                    named.append(file)
                 } catch {
                     failed = true
                     FileHandle.standardError.write(Data("mass classify: \(file): \(describe(error))\n".utf8))
+                }
+            }
+            var prepared = [Float](repeating: 0, count: encoded.count * classifier.inputSize)
+            let errors = prepared.withUnsafeMutableBufferPointer {
+                classifier.prepare(encoded: encoded, into: $0.baseAddress!, pool: pool)
+            }
+            var inputs: [Float] = []
+            var ready: [String] = []
+            for (i, file) in named.enumerated() {
+                if let error = errors[i] {
+                    failed = true
+                    FileHandle.standardError.write(Data("mass classify: \(file): \(error)\n".utf8))
+                } else {
+                    inputs += prepared[(i * classifier.inputSize)..<((i + 1) * classifier.inputSize)]
+                    ready.append(file)
                 }
             }
             guard !ready.isEmpty else { continue }

@@ -68,49 +68,77 @@ extension RGBImage {
             tempRows = last - first
             rowOffset = first
             temp = [UInt8](repeating: 0, count: outW * tempRows * 3)
-            pixels.withUnsafeBufferPointer { src in
-                temp.withUnsafeMutableBufferPointer { dst in
-                    for y in 0..<tempRows {
-                        let row = (y + first) * width * 3
-                        for xx in 0..<outW {
-                            let (xmin, count) = horizontal.bounds[xx]
-                            var s0 = half, s1 = half, s2 = half
-                            for x in 0..<count {
-                                let w = horizontal.weights[xx * horizontal.ksize + x]
-                                let p = row + (xmin + x) * 3
-                                s0 &+= Int32(src[p]) &* w
-                                s1 &+= Int32(src[p + 1]) &* w
-                                s2 &+= Int32(src[p + 2]) &* w
+            let ksize = horizontal.ksize
+            pixels.withUnsafeBufferPointer { srcBuffer in
+                temp.withUnsafeMutableBufferPointer { dstBuffer in
+                    horizontal.weights.withUnsafeBufferPointer { weightBuffer in
+                        horizontal.bounds.withUnsafeBufferPointer { boundBuffer in
+                            let src = srcBuffer.baseAddress!
+                            let dst = dstBuffer.baseAddress!
+                            let weights = weightBuffer.baseAddress!
+                            let bounds = boundBuffer.baseAddress!
+                            for y in 0..<tempRows {
+                                let row = src + (y &+ first) &* width &* 3
+                                var out = dst + y &* outW &* 3
+                                for xx in 0..<outW {
+                                    let (xmin, count) = bounds[xx]
+                                    let w = weights + xx &* ksize
+                                    var p = row + xmin &* 3
+                                    var s0 = half
+                                    var s1 = half
+                                    var s2 = half
+                                    for x in 0..<count {
+                                        let k = w[x]
+                                        s0 &+= Int32(p[0]) &* k
+                                        s1 &+= Int32(p[1]) &* k
+                                        s2 &+= Int32(p[2]) &* k
+                                        p += 3
+                                    }
+                                    out[0] = Self.clip8(s0)
+                                    out[1] = Self.clip8(s1)
+                                    out[2] = Self.clip8(s2)
+                                    out += 3
+                                }
                             }
-                            let d = (y * outW + xx) * 3
-                            dst[d] = Self.clip8(s0)
-                            dst[d + 1] = Self.clip8(s1)
-                            dst[d + 2] = Self.clip8(s2)
                         }
                     }
                 }
             }
         }
         guard needV else { return RGBImage(width: tempWidth, height: tempRows, pixels: temp) }
-        var out = [UInt8](repeating: 0, count: tempWidth * outH * 3)
-        temp.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for yy in 0..<outH {
-                    let (ymin, count) = vertical.bounds[yy]
-                    let base = ymin - rowOffset
-                    for x in 0..<tempWidth {
-                        var s0 = half, s1 = half, s2 = half
-                        for y in 0..<count {
-                            let w = vertical.weights[yy * vertical.ksize + y]
-                            let p = ((base + y) * tempWidth + x) * 3
-                            s0 &+= Int32(src[p]) &* w
-                            s1 &+= Int32(src[p + 1]) &* w
-                            s2 &+= Int32(src[p + 2]) &* w
+        // Vertical: every byte of an output row is the same weighted sum of source rows, eight at a time.
+        let rowBytes = tempWidth * 3
+        var out = [UInt8](repeating: 0, count: rowBytes * outH)
+        let ksize = vertical.ksize
+        temp.withUnsafeBufferPointer { srcBuffer in
+            out.withUnsafeMutableBufferPointer { dstBuffer in
+                vertical.weights.withUnsafeBufferPointer { weightBuffer in
+                    let src = srcBuffer.baseAddress!
+                    let dst = dstBuffer.baseAddress!
+                    for yy in 0..<outH {
+                        let (ymin, count) = vertical.bounds[yy]
+                        let base = ymin &- rowOffset
+                        let w = weightBuffer.baseAddress! + yy &* ksize
+                        let outRow = dst + yy &* rowBytes
+                        var i = 0
+                        while i &+ 8 <= rowBytes {
+                            var acc = SIMD8<Int32>(repeating: half)
+                            for y in 0..<count {
+                                let offset: Int = (base &+ y) &* rowBytes &+ i
+                                let p = src + offset
+                                let v = SIMD8<Int32>(
+                                    truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt8>.self))
+                                acc &+= v &* w[y]
+                            }
+                            for lane in 0..<8 { outRow[i &+ lane] = Self.clip8(acc[lane]) }
+                            i &+= 8
                         }
-                        let d = (yy * tempWidth + x) * 3
-                        dst[d] = Self.clip8(s0)
-                        dst[d + 1] = Self.clip8(s1)
-                        dst[d + 2] = Self.clip8(s2)
+                        while i < rowBytes {
+                            var acc = half
+                            for y in 0..<count { acc &+= Int32(src[(base &+ y) &* rowBytes &+ i]) &* w[y] }
+                            outRow[i] = Self.clip8(acc)
+                            i &+= 1
+                        }
                     }
                 }
             }

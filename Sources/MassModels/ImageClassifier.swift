@@ -57,6 +57,28 @@ public final class ImageClassifier: Sendable {
         preprocessing.normalize(preprocessing.crop(image), into: into)
     }
 
+    /// Decodes and prepares encoded images (JPEG or PNG) into `into` (`files.count` × `inputSize` floats), spread
+    /// over the pool's threads. Returns, per file, the error that kept it from being read, or nil.
+    public func prepare(
+        encoded files: [[UInt8]], maxPixels: Int = ImageDecoder.defaultMaxPixels, into: UnsafeMutablePointer<Float>,
+        pool: ComputePool
+    ) -> [ImageError?] {
+        let errors = UnsafeMutableBufferPointer<ImageError?>.allocate(capacity: files.count)
+        errors.initialize(repeating: nil)
+        defer { errors.deinitialize().deallocate() }
+        let size = inputSize
+        pool.parallelFor(files.count) { i in
+            do {
+                prepare(try ImageDecoder.decode(files[i], maxPixels: maxPixels), into: into + i * size)
+            } catch let error as ImageError {
+                errors[i] = error
+            } catch {
+                errors[i] = ImageError(.corrupt, "\(error)")
+            }
+        }
+        return Array(errors)
+    }
+
     /// Logits for `batch` prepared inputs laid out one after another.
     public func logits(
         _ inputs: UnsafePointer<Float>, batch: Int, workspace: EfficientNetWorkspace, pool: ComputePool

@@ -51,49 +51,114 @@ extension Kernels {
 
     /// Depthwise convolution of output rows `rows` of one image: x [H, W, C] → y [outH, outW, C] with weights
     /// [k, k, C] and a bias [C], then ReLU6 when `relu6`. Out-of-image taps count as zeros.
+    ///
+    /// Per output row and block of 16 channels, four output pixels are computed together where all their taps
+    /// lie inside the image, so each weight vector loaded serves four FMAs; edge pixels take the general path.
     public static func depthwise(
         _ x: UnsafePointer<Float>, shape s: ConvShape, channels: Int, weights: UnsafePointer<Float>,
         bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>, relu6: Bool
     ) {
         typealias W = SIMD16<Float>
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> W { UnsafeRawPointer(p).loadUnaligned(as: W.self) }
+        @inline(__always) func store(_ v: W, _ p: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(p).storeBytes(of: relu6 ? Self.relu6(v) : v, as: W.self)
+        }
         let k = s.kernel
+        let stride = s.stride
+        let c16 = channels & ~15
+        // Output columns whose taps are all inside the image horizontally.
+        let firstFull = (s.padLeft + stride - 1) / stride
+        let lastFull = min(s.outWidth, (s.width - k + s.padLeft) / stride + 1)  // exclusive
         for oy in rows {
-            let iy0 = oy * s.stride - s.padTop
+            let iy0 = oy &* stride &- s.padTop
             let ky0 = max(0, -iy0)
-            let ky1 = min(k, s.height - iy0)
-            for ox in 0..<s.outWidth {
-                let ix0 = ox * s.stride - s.padLeft
+            let ky1 = min(k, s.height &- iy0)
+            let outRowOffset: Int = oy &* s.outWidth &* channels
+            let outRow = y + outRowOffset
+            // One pixel, all channels, any position (edges).
+            func pixel(_ ox: Int) {
+                let ix0 = ox &* stride &- s.padLeft
                 let kx0 = max(0, -ix0)
-                let kx1 = min(k, s.width - ix0)
-                let out = y + (oy * s.outWidth + ox) * channels
+                let kx1 = min(k, s.width &- ix0)
+                let outOffset: Int = ox &* channels
+                let out = outRow + outOffset
                 var c = 0
-                while c + 16 <= channels {
-                    var acc = UnsafeRawPointer(bias + c).loadUnaligned(as: W.self)
+                while c < c16 {
+                    var acc = load(bias + c)
                     for ky in ky0..<ky1 {
-                        let row = x + ((iy0 + ky) * s.width + ix0) * channels + c
-                        let wrow = weights + ky * k * channels + c
+                        let rowOffset: Int = ((iy0 &+ ky) &* s.width &+ ix0) &* channels &+ c
+                        let weightOffset: Int = ky &* k &* channels &+ c
+                        let row = x + rowOffset
+                        let wrow = weights + weightOffset
                         for kx in kx0..<kx1 {
-                            let v = UnsafeRawPointer(row + kx * channels).loadUnaligned(as: W.self)
-                            let w = UnsafeRawPointer(wrow + kx * channels).loadUnaligned(as: W.self)
-                            acc.addProduct(v, w)
+                            let tap: Int = kx &* channels
+                            acc.addProduct(load(row + tap), load(wrow + tap))
                         }
                     }
-                    if relu6 { acc = Self.relu6(acc) }
-                    UnsafeMutableRawPointer(out + c).storeBytes(of: acc, as: W.self)
-                    c += 16
+                    store(acc, out + c)
+                    c &+= 16
                 }
                 while c < channels {
                     var acc = bias[c]
                     for ky in ky0..<ky1 {
                         for kx in kx0..<kx1 {
                             acc +=
-                                x[((iy0 + ky) * s.width + ix0 + kx) * channels + c]
-                                * weights[(ky * k + kx) * channels + c]
+                                x[((iy0 &+ ky) &* s.width &+ ix0 &+ kx) &* channels &+ c]
+                                * weights[(ky &* k &+ kx) &* channels &+ c]
                         }
                     }
                     out[c] = relu6 ? min(max(acc, 0), 6) : acc
-                    c += 1
+                    c &+= 1
                 }
+            }
+            var ox = 0
+            while ox < min(firstFull, s.outWidth) {
+                pixel(ox)
+                ox &+= 1
+            }
+            // Interior: four pixels at a time, 16 channels at a time.
+            let step = stride &* channels
+            let step2 = 2 &* step
+            let step3 = 3 &* step
+            let channels2 = 2 &* channels
+            let channels3 = 3 &* channels
+            while ox &+ 4 <= lastFull && c16 == channels {
+                let ix0 = ox &* stride &- s.padLeft
+                var c = 0
+                while c < channels {
+                    let b = load(bias + c)
+                    var a0 = b
+                    var a1 = b
+                    var a2 = b
+                    var a3 = b
+                    for ky in ky0..<ky1 {
+                        let rowOffset: Int = ((iy0 &+ ky) &* s.width &+ ix0) &* channels &+ c
+                        let weightOffset: Int = ky &* k &* channels &+ c
+                        var p = x + rowOffset
+                        var w = weights + weightOffset
+                        for _ in 0..<k {
+                            let wv = load(w)
+                            a0.addProduct(load(p), wv)
+                            a1.addProduct(load(p + step), wv)
+                            a2.addProduct(load(p + step2), wv)
+                            a3.addProduct(load(p + step3), wv)
+                            p += channels
+                            w += channels
+                        }
+                    }
+                    let outOffset: Int = ox &* channels &+ c
+                    let out = outRow + outOffset
+                    store(a0, out)
+                    store(a1, out + channels)
+                    store(a2, out + channels2)
+                    store(a3, out + channels3)
+                    c &+= 16
+                }
+                ox &+= 4
+            }
+            while ox < s.outWidth {
+                pixel(ox)
+                ox &+= 1
             }
         }
     }
