@@ -14,7 +14,7 @@ struct BenchHTTPCommand: ParsableCommand {
             Requests that complete during the timed window count; latency is measured from send to the last byte.
             """)
 
-    enum API: String, ExpressibleByArgument, CaseIterable { case openai, kserve }
+    enum API: String, ExpressibleByArgument, CaseIterable { case openai, kserve, images }
 
     @Option(name: .long, help: "Server address, http://HOST:PORT.")
     var url = "http://127.0.0.1:8080"
@@ -31,8 +31,15 @@ struct BenchHTTPCommand: ParsableCommand {
     @Option(name: .long, help: "Untimed seconds first.")
     var warmup = 2.0
 
-    @Option(name: .long, help: "Request shape: openai (/v1/embeddings) or kserve (/v2/models/M/infer).")
+    @Option(
+        name: .long,
+        help:
+            "Request shape: openai (/v1/embeddings), kserve (/v2/models/M/infer) or images (multipart to /v1/images/classifications)."
+    )
     var api: API = .openai
+
+    @Option(name: .customLong("image"), help: "An image file for --api images (repeat for several; sent in turn).")
+    var images: [String] = []
 
     @Option(name: .long, help: "Request path, when the server mounts the API elsewhere (e.g. /embeddings).")
     var path: String?
@@ -50,6 +57,7 @@ struct BenchHTTPCommand: ParsableCommand {
         guard concurrency >= 1, concurrency <= 1024 else { throw ValidationError("--concurrency must be 1-1024") }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0, --warmup >= 0") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard api != .images || !images.isEmpty else { throw ValidationError("--api images needs --image FILE") }
     }
 
     static let sentences = [
@@ -66,11 +74,22 @@ struct BenchHTTPCommand: ParsableCommand {
             texts = try TextInput.lines(try Data(contentsOf: URL(fileURLWithPath: input)), source: input)
             guard !texts.isEmpty else { throw CLIError("\(input) has no lines") }
         }
-        let bodies = (0..<texts.count).map { i in
-            body((0..<batch).map { texts[(i * batch + $0) % texts.count] })
-        }
-        let route = path ?? (api == .openai ? "/v1/embeddings" : "/v2/models/\(model)/infer")
-        try checkOnce(endpoint, route: route, body: bodies[0])
+        let boundary = "mass-bench-boundary-7d1c"
+        let bodies =
+            api == .images
+            ? try images.map { try multipart(Array(Data(contentsOf: URL(fileURLWithPath: $0))), boundary: boundary) }
+            : (0..<texts.count).map { i in body((0..<batch).map { texts[(i * batch + $0) % texts.count] }) }
+        let contentType = api == .images ? "multipart/form-data; boundary=\(boundary)" : "application/json"
+        let route =
+            path
+            ?? {
+                switch api {
+                case .openai: "/v1/embeddings"
+                case .kserve: "/v2/models/\(model)/infer"
+                case .images: "/v1/images/classifications"
+                }
+            }()
+        try checkOnce(endpoint, route: route, body: bodies[0], contentType: contentType)
 
         let next = Atomic<Int>(0)
         let results = Mutex<[(latency: Double, status: Int)]>([])
@@ -90,7 +109,7 @@ struct BenchHTTPCommand: ParsableCommand {
                     let sent = Date()
                     let status: Int
                     do {
-                        status = try connection.post(route, body: body).status
+                        status = try connection.post(route, body: body, contentType: contentType).status
                     } catch {
                         failures.withLock { $0[String(describing: error), default: 0] += 1 }
                         Thread.sleep(forTimeInterval: 0.01)
@@ -110,20 +129,29 @@ struct BenchHTTPCommand: ParsableCommand {
         report(results.withLock { $0 }, failures: failures.withLock { $0 }, route: route)
     }
 
+    /// A multipart form with the model name and one image file.
+    private func multipart(_ file: [UInt8], boundary: String) -> [UInt8] {
+        Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n\(model)\r\n".utf8)
+            + Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image\"\r\n\r\n".utf8)
+            + file + Array("\r\n--\(boundary)--\r\n".utf8)
+    }
+
     private func body(_ texts: [String]) -> [UInt8] {
         let object: [String: Any]
         switch api {
         case .openai: object = ["model": model, "input": batch == 1 ? texts[0] as Any : texts]
-        case .kserve:
+        case .kserve, .images:
             object = ["inputs": [["name": "text", "datatype": "BYTES", "shape": [texts.count], "data": texts]]]
         }
         return Array(try! JSONSerialization.data(withJSONObject: object))
     }
 
     /// One request before the clock starts: a wrong URL, model or API fails here with the server's answer.
-    private func checkOnce(_ endpoint: (host: String, port: Int), route: String, body: [UInt8]) throws {
+    private func checkOnce(
+        _ endpoint: (host: String, port: Int), route: String, body: [UInt8], contentType: String
+    ) throws {
         let connection = HTTPConnection(host: endpoint.host, port: endpoint.port)
-        let response = try connection.post(route, body: body)
+        let response = try connection.post(route, body: body, contentType: contentType)
         guard response.status == 200 else {
             throw CLIError(
                 "\(url)\(route) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
@@ -143,7 +171,8 @@ struct BenchHTTPCommand: ParsableCommand {
         let rps = Double(ok.count) / duration
         let summary: [String: Any] = [
             "url": url + route, "model": model, "api": api.rawValue, "concurrency": concurrency, "duration_s": duration,
-            "texts_per_request": batch, "requests": ok.count, "requests_per_s": rps, "texts_per_s": rps * Double(batch),
+            "texts_per_request": api == .images ? 1 : batch, "requests": ok.count, "requests_per_s": rps,
+            "texts_per_s": rps * Double(batch),
             "latency_ms": [
                 "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
                 "max": (ok.last ?? 0) * 1000, "mean": ok.isEmpty ? 0 : ok.reduce(0, +) / Double(ok.count) * 1000,
@@ -156,8 +185,12 @@ struct BenchHTTPCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("\(url)\(route)  model \(model)  concurrency \(concurrency)  \(batch) text(s)/request  \(duration) s")
-        print(String(format: "  %.1f requests/s  %.1f texts/s  (%d requests)", rps, rps * Double(batch), ok.count))
+        let unit = api == .images ? "1 image" : "\(batch) text(s)"
+        print("\(url)\(route)  model \(model)  concurrency \(concurrency)  \(unit)/request  \(duration) s")
+        print(
+            String(
+                format: "  %.1f requests/s  %.1f inputs/s  (%d requests)", rps,
+                rps * Double(api == .images ? 1 : batch), ok.count))
         print(
             String(
                 format: "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", percentile(0.5), percentile(0.9),

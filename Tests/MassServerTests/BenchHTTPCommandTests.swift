@@ -1,4 +1,5 @@
 import Foundation
+import MassTesting
 import Testing
 
 /// `mass bench http` against a live server: it reports real requests for both APIs and refuses a wrong model
@@ -39,6 +40,15 @@ import Testing
             #expect(latency["p50"]! > 0 && latency["p50"]! <= latency["p99"]! && latency["p99"]! <= latency["max"]!)
             #expect(report["texts_per_s"] as? Double == (report["requests_per_s"] as? Double).map { $0 * 2 })
         }
+        // Images, multipart to the task route.
+        let (imageStatus, imageOutput, imageError) = try mass([
+            "bench", "http", "--url", "http://127.0.0.1:\(s.port)", "--model", "efficientnet-lite0", "--api", "images",
+            "--image", EfficientNetFixture.url("rocket.jpg").path, "--concurrency", "2", "--duration", "1", "--warmup",
+            "0.2", "--json",
+        ])
+        #expect(imageStatus == 0, "\(imageError)")
+        let images = try #require(try JSONSerialization.jsonObject(with: Data(imageOutput.utf8)) as? [String: Any])
+        #expect((images["requests"] as? Int ?? 0) > 2 && (images["errors"] as? [String: Any])?.isEmpty == true)
         // The server counted what the generator sent (plus its one check request per run).
         let counted = try s.metric(
             #"mass_requests_total{model="all-MiniLM-L6-v2",route="/v1/embeddings",status="200"}"#)
