@@ -45,6 +45,23 @@ public enum PackedKernel512 {
         // Blocks of 8 rows (16 accumulators), then 4, 2 and 1 for the rest: a block with fewer rows has
         // fewer independent FMA chains, so the tails use the widest kernel that fits.
         var r = 0
+        if width <= 16 {
+            // A narrow last panel (layers with 16, 40, 80, 112, 144 ... outputs): only its first half is real,
+            // so the other half's FMAs are skipped.
+            while r + 8 <= rows {
+                let c = kernel8Narrow(x + r * lda, lda: lda, k: k, panel: panel)
+                let out = y + r * ldc
+                store((c.0, V()), out, width, b, accumulate)
+                store((c.1, V()), out + ldc, width, b, accumulate)
+                store((c.2, V()), out + 2 * ldc, width, b, accumulate)
+                store((c.3, V()), out + 3 * ldc, width, b, accumulate)
+                store((c.4, V()), out + 4 * ldc, width, b, accumulate)
+                store((c.5, V()), out + 5 * ldc, width, b, accumulate)
+                store((c.6, V()), out + 6 * ldc, width, b, accumulate)
+                store((c.7, V()), out + 7 * ldc, width, b, accumulate)
+                r += 8
+            }
+        }
         while r + 8 <= rows {
             let c = kernel8(x + r * lda, lda: lda, k: k, panel: panel)
             let out = y + r * ldc
@@ -96,13 +113,47 @@ public enum PackedKernel512 {
             }
             UnsafeMutableRawPointer(row).storeBytes(of: a, as: V.self)
             UnsafeMutableRawPointer(row + 16).storeBytes(of: b, as: V.self)
+        } else if width >= 16 {
+            if let bias { a += load(bias) }
+            if accumulate { a += load(row) }
+            UnsafeMutableRawPointer(row).storeBytes(of: a, as: V.self)
+            for j in 16..<width {
+                var v = b[j - 16]
+                if let bias { v += bias[j] }
+                row[j] = accumulate ? row[j] + v : v
+            }
         } else {
             for j in 0..<width {
-                var v = j < 16 ? a[j] : b[j - 16]
+                var v = a[j]
                 if let bias { v += bias[j] }
                 row[j] = accumulate ? row[j] + v : v
             }
         }
+    }
+
+    /// Eight rows of a panel's first 16 columns.
+    @inline(__always)
+    static func kernel8Narrow(_ x: UnsafePointer<Float>, lda: Int, k: Int, panel: UnsafePointer<Float>)
+        -> (V, V, V, V, V, V, V, V)
+    {
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
+        var w = panel
+        var xp = x
+        let l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda
+        for _ in 0..<k {
+            let w0 = load(w)
+            c0 = c0.addingProduct(V(repeating: xp[0]), w0)
+            c1 = c1.addingProduct(V(repeating: xp[lda]), w0)
+            c2 = c2.addingProduct(V(repeating: xp[l2]), w0)
+            c3 = c3.addingProduct(V(repeating: xp[l3]), w0)
+            c4 = c4.addingProduct(V(repeating: xp[l4]), w0)
+            c5 = c5.addingProduct(V(repeating: xp[l5]), w0)
+            c6 = c6.addingProduct(V(repeating: xp[l6]), w0)
+            c7 = c7.addingProduct(V(repeating: xp[l7]), w0)
+            w += 32
+            xp += 1
+        }
+        return (c0, c1, c2, c3, c4, c5, c6, c7)
     }
 
     @inline(__always)

@@ -57,6 +57,26 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
         #expect(Comparison.maxAbsDiff(z, expected.indices.map { expected[$0] + residual[$0] }) < 1e-4)
     }
 
+    /// The row-split path of 1×1 convolutions, with narrow and ragged output widths (a 16-wide panel, a
+    /// 24-wide one, 32 + 8) and a fused ReLU6, against the naive product.
+    @Test(arguments: [16, 24, 40, 96], [1, 2])
+    func applyByRowsMatchesReference(n: Int, threads: Int) throws {
+        let k = 48, rows = 203
+        let w = randomFloats(n * k, seed: 7)
+        let bias = randomFloats(n, seed: 8)
+        let x = randomFloats(rows * k, seed: 9).map { $0 * 8 }  // values past 6 and below 0 after the product
+        let layer = try Linear(weight: Tensor(shape: [n, k], values: w), bias: Tensor(shape: [n], values: bias))
+        let product = Reference.matmul(x, w, m: rows, n: n, k: k, transB: true)
+        let linear = product.indices.map { product[$0] + bias[$0 % n] }
+        var y = [Float](repeating: .nan, count: rows * n)
+        ComputePool(threads: threads).applyByRows(layer, x, rows: rows, into: &y, activation: .relu6)
+        #expect(Comparison.maxAbsDiff(y, linear.map { min(max($0, 0), 6) }) < 1e-4)
+        #expect(linear.contains { $0 > 6 } && linear.contains { $0 < 0 }, "the clamp is exercised")
+        var z = linear
+        ComputePool(threads: threads).applyByRows(layer, x, rows: rows, into: &z, accumulate: true)
+        #expect(Comparison.maxAbsDiff(z, linear.map { $0 * 2 }) < 1e-3)
+    }
+
     @Test func geluMatchesErfGELU() {
         var x = (0..<4003).map { Float($0 - 2000) / 200 }  // -10 ... 10, not a multiple of 8
         let expected = x.map(Reference.gelu)
