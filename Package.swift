@@ -38,6 +38,8 @@ let package = Package(
         .target(
             name: "MassTensor", dependencies: ["CMassBLAS", "MassTensorAVX512"], swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
+        .target(name: "CMassAudio", linkerSettings: [.linkedLibrary("sndfile")]),
+        .target(name: "MassAudio", dependencies: ["CMassAudio"], swiftSettings: strict + simdFlags),
         .target(name: "CMassImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
@@ -76,6 +78,7 @@ let package = Package(
         .target(name: "MassTesting", dependencies: ["MassTensor"], swiftSettings: strict),
         .testTarget(
             name: "MassTensorTests", dependencies: ["MassTensor", "MassTesting"], swiftSettings: strict + simdFlags),
+        .testTarget(name: "MassAudioTests", dependencies: ["MassAudio", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassImageTests", dependencies: ["MassImage", "MassTesting"], exclude: ["images"],
             swiftSettings: strict),
