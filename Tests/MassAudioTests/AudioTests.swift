@@ -121,3 +121,46 @@ enum WAV {
         #expect(dc[100..<(dc.count - 100)].allSatisfy { abs($0 - 0.3) < 1e-5 })
     }
 }
+
+@Suite struct LogMelTests {
+    @Test func fftMatchesTheDefinition() {
+        for size in [400, 16, 25, 30, 7] {
+            let fft = FFT(size: size)
+            var re = (0..<size).map { sin(Double($0) * 0.37) + 0.1 * Double($0 % 5) }
+            var im = (0..<size).map { cos(Double($0) * 0.11) }
+            let (x, y) = (re, im)
+            var scratch = [Double](repeating: 0, count: 2 * size)
+            fft.transform(re: &re, im: &im, scratch: &scratch)
+            var worst = 0.0
+            for k in 0..<size {
+                var sr = 0.0
+                var si = 0.0
+                for n in 0..<size {
+                    let a = -2 * Double.pi * Double(k * n % size) / Double(size)
+                    sr += x[n] * cos(a) - y[n] * sin(a)
+                    si += x[n] * sin(a) + y[n] * cos(a)
+                }
+                worst = max(worst, abs(sr - re[k]), abs(si - im[k]))
+            }
+            #expect(worst < 1e-9, "size \(size): \(worst)")
+        }
+    }
+
+    /// Clip 1 of the fixtures through Mass's WAV reader and front end, against faster-whisper's features
+    /// (gates: max |diff| <= 1e-4, mean <= 1e-6, padded frames exactly 0).
+    @Test func clipOneMatchesFasterWhisper() throws {
+        let audio = FixturePaths.fixtures.appendingPathComponent("audio")
+        let clip = try AudioDecoder.decode(Array(Data(contentsOf: audio.appendingPathComponent("clip1_us_short.wav"))))
+        let golden = try FixturePaths.readFloats(audio.appendingPathComponent("clip1_us_short.logmel.f32"))
+        let front = LogMelSpectrogram()
+        let (features, frames) = front(clip.samples)
+        #expect(frames == 787)
+        let window = front.window(features, frames: frames, start: 0, count: frames - 1)  // content frames: 786
+        #expect(window.count == golden.count)
+        let diffs = zip(window, golden).map { abs($0 - $1) }
+        let worst = diffs.max()!
+        let mean = diffs.reduce(0, +) / Float(diffs.count)
+        #expect(worst <= 1e-4 && mean <= 1e-6, "max \(worst), mean \(mean)")
+        for b in 0..<80 { #expect(window[(b * 3000 + 786)..<((b + 1) * 3000)].allSatisfy { $0 == 0 }) }
+    }
+}
