@@ -29,3 +29,49 @@ import Testing
         #expect(lowest >= 0.99999, "lowest frame cosine \(lowest)")
     }
 }
+
+/// Greedy decoding without timestamps (faster-whisper `beam_size=1, temperature=0, without_timestamps=True`) of
+/// clip 1's window: the token ids must be identical to faster-whisper's.
+@Suite struct WhisperGreedyParityTests {
+    struct Fixture: Decodable {
+        struct Clip: Decodable {
+            struct Results: Decodable {
+                struct Window: Decodable {
+                    let prompt: [Int]
+                    let sequences_ids: [[Int]]
+                }
+                struct Greedy: Decodable { let decoder_windows: [Window] }
+                let greedy_no_timestamps: Greedy
+            }
+            let id: String
+            let results: Results
+        }
+        let clips: [Clip]
+    }
+
+    struct Config: Decodable {
+        let suppress_ids: [Int]
+        let suppress_ids_begin: [Int]
+    }
+
+    @Test func clipOneTokensAreIdentical() throws {
+        let folder = FixturePaths.models.appendingPathComponent("whisper-tiny.en/1")
+        let model = try CTranslate2Model(path: folder.appendingPathComponent("model.bin").path)
+        let config = try JSONDecoder().decode(
+            Config.self, from: Data(contentsOf: folder.appendingPathComponent("config.json")))
+        let audio = FixturePaths.fixtures.appendingPathComponent("audio")
+        let fixture = try JSONDecoder().decode(
+            Fixture.self, from: Data(contentsOf: audio.appendingPathComponent("whisper.json")))
+        let window = try #require(
+            fixture.clips.first { $0.id == "clip1_us_short" }?.results.greedy_no_timestamps.decoder_windows.first)
+        #expect(window.prompt == [50257, 50362])
+        let pool = ComputePool(threads: 2)
+        let memory = try WhisperEncoder(model: model)(
+            FixturePaths.readFloats(audio.appendingPathComponent("clip1_us_short.logmel.f32")), pool: pool)
+        let decoder = try WhisperDecoder(model: model)
+        let tokens = decoder.greedy(
+            memory: memory, prompt: window.prompt, endOfText: 50256, suppress: Set(config.suppress_ids),
+            suppressAtBegin: Set(config.suppress_ids_begin), maxNewTokens: 224, pool: pool)
+        #expect(tokens == window.sequences_ids[0])
+    }
+}

@@ -1,0 +1,220 @@
+// Whisper's text decoder, after CTranslate2's TransformerDecoder with WhisperSpec (and openai/whisper TextDecoder),
+// reading CTranslate2 names: decoder/embeddings (also the output projection, through the alias
+// decoder/projection/weight, no bias), decoder/position_encodings, decoder/layer_N/{self_attention, attention,
+// ffn} (pre-LayerNorm; fused QKV for self-attention, query + fused KV for cross-attention), decoder/layer_norm.
+// One sequence at a time with a key/value cache; cross-attention keys and values are computed once per window.
+import Foundation
+public import MassTensor
+public import MassWeights
+
+public final class WhisperDecoder: Sendable {
+    struct Layer: Sendable {
+        let selfNorm: (gamma: Tensor, beta: Tensor)
+        let selfQKV: Linear
+        let selfOut: Linear
+        let crossNorm: (gamma: Tensor, beta: Tensor)
+        let crossQuery: Linear
+        let crossKV: Linear
+        let crossOut: Linear
+        let ffnNorm: (gamma: Tensor, beta: Tensor)
+        let up: Linear
+        let down: Linear
+    }
+
+    public let width: Int
+    public let heads: Int
+    public let vocabularySize: Int
+    public let maxPositions: Int
+    let embeddings: Tensor  // [vocabulary, width], fp32
+    let projection: Linear  // the same matrix, packed, no bias
+    let positions: Tensor
+    let layers: [Layer]
+    let finalNorm: (gamma: Tensor, beta: Tensor)
+    static let epsilon: Float = 1e-5
+
+    public init(model: CTranslate2Model) throws {
+        try BLAS.load()
+        func linear(_ prefix: String) throws -> Linear {
+            try Linear(weight: model.float32("\(prefix)/weight"), bias: model.float32("\(prefix)/bias"))
+        }
+        func norm(_ prefix: String) throws -> (gamma: Tensor, beta: Tensor) {
+            (try model.float32("\(prefix)/gamma"), try model.float32("\(prefix)/beta"))
+        }
+        heads = try model.integer("decoder/num_heads")
+        embeddings = try model.float32("decoder/embeddings/weight")
+        vocabularySize = embeddings.shape[0]
+        width = embeddings.shape[1]
+        projection = try Linear(weight: model.float32("decoder/projection/weight", shape: embeddings.shape), bias: nil)
+        positions = try model.float32("decoder/position_encodings/encodings")
+        maxPositions = positions.shape[0]
+        var layers: [Layer] = []
+        while model.variable("decoder/layer_\(layers.count)/ffn/linear_0/weight") != nil {
+            let p = "decoder/layer_\(layers.count)"
+            layers.append(
+                Layer(
+                    selfNorm: try norm("\(p)/self_attention/layer_norm"),
+                    selfQKV: try linear("\(p)/self_attention/linear_0"),
+                    selfOut: try linear("\(p)/self_attention/linear_1"),
+                    crossNorm: try norm("\(p)/attention/layer_norm"),
+                    crossQuery: try linear("\(p)/attention/linear_0"), crossKV: try linear("\(p)/attention/linear_1"),
+                    crossOut: try linear("\(p)/attention/linear_2"), ffnNorm: try norm("\(p)/ffn/layer_norm"),
+                    up: try linear("\(p)/ffn/linear_0"), down: try linear("\(p)/ffn/linear_1")))
+        }
+        guard !layers.isEmpty, width % heads == 0, positions.shape == [maxPositions, width] else {
+            throw ModelError(.unsupported, "\(model.origin): the decoder's layers, heads or positions do not fit")
+        }
+        self.layers = layers
+        finalNorm = try norm("decoder/layer_norm")
+    }
+
+    /// One window's decoding state: cross-attention keys/values of the encoder output and the self-attention cache.
+    public final class State {
+        var crossKV: [[Float]]  // per layer [frames, 2 · width]
+        var selfK: [[Float]]  // per layer, grows by `width` per token
+        var selfV: [[Float]]
+        public private(set) var length = 0
+        let frames: Int
+
+        init(crossKV: [[Float]], frames: Int) {
+            self.crossKV = crossKV
+            self.frames = frames
+            selfK = Array(repeating: [], count: crossKV.count)
+            selfV = Array(repeating: [], count: crossKV.count)
+        }
+
+        func advance() { length += 1 }
+    }
+
+    /// Starts a window over the encoder output `memory` [frames, width].
+    public func start(memory: [Float], pool: ComputePool) -> State {
+        let frames = memory.count / width
+        let kv = layers.map { layer -> [Float] in
+            var out = [Float](repeating: 0, count: frames * 2 * width)
+            pool.apply(layer.crossKV, memory, rows: frames, into: &out)
+            return out
+        }
+        return State(crossKV: kv, frames: frames)
+    }
+
+    /// Feeds one token at the next position; returns the logits over the vocabulary.
+    public func step(_ token: Int, state: State, pool: ComputePool) -> [Float] {
+        let w = width
+        let d = w / heads
+        let scale = 1 / Float(d).squareRoot()
+        let position = state.length
+        var x = [Float](repeating: 0, count: w)
+        let e = embeddings.floats + token * w
+        let p = positions.floats + position * w
+        for i in 0..<w { x[i] = e[i] + p[i] }
+        var h = [Float](repeating: 0, count: w)
+        var qkv = [Float](repeating: 0, count: 3 * w)
+        var context = [Float](repeating: 0, count: w)
+        var q = [Float](repeating: 0, count: w)
+        func normed(_ n: (gamma: Tensor, beta: Tensor)) {
+            h = x
+            h.withUnsafeMutableBufferPointer {
+                Kernels.layerNorm(
+                    $0.baseAddress!, rows: 1, cols: w, gamma: n.gamma.floats, beta: n.beta.floats, eps: Self.epsilon)
+            }
+        }
+        /// Attention of one query row over `count` keys and values (rows `ld` apart).
+        func attend(
+            _ query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int,
+            count: Int, into out: UnsafeMutablePointer<Float>
+        ) {
+            var scores = [Float](repeating: 0, count: count)
+            for head in 0..<heads {
+                let qh = query + head * d
+                var peak = -Float.infinity
+                for t in 0..<count {
+                    let kh = keys + t * ld + head * d
+                    var s: Float = 0
+                    for i in 0..<d { s += qh[i] * kh[i] }
+                    scores[t] = s * scale
+                    peak = max(peak, scores[t])
+                }
+                var total: Float = 0
+                for t in 0..<count {
+                    scores[t] = (scores[t] - peak).exp
+                    total += scores[t]
+                }
+                let oh = out + head * d
+                for i in 0..<d { oh[i] = 0 }
+                for t in 0..<count {
+                    let weight = scores[t] / total
+                    let vh = values + t * ld + head * d
+                    for i in 0..<d { oh[i] += weight * vh[i] }
+                }
+            }
+        }
+        for (l, layer) in layers.enumerated() {
+            normed(layer.selfNorm)
+            pool.apply(layer.selfQKV, h, rows: 1, into: &qkv)
+            state.selfK[l] += qkv[w..<(2 * w)]
+            state.selfV[l] += qkv[(2 * w)...]
+            let count = position + 1
+            qkv.withUnsafeBufferPointer { qp in
+                state.selfK[l].withUnsafeBufferPointer { kp in
+                    state.selfV[l].withUnsafeBufferPointer { vp in
+                        context.withUnsafeMutableBufferPointer { cp in
+                            attend(
+                                qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!, ld: w, count: count,
+                                into: cp.baseAddress!)
+                        }
+                    }
+                }
+            }
+            pool.apply(layer.selfOut, context, rows: 1, into: &x, accumulate: true)
+            normed(layer.crossNorm)
+            pool.apply(layer.crossQuery, h, rows: 1, into: &q)
+            q.withUnsafeBufferPointer { qp in
+                state.crossKV[l].withUnsafeBufferPointer { kv in
+                    context.withUnsafeMutableBufferPointer { cp in
+                        attend(
+                            qp.baseAddress!, keys: kv.baseAddress!, values: kv.baseAddress! + w, ld: 2 * w,
+                            count: state.frames, into: cp.baseAddress!)
+                    }
+                }
+            }
+            pool.apply(layer.crossOut, context, rows: 1, into: &x, accumulate: true)
+            normed(layer.ffnNorm)
+            var up = [Float](repeating: 0, count: layer.up.outFeatures)
+            pool.apply(layer.up, h, rows: 1, into: &up, activation: .gelu)
+            pool.apply(layer.down, up, rows: 1, into: &x, accumulate: true)
+        }
+        normed(finalNorm)
+        var logits = [Float](repeating: 0, count: vocabularySize)
+        pool.apply(projection, h, rows: 1, into: &logits)
+        state.advance()
+        return logits
+    }
+
+    /// Greedy decoding of one window without timestamps (faster-whisper with `beam_size=1, temperature=0,
+    /// without_timestamps=True`): the prompt's tokens but the last fill the cache, then the most likely token is
+    /// taken until end-of-text or `maxNewTokens`. `suppress` is disabled at every step, `suppressAtBegin` at the
+    /// first. Returns the new tokens (end-of-text excluded).
+    public func greedy(
+        memory: [Float], prompt: [Int], endOfText: Int, suppress: Set<Int>, suppressAtBegin: Set<Int>,
+        maxNewTokens: Int, pool: ComputePool
+    ) -> [Int] {
+        let state = start(memory: memory, pool: pool)
+        for token in prompt.dropLast() { _ = step(token, state: state, pool: pool) }
+        var input = prompt.last!
+        var out: [Int] = []
+        while out.count < maxNewTokens && state.length < maxPositions {
+            var logits = step(input, state: state, pool: pool)
+            for t in suppress where t < logits.count { logits[t] = -.greatestFiniteMagnitude }
+            if out.isEmpty { for t in suppressAtBegin where t < logits.count { logits[t] = -.greatestFiniteMagnitude } }
+            var best = 0
+            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+            if best == endOfText { break }
+            out.append(best)
+            input = best
+        }
+        return out
+    }
+}
+
+extension Float {
+    fileprivate var exp: Float { Float(Foundation.exp(Double(self))) }
+}
