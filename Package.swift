@@ -47,7 +47,7 @@ let package = Package(
         // Layer 3
         .target(
             name: "MassModels",
-            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage"],
+            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio"],
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
@@ -89,7 +89,9 @@ let package = Package(
         .testTarget(name: "MassServerTests", dependencies: ["MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
-            dependencies: ["MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage"],
+            dependencies: [
+                "MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage", "MassAudio",
+            ],
             swiftSettings: strict
         ),
     ]

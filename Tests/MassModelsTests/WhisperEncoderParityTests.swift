@@ -1,4 +1,5 @@
 import Foundation
+import MassAudio
 import MassModels
 import MassTensor
 import MassTesting
@@ -70,8 +71,78 @@ import Testing
             FixturePaths.readFloats(audio.appendingPathComponent("clip1_us_short.logmel.f32")), pool: pool)
         let decoder = try WhisperDecoder(model: model)
         let tokens = decoder.greedy(
-            memory: memory, prompt: window.prompt, endOfText: 50256, suppress: Set(config.suppress_ids),
-            suppressAtBegin: Set(config.suppress_ids_begin), maxNewTokens: 224, pool: pool)
+            memory: memory, prompt: window.prompt, endOfText: 50256, startOfTranscript: 50257, noSpeech: 50361,
+            suppress: Set(config.suppress_ids), suppressAtBegin: Set(config.suppress_ids_begin), maxNewTokens: 224,
+            pool: pool
+        ).tokens
         #expect(tokens == window.sequences_ids[0])
+    }
+}
+
+/// Every fixture clip, from its WAV file through Mass's decoder, front end, encoder and greedy long-form loop:
+/// each window's prompt and tokens identical to faster-whisper's, and the same text.
+@Suite struct WhisperGreedyTranscriptTests {
+    struct Fixture: Decodable {
+        struct Clip: Decodable {
+            struct Results: Decodable {
+                struct Window: Decodable {
+                    let prompt: [Int]
+                    let sequences_ids: [[Int]]
+                }
+                struct Greedy: Decodable {
+                    let text: String
+                    let token_ids: [Int]
+                    let decoder_windows: [Window]
+                }
+                let greedy_no_timestamps: Greedy
+            }
+            let id: String
+            let file: String
+            let results: Results
+        }
+        let clips: [Clip]
+    }
+
+    static let transcriber: WhisperTranscriber? = try? WhisperTranscriber(
+        directory: FixturePaths.models.appendingPathComponent("whisper-tiny.en/1"))
+
+    @Test(arguments: [
+        "clip1_us_short", "clip2_gb_female", "clip3_scotland_fast", "clip4_lancaster_tiny", "clip5_long_us",
+    ])
+    func greedyWindowsAreIdentical(id: String) throws {
+        let transcriber = try #require(Self.transcriber)
+        let audio = FixturePaths.fixtures.appendingPathComponent("audio")
+        let fixture = try JSONDecoder().decode(
+            Fixture.self, from: Data(contentsOf: audio.appendingPathComponent("whisper.json")))
+        let clip = try #require(fixture.clips.first { $0.id == id })
+        let decoded = try AudioDecoder.decode(Array(Data(contentsOf: audio.appendingPathComponent(clip.file))))
+        let transcript = transcriber.transcribeGreedy(
+            decoded.resampled(to: 16000).samples, pool: ComputePool(threads: 2))
+        let golden = clip.results.greedy_no_timestamps
+        #expect(transcript.windows.count == golden.decoder_windows.count)
+        for (ours, theirs) in zip(transcript.windows, golden.decoder_windows) {
+            #expect(ours.prompt == theirs.prompt, "\(id) window at \(ours.seek): prompt")
+            #expect(ours.tokens == theirs.sequences_ids[0], "\(id) window at \(ours.seek): tokens")
+        }
+        #expect(transcript.tokens == golden.token_ids)
+        #expect(transcript.text == golden.text)
+    }
+}
+
+/// Real speech: jfk.flac (stereo, 44.1 kHz, 24-bit FLAC) through Mass's own decoding, downmix and resampling
+/// gives faster-whisper's greedy transcript.
+@Suite struct WhisperRealSpeechTests {
+    @Test func jfkGreedyTextIsGolden() throws {
+        let transcriber = try #require(WhisperGreedyTranscriptTests.transcriber)
+        let audio = FixturePaths.fixtures.appendingPathComponent("audio")
+        let json = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: audio.appendingPathComponent("real_speech.json")))
+        let clip = try #require(((json as? [String: Any])?["clips"] as? [[String: Any]])?.first)
+        let results = try #require(clip["results"] as? [String: [String: Any]])
+        let golden = try #require(results["greedy_no_timestamps"]?["text"] as? String)
+        let decoded = try AudioDecoder.decode(Array(Data(contentsOf: audio.appendingPathComponent("jfk.flac"))))
+        let transcript = transcriber.transcribeGreedy(
+            decoded.resampled(to: 16000).samples, pool: ComputePool(threads: 2))
+        #expect(transcript.text == golden)
     }
 }

@@ -189,29 +189,53 @@ public final class WhisperDecoder: Sendable {
         return logits
     }
 
+    /// What decoding one window produced.
+    public struct Decoded: Sendable, Equatable {
+        /// New tokens, end-of-text excluded.
+        public let tokens: [Int]
+        /// Sum of the chosen tokens' log-probabilities, end-of-text included.
+        public let logProbability: Double
+        /// Probability of `noSpeech` from the raw logits at the start-of-transcript position.
+        public let noSpeechProbability: Double
+    }
+
     /// Greedy decoding of one window without timestamps (faster-whisper with `beam_size=1, temperature=0,
     /// without_timestamps=True`): the prompt's tokens but the last fill the cache, then the most likely token is
     /// taken until end-of-text or `maxNewTokens`. `suppress` is disabled at every step, `suppressAtBegin` at the
-    /// first. Returns the new tokens (end-of-text excluded).
+    /// first.
     public func greedy(
-        memory: [Float], prompt: [Int], endOfText: Int, suppress: Set<Int>, suppressAtBegin: Set<Int>,
-        maxNewTokens: Int, pool: ComputePool
-    ) -> [Int] {
+        memory: [Float], prompt: [Int], endOfText: Int, startOfTranscript: Int, noSpeech: Int, suppress: Set<Int>,
+        suppressAtBegin: Set<Int>, maxNewTokens: Int, pool: ComputePool
+    ) -> Decoded {
         let state = start(memory: memory, pool: pool)
-        for token in prompt.dropLast() { _ = step(token, state: state, pool: pool) }
+        var noSpeechProbability = 0.0
+        func takeNoSpeech(_ logits: [Float]) {
+            let peak = Double(logits.max() ?? 0)
+            let total = logits.reduce(0.0) { $0 + Foundation.exp(Double($1) - peak) }
+            noSpeechProbability = Foundation.exp(Double(logits[noSpeech]) - peak) / total
+        }
+        for token in prompt.dropLast() {
+            let logits = step(token, state: state, pool: pool)
+            if token == startOfTranscript { takeNoSpeech(logits) }
+        }
         var input = prompt.last!
         var out: [Int] = []
+        var logProbability = 0.0
         while out.count < maxNewTokens && state.length < maxPositions {
             var logits = step(input, state: state, pool: pool)
+            if input == startOfTranscript { takeNoSpeech(logits) }
             for t in suppress where t < logits.count { logits[t] = -.greatestFiniteMagnitude }
             if out.isEmpty { for t in suppressAtBegin where t < logits.count { logits[t] = -.greatestFiniteMagnitude } }
             var best = 0
             for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+            let peak = Double(logits[best])
+            let total = logits.reduce(0.0) { $0 + Foundation.exp(Double($1) - peak) }
+            logProbability += -Foundation.log(total)  // log_softmax of the chosen (largest) logit
             if best == endOfText { break }
             out.append(best)
             input = best
         }
-        return out
+        return Decoded(tokens: out, logProbability: logProbability, noSpeechProbability: noSpeechProbability)
     }
 }
 

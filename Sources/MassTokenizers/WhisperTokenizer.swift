@@ -1,0 +1,49 @@
+public import Foundation
+
+/// Whisper's byte-level BPE vocabulary (`vocabulary.txt` of a CTranslate2 package: line i is token i, written
+/// with GPT-2's byte-to-character table), for turning generated ids back into text. Ids of special tokens
+/// (end of text and above) decode to nothing.
+public struct WhisperTokenizer: Sendable {
+    public let tokens: [String]
+    public let endOfText: Int
+    private let byteOf: [Character: UInt8]
+
+    public init(vocabularyFile: URL) throws {
+        guard let text = try? String(contentsOf: vocabularyFile, encoding: .utf8) else {
+            throw TokenizerError(.fileUnreadable, file: vocabularyFile.path, "cannot be read as UTF-8 text")
+        }
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        guard let eot = lines.firstIndex(of: "<|endoftext|>") else {
+            throw TokenizerError(.malformed, file: vocabularyFile.path, "has no <|endoftext|> token")
+        }
+        tokens = lines
+        endOfText = eot
+        byteOf = Dictionary(uniqueKeysWithValues: Self.byteCharacters().enumerated().map { ($1, UInt8($0)) })
+    }
+
+    /// GPT-2's `bytes_to_unicode`: printable bytes map to themselves, the others to U+0100 onwards.
+    static func byteCharacters() -> [Character] {
+        var printable = Array(33...126) + Array(161...172) + Array(174...255)
+        var characters = printable.map { Character(Unicode.Scalar(UInt8($0))) }
+        var next = 256
+        for b in 0..<256 where !printable.contains(b) {
+            printable.append(b)
+            characters.append(Character(Unicode.Scalar(UInt32(next))!))
+            next += 1
+        }
+        var table = [Character](repeating: " ", count: 256)
+        for (b, c) in zip(printable, characters) { table[b] = c }
+        return table
+    }
+
+    /// The text of `ids` (special tokens skipped; invalid UTF-8 replaced, as the reference decodes with
+    /// `errors="replace"`).
+    public func decode(_ ids: [Int]) -> String {
+        var bytes: [UInt8] = []
+        for id in ids where id >= 0 && id < endOfText && id < tokens.count {
+            for c in tokens[id] { if let b = byteOf[c] { bytes.append(b) } }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
