@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "MassCLI",
             dependencies: [
-                "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassImage",
+                "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassImage", "MassAudio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict + simdFlags

@@ -7,7 +7,10 @@ struct Mass: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mass",
         abstract: "Models as a service: host, run and benchmark AI models on a native CPU engine.",
-        subcommands: [ServeCommand.self, EmbedCommand.self, ClassifyCommand.self, BenchCommand.self, InfoCommand.self]
+        subcommands: [
+            ServeCommand.self, EmbedCommand.self, ClassifyCommand.self, TranscribeCommand.self, BenchCommand.self,
+            InfoCommand.self,
+        ]
     )
 
     /// Refuses to start on a CPU without the instructions the binary was compiled for.
