@@ -24,6 +24,22 @@ public final class WhisperTranscriber: Sendable {
         public var text: String { windows.map(\.text).joined().trimmingCharacters(in: .whitespaces) }
     }
 
+    /// A piece of the transcript with its time span (faster-whisper's segments).
+    public struct Segment: Sendable, Equatable {
+        public let start: Double
+        public let end: Double
+        public let text: String
+        public let tokens: [Int]
+        public let seek: Int
+    }
+
+    public struct TimedTranscript: Sendable {
+        public let segments: [Segment]
+        /// The decoder prompt of every window, in order (for parity checks).
+        public let prompts: [[Int]]
+        public var text: String { segments.map(\.text).joined().trimmingCharacters(in: .whitespaces) }
+    }
+
     struct Config: Decodable {
         let suppress_ids: [Int]
         let suppress_ids_begin: [Int]
@@ -100,5 +116,76 @@ public final class WhisperTranscriber: Sendable {
             seek += size
         }
         return Transcript(windows: windows)
+    }
+
+    /// Beam search with timestamps over 30-second windows, as faster-whisper's `generate_segments` with its
+    /// defaults at temperature 0 (beam 5, patience 1): segments split at consecutive timestamps, the next window
+    /// starting at the last timestamp (or after the window when it ends on a single timestamp), prompts carrying up
+    /// to 223 previous tokens (timestamps included). Temperature fallback (sampling) is not implemented: every
+    /// window is decoded at temperature 0.
+    public func transcribe(_ samples: [Float], beams: Int = 5, pool: ComputePool) -> TimedTranscript {
+        let (features, frames) = frontEnd(samples)
+        let content = frames - 1
+        let special = WhisperDecoder.SpecialTokens()
+        let begin = special.timestampBegin
+        var seek = 0
+        var previous: [Int] = []
+        var segments: [Segment] = []
+        var prompts: [[Int]] = []
+        while seek < content {
+            let size = min(Self.windowFrames, content - seek)
+            let offset = Double(seek) * 0.01
+            let memory = encoder(frontEnd.window(features, frames: frames, start: seek, count: size), pool: pool)
+            let prompt =
+                (previous.isEmpty ? [] : [Self.startOfPrevious] + previous.suffix(decoder.maxPositions / 2 - 1))
+                + [Self.startOfTranscript]
+            prompts.append(prompt)
+            let decoded = decoder.beamSearch(
+                memory: memory, prompt: prompt, beams: beams, timestamps: true, special: special, suppress: suppress,
+                suppressAtBegin: suppressAtBegin, maxNewTokens: decoder.maxPositions / 2, pool: pool)
+            let tokens = decoded.tokens
+            let average = decoded.logProbability / Double(tokens.count + 1)
+            if decoded.noSpeechProbability > 0.6 && average <= -1 {
+                seek += size
+                continue
+            }
+            let singleEnding = tokens.count >= 2 && tokens[tokens.count - 2] < begin && tokens.last! >= begin
+            let consecutive = tokens.indices.dropFirst().filter { tokens[$0] >= begin && tokens[$0 - 1] >= begin }
+            var windowSegments: [Segment] = []
+            func segment(_ slice: ArraySlice<Int>, start: Double, end: Double) {
+                windowSegments.append(
+                    Segment(
+                        start: start, end: end, text: tokenizer.decode(Array(slice)), tokens: Array(slice), seek: seek))
+            }
+            if !consecutive.isEmpty {
+                var slices = consecutive
+                if singleEnding { slices.append(tokens.count) }
+                var last = 0
+                for end in slices {
+                    let slice = tokens[last..<end]
+                    let startTime = offset + Double(slice.first! - begin) * 0.02
+                    let endTime = offset + Double(slice.last! - begin) * 0.02
+                    segment(slice, start: startTime, end: endTime)
+                    last = end
+                }
+                if singleEnding {
+                    seek += size
+                } else {
+                    seek += (tokens[last - 1] - begin) * 2
+                }
+            } else {
+                var duration = Double(size) * 0.01
+                if let lastTimestamp = tokens.last(where: { $0 >= begin }), lastTimestamp != begin {
+                    duration = Double(lastTimestamp - begin) * 0.02
+                }
+                segment(tokens[...], start: offset, end: offset + duration)
+                seek += size
+            }
+            for s in windowSegments where s.start != s.end && !s.text.trimmingCharacters(in: .whitespaces).isEmpty {
+                segments.append(s)
+                previous += s.tokens
+            }
+        }
+        return TimedTranscript(segments: segments, prompts: prompts)
     }
 }

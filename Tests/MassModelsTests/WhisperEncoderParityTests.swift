@@ -146,3 +146,50 @@ import Testing
         #expect(transcript.text == golden)
     }
 }
+
+/// faster-whisper's defaults (beam 5, patience 1, timestamps, temperature 0) on every fixture clip: identical
+/// text, the same number of segments, and start/end times within 0.02 s (fixtures/README.md gates).
+@Suite struct WhisperDefaultsParityTests {
+    struct Fixture: Decodable {
+        struct Clip: Decodable {
+            struct Results: Decodable {
+                struct Segment: Decodable {
+                    let start: Double
+                    let end: Double
+                    let text: String
+                }
+                struct Defaults: Decodable {
+                    let text: String
+                    let segments: [Segment]
+                }
+                let defaults: Defaults
+            }
+            let id: String
+            let file: String
+            let results: Results
+        }
+        let clips: [Clip]
+    }
+
+    @Test(arguments: [
+        "clip1_us_short", "clip2_gb_female", "clip3_scotland_fast", "clip4_lancaster_tiny", "clip5_long_us",
+    ])
+    func defaultsGiveTheGoldenSegments(id: String) throws {
+        let transcriber = try #require(WhisperGreedyTranscriptTests.transcriber)
+        let audio = FixturePaths.fixtures.appendingPathComponent("audio")
+        let fixture = try JSONDecoder().decode(
+            Fixture.self, from: Data(contentsOf: audio.appendingPathComponent("whisper.json")))
+        let clip = try #require(fixture.clips.first { $0.id == id })
+        let decoded = try AudioDecoder.decode(Array(Data(contentsOf: audio.appendingPathComponent(clip.file))))
+        let transcript = transcriber.transcribe(decoded.resampled(to: 16000).samples, pool: ComputePool(threads: 2))
+        let golden = clip.results.defaults
+        #expect(transcript.text == golden.text, "\(id)")
+        #expect(transcript.segments.count == golden.segments.count, "\(id)")
+        for (ours, theirs) in zip(transcript.segments, golden.segments) {
+            #expect(
+                abs(ours.start - theirs.start) <= 0.02 + 1e-9 && abs(ours.end - theirs.end) <= 0.02 + 1e-9,
+                "\(id): \(ours.start)-\(ours.end) vs \(theirs.start)-\(theirs.end)")
+            #expect(ours.text == theirs.text, "\(id)")
+        }
+    }
+}

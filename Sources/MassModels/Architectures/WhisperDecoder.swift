@@ -72,7 +72,7 @@ public final class WhisperDecoder: Sendable {
         var crossKV: [[Float]]  // per layer [frames, 2 · width]
         var selfK: [[Float]]  // per layer, grows by `width` per token
         var selfV: [[Float]]
-        public private(set) var length = 0
+        public internal(set) var length = 0
         let frames: Int
 
         init(crossKV: [[Float]], frames: Int) {
