@@ -31,6 +31,14 @@ public final class WhisperTranscriber: Sendable {
         public let text: String
         public let tokens: [Int]
         public let seek: Int
+
+        public init(start: Double, end: Double, text: String, tokens: [Int], seek: Int) {
+            self.start = start
+            self.end = end
+            self.text = text
+            self.tokens = tokens
+            self.seek = seek
+        }
     }
 
     public struct TimedTranscript: Sendable {

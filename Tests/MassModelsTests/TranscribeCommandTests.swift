@@ -20,7 +20,16 @@ import Testing
         #expect(object["text"] as? String == "Yes, turn left at the next junction, then stop.")
         #expect(out.stderr.contains("README.md: not a readable audio file"))
         #expect(out.stderr.contains("/nonexistent.wav: no such file"))
-        let beams = try runner.run(["transcribe", "--model", model, "--beam-size", "5", "x.wav"])
-        #expect(beams.status != 0 && beams.stderr.contains("beam search is not implemented yet"))
+        let combo = try runner.run(["transcribe", "--model", model, "--without-timestamps", "x.wav"])
+        #expect(combo.status != 0 && combo.stderr.contains("add --beam-size 1"))
+        // The defaults (beam 5, timestamps) as SubRip subtitles.
+        let srt = try runner.run([
+            "transcribe", "--model", model, "--format", "srt", audio.appendingPathComponent("clip1_us_short.wav").path,
+        ])
+        #expect(srt.status == 0)
+        #expect(
+            String(decoding: srt.stdout, as: UTF8.self)
+                == "1\n00:00:00,000 --> 00:00:05,400\nGood morning. This is a short test on the speech recognition system. Please confirm that\n\n2\n00:00:05,400 --> 00:00:07,560\nevery word is transcribed correctly.\n\n"
+        )
     }
 }
