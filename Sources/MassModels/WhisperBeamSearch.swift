@@ -95,8 +95,9 @@ extension WhisperDecoder {
         for stepIndex in 0..<maxNewTokens {
             guard beams.first!.state.length < maxPositions else { break }
             var candidates: [(beam: Int, token: Int, logProbability: Double)] = []
+            let allLogits = step(beams.map(\.input), states: beams.map(\.state), pool: pool)
             for (b, beam) in beams.enumerated() {
-                var logits = step(beam.input, state: beam.state, pool: pool)
+                var logits = allLogits[b]
                 if beam.input == special.startOfTranscript && stepIndex == 0 { takeNoSpeech(logits) }
                 for t in suppress where t < logits.count { logits[t] = -.greatestFiniteMagnitude }
                 if stepIndex == 0 {

@@ -98,23 +98,33 @@ public final class WhisperDecoder: Sendable {
 
     /// Feeds one token at the next position; returns the logits over the vocabulary.
     public func step(_ token: Int, state: State, pool: ComputePool) -> [Float] {
+        step([token], states: [state], pool: pool)[0]
+    }
+
+    /// Feeds one token to each of several hypotheses (each at its own next position, with its own cache) as one
+    /// batch: the dense layers and the output projection run on all rows at once.
+    public func step(_ tokens: [Int], states: [State], pool: ComputePool) -> [[Float]] {
+        let rows = tokens.count
         let w = width
         let d = w / heads
         let scale = 1 / Float(d).squareRoot()
-        let position = state.length
-        var x = [Float](repeating: 0, count: w)
-        let e = embeddings.floats + token * w
-        let p = positions.floats + position * w
-        for i in 0..<w { x[i] = e[i] + p[i] }
-        var h = [Float](repeating: 0, count: w)
-        var qkv = [Float](repeating: 0, count: 3 * w)
-        var context = [Float](repeating: 0, count: w)
-        var q = [Float](repeating: 0, count: w)
+        var x = [Float](repeating: 0, count: rows * w)
+        for (r, (token, state)) in zip(tokens, states).enumerated() {
+            let e = embeddings.floats + token * w
+            let p = positions.floats + state.length * w
+            for i in 0..<w { x[r * w + i] = e[i] + p[i] }
+        }
+        var h = [Float](repeating: 0, count: rows * w)
+        var qkv = [Float](repeating: 0, count: rows * 3 * w)
+        var context = [Float](repeating: 0, count: rows * w)
+        var q = [Float](repeating: 0, count: rows * w)
+        var scores = [Float](repeating: 0, count: maxPositions)
+        var crossScores: [Float] = []
         func normed(_ n: (gamma: Tensor, beta: Tensor)) {
             h = x
             h.withUnsafeMutableBufferPointer {
                 Kernels.layerNorm(
-                    $0.baseAddress!, rows: 1, cols: w, gamma: n.gamma.floats, beta: n.beta.floats, eps: Self.epsilon)
+                    $0.baseAddress!, rows: rows, cols: w, gamma: n.gamma.floats, beta: n.beta.floats, eps: Self.epsilon)
             }
         }
         /// Attention of one query row over `count` keys and values (rows `ld` apart).
@@ -122,71 +132,95 @@ public final class WhisperDecoder: Sendable {
             _ query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int,
             count: Int, into out: UnsafeMutablePointer<Float>
         ) {
-            var scores = [Float](repeating: 0, count: count)
-            for head in 0..<heads {
-                let qh = query + head * d
-                var peak = -Float.infinity
-                for t in 0..<count {
-                    let kh = keys + t * ld + head * d
-                    var s: Float = 0
-                    for i in 0..<d { s += qh[i] * kh[i] }
-                    scores[t] = s * scale
-                    peak = max(peak, scores[t])
-                }
-                var total: Float = 0
-                for t in 0..<count {
-                    scores[t] = (scores[t] - peak).exp
-                    total += scores[t]
-                }
-                let oh = out + head * d
-                for i in 0..<d { oh[i] = 0 }
-                for t in 0..<count {
-                    let weight = scores[t] / total
-                    let vh = values + t * ld + head * d
-                    for i in 0..<d { oh[i] += weight * vh[i] }
+            scores.withUnsafeMutableBufferPointer { sp in
+                let scores = sp.baseAddress!
+                for head in 0..<heads {
+                    let qh = query + head * d
+                    var peak = -Float.infinity
+                    for t in 0..<count {
+                        let kh = keys + t * ld + head * d
+                        var s: Float = 0
+                        for i in 0..<d { s += qh[i] * kh[i] }
+                        scores[t] = s * scale
+                        peak = max(peak, scores[t])
+                    }
+                    var total: Float = 0
+                    for t in 0..<count {
+                        scores[t] = (scores[t] - peak).exp
+                        total += scores[t]
+                    }
+                    let oh = out + head * d
+                    for i in 0..<d { oh[i] = 0 }
+                    for t in 0..<count {
+                        let weight = scores[t] / total
+                        let vh = values + t * ld + head * d
+                        for i in 0..<d { oh[i] += weight * vh[i] }
+                    }
                 }
             }
         }
         for (l, layer) in layers.enumerated() {
             normed(layer.selfNorm)
-            pool.apply(layer.selfQKV, h, rows: 1, into: &qkv)
-            state.selfK[l] += qkv[w..<(2 * w)]
-            state.selfV[l] += qkv[(2 * w)...]
-            let count = position + 1
-            qkv.withUnsafeBufferPointer { qp in
-                state.selfK[l].withUnsafeBufferPointer { kp in
-                    state.selfV[l].withUnsafeBufferPointer { vp in
-                        context.withUnsafeMutableBufferPointer { cp in
-                            attend(
-                                qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!, ld: w, count: count,
-                                into: cp.baseAddress!)
+            pool.apply(layer.selfQKV, h, rows: rows, into: &qkv)
+            for (r, state) in states.enumerated() {
+                let row: Int = r * 3 * w
+                let keyRange: Range<Int> = (row + w)..<(row + 2 * w)
+                let valueRange: Range<Int> = (row + 2 * w)..<(row + 3 * w)
+                state.selfK[l].append(contentsOf: qkv[keyRange])
+                state.selfV[l].append(contentsOf: qkv[valueRange])
+                let count = state.length + 1
+                qkv.withUnsafeBufferPointer { qp in
+                    state.selfK[l].withUnsafeBufferPointer { kp in
+                        state.selfV[l].withUnsafeBufferPointer { vp in
+                            context.withUnsafeMutableBufferPointer { cp in
+                                attend(
+                                    qp.baseAddress! + r * 3 * w, keys: kp.baseAddress!, values: vp.baseAddress!, ld: w,
+                                    count: count, into: cp.baseAddress! + r * w)
+                            }
                         }
                     }
                 }
             }
-            pool.apply(layer.selfOut, context, rows: 1, into: &x, accumulate: true)
+            pool.apply(layer.selfOut, context, rows: rows, into: &x, accumulate: true)
             normed(layer.crossNorm)
-            pool.apply(layer.crossQuery, h, rows: 1, into: &q)
+            pool.apply(layer.crossQuery, h, rows: rows, into: &q)
+            // Cross-attention: every hypothesis of a window attends to the same encoder output, so each head is
+            // two OpenBLAS products over all rows at once.
+            let frames = states[0].frames
+            if crossScores.count < rows * frames { crossScores = [Float](repeating: 0, count: rows * frames) }
             q.withUnsafeBufferPointer { qp in
-                state.crossKV[l].withUnsafeBufferPointer { kv in
+                states[0].crossKV[l].withUnsafeBufferPointer { kv in
                     context.withUnsafeMutableBufferPointer { cp in
-                        attend(
-                            qp.baseAddress!, keys: kv.baseAddress!, values: kv.baseAddress! + w, ld: 2 * w,
-                            count: state.frames, into: cp.baseAddress!)
+                        crossScores.withUnsafeMutableBufferPointer { sp in
+                            for head in 0..<heads {
+                                let offset = head * d
+                                BLAS.sgemm(
+                                    transA: false, transB: true, m: rows, n: frames, k: d, alpha: scale,
+                                    a: qp.baseAddress! + offset, lda: w, b: kv.baseAddress! + offset, ldb: 2 * w,
+                                    beta: 0,
+                                    c: sp.baseAddress!, ldc: frames)
+                                Kernels.softmaxRows(sp.baseAddress!, rows: rows, cols: frames, ld: frames)
+                                BLAS.sgemm(
+                                    transA: false, transB: false, m: rows, n: d, k: frames, alpha: 1,
+                                    a: sp.baseAddress!,
+                                    lda: frames, b: kv.baseAddress! + w + offset, ldb: 2 * w, beta: 0,
+                                    c: cp.baseAddress! + offset, ldc: w)
+                            }
+                        }
                     }
                 }
             }
-            pool.apply(layer.crossOut, context, rows: 1, into: &x, accumulate: true)
+            pool.apply(layer.crossOut, context, rows: rows, into: &x, accumulate: true)
             normed(layer.ffnNorm)
-            var up = [Float](repeating: 0, count: layer.up.outFeatures)
-            pool.apply(layer.up, h, rows: 1, into: &up, activation: .gelu)
-            pool.apply(layer.down, up, rows: 1, into: &x, accumulate: true)
+            var up = [Float](repeating: 0, count: rows * layer.up.outFeatures)
+            pool.apply(layer.up, h, rows: rows, into: &up, activation: .gelu)
+            pool.apply(layer.down, up, rows: rows, into: &x, accumulate: true)
         }
         normed(finalNorm)
-        var logits = [Float](repeating: 0, count: vocabularySize)
-        pool.apply(projection, h, rows: 1, into: &logits)
-        state.advance()
-        return logits
+        var logits = [Float](repeating: 0, count: rows * vocabularySize)
+        pool.apply(projection, h, rows: rows, into: &logits)
+        for state in states { state.advance() }
+        return (0..<rows).map { Array(logits[($0 * vocabularySize)..<(($0 + 1) * vocabularySize)]) }
     }
 
     /// What decoding one window produced.
