@@ -52,13 +52,13 @@ let package = Package(
         ),
         // Layer 4
         .target(
-            name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers", "MassImage"],
+            name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio"],
             swiftSettings: strict),
         // Layer 5
         .target(
             name: "MassServer",
             dependencies: [
-                "MassRuntime", "MassModels", "MassImage", "CMassBLAS",
+                "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

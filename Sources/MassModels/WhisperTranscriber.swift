@@ -45,7 +45,15 @@ public final class WhisperTranscriber: Sendable {
         public let segments: [Segment]
         /// The decoder prompt of every window, in order (for parity checks).
         public let prompts: [[Int]]
-        public var text: String { segments.map(\.text).joined().trimmingCharacters(in: .whitespaces) }
+        public var text: String {
+            segments.map(\.text).joined().trimmingCharacters(in: .whitespaces)
+        }
+
+        public init(segments: [Segment], prompts: [[Int]]) {
+            self.segments = segments
+            self.prompts = prompts
+        }
+
     }
 
     struct Config: Decodable {

@@ -47,6 +47,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var maxInputCharacters = 100_000
     /// Pixels of one decoded image, at most (checked from the file's header, before decoding).
     public var maxImagePixels = 40_000_000
+    /// Seconds of one audio file, at most.
+    public var maxAudioSeconds = 3600.0
     public var versionPolicy = VersionPolicy.latest(1)
 
     public init(task: Task) {
@@ -93,6 +95,7 @@ public struct ModelConfig: Sendable, Equatable {
         config.maxInputCharacters =
             try reader.int("max_input_characters", in: 1...100_000_000) ?? config.maxInputCharacters
         config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
+        config.maxAudioSeconds = try reader.number("max_audio_seconds", in: 1...86_400) ?? config.maxAudioSeconds
         if var v = try reader.object("version_policy") {
             let latest = try v.int("latest", in: 1...1_000)
             let specific = try v.intArray("specific")

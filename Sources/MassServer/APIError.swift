@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MassAudio
 import MassImage
 import MassRuntime
 
@@ -31,6 +32,8 @@ struct APIError: Error, HTTPResponseError {
             case .deadlineExceeded: return APIError(status: .serviceUnavailable, message: e.message, family: family)
             case .badConfig: return APIError(status: .internalServerError, message: e.message, family: family)
             }
+        case let e as AudioError:
+            return APIError(status: .badRequest, message: e.message, family: family)
         case let e as ImageError:
             return APIError(
                 status: e.code == .tooLarge ? .contentTooLarge : .badRequest, message: e.message, family: family)

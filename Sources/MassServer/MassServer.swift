@@ -30,6 +30,7 @@ public enum MassServer {
         KServeRoutes.add(to: router, host: host)
         OpenAIRoutes.add(to: router, host: host)
         ImageRoutes.add(to: router, host: host)
+        AudioRoutes.add(to: router, host: host)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "mass"),

@@ -12,11 +12,13 @@ final class ModelHost: Sendable {
     enum Service: Sendable {
         case embedding(EmbeddingService)
         case classification(ClassificationService)
+        case transcription(TranscriptionService)
 
         func shutdown() {
             switch self {
             case .embedding(let s): s.shutdown()
             case .classification(let s): s.shutdown()
+            case .transcription(let s): s.shutdown()
             }
         }
 
@@ -24,6 +26,7 @@ final class ModelHost: Sendable {
             switch self {
             case .embedding(let s): await s.waitUntilStopped()
             case .classification(let s): await s.waitUntilStopped()
+            case .transcription(let s): await s.waitUntilStopped()
             }
         }
     }
@@ -45,6 +48,11 @@ final class ModelHost: Sendable {
             return s
         }
 
+        func transcription(_ family: APIError.Family) throws -> TranscriptionService {
+            guard case .transcription(let s) = service else { throw wrongTask("speech-recognition", family) }
+            return s
+        }
+
         private func wrongTask(_ wanted: String, _ family: APIError.Family) -> APIError {
             APIError.badRequest(
                 "model '\(entry.name)' serves task '\(entry.config.task.rawValue)'; this route serves \(wanted) models",
@@ -53,7 +61,7 @@ final class ModelHost: Sendable {
     }
 
     /// The tasks this build serves.
-    static let servedTasks: Set<ModelConfig.Task> = [.textEmbedding, .imageClassification]
+    static let servedTasks: Set<ModelConfig.Task> = [.textEmbedding, .imageClassification, .speechRecognition]
 
     /// A model's state as the repository index reports it.
     enum Slot: Sendable {
@@ -110,7 +118,13 @@ final class ModelHost: Sendable {
                     hosted.append(Hosted(entry: entry, version: version, service: .classification(service)))
                     _ = try await service.classify(prepared: [Float](repeating: 0, count: model.inputSize))
                 case .speechRecognition:
-                    throw RuntimeError(.badConfig, "task 'speech-recognition' is not served by this build")
+                    let model = try await OffPool.run(name: "mass-load") {
+                        try WhisperTranscriber(directory: directory)
+                    }
+                    let service = TranscriptionService(
+                        transcriber: model, config: entry.config, name: entry.name, metrics: metrics)
+                    hosted.append(Hosted(entry: entry, version: version, service: .transcription(service)))
+                    _ = try await service.transcribe(samples: [Float](repeating: 0, count: 16000))
                 }
             }
         } catch {

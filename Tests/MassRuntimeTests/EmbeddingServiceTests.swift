@@ -38,13 +38,14 @@ import Testing
     }
 
     @Test func fullQueueIsRefusedAtOnce() async throws {
-        // One slot and a long queue delay: the first request waits in the queue, the second is refused.
+        // One slot and a long queue delay (5 s, so that a loaded machine cannot outlast it): the first request
+        // waits in the queue, the second is refused.
         let service = try service(
-            #"{"task": "text-embedding", "max_queue_size": 1, "batching": {"max_queue_delay_ms": 1000}}"#)
+            #"{"task": "text-embedding", "max_queue_size": 1, "batching": {"max_queue_delay_ms": 5000}}"#)
         defer { service.shutdown() }
         async let first = service.embed(["hello"])
         // Wait (under test-suite load this can take a while) until the first request sits in the queue.
-        for _ in 0..<400 where service.queueDepth == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        for _ in 0..<800 where service.queueDepth == 0 { try await Task.sleep(for: .milliseconds(5)) }
         #expect(service.queueDepth == 1)
         await #expect(throws: RuntimeError.self) { _ = try await service.embed(["world"]) }
         #expect(try await first.embeddings.count == 1)

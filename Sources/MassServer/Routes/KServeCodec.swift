@@ -255,6 +255,21 @@ struct InferResponse {
         let name: String
         let shape: [Int]
         let values: [Float]  // FP32
+        /// A BYTES output (strings) instead of FP32 values.
+        var texts: [String]? = nil
+
+        init(name: String, shape: [Int], values: [Float]) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+
+        init(name: String, shape: [Int], texts: [String]) {
+            self.name = name
+            self.shape = shape
+            self.values = []
+            self.texts = texts
+        }
     }
 
     let modelName: String
@@ -278,11 +293,22 @@ struct InferResponse {
         }
         var binary: [UInt8] = []
         let described: [[String: Any]] = selected.map { output, asBinary in
-            var d: [String: Any] = ["name": output.name, "datatype": "FP32", "shape": output.shape]
+            var d: [String: Any] = [
+                "name": output.name, "datatype": output.texts == nil ? "FP32" : "BYTES", "shape": output.shape,
+            ]
             if asBinary {
-                let size = output.values.count * 4
-                output.values.withUnsafeBytes { binary.append(contentsOf: $0) }  // little-endian host
-                d["parameters"] = ["binary_data_size": size]
+                let start = binary.count
+                if let texts = output.texts {
+                    for text in texts {
+                        withUnsafeBytes(of: UInt32(text.utf8.count).littleEndian) { binary.append(contentsOf: $0) }
+                        binary.append(contentsOf: Array(text.utf8))
+                    }
+                } else {
+                    output.values.withUnsafeBytes { binary.append(contentsOf: $0) }  // little-endian host
+                }
+                d["parameters"] = ["binary_data_size": binary.count - start]
+            } else if let texts = output.texts {
+                d["data"] = texts
             } else {
                 d["data"] = FloatList(output.values)
             }

@@ -53,6 +53,8 @@ enum KServeRoutes {
                         return try await embed(infer, service, hosted, host, context)
                     case .classification(let service):
                         return try await classify(infer, service, hosted, context)
+                    case .transcription(let service):
+                        return try await transcribe(infer, service, hosted, context)
                     }
                 }
             }
@@ -108,6 +110,11 @@ enum KServeRoutes {
                 [["name": "text", "datatype": "BYTES", "shape": [-1]]],
                 [["name": "embedding", "datatype": "FP32", "shape": [-1, service.model.dimension]]]
             )
+        case .transcription:
+            return (
+                [["name": "audio", "datatype": "BYTES", "shape": [-1]]],
+                [["name": "text", "datatype": "BYTES", "shape": [-1]]]
+            )
         case .classification(let service):
             let side = EfficientNetLite.inputSize
             let classes = service.classifier.labels.count
@@ -122,6 +129,28 @@ enum KServeRoutes {
                 ]
             )
         }
+    }
+
+    /// One BYTES input of encoded audio files; one BYTES output `text` per file (faster-whisper's defaults).
+    static func transcribe(
+        _ infer: InferRequest, _ service: TranscriptionService, _ hosted: ModelHost.Hosted,
+        _ context: MassRequestContext
+    ) async throws -> Response {
+        guard infer.inputs.count == 1, let input = infer.inputs.first, case .bytes(let files) = input.data else {
+            throw APIError.badRequest("'inputs' must hold exactly one BYTES tensor of audio files", .kserve)
+        }
+        guard !files.isEmpty, files.count <= hosted.entry.config.maxInputs else {
+            throw APIError.badRequest("send 1 to \(hosted.entry.config.maxInputs) audio files", .kserve)
+        }
+        var texts: [String] = []
+        for file in files {
+            let (transcript, _) = try await context.cancellingOnDisconnect { try await service.transcribe(file: file) }
+            texts.append(transcript.text)
+        }
+        let response = InferResponse(
+            modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
+            outputs: [.init(name: "text", shape: [texts.count], texts: texts)])
+        return try response.encode(for: infer)
     }
 
     static func embed(

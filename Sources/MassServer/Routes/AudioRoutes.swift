@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import MassModels
+import MassRuntime
+
+/// `POST /v1/audio/transcriptions`, as OpenAI defines it: multipart `file`, `model`, `language`, `prompt`,
+/// `response_format` (json, text, srt, vtt, verbose_json), `temperature`, `timestamp_granularities[]`. Decoding
+/// follows faster-whisper's defaults (beam 5, timestamps). Errors in OpenAI's envelope.
+enum AudioRoutes {
+    enum Format: String { case json, text, srt, vtt, verboseJSON = "verbose_json" }
+
+    static func add(to router: Router<MassRequestContext>, host: ModelHost) {
+        router.post("/v1/audio/transcriptions") { request, context in
+            var name = "unknown"
+            return try await host.measured(model: name, route: "/v1/audio/transcriptions", family: .openAI) {
+                let type = request.headers[.contentType] ?? ""
+                guard let boundary = MultipartForm.boundary(of: type) else {
+                    throw APIError(
+                        status: .unsupportedMediaType, message: "send multipart/form-data (file, model, ...)",
+                        family: .openAI)
+                }
+                let body = try await JSONResponse.collect(request, limit: host.bodyLimit, family: .openAI)
+                let form = try MultipartForm(Array(body.readableBytesView), boundary: boundary, family: .openAI)
+                func field(_ key: String) -> String? {
+                    form.first(key)?.text?.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                guard let requested = field("model"), !requested.isEmpty else {
+                    throw APIError.badRequest("'model' must name a hosted speech model", .openAI, param: "model")
+                }
+                name = requested
+                let hosted = try host.model(name, family: .openAI)
+                let service = try hosted.transcription(.openAI)
+                guard let file = form.first("file"), !file.body.isEmpty else {
+                    throw APIError.badRequest("the form has no non-empty 'file' part", .openAI, param: "file")
+                }
+                let formatName = field("response_format") ?? "json"
+                guard let format = Format(rawValue: formatName) else {
+                    throw APIError.badRequest(
+                        "'response_format' must be json, text, srt, vtt or verbose_json", .openAI,
+                        param: "response_format")
+                }
+                if let language = field("language"), !language.isEmpty, language.lowercased() != "en" {
+                    throw APIError.badRequest(
+                        "model '\(name)' is English-only; 'language' must be \"en\", not \"\(language)\"", .openAI,
+                        param: "language")
+                }
+                if let prompt = field("prompt"), !prompt.isEmpty {
+                    throw APIError.badRequest("'prompt' is not supported yet", .openAI, param: "prompt")
+                }
+                if let t = field("temperature"), (Double(t) ?? -1) != 0 {
+                    throw APIError.badRequest(
+                        "'temperature' must be 0 (sampling fallback is not implemented)", .openAI, param: "temperature")
+                }
+                for g in form.parts where g.name.hasPrefix("timestamp_granularities") {
+                    guard g.text?.trimmingCharacters(in: .whitespaces) == "segment" else {
+                        throw APIError.badRequest(
+                            "'timestamp_granularities[]' supports \"segment\" only", .openAI,
+                            param: "timestamp_granularities[]")
+                    }
+                }
+                let (transcript, seconds) = try await context.cancellingOnDisconnect {
+                    try await service.transcribe(file: Array(file.body))
+                }
+                return render(transcript, seconds: seconds, format: format)
+            }
+        }
+    }
+
+    static func timestamp(_ seconds: Double, _ separator: String) -> String {
+        let ms = Int((seconds * 1000).rounded())
+        return String(
+            format: "%02d:%02d:%02d%@%03d", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, separator, ms % 1000)
+    }
+
+    static func render(_ t: WhisperTranscriber.TimedTranscript, seconds: Double, format: Format) -> Response {
+        func plain(_ text: String, _ type: String) -> Response {
+            Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        let trimmed = { (s: String) in s.trimmingCharacters(in: .whitespaces) }
+        switch format {
+        case .json: return JSONResponse.make(["text": t.text])
+        case .text: return plain(t.text + "\n", "text/plain; charset=utf-8")
+        case .srt:
+            return plain(
+                t.segments.enumerated().map { i, s in
+                    "\(i + 1)\n\(timestamp(s.start, ",")) --> \(timestamp(s.end, ","))\n\(trimmed(s.text))\n\n"
+                }.joined(), "text/plain; charset=utf-8")
+        case .vtt:
+            return plain(
+                "WEBVTT\n\n"
+                    + t.segments.map { s in
+                        "\(timestamp(s.start, ".")) --> \(timestamp(s.end, "."))\n\(trimmed(s.text))\n\n"
+                    }
+                    .joined(), "text/vtt; charset=utf-8")
+        case .verboseJSON:
+            return JSONResponse.make([
+                "task": "transcribe", "language": "english", "duration": seconds, "text": t.text,
+                "segments": t.segments.enumerated().map { i, s in
+                    [
+                        "id": i, "seek": s.seek, "start": (s.start * 100).rounded() / 100,
+                        "end": (s.end * 100).rounded() / 100, "text": s.text, "tokens": s.tokens, "temperature": 0.0,
+                    ] as [String: Any]
+                },
+            ])
+        }
+    }
+}

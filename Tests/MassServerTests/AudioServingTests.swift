@@ -1,0 +1,112 @@
+import Foundation
+import MassTesting
+import Testing
+
+/// Speech recognition over HTTP: OpenAI's transcription route in every response format, KServe v2 infer with
+/// audio as BYTES, and bad requests.
+@Suite(.serialized) struct AudioServingTests {
+    static let route = "/v1/audio/transcriptions"
+
+    static func audio(_ file: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: FixturePaths.fixtures.appendingPathComponent("audio/\(file)")))
+    }
+
+    func post(_ s: LiveServer, _ fields: [(String, String?, [UInt8])]) -> (Int, String) {
+        let (body, headers) = ImageServingTests.multipart(fields)
+        let r = s.rawPost(Self.route, body: body, headers: headers)
+        return (r.status, String(decoding: r.body, as: UTF8.self))
+    }
+
+    @Test func transcriptionRouteGivesTheGoldenTranscripts() throws {
+        let s = try LiveServer()
+        defer { s.stop() }
+        let model: (String, String?, [UInt8]) = ("model", nil, Array("whisper-tiny.en".utf8))
+        let (status, body) = post(s, [model, ("file", "jfk.flac", try Self.audio("jfk.flac"))])
+        #expect(status == 200)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(
+            json["text"] as? String
+                == "And so, my fellow Americans ask not what your country can do for you ask what you can do for your country."
+        )
+        let clip = try Self.audio("clip1_us_short.wav")
+        let (_, srt) = post(s, [model, ("response_format", nil, Array("srt".utf8)), ("file", "c.wav", clip)])
+        #expect(
+            srt
+                == "1\n00:00:00,000 --> 00:00:05,400\nGood morning. This is a short test on the speech recognition system. Please confirm that\n\n2\n00:00:05,400 --> 00:00:07,560\nevery word is transcribed correctly.\n\n"
+        )
+        let (_, vtt) = post(s, [model, ("response_format", nil, Array("vtt".utf8)), ("file", "c.wav", clip)])
+        #expect(vtt.hasPrefix("WEBVTT\n\n00:00:00.000 --> 00:00:05.400\nGood morning."))
+        let (_, text) = post(s, [model, ("response_format", nil, Array("text".utf8)), ("file", "c.wav", clip)])
+        #expect(text.hasPrefix("Good morning. This is a short test") && text.hasSuffix("correctly.\n"))
+        let (_, verbose) = post(
+            s,
+            [
+                model, ("response_format", nil, Array("verbose_json".utf8)),
+                ("timestamp_granularities[]", nil, Array("segment".utf8)), ("language", nil, Array("en".utf8)),
+                ("file", "c.wav", clip),
+            ])
+        let v = try #require(try JSONSerialization.jsonObject(with: Data(verbose.utf8)) as? [String: Any])
+        let segments = try #require(v["segments"] as? [[String: Any]])
+        #expect(
+            segments.map { $0["start"] as? Double } == [0, 5.4] && segments.map { $0["end"] as? Double } == [5.4, 7.56])
+        #expect(abs((v["duration"] as? Double ?? 0) - 7.864) < 1e-6)
+        #expect(try s.metric(#"mass_audio_seconds_total{model="whisper-tiny.en"}"#) ?? 0 >= 11 + 8 * 4)
+    }
+
+    @Test func kserveInferTakesAudioAsBytes() throws {
+        let s = try LiveServer()
+        defer { s.stop() }
+        let file = try Self.audio("clip4_lancaster_tiny.wav")
+        var binary: [UInt8] = []
+        withUnsafeBytes(of: UInt32(file.count).littleEndian) { binary += $0 }
+        binary += file
+        let header = Array(
+            #"{"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": \#(binary.count)}}]}"#
+                .utf8)
+        let r = s.rawPost(
+            "/v2/models/whisper-tiny.en/infer", body: header + binary,
+            headers: ["Inference-Header-Content-Length: \(header.count)"])
+        #expect(r.status == 200)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])
+        let output = try #require((json["outputs"] as? [[String: Any]])?.first)
+        #expect(output["datatype"] as? String == "BYTES" && output["shape"] as? [Int] == [1])
+        #expect(output["data"] as? [String] == ["Yes, turn left at the next junction, then stop."])
+    }
+
+    @Test func badRequestsGetClearErrors() throws {
+        let s = try LiveServer()
+        defer { s.stop() }
+        let model: (String, String?, [UInt8]) = ("model", nil, Array("whisper-tiny.en".utf8))
+        let clip = try Self.audio("clip4_lancaster_tiny.wav")
+        let cases: [(String, [(String, String?, [UInt8])], Int, String)] = [
+            ("not audio", [model, ("file", "x.txt", Array("hello there".utf8))], 400, "not a readable audio file"),
+            ("truncated", [model, ("file", "c.wav", Array(clip.prefix(clip.count / 2)))], 400, "truncated"),
+            ("no file", [model], 400, "'file'"),
+            (
+                "other language", [model, ("language", nil, Array("fr".utf8)), ("file", "c.wav", clip)], 400,
+                "English-only"
+            ),
+            (
+                "format", [model, ("response_format", nil, Array("xml".utf8)), ("file", "c.wav", clip)], 400,
+                "response_format"
+            ),
+            ("prompt", [model, ("prompt", nil, Array("Hello".utf8)), ("file", "c.wav", clip)], 400, "prompt"),
+            (
+                "words", [model, ("timestamp_granularities[]", nil, Array("word".utf8)), ("file", "c.wav", clip)], 400,
+                "segment"
+            ),
+            (
+                "image model", [("model", nil, Array("efficientnet-lite0".utf8)), ("file", "c.wav", clip)], 400,
+                "speech-recognition"
+            ),
+            ("unknown model", [("model", nil, Array("nope".utf8)), ("file", "c.wav", clip)], 404, "unknown model"),
+        ]
+        for (what, fields, status, message) in cases {
+            let (got, body) = post(s, fields)
+            #expect(got == status, "\(what): \(got) \(body)")
+            #expect(body.contains(message), "\(what): \(body)")
+        }
+        #expect(try s.request("POST", Self.route, json: #"{"model": "whisper-tiny.en"}"#).0 == 415)
+        #expect(try s.request("GET", "/v2/health/ready").0 == 200)
+    }
+}
