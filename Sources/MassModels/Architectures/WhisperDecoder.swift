@@ -34,12 +34,8 @@ public final class WhisperDecoder: Sendable {
 
     public init(model: CTranslate2Model) throws {
         try BLAS.load()
-        func linear(_ prefix: String) throws -> Linear {
-            try Linear(weight: model.float32("\(prefix)/weight"), bias: model.float32("\(prefix)/bias"))
-        }
-        func norm(_ prefix: String) throws -> (gamma: Tensor, beta: Tensor) {
-            (try model.float32("\(prefix)/gamma"), try model.float32("\(prefix)/beta"))
-        }
+        let linear = model.linear
+        let norm = model.layerNorm
         heads = try model.integer("decoder/num_heads")
         embeddings = try model.float32("decoder/embeddings/weight")
         vocabularySize = embeddings.shape[0]

@@ -31,12 +31,8 @@ public final class WhisperEncoder: Sendable {
 
     public init(model: CTranslate2Model) throws {
         try BLAS.load()
-        func linear(_ prefix: String) throws -> Linear {
-            try Linear(weight: model.float32("\(prefix)/weight"), bias: model.float32("\(prefix)/bias"))
-        }
-        func norm(_ prefix: String) throws -> (gamma: Tensor, beta: Tensor) {
-            (try model.float32("\(prefix)/gamma"), try model.float32("\(prefix)/beta"))
-        }
+        let linear = model.linear
+        let norm = model.layerNorm
         /// A Conv1d weight [out, in, 3] is already the [out, in·3] matrix of the unfolded product.
         func conv(_ prefix: String) throws -> Linear {
             let w = try model.float32("\(prefix)/weight")
