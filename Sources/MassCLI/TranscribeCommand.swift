@@ -62,8 +62,8 @@ struct TranscribeCommand: ParsableCommand {
                 let clip = try AudioDecoder.decode(Array(data), maxSeconds: maxSeconds).resampled(to: 16000)
                 let segments: [WhisperTranscriber.Segment]
                 if withoutTimestamps {
-                    let t = transcriber.transcribeGreedy(clip.samples, pool: pool)
-                    segments = [.init(start: 0, end: clip.seconds, text: " " + t.text, tokens: t.tokens, seek: 0)]
+                    segments =
+                        transcriber.transcribeGreedy(clip.samples, pool: pool).timed(duration: clip.seconds).segments
                 } else {
                     segments = transcriber.transcribe(clip.samples, beams: beamSize, pool: pool).segments
                 }

@@ -86,13 +86,19 @@ public final class ImageClassifier: Sendable {
         network.logits(inputs, batch: batch, workspace: workspace, pool: pool)
     }
 
-    /// The `k` most likely classes with softmax probabilities, most likely first.
-    public func top(_ logits: [Float], k: Int) -> [Prediction] {
+    /// Softmax probabilities of one image's logits, in class order.
+    public func probabilities(_ logits: [Float]) -> [Float] {
         let m = logits.max() ?? 0
         let exps = logits.map { Foundation.exp(Double($0 - m)) }
         let total = exps.reduce(0, +)
+        return exps.map { Float($0 / total) }
+    }
+
+    /// The `k` most likely classes with softmax probabilities, most likely first.
+    public func top(_ logits: [Float], k: Int) -> [Prediction] {
+        let p = probabilities(logits)
         return logits.indices.sorted { logits[$0] > logits[$1] }.prefix(max(0, k)).map {
-            Prediction(index: $0, label: labels[$0], score: Float(exps[$0] / total))
+            Prediction(index: $0, label: labels[$0], score: p[$0])
         }
     }
 }

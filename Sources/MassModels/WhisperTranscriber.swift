@@ -22,6 +22,13 @@ public final class WhisperTranscriber: Sendable {
         /// Text tokens of every kept window, concatenated.
         public var tokens: [Int] { windows.flatMap(\.tokens) }
         public var text: String { windows.map(\.text).joined().trimmingCharacters(in: .whitespaces) }
+
+        /// As one segment spanning `duration` seconds (a greedy transcript has no timestamps).
+        public func timed(duration: Double) -> TimedTranscript {
+            TimedTranscript(
+                segments: [Segment(start: 0, end: duration, text: " " + text, tokens: tokens, seek: 0)],
+                prompts: windows.map(\.prompt))
+        }
     }
 
     /// A piece of the transcript with its time span (faster-whisper's segments).
@@ -65,8 +72,8 @@ public final class WhisperTranscriber: Sendable {
     public let decoder: WhisperDecoder
     public let tokenizer: WhisperTokenizer
     public let frontEnd = LogMelSpectrogram()
-    let suppress: Set<Int>
-    let suppressAtBegin: Set<Int>
+    public let suppress: Set<Int>
+    public let suppressAtBegin: Set<Int>
     static let startOfTranscript = 50257
     static let startOfPrevious = 50360
     static let noSpeech = 50361

@@ -24,11 +24,8 @@ public struct SpeechBatch: BatchModel {
     public func run(_ items: [TranscriptionJob], lane: ComputePool) throws -> [WhisperTranscriber.TimedTranscript] {
         items.map { job in
             if job.timestamps { return transcriber.transcribe(job.samples, beams: job.beams, pool: lane) }
-            let greedy = transcriber.transcribeGreedy(job.samples, pool: lane)
-            let seconds = Double(job.samples.count) / 16000
-            return WhisperTranscriber.TimedTranscript(
-                segments: [.init(start: 0, end: seconds, text: " " + greedy.text, tokens: greedy.tokens, seek: 0)],
-                prompts: greedy.windows.map(\.prompt))
+            return transcriber.transcribeGreedy(job.samples, pool: lane).timed(
+                duration: Double(job.samples.count) / 16000)
         }
     }
 

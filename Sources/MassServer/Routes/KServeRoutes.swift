@@ -198,9 +198,7 @@ enum KServeRoutes {
             logits = try await context.cancellingOnDisconnect { try await service.classify(prepared: values) }
         }
         let classes = service.classifier.labels.count
-        let probabilities = logits.flatMap { row in
-            service.classifier.top(row, k: classes).sorted { $0.index < $1.index }.map(\.score)
-        }
+        let probabilities = logits.flatMap(service.classifier.probabilities)
         let response = InferResponse(
             modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
             outputs: [
