@@ -50,7 +50,8 @@ import Testing
                 ids.insert(tokens[0])
             }
         }
-        ids.formUnion([50257, 50357, 50358, 50359, 50360, 50361])  // sot, translate, transcribe, sot_lm, sot_prev, no speech
+        // sot, translate, transcribe, sot_lm, sot_prev, no speech
+        ids.formUnion([50257, 50357, 50358, 50359, 50360, 50361])
         let config = try JSONSerialization.jsonObject(
             with: Data(contentsOf: Self.folder.appendingPathComponent("config.json")))
         let expected = try #require((config as? [String: Any])?["suppress_ids"] as? [Int])
