@@ -25,14 +25,27 @@ extension Kernels {
         for j in t..<padded {
             for dd in 0..<d { kT[dd * padded + j] = 0 }
         }
+        attendStaged(
+            q: q, ldq: ld, rows: t, kT: kT, keys: t, padded: padded, v: v, ldv: ld, d: d, scale: scale,
+            scores: scores, into: out, ldo: ldo)
+    }
+
+    /// Attention of `rows` query rows (one head, rows `ldq` apart) over `keys` keys staged transposed in `kT`
+    /// ([d, padded], padded a multiple of 8, the padding zero) and their values `v` (rows `ldv` apart):
+    /// out[i, :] = Σ_j softmax_j(scale · q_i·k_j) · v_j. `scores` holds rows × padded floats. `d` is a multiple of 8.
+    public static func attendStaged(
+        q: UnsafePointer<Float>, ldq: Int, rows t: Int, kT: UnsafePointer<Float>, keys: Int, padded: Int,
+        v: UnsafePointer<Float>, ldv: Int, d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+        into out: UnsafeMutablePointer<Float>, ldo: Int
+    ) {
         // Scores, four query rows at a time so each staged key vector feeds four FMAs.
         var i = 0
         while i < t {
             let rowsHere = min(4, t - i)
-            let q0 = q + i * ld
-            let q1 = q + (i + min(1, rowsHere - 1)) * ld
-            let q2 = q + (i + min(2, rowsHere - 1)) * ld
-            let q3 = q + (i + min(3, rowsHere - 1)) * ld
+            let q0 = q + i * ldq
+            let q1 = q + (i + min(1, rowsHere - 1)) * ldq
+            let q2 = q + (i + min(2, rowsHere - 1)) * ldq
+            let q3 = q + (i + min(3, rowsHere - 1)) * ldq
             var jb = 0
             while jb < padded {
                 var a0 = V(), a1 = V(), a2 = V(), a3 = V()
@@ -54,29 +67,89 @@ extension Kernels {
             }
             i += 4
         }
-        softmaxRows(scores, rows: t, cols: t, ld: padded)
-        for i in 0..<t {
-            let p = scores + i * padded
-            let o = out + i * ldo
+        softmaxRows(scores, rows: t, cols: keys, ld: padded)
+        // Values, four rows and 16 dimensions at a time, so each value vector loaded feeds four rows.
+        i = 0
+        while i < t {
+            let rowsHere = min(4, t - i)
+            let p0 = scores + i * padded
+            let p1 = scores + (i + min(1, rowsHere - 1)) * padded
+            let p2 = scores + (i + min(2, rowsHere - 1)) * padded
+            let p3 = scores + (i + min(3, rowsHere - 1)) * padded
             var c = 0
             while c < d {
-                // Four 8-lane accumulators cover head dimensions up to 32 per pass.
-                let lanes = min(4, (d - c) / 8)
-                var a0 = V(), a1 = V(), a2 = V(), a3 = V()
-                for j in 0..<t {
-                    let w = V(repeating: p[j])
-                    let vj = v + j * ld + c
-                    a0 = a0.addingProduct(w, load(vj))
-                    if lanes > 1 { a1 = a1.addingProduct(w, load(vj + 8)) }
-                    if lanes > 2 { a2 = a2.addingProduct(w, load(vj + 16)) }
-                    if lanes > 3 { a3 = a3.addingProduct(w, load(vj + 24)) }
+                let wide = d - c >= 16
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V()
+                var vj = v + c
+                for j in 0..<keys {
+                    let x = load(vj)
+                    let w0 = V(repeating: p0[j]), w1 = V(repeating: p1[j])
+                    let w2 = V(repeating: p2[j]), w3 = V(repeating: p3[j])
+                    a0 = a0.addingProduct(w0, x)
+                    a1 = a1.addingProduct(w1, x)
+                    a2 = a2.addingProduct(w2, x)
+                    a3 = a3.addingProduct(w3, x)
+                    if wide {
+                        let y = load(vj + 8)
+                        b0 = b0.addingProduct(w0, y)
+                        b1 = b1.addingProduct(w1, y)
+                        b2 = b2.addingProduct(w2, y)
+                        b3 = b3.addingProduct(w3, y)
+                    }
+                    vj += ldv
                 }
-                store(a0, o + c)
-                if lanes > 1 { store(a1, o + c + 8) }
-                if lanes > 2 { store(a2, o + c + 16) }
-                if lanes > 3 { store(a3, o + c + 24) }
-                c += lanes * 8
+                let o = out + i * ldo + c
+                store(a0, o)
+                if rowsHere > 1 { store(a1, o + ldo) }
+                if rowsHere > 2 { store(a2, o + 2 * ldo) }
+                if rowsHere > 3 { store(a3, o + 3 * ldo) }
+                if wide {
+                    store(b0, o + 8)
+                    if rowsHere > 1 { store(b1, o + ldo + 8) }
+                    if rowsHere > 2 { store(b2, o + 2 * ldo + 8) }
+                    if rowsHere > 3 { store(b3, o + 3 * ldo + 8) }
+                }
+                c += wide ? 16 : 8
             }
+            i += 4
+        }
+    }
+
+    /// Attention of one query row over `count` cached keys and values of one head (rows `ld` apart), the shape
+    /// of a decoder step: out = Σ_j softmax_j(scale · q·k_j) · v_j. `scores` holds `count` floats; `d` is a multiple
+    /// of 8.
+    public static func attendOne(
+        q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int, count: Int,
+        d: Int, scale: Float, scores: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>
+    ) {
+        for j in 0..<count {
+            let k = keys + j * ld
+            var acc = V()
+            var c = 0
+            while c < d {
+                acc = acc.addingProduct(load(q + c), load(k + c))
+                c += 8
+            }
+            scores[j] = acc.sum() * scale
+        }
+        softmaxRows(scores, rows: 1, cols: count, ld: count)
+        var c = 0
+        while c < d {
+            let lanes = min(4, (d - c) / 8)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            for j in 0..<count {
+                let w = V(repeating: scores[j])
+                let vj = values + j * ld + c
+                a0 = a0.addingProduct(w, load(vj))
+                if lanes > 1 { a1 = a1.addingProduct(w, load(vj + 8)) }
+                if lanes > 2 { a2 = a2.addingProduct(w, load(vj + 16)) }
+                if lanes > 3 { a3 = a3.addingProduct(w, load(vj + 24)) }
+            }
+            store(a0, out + c)
+            if lanes > 1 { store(a1, out + c + 8) }
+            if lanes > 2 { store(a2, out + c + 16) }
+            if lanes > 3 { store(a3, out + c + 24) }
+            c += lanes * 8
         }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Fused CPU kernels on float32 rows. All pointers are row-major; `ld` is the distance between rows in floats.
 ///
 /// Each kernel has a naive twin in `Reference`, which tests use as ground truth.
@@ -119,5 +121,37 @@ public enum Kernels {
             }
             for i in c..<cols { row[i] *= inv[0] }
         }
+    }
+
+    /// The largest of x[0..<count] (count > 0).
+    public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var maxV = V(repeating: -.infinity)
+        var c = 0
+        while c + 8 <= count {
+            maxV = VectorMath.max(maxV, load(x + c))
+            c += 8
+        }
+        var m = maxV.max()
+        for i in c..<count { m = Swift.max(m, x[i]) }
+        return m
+    }
+
+    /// log Σ exp(x[i]) over x[0..<count], entries at or below -1e30 (disabled logits) counting as zero; -infinity
+    /// when every entry is disabled.
+    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        let peak = maximum(x, count: count)
+        guard peak > -1e30 else { return -.infinity }
+        let peakV = V(repeating: peak)
+        let off = V(repeating: -1e30)
+        var sumV = V(repeating: 0)
+        var c = 0
+        while c + 8 <= count {
+            let v = load(x + c)
+            sumV += VectorMath.exp(v - peakV).replacing(with: 0, where: v .<= off)
+            c += 8
+        }
+        var sum = sumV.sum()
+        for i in c..<count where x[i] > -1e30 { sum += Foundation.exp(x[i] - peak) }
+        return peak + Foundation.log(sum)
     }
 }
