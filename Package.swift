@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "MassTokenizers", swiftSettings: strict),
         .target(name: "CMassAudio", linkerSettings: [.linkedLibrary("sndfile")]),
         .target(name: "MassAudio", dependencies: ["CMassAudio"], swiftSettings: strict + simdFlags),
+        .systemLibrary(name: "CZlib"),
         .target(name: "CMassImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
@@ -47,7 +48,7 @@ let package = Package(
         // Layer 3
         .target(
             name: "MassModels",
-            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio"],
+            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio", "CZlib"],
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
@@ -70,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "MassCLI",
             dependencies: [
-                "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassImage", "MassAudio",
+                "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict + simdFlags

@@ -7,7 +7,10 @@ import MassTokenizers
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the engine's speed.",
-        subcommands: [BenchEmbedCommand.self, BenchGemmCommand.self, BenchHTTPCommand.self, BenchClassifyCommand.self])
+        subcommands: [
+            BenchEmbedCommand.self, BenchGemmCommand.self, BenchHTTPCommand.self, BenchClassifyCommand.self,
+            BenchTranscribeCommand.self,
+        ])
 }
 
 struct BenchEmbedCommand: ParsableCommand {

@@ -10,9 +10,11 @@ struct TranscribeCommand: ParsableCommand {
         abstract: "Transcribe speech (WAV, FLAC, OGG, MP3) with a Whisper model.",
         discussion: """
             Decodes each FILE (channels averaged, resampled to 16 kHz) and transcribes it in 30-second windows \
-            conditioned on the previous text, with faster-whisper's defaults: beam search of 5 with timestamps at \
-            temperature 0. --beam-size 1 --without-timestamps is faster-whisper's greedy mode. Temperature \
-            fallback (sampling) is not implemented.
+            conditioned on the previous text, with faster-whisper's defaults: beam search of 5 with timestamps, \
+            falling back to sampling (best of 5) at rising temperatures when a window's text is too repetitive \
+            (compression ratio over 2.4) or too improbable (average log-probability under -1). \
+            --beam-size 1 --without-timestamps --temperature 0 is faster-whisper's greedy mode. Files are \
+            transcribed together, --batch at a time, sharing encoder passes and decoder steps.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, srt, vtt }
@@ -25,11 +27,29 @@ struct TranscribeCommand: ParsableCommand {
         help: "Output: text (one line per file), json ({\"file\", \"text\", \"segments\"} per file), srt or vtt.")
     var format: Format = .text
 
-    @Option(name: .long, help: "Beams (faster-whisper's default 5; 1 is greedy).")
+    @Option(name: .long, help: "Beams at temperature 0 (faster-whisper's default 5; 1 is greedy).")
     var beamSize = 5
 
-    @Flag(name: .long, help: "No timestamps (greedy only: needs --beam-size 1).")
+    @Option(name: .long, help: "Hypotheses sampled at each fallback temperature.")
+    var bestOf = 5
+
+    @Option(
+        name: .long,
+        help: "Temperatures tried in order, comma-separated (a single 0 turns the fallback off).")
+    var temperature = "0,0.2,0.4,0.6,0.8,1.0"
+
+    @Flag(name: .long, help: "No timestamps: one segment per 30-second window.")
     var withoutTimestamps = false
+
+    @Option(
+        name: .long, help: "Text the speech continues (names, spelling, style), as faster-whisper's initial_prompt.")
+    var prompt: String?
+
+    @Flag(name: .long, help: "Do not condition each window on the text before it.")
+    var noConditionOnPreviousText = false
+
+    @Option(name: .long, help: "Files transcribed together (their encoder passes and decoder steps shared).")
+    var batch = 8
 
     @Option(name: .long, help: "Compute threads (default: every core).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -40,38 +60,59 @@ struct TranscribeCommand: ParsableCommand {
     @Argument(help: "Audio files.")
     var files: [String]
 
+    var temperatures: [Double]? {
+        let values = temperature.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (0...2).contains($0!) }) else { return nil }
+        return values.map { $0! }
+    }
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
-        guard (1...16).contains(beamSize) else { throw ValidationError("--beam-size must be 1-16") }
-        guard !withoutTimestamps || beamSize == 1 else {
-            throw ValidationError("--without-timestamps is implemented for greedy decoding only: add --beam-size 1")
+        guard (1...16).contains(beamSize), (1...16).contains(bestOf) else {
+            throw ValidationError("--beam-size and --best-of must be 1-16")
         }
-        guard threads >= 1, maxSeconds > 0 else {
-            throw ValidationError("--threads and --max-seconds must be positive")
+        guard temperatures != nil else {
+            throw ValidationError("--temperature must be comma-separated numbers from 0 to 2")
+        }
+        guard threads >= 1, maxSeconds > 0, batch >= 1 else {
+            throw ValidationError("--threads, --batch and --max-seconds must be positive")
         }
     }
 
     func run() throws {
         try Mass.checkCPU()
         let transcriber = try WhisperTranscriber(directory: URL(fileURLWithPath: model))
+        var options = WhisperOptions()
+        options.beamSize = beamSize
+        options.bestOf = bestOf
+        options.temperatures = temperatures!
+        options.timestamps = !withoutTimestamps
+        options.conditionOnPreviousText = !noConditionOnPreviousText
+        if let prompt { options.initialPrompt = try transcriber.promptTokens(prompt) }
         let pool = ComputePool(threads: threads)
         var failed = false
-        for file in files {
-            do {
-                let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                let clip = try AudioDecoder.decode(Array(data), maxSeconds: maxSeconds).resampled(to: 16000)
-                let segments: [WhisperTranscriber.Segment]
-                if withoutTimestamps {
-                    segments =
-                        transcriber.transcribeGreedy(clip.samples, pool: pool).timed(duration: clip.seconds).segments
-                } else {
-                    segments = transcriber.transcribe(clip.samples, beams: beamSize, pool: pool).segments
+        for group in stride(from: 0, to: files.count, by: batch).map({ Array(files[$0..<min($0 + batch, files.count)]) }
+        ) {
+            var sessions: [(file: String, session: WhisperSession?)] = []
+            for file in group {
+                do {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                    let clip = try AudioDecoder.decode(Array(data), maxSeconds: maxSeconds).resampled(to: 16000)
+                    sessions.append((file, transcriber.session(clip.samples, options: options)))
+                } catch {
+                    failed = true
+                    sessions.append((file, nil))
+                    let reason = (error as? CocoaError)?.code == .fileReadNoSuchFile ? "no such file" : "\(error)"
+                    FileHandle.standardError.write(Data("mass transcribe: \(file): \(reason)\n".utf8))
                 }
-                print(Self.render(segments, file: file, format: format), terminator: "")
-            } catch {
-                failed = true
-                let reason = (error as? CocoaError)?.code == .fileReadNoSuchFile ? "no such file" : "\(error)"
-                FileHandle.standardError.write(Data("mass transcribe: \(file): \(reason)\n".utf8))
+            }
+            let running = sessions.compactMap(\.session)
+            while running.contains(where: { !$0.isFinished }) {
+                transcriber.advance(running.filter { !$0.isFinished }, pool: pool)
+            }
+            for (file, session) in sessions {
+                guard let session else { continue }
+                print(Self.render(session.transcript.segments, file: file, format: format), terminator: "")
             }
         }
         if failed { throw ExitCode(1) }

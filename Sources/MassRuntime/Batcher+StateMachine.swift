@@ -71,13 +71,14 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
         return true
     }
 
-    /// Decides what to run at time `now` when `idleWorkers` workers are free.
-    public mutating func next(now: Double, idleWorkers: Int) -> Decision {
+    /// Decides what to run at time `now` when `idleWorkers` workers are free; a batch holds at most `room`
+    /// requests (a worker batching continuously has room for what its running batch lacks).
+    public mutating func next(now: Double, idleWorkers: Int, room: Int = .max) -> Decision {
         var decision = Decision()
         decision.expired = queue.filter { $0.deadline <= now }
         if !decision.expired.isEmpty { queue.removeAll { $0.deadline <= now } }
         guard let oldest = queue.first else { return decision }
-        let (count, tokens) = takeable()
+        let (count, tokens) = takeable(room: max(1, room))
         let full = count == limits.maxBatchSize || count < queue.count || tokens >= limits.maxBatchTokens
         let waitedEnough = now - oldest.enqueued >= limits.maxQueueDelay
         if idleWorkers > 0 && (full || waitedEnough) {
@@ -92,10 +93,10 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
     }
 
     /// How many requests from the front fit one batch, and their tokens (at least one request).
-    private func takeable() -> (count: Int, tokens: Int) {
+    private func takeable(room: Int) -> (count: Int, tokens: Int) {
         var count = 0
         var tokens = 0
-        for request in queue.prefix(limits.maxBatchSize) {
+        for request in queue.prefix(min(room, limits.maxBatchSize)) {
             if count > 0 && tokens + request.tokens > limits.maxBatchTokens { break }
             count += 1
             tokens += request.tokens

@@ -20,6 +20,46 @@ public protocol BatchModel: Sendable {
     func run(_ items: [Item], lane: Lane) throws -> [Output]
     /// The counter of work done (`mass_tokens_total`, `mass_images_total`) and its help text.
     var unitsMetric: (name: String, help: String) { get }
+    /// Serves `batch` until every request in it has its answer. The default runs `run(_:lane:)` once; a model that
+    /// batches continuously (speech) admits more requests between its steps and finishes each one when it is ready.
+    func serve(_ batch: ServedBatch<Self>, lane: Lane)
+}
+
+extension BatchModel {
+    public func serve(_ batch: ServedBatch<Self>, lane: Lane) {
+        do {
+            let outputs = try run(batch.items.map(\.item), lane: lane)
+            for ((key, _), output) in zip(batch.items, outputs) { batch.finish(key, .success(output)) }
+        } catch {
+            for (key, _) in batch.items { batch.finish(key, .failure(error)) }
+        }
+    }
+}
+
+/// The requests a worker is serving, as a model sees them: the first ones, more on request (`admit`), and where
+/// answers go (`finish`). Keys identify requests.
+public final class ServedBatch<Model: BatchModel> {
+    public let items: [(key: UInt64, item: Model.Item)]
+    private let admitter: (Int) -> [(key: UInt64, item: Model.Item)]
+    private let finisher: (UInt64, Result<Model.Output, any Error>) -> Void
+    private let cancelled: (UInt64) -> Bool
+
+    init(
+        items: [(key: UInt64, item: Model.Item)], admit: @escaping (Int) -> [(key: UInt64, item: Model.Item)],
+        finish: @escaping (UInt64, Result<Model.Output, any Error>) -> Void, cancelled: @escaping (UInt64) -> Bool
+    ) {
+        self.items = items
+        admitter = admit
+        finisher = finish
+        self.cancelled = cancelled
+    }
+
+    /// Takes up to `room` more queued requests (none when the queue is empty), without waiting.
+    public func admit(room: Int) -> [(key: UInt64, item: Model.Item)] { room > 0 ? admitter(room) : [] }
+    /// Answers one request.
+    public func finish(_ key: UInt64, _ result: Result<Model.Output, any Error>) { finisher(key, result) }
+    /// Whether the request's caller went away while it was being computed.
+    public func isCancelled(_ key: UInt64) -> Bool { cancelled(key) }
 }
 
 /// Serves one loaded model: requests from any task are queued, coalesced into batches by
@@ -36,7 +76,10 @@ public final class BatchingService<Model: BatchModel>: Sendable {
 
     private struct State: ~Copyable {
         var machine: BatcherStateMachine<Model.Item>
+        /// Queued and running requests.
         var waiting: [UInt64: CheckedContinuation<Model.Output, any Error>] = [:]
+        /// Running requests whose caller went away.
+        var abandoned: Set<UInt64> = []
         var statistics = Statistics()
         var stopping = false
         var runningWorkers = 0
@@ -120,7 +163,9 @@ public final class BatchingService<Model: BatchModel>: Sendable {
         } onCancel: {
             guard let id = idBox.withLock({ $0 }) else { return }
             let continuation: CheckedContinuation<Model.Output, any Error>? = state.withLock { s in
-                s.machine.cancel(id) ? s.waiting.removeValue(forKey: id) : nil
+                if s.machine.cancel(id) { return s.waiting.removeValue(forKey: id) }
+                if s.waiting[id] != nil { s.abandoned.insert(id) }
+                return nil
             }
             if continuation != nil {
                 fail(reason: "cancelled")
@@ -206,6 +251,73 @@ public final class BatchingService<Model: BatchModel>: Sendable {
 
     private func run(_ batch: [BatcherStateMachine<Model.Item>.Request], lane: Model.Lane) {
         let started = now
+        observeStart(of: batch, at: started)
+        defer {
+            metrics?.observe(
+                "mass_inference_duration_seconds", now - started, labels: [("model", name)],
+                help: "Time of one model call (a batch; for continuously batched speech, a busy period).")
+        }
+        let costs = Mutex([UInt64: Int](uniqueKeysWithValues: batch.map { ($0.id, $0.tokens) }))
+        let served = ServedBatch<Model>(
+            items: batch.map { ($0.id, $0.item) },
+            admit: { [self] room in
+                let taken = admit(room: room)
+                costs.withLock { for r in taken { $0[r.id] = r.tokens } }
+                return taken.map { ($0.id, $0.item) }
+            },
+            finish: { [self] key, result in
+                let continuation = state.withLock { s in
+                    s.abandoned.remove(key)
+                    return s.waiting.removeValue(forKey: key)
+                }
+                switch result {
+                case .success(let output):
+                    let units = model.unitsMetric
+                    let cost = costs.withLock { $0[key] ?? 0 }
+                    metrics?.add(units.name, Double(cost), labels: [("model", name)], help: units.help)
+                    continuation?.resume(returning: output)
+                case .failure(let error):
+                    fail(reason: error is CancellationError ? "cancelled" : "model_error")
+                    continuation?.resume(throwing: error)
+                }
+            },
+            cancelled: { [self] key in state.withLock { $0.abandoned.contains(key) } })
+        model.serve(served, lane: lane)
+        // A model that forgot a request must not leave its caller waiting.
+        let forgotten = state.withLock { s in
+            costs.withLock { c in c.keys.compactMap { s.waiting.removeValue(forKey: $0) } }
+        }
+        for continuation in forgotten {
+            continuation.resume(throwing: RuntimeError(.modelFailed, "the model returned no answer for the request"))
+        }
+    }
+
+    /// More queued requests for a running continuous batch (expired ones are failed on the way).
+    private func admit(room: Int) -> [BatcherStateMachine<Model.Item>.Request] {
+        let now = self.now
+        let (batch, expired):
+            ([BatcherStateMachine<Model.Item>.Request], [CheckedContinuation<Model.Output, any Error>]) =
+                state.withLock { s in
+                    guard !s.stopping || s.machine.queueDepth > 0 else { return ([], []) }
+                    let d = s.machine.next(now: now, idleWorkers: 1, room: room)
+                    let gone = d.expired.compactMap { s.waiting.removeValue(forKey: $0.id) }
+                    s.statistics.expired += gone.count
+                    return (d.batch ?? [], gone)
+                }
+        for _ in expired { fail(reason: "deadline_exceeded") }
+        for c in expired {
+            c.resume(throwing: RuntimeError(.deadlineExceeded, "the request waited longer than request_timeout_ms"))
+        }
+        if !batch.isEmpty { observeStart(of: batch, at: now) }
+        return batch
+    }
+
+    private func observeStart(of batch: [BatcherStateMachine<Model.Item>.Request], at started: Double) {
+        state.withLock { s in
+            s.statistics.batches += 1
+            s.statistics.requests += batch.count
+            s.statistics.largestBatch = max(s.statistics.largestBatch, batch.count)
+        }
         if let metrics {
             for request in batch {
                 metrics.observe(
@@ -218,26 +330,5 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                 help: "Requests per model call.")
         }
         publishQueueDepth()
-        defer {
-            metrics?.observe(
-                "mass_inference_duration_seconds", now - started, labels: [("model", name)],
-                help: "Time of one model call (a batch).")
-            let units = model.unitsMetric
-            metrics?.add(
-                units.name, Double(batch.reduce(0) { $0 + $1.tokens }), labels: [("model", name)], help: units.help)
-        }
-        let continuations = state.withLock { s in
-            s.statistics.batches += 1
-            s.statistics.requests += batch.count
-            s.statistics.largestBatch = max(s.statistics.largestBatch, batch.count)
-            return batch.map { s.waiting.removeValue(forKey: $0.id) }
-        }
-        do {
-            let outputs = try model.run(batch.map(\.item), lane: lane)
-            for (output, continuation) in zip(outputs, continuations) { continuation?.resume(returning: output) }
-        } catch {
-            fail(reason: "model_error")
-            for continuation in continuations { continuation?.resume(throwing: error) }
-        }
     }
 }

@@ -1,4 +1,5 @@
-/// An error of the serving runtime: a bad model repository or `mass.json`, an unknown model, a full queue.
+/// An error of the serving runtime: a bad model repository or `mass.json`, an unknown model, a full queue, a
+/// model that failed to answer.
 /// `MassServer` maps codes to HTTP statuses in one place.
 public struct RuntimeError: Error, Sendable, CustomStringConvertible, Equatable {
     public enum Code: String, Sendable {
@@ -6,6 +7,7 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible, Equatable 
         case modelNotFound = "model_not_found"
         case queueFull = "queue_full"
         case deadlineExceeded = "deadline_exceeded"
+        case modelFailed = "model_failed"
     }
 
     public var code: Code

@@ -6,15 +6,16 @@ import MassTensor
 /// One transcription request: 16 kHz mono samples and how to decode them.
 public struct TranscriptionJob: Sendable {
     public let samples: [Float]
-    public let beams: Int
-    public let timestamps: Bool
+    public let options: WhisperOptions
 }
 
-/// A Whisper model as `BatchingService` runs it. Requests of a batch are transcribed one after another on the
-/// worker (cross-request batching of encoder and decoder work is not implemented yet); a request's cost is its
-/// length in seconds.
+/// A Whisper model as `BatchingService` runs it, batching continuously: every request is a `WhisperSession`, and
+/// each step shares one encoder pass among the windows waiting for it and one decoder pass among the hypotheses of
+/// every request. Requests that arrive meanwhile join at the next step (up to `max_batch_size` at once), so a long
+/// file never holds a short one back for more than a step. A request's cost is its length in seconds.
 public struct SpeechBatch: BatchModel {
     public let transcriber: WhisperTranscriber
+    public let maxSessions: Int
 
     public func makeLane(threads: Int) -> ComputePool { ComputePool(threads: threads) }
     public func cost(of item: TranscriptionJob) -> Int {
@@ -22,10 +23,32 @@ public struct SpeechBatch: BatchModel {
     }
 
     public func run(_ items: [TranscriptionJob], lane: ComputePool) throws -> [WhisperTranscriber.TimedTranscript] {
-        items.map { job in
-            if job.timestamps { return transcriber.transcribe(job.samples, beams: job.beams, pool: lane) }
-            return transcriber.transcribeGreedy(job.samples, pool: lane).timed(
-                duration: Double(job.samples.count) / 16000)
+        let sessions = items.map { transcriber.session($0.samples, options: $0.options) }
+        while sessions.contains(where: { !$0.isFinished }) {
+            transcriber.advance(sessions.filter { !$0.isFinished }, pool: lane)
+        }
+        return sessions.map(\.transcript)
+    }
+
+    public func serve(_ batch: ServedBatch<SpeechBatch>, lane: ComputePool) {
+        var active: [(key: UInt64, session: WhisperSession)] = []
+        func start(_ items: [(key: UInt64, item: TranscriptionJob)]) {
+            active += items.map { ($0.key, transcriber.session($0.item.samples, options: $0.item.options)) }
+        }
+        start(batch.items)
+        while !active.isEmpty {
+            transcriber.advance(active.map(\.session), pool: lane)
+            active.removeAll { key, session in
+                if session.isFinished {
+                    batch.finish(key, .success(session.transcript))
+                } else if batch.isCancelled(key) {
+                    batch.finish(key, .failure(CancellationError()))
+                } else {
+                    return false
+                }
+                return true
+            }
+            start(batch.admit(room: maxSessions - active.count))
         }
     }
 
@@ -43,13 +66,14 @@ public final class TranscriptionService: Sendable {
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         batcher = BatchingService(
-            model: SpeechBatch(transcriber: transcriber), config: config, name: name, metrics: metrics, threads: threads
+            model: SpeechBatch(transcriber: transcriber, maxSessions: config.batching.maxBatchSize), config: config,
+            name: name, metrics: metrics, threads: threads
         )
     }
 
     /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3). Throws `AudioError` for a file that cannot be read
     /// or is longer than `max_audio_seconds`.
-    public func transcribe(file: [UInt8], beams: Int = 5, timestamps: Bool = true) async throws -> (
+    public func transcribe(file: [UInt8], options: WhisperOptions = WhisperOptions()) async throws -> (
         WhisperTranscriber.TimedTranscript, seconds: Double
     ) {
         let maxSeconds = config.maxAudioSeconds
@@ -57,13 +81,15 @@ public final class TranscriptionService: Sendable {
             try AudioDecoder.decode(file, maxSeconds: maxSeconds).resampled(to: 16000)
         }
         let transcript = try await batcher.submit(
-            TranscriptionJob(samples: clip.samples, beams: beams, timestamps: timestamps))
+            TranscriptionJob(samples: clip.samples, options: options))
         return (transcript, clip.seconds)
     }
 
-    /// Transcribes samples already at 16 kHz (the warm-up).
-    public func transcribe(samples: [Float]) async throws -> WhisperTranscriber.TimedTranscript {
-        try await batcher.submit(TranscriptionJob(samples: samples, beams: 1, timestamps: false))
+    /// Transcribes samples already at 16 kHz (the warm-up, benchmarks).
+    public func transcribe(samples: [Float], options: WhisperOptions = .greedy) async throws
+        -> WhisperTranscriber.TimedTranscript
+    {
+        try await batcher.submit(TranscriptionJob(samples: samples, options: options))
     }
 
     public func shutdown() { batcher.shutdown() }

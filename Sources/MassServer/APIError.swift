@@ -30,7 +30,8 @@ struct APIError: Error, HTTPResponseError {
                     status: family == .openAI ? .tooManyRequests : .serviceUnavailable, message: e.message,
                     family: family)
             case .deadlineExceeded: return APIError(status: .serviceUnavailable, message: e.message, family: family)
-            case .badConfig: return APIError(status: .internalServerError, message: e.message, family: family)
+            case .badConfig, .modelFailed:
+                return APIError(status: .internalServerError, message: e.message, family: family)
             }
         case let e as AudioError:
             return APIError(status: .badRequest, message: e.message, family: family)

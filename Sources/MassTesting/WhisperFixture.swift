@@ -12,6 +12,10 @@ public struct WhisperFixture: Decodable {
         public let start: Double
         public let end: Double
         public let text: String
+        public let temperature: Double
+        public let avg_logprob: Double
+        public let compression_ratio: Double
+        public let no_speech_prob: Double
     }
 
     public struct Result: Decodable {

@@ -20,8 +20,8 @@ import Testing
         #expect(object["text"] as? String == "Yes, turn left at the next junction, then stop.")
         #expect(out.stderr.contains("README.md: not a readable audio file"))
         #expect(out.stderr.contains("/nonexistent.wav: no such file"))
-        let combo = try runner.run(["transcribe", "--model", model, "--without-timestamps", "x.wav"])
-        #expect(combo.status != 0 && combo.stderr.contains("add --beam-size 1"))
+        let badTemperature = try runner.run(["transcribe", "--model", model, "--temperature", "0,hot", "x.wav"])
+        #expect(badTemperature.status != 0 && badTemperature.stderr.contains("--temperature must be"))
         // The defaults (beam 5, timestamps) as SubRip subtitles.
         let srt = try runner.run([
             "transcribe", "--model", model, "--format", "srt", audio.appendingPathComponent("clip1_us_short.wav").path,

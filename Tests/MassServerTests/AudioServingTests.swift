@@ -50,6 +50,17 @@ import Testing
         #expect(
             segments.map { $0["start"] as? Double } == [0, 5.4] && segments.map { $0["end"] as? Double } == [5.4, 7.56])
         #expect(abs((v["duration"] as? Double ?? 0) - 7.864) < 1e-6)
+        #expect(segments.allSatisfy { $0["temperature"] as? Double == 0 && $0["avg_logprob"] is Double })
+        #expect(segments.allSatisfy { $0["compression_ratio"] is Double && $0["no_speech_prob"] is Double })
+        // A prompt is faster-whisper's initial_prompt: here it joins the two segments into one (as in the goldens).
+        let (_, prompted) = post(
+            s,
+            [
+                model, ("response_format", nil, Array("verbose_json".utf8)),
+                ("prompt", nil, Array("Speech recognition status report, Mass.".utf8)), ("file", "c.wav", clip),
+            ])
+        let p = try #require(try JSONSerialization.jsonObject(with: Data(prompted.utf8)) as? [String: Any])
+        #expect((p["segments"] as? [[String: Any]])?.map { $0["end"] as? Double } == [7.86])
         #expect(try s.metric(#"mass_audio_seconds_total{model="whisper-tiny.en"}"#) ?? 0 >= 11 + 8 * 4)
     }
 
@@ -90,7 +101,11 @@ import Testing
                 "format", [model, ("response_format", nil, Array("xml".utf8)), ("file", "c.wav", clip)], 400,
                 "response_format"
             ),
-            ("prompt", [model, ("prompt", nil, Array("Hello".utf8)), ("file", "c.wav", clip)], 400, "prompt"),
+            (
+                "temperature", [model, ("temperature", nil, Array("hot".utf8)), ("file", "c.wav", clip)], 400,
+                "temperature"
+            ),
+            ("too hot", [model, ("temperature", nil, Array("1.5".utf8)), ("file", "c.wav", clip)], 400, "from 0 to 1"),
             (
                 "words", [model, ("timestamp_granularities[]", nil, Array("word".utf8)), ("file", "c.wav", clip)], 400,
                 "segment"

@@ -2,7 +2,8 @@
 // reading CTranslate2 names: decoder/embeddings (also the output projection, through the alias
 // decoder/projection/weight, no bias), decoder/position_encodings, decoder/layer_N/{self_attention, attention,
 // ffn} (pre-LayerNorm; fused QKV for self-attention, query + fused KV for cross-attention), decoder/layer_norm.
-// One sequence at a time with a key/value cache; cross-attention keys and values are computed once per window.
+// Rows of many hypotheses (and windows) per pass with a key/value cache per hypothesis; cross-attention keys and
+// values are computed once per window.
 import Foundation
 public import MassTensor
 public import MassWeights
@@ -63,160 +64,233 @@ public final class WhisperDecoder: Sendable {
         finalNorm = try norm("decoder/layer_norm")
     }
 
-    /// One window's decoding state: cross-attention keys/values of the encoder output and the self-attention cache.
+    /// The cross-attention keys and values of one window's encoder output, shared by every hypothesis decoding it.
+    /// Staged per head so that a head's keys and values are contiguous (each pass reads them once per four rows).
+    public final class Memory: Sendable {
+        let keysT: [[Float]]  // per layer: [heads, headWidth, padded], the keys transposed, padding zero
+        let values: [[Float]]  // per layer: [heads, frames, headWidth]
+        public let frames: Int
+        let padded: Int
+
+        /// From each layer's [frames, 2 · width] keys-then-values product.
+        init(kv: [[Float]], frames: Int, heads: Int) {
+            self.frames = frames
+            let padded = (frames + 7) & ~7
+            self.padded = padded
+            let w = kv.isEmpty ? 0 : kv[0].count / (2 * frames)
+            let d = w / heads
+            keysT = kv.map { layer in
+                var t = [Float](repeating: 0, count: w * padded)
+                for f in 0..<frames {
+                    for c in 0..<w {
+                        let (head, i) = c.quotientAndRemainder(dividingBy: d)
+                        t[(head * d + i) * padded + f] = layer[f * 2 * w + c]
+                    }
+                }
+                return t
+            }
+            values = kv.map { layer in
+                var v = [Float](repeating: 0, count: w * frames)
+                for f in 0..<frames {
+                    for head in 0..<heads {
+                        for i in 0..<d { v[(head * frames + f) * d + i] = layer[f * 2 * w + w + head * d + i] }
+                    }
+                }
+                return v
+            }
+        }
+    }
+
+    /// One hypothesis's decoding state: its window's memory and its self-attention cache.
     public final class State {
-        var crossKV: [[Float]]  // per layer [frames, 2 · width]
+        public let memory: Memory
         var selfK: [[Float]]  // per layer, grows by `width` per token
         var selfV: [[Float]]
+        /// Tokens fed so far (the next token's position).
         public internal(set) var length = 0
-        let frames: Int
 
-        init(crossKV: [[Float]], frames: Int) {
-            self.crossKV = crossKV
-            self.frames = frames
-            selfK = Array(repeating: [], count: crossKV.count)
-            selfV = Array(repeating: [], count: crossKV.count)
+        init(memory: Memory, layers: Int) {
+            self.memory = memory
+            selfK = Array(repeating: [], count: layers)
+            selfV = Array(repeating: [], count: layers)
         }
 
-        func advance() { length += 1 }
+        /// An independent copy (the memory is shared, the cache copied on its next write).
+        public func copy() -> State {
+            let c = State(memory: memory, layers: selfK.count)
+            c.selfK = selfK
+            c.selfV = selfV
+            c.length = length
+            return c
+        }
     }
 
-    /// Starts a window over the encoder output `memory` [frames, width].
-    public func start(memory: [Float], pool: ComputePool) -> State {
-        let frames = memory.count / width
+    /// One token to feed: to `state`, at its next position; `logits` asks for the row's output distribution.
+    public struct Row {
+        public var token: Int
+        public var state: State
+        public var logits: Bool
+
+        public init(token: Int, state: State, logits: Bool = true) {
+            self.token = token
+            self.state = state
+            self.logits = logits
+        }
+    }
+
+    /// The cross-attention memory of a window's encoder output [frames, width].
+    public func memory(_ encoded: [Float], pool: ComputePool) -> Memory {
+        let frames = encoded.count / width
         let kv = layers.map { layer -> [Float] in
             var out = [Float](repeating: 0, count: frames * 2 * width)
-            pool.apply(layer.crossKV, memory, rows: frames, into: &out)
+            pool.apply(layer.crossKV, encoded, rows: frames, into: &out)
             return out
         }
-        return State(crossKV: kv, frames: frames)
+        return Memory(kv: kv, frames: frames, heads: heads)
     }
 
-    /// Feeds one token at the next position; returns the logits over the vocabulary.
+    /// A fresh hypothesis over `memory`.
+    public func start(_ memory: Memory) -> State { State(memory: memory, layers: layers.count) }
+
+    /// Feeds one token to `state`; returns the logits over the vocabulary.
     public func step(_ token: Int, state: State, pool: ComputePool) -> [Float] {
-        step([token], states: [state], pool: pool)[0]
+        step([Row(token: token, state: state)], pool: pool)[0]
     }
 
-    /// Feeds one token to each of several hypotheses (each at its own next position, with its own cache) as one
-    /// batch: the dense layers and the output projection run on all rows at once.
-    public func step(_ tokens: [Int], states: [State], pool: ComputePool) -> [[Float]] {
-        let rows = tokens.count
+    /// Feeds a batch of rows in one pass: the dense layers and the output projection run on all rows at once.
+    /// Rows may belong to different windows (their cross-attention is grouped by memory) and a state may appear in
+    /// several rows (a prompt fed at once: each row sees the rows of its state before it). Returns the logits of
+    /// the rows that ask for them, in order.
+    public func step(_ rows: [Row], pool: ComputePool) -> [[Float]] {
+        let n = rows.count
+        guard n > 0 else { return [] }
         let w = width
         let d = w / heads
-        let scale = 1 / Float(d).squareRoot()
-        var x = [Float](repeating: 0, count: rows * w)
-        for (r, (token, state)) in zip(tokens, states).enumerated() {
-            let e = embeddings.floats + token * w
-            let p = positions.floats + state.length * w
+        // Each row's position: its state's length plus the rows of the same state before it.
+        var fed: [ObjectIdentifier: Int] = [:]
+        let position = rows.map { row -> Int in
+            let id = ObjectIdentifier(row.state)
+            defer { fed[id, default: 0] += 1 }
+            return row.state.length + fed[id, default: 0]
+        }
+        var x = [Float](repeating: 0, count: n * w)
+        for (r, row) in rows.enumerated() {
+            let e = embeddings.floats + row.token * w
+            let p = positions.floats + min(position[r], maxPositions - 1) * w
             for i in 0..<w { x[r * w + i] = e[i] + p[i] }
         }
-        var h = [Float](repeating: 0, count: rows * w)
-        var qkv = [Float](repeating: 0, count: rows * 3 * w)
-        var context = [Float](repeating: 0, count: rows * w)
-        var q = [Float](repeating: 0, count: rows * w)
-        var scores = [Float](repeating: 0, count: maxPositions)
-        var crossScores: [Float] = []
-        func normed(_ n: (gamma: Tensor, beta: Tensor)) {
+        var h = [Float](repeating: 0, count: n * w)
+        var qkv = [Float](repeating: 0, count: n * 3 * w)
+        var context = [Float](repeating: 0, count: n * w)
+        var q = [Float](repeating: 0, count: n * w)
+        var up = [Float](repeating: 0, count: n * (layers.first?.up.outFeatures ?? w))
+        // Runs of consecutive rows over the same memory share their cross-attention products.
+        var runs: [Range<Int>] = []
+        for r in 0..<n {
+            if let last = runs.last, rows[last.lowerBound].state.memory === rows[r].state.memory {
+                runs[runs.count - 1] = last.lowerBound..<(r + 1)
+            } else {
+                runs.append(r..<(r + 1))
+            }
+        }
+        func normed(_ norm: (gamma: Tensor, beta: Tensor)) {
             h = x
             h.withUnsafeMutableBufferPointer {
                 Kernels.layerNorm(
-                    $0.baseAddress!, rows: rows, cols: w, gamma: n.gamma.floats, beta: n.beta.floats, eps: Self.epsilon)
-            }
-        }
-        /// Attention of one query row over `count` keys and values (rows `ld` apart).
-        func attend(
-            _ query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int,
-            count: Int, into out: UnsafeMutablePointer<Float>
-        ) {
-            scores.withUnsafeMutableBufferPointer { sp in
-                let scores = sp.baseAddress!
-                for head in 0..<heads {
-                    let qh = query + head * d
-                    var peak = -Float.infinity
-                    for t in 0..<count {
-                        let kh = keys + t * ld + head * d
-                        var s: Float = 0
-                        for i in 0..<d { s += qh[i] * kh[i] }
-                        scores[t] = s * scale
-                        peak = max(peak, scores[t])
-                    }
-                    var total: Float = 0
-                    for t in 0..<count {
-                        scores[t] = (scores[t] - peak).exp
-                        total += scores[t]
-                    }
-                    let oh = out + head * d
-                    for i in 0..<d { oh[i] = 0 }
-                    for t in 0..<count {
-                        let weight = scores[t] / total
-                        let vh = values + t * ld + head * d
-                        for i in 0..<d { oh[i] += weight * vh[i] }
-                    }
-                }
+                    $0.baseAddress!, rows: n, cols: w, gamma: norm.gamma.floats, beta: norm.beta.floats,
+                    eps: Self.epsilon)
             }
         }
         for (l, layer) in layers.enumerated() {
             normed(layer.selfNorm)
-            pool.apply(layer.selfQKV, h, rows: rows, into: &qkv)
-            for (r, state) in states.enumerated() {
-                let row: Int = r * 3 * w
-                let keyRange: Range<Int> = (row + w)..<(row + 2 * w)
-                let valueRange: Range<Int> = (row + 2 * w)..<(row + 3 * w)
-                state.selfK[l].append(contentsOf: qkv[keyRange])
-                state.selfV[l].append(contentsOf: qkv[valueRange])
-                let count = state.length + 1
-                qkv.withUnsafeBufferPointer { qp in
-                    state.selfK[l].withUnsafeBufferPointer { kp in
-                        state.selfV[l].withUnsafeBufferPointer { vp in
-                            context.withUnsafeMutableBufferPointer { cp in
-                                attend(
-                                    qp.baseAddress! + r * 3 * w, keys: kp.baseAddress!, values: vp.baseAddress!, ld: w,
-                                    count: count, into: cp.baseAddress! + r * w)
+            pool.apply(layer.selfQKV, h, rows: n, into: &qkv)
+            for (r, row) in rows.enumerated() {
+                let base: Int = r * 3 * w
+                row.state.selfK[l].append(contentsOf: qkv[(base + w)..<(base + 2 * w)])
+                row.state.selfV[l].append(contentsOf: qkv[(base + 2 * w)..<(base + 3 * w)])
+            }
+            // Self-attention: row r sees its state's cache up to and including its own position.
+            let scale = 1 / Float(d).squareRoot()
+            qkv.withUnsafeBufferPointer { qp in
+                context.withUnsafeMutableBufferPointer { cp in
+                    let parts = min(n, pool.threadCount)
+                    pool.parallelFor(parts) { part in
+                        var scores = [Float](repeating: 0, count: maxPositions)
+                        for r in stride(from: part, to: n, by: parts) {
+                            let state = rows[r].state
+                            state.selfK[l].withUnsafeBufferPointer { kp in
+                                state.selfV[l].withUnsafeBufferPointer { vp in
+                                    scores.withUnsafeMutableBufferPointer { sp in
+                                        for head in 0..<heads {
+                                            Kernels.attendOne(
+                                                q: qp.baseAddress! + r * 3 * w + head * d,
+                                                keys: kp.baseAddress! + head * d, values: vp.baseAddress! + head * d,
+                                                ld: w, count: position[r] + 1, d: d, scale: scale,
+                                                scores: sp.baseAddress!, into: cp.baseAddress! + r * w + head * d)
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
-            pool.apply(layer.selfOut, context, rows: rows, into: &x, accumulate: true)
+            pool.apply(layer.selfOut, context, rows: n, into: &x, accumulate: true)
             normed(layer.crossNorm)
-            pool.apply(layer.crossQuery, h, rows: rows, into: &q)
-            // Cross-attention: every hypothesis of a window attends to the same encoder output, so each head is
-            // two OpenBLAS products over all rows at once.
-            let frames = states[0].frames
-            if crossScores.count < rows * frames { crossScores = [Float](repeating: 0, count: rows * frames) }
+            pool.apply(layer.crossQuery, h, rows: n, into: &q)
+            // Cross-attention: the rows of a run attend to the same encoder output, whose keys are staged
+            // transposed once per window; (run, head) pairs are spread over the threads.
             q.withUnsafeBufferPointer { qp in
-                states[0].crossKV[l].withUnsafeBufferPointer { kv in
-                    context.withUnsafeMutableBufferPointer { cp in
-                        crossScores.withUnsafeMutableBufferPointer { sp in
-                            for head in 0..<heads {
-                                let offset = head * d
-                                BLAS.sgemm(
-                                    transA: false, transB: true, m: rows, n: frames, k: d, alpha: scale,
-                                    a: qp.baseAddress! + offset, lda: w, b: kv.baseAddress! + offset, ldb: 2 * w,
-                                    beta: 0,
-                                    c: sp.baseAddress!, ldc: frames)
-                                Kernels.softmaxRows(sp.baseAddress!, rows: rows, cols: frames, ld: frames)
-                                BLAS.sgemm(
-                                    transA: false, transB: false, m: rows, n: d, k: frames, alpha: 1,
-                                    a: sp.baseAddress!,
-                                    lda: frames, b: kv.baseAddress! + w + offset, ldb: 2 * w, beta: 0,
-                                    c: cp.baseAddress! + offset, ldc: w)
+                context.withUnsafeMutableBufferPointer { cp in
+                    let jobs = runs.count * heads
+                    let parts = min(jobs, pool.threadCount)
+                    pool.parallelFor(parts) { part in
+                        var scores: [Float] = []
+                        for job in stride(from: part, to: jobs, by: parts) {
+                            let (index, head) = job.quotientAndRemainder(dividingBy: heads)
+                            let run = runs[index]
+                            let memory = rows[run.lowerBound].state.memory
+                            if scores.count < run.count * memory.padded {
+                                scores = [Float](repeating: 0, count: run.count * memory.padded)
+                            }
+                            memory.values[l].withUnsafeBufferPointer { values in
+                                memory.keysT[l].withUnsafeBufferPointer { kT in
+                                    scores.withUnsafeMutableBufferPointer { sp in
+                                        Kernels.attendStaged(
+                                            q: qp.baseAddress! + run.lowerBound * w + head * d, ldq: w,
+                                            rows: run.count, kT: kT.baseAddress! + head * d * memory.padded,
+                                            keys: memory.frames, padded: memory.padded,
+                                            v: values.baseAddress! + head * memory.frames * d, ldv: d, d: d,
+                                            scale: 1 / Float(d).squareRoot(), scores: sp.baseAddress!,
+                                            into: cp.baseAddress! + run.lowerBound * w + head * d, ldo: w)
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
-            pool.apply(layer.crossOut, context, rows: rows, into: &x, accumulate: true)
+            pool.apply(layer.crossOut, context, rows: n, into: &x, accumulate: true)
             normed(layer.ffnNorm)
-            var up = [Float](repeating: 0, count: rows * layer.up.outFeatures)
-            pool.apply(layer.up, h, rows: rows, into: &up, activation: .gelu)
-            pool.apply(layer.down, up, rows: rows, into: &x, accumulate: true)
+            pool.apply(layer.up, h, rows: n, into: &up, activation: .gelu)
+            pool.apply(layer.down, up, rows: n, into: &x, accumulate: true)
         }
-        normed(finalNorm)
-        var logits = [Float](repeating: 0, count: rows * vocabularySize)
-        pool.apply(projection, h, rows: rows, into: &logits)
-        for state in states { state.advance() }
-        return (0..<rows).map { Array(logits[($0 * vocabularySize)..<(($0 + 1) * vocabularySize)]) }
+        for row in rows { row.state.length = row.state.selfK[0].count / w }
+        // Only the rows that ask for logits go through the final norm and the (large) output projection.
+        let wanted = rows.indices.filter { rows[$0].logits }
+        guard !wanted.isEmpty else { return [] }
+        h = [Float](repeating: 0, count: wanted.count * w)
+        for (k, r) in wanted.enumerated() {
+            for i in 0..<w { h[k * w + i] = x[r * w + i] }
+        }
+        h.withUnsafeMutableBufferPointer {
+            Kernels.layerNorm(
+                $0.baseAddress!, rows: wanted.count, cols: w, gamma: finalNorm.gamma.floats,
+                beta: finalNorm.beta.floats, eps: Self.epsilon)
+        }
+        var logits = [Float](repeating: 0, count: wanted.count * vocabularySize)
+        pool.apply(projection, h, rows: wanted.count, into: &logits)
+        return (0..<wanted.count).map { Array(logits[($0 * vocabularySize)..<(($0 + 1) * vocabularySize)]) }
     }
 
     /// What decoding one window produced.
@@ -227,48 +301,11 @@ public final class WhisperDecoder: Sendable {
         public let logProbability: Double
         /// Probability of `noSpeech` from the raw logits at the start-of-transcript position.
         public let noSpeechProbability: Double
-    }
 
-    /// Greedy decoding of one window without timestamps (faster-whisper with `beam_size=1, temperature=0,
-    /// without_timestamps=True`): the prompt's tokens but the last fill the cache, then the most likely token is
-    /// taken until end-of-text or `maxNewTokens`. `suppress` is disabled at every step, `suppressAtBegin` at the
-    /// first.
-    public func greedy(
-        memory: [Float], prompt: [Int], endOfText: Int, startOfTranscript: Int, noSpeech: Int, suppress: Set<Int>,
-        suppressAtBegin: Set<Int>, maxNewTokens: Int, pool: ComputePool
-    ) -> Decoded {
-        let state = start(memory: memory, pool: pool)
-        var noSpeechProbability = 0.0
-        func takeNoSpeech(_ logits: [Float]) {
-            let peak = Double(logits.max() ?? 0)
-            let total = logits.reduce(0.0) { $0 + Foundation.exp(Double($1) - peak) }
-            noSpeechProbability = Foundation.exp(Double(logits[noSpeech]) - peak) / total
+        public init(tokens: [Int], logProbability: Double, noSpeechProbability: Double) {
+            self.tokens = tokens
+            self.logProbability = logProbability
+            self.noSpeechProbability = noSpeechProbability
         }
-        for token in prompt.dropLast() {
-            let logits = step(token, state: state, pool: pool)
-            if token == startOfTranscript { takeNoSpeech(logits) }
-        }
-        var input = prompt.last!
-        var out: [Int] = []
-        var logProbability = 0.0
-        while out.count < maxNewTokens && state.length < maxPositions {
-            var logits = step(input, state: state, pool: pool)
-            if input == startOfTranscript { takeNoSpeech(logits) }
-            for t in suppress where t < logits.count { logits[t] = -.greatestFiniteMagnitude }
-            if out.isEmpty { for t in suppressAtBegin where t < logits.count { logits[t] = -.greatestFiniteMagnitude } }
-            var best = 0
-            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-            let peak = Double(logits[best])
-            let total = logits.reduce(0.0) { $0 + Foundation.exp(Double($1) - peak) }
-            logProbability += -Foundation.log(total)  // log_softmax of the chosen (largest) logit
-            if best == endOfText { break }
-            out.append(best)
-            input = best
-        }
-        return Decoded(tokens: out, logProbability: logProbability, noSpeechProbability: noSpeechProbability)
     }
-}
-
-extension Float {
-    fileprivate var exp: Float { Float(Foundation.exp(Double(self))) }
 }

@@ -72,87 +72,113 @@ public final class WhisperEncoder: Sendable {
 
     /// The encoder output [frames, width] for log-mel features [melBands, 2 · frames] (row-major).
     public func callAsFunction(_ features: [Float], pool: ComputePool) -> [Float] {
+        encode([features], pool: pool)[0]
+    }
+
+    /// Several windows in one pass (requests that arrive together): the convolutions and dense layers run on all
+    /// windows' frames at once, attention per window and head.
+    public func encode(_ windows: [[Float]], pool: ComputePool) -> [[Float]] {
         let inFrames = 2 * frames
-        precondition(
-            features.count == melBands * inFrames, "WhisperEncoder: features must be [\(melBands), \(inFrames)]")
+        for features in windows {
+            precondition(
+                features.count == melBands * inFrames, "WhisperEncoder: features must be [\(melBands), \(inFrames)]")
+        }
+        let n = windows.count
+        guard n > 0 else { return [] }
         let w = width
-        // conv1 (stride 1, pad 1): unfold to [inFrames, melBands · 3], product, GELU.
-        var unfolded = [Float](repeating: 0, count: inFrames * melBands * 3)
-        for t in 0..<inFrames {
-            for c in 0..<melBands {
-                for k in 0..<3 {
-                    let s = t + k - 1
-                    if s >= 0 && s < inFrames { unfolded[(t * melBands + c) * 3 + k] = features[c * inFrames + s] }
+        let rows = n * frames
+        // conv1 (stride 1, pad 1): unfold to [inFrames, melBands · 3] per window, product, GELU.
+        var unfolded = [Float](repeating: 0, count: n * inFrames * melBands * 3)
+        for (b, features) in windows.enumerated() {
+            let base = b * inFrames * melBands * 3
+            for t in 0..<inFrames {
+                for c in 0..<melBands {
+                    for k in 0..<3 {
+                        let s = t + k - 1
+                        if s >= 0 && s < inFrames {
+                            unfolded[base + (t * melBands + c) * 3 + k] = features[c * inFrames + s]
+                        }
+                    }
                 }
             }
         }
-        var h1 = [Float](repeating: 0, count: inFrames * w)
-        pool.apply(conv1, unfolded, rows: inFrames, into: &h1, activation: .gelu)
+        var h1 = [Float](repeating: 0, count: n * inFrames * w)
+        pool.apply(conv1, unfolded, rows: n * inFrames, into: &h1, activation: .gelu)
+        unfolded = []
         // conv2 (stride 2, pad 1): unfold [frames, width · 3] from the time-major h1.
-        var unfolded2 = [Float](repeating: 0, count: frames * w * 3)
-        for t in 0..<frames {
-            for k in 0..<3 {
-                let s = 2 * t + k - 1
-                guard s >= 0 && s < inFrames else { continue }
-                for c in 0..<w { unfolded2[(t * w + c) * 3 + k] = h1[s * w + c] }
+        var unfolded2 = [Float](repeating: 0, count: rows * w * 3)
+        for b in 0..<n {
+            for t in 0..<frames {
+                for k in 0..<3 {
+                    let s = 2 * t + k - 1
+                    guard s >= 0 && s < inFrames else { continue }
+                    let source = (b * inFrames + s) * w
+                    let target = (b * frames + t) * w * 3
+                    for c in 0..<w { unfolded2[target + c * 3 + k] = h1[source + c] }
+                }
             }
         }
-        var x = [Float](repeating: 0, count: frames * w)
-        pool.apply(conv2, unfolded2, rows: frames, into: &x, activation: .gelu)
+        h1 = []
+        var x = [Float](repeating: 0, count: rows * w)
+        pool.apply(conv2, unfolded2, rows: rows, into: &x, activation: .gelu)
+        unfolded2 = []
         let pos = positions.floats
-        for i in 0..<x.count { x[i] += pos[i] }
+        for b in 0..<n {
+            for i in 0..<(frames * w) { x[b * frames * w + i] += pos[i] }
+        }
 
-        var h = [Float](repeating: 0, count: frames * w)
-        var qkv = [Float](repeating: 0, count: frames * 3 * w)
-        var context = [Float](repeating: 0, count: frames * w)
-        var up = [Float](repeating: 0, count: frames * (layers.first?.up.outFeatures ?? w))
+        var h = [Float](repeating: 0, count: rows * w)
+        var qkv = [Float](repeating: 0, count: rows * 3 * w)
+        var context = [Float](repeating: 0, count: rows * w)
+        var up = [Float](repeating: 0, count: rows * (layers.first?.up.outFeatures ?? w))
         let d = w / heads
         let scale = 1 / Float(d).squareRoot()
-        var scores = [[Float]](repeating: [Float](repeating: 0, count: frames * frames), count: pool.threadCount)
+        let parts = min(pool.threadCount, n * heads)
+        var scores = [[Float]](repeating: [Float](repeating: 0, count: frames * frames), count: parts)
         for layer in layers {
             h.withUnsafeMutableBufferPointer { hp in
                 x.withUnsafeBufferPointer { hp.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
                 Kernels.layerNorm(
-                    hp.baseAddress!, rows: frames, cols: w, gamma: layer.attentionNorm.gamma.floats,
+                    hp.baseAddress!, rows: rows, cols: w, gamma: layer.attentionNorm.gamma.floats,
                     beta: layer.attentionNorm.beta.floats, eps: Self.epsilon)
             }
-            pool.apply(layer.qkv, h, rows: frames, into: &qkv)
+            pool.apply(layer.qkv, h, rows: rows, into: &qkv)
             qkv.withUnsafeBufferPointer { q in
                 context.withUnsafeMutableBufferPointer { out in
                     scores.withUnsafeMutableBufferPointer { scratch in
-                        let parts = min(pool.threadCount, heads)
                         pool.parallelFor(parts) { part in
                             let buffer = scratch[part].withUnsafeMutableBufferPointer { $0.baseAddress! }
-                            for head in (part * heads / parts)..<((part + 1) * heads / parts) {
-                                let base = q.baseAddress! + head * d
+                            for job in (part * n * heads / parts)..<((part + 1) * n * heads / parts) {
+                                let (b, head) = job.quotientAndRemainder(dividingBy: heads)
+                                let base = q.baseAddress! + b * frames * 3 * w + head * d
                                 BLAS.sgemm(
                                     transA: false, transB: true, m: frames, n: frames, k: d, alpha: scale, a: base,
                                     lda: 3 * w, b: base + w, ldb: 3 * w, beta: 0, c: buffer, ldc: frames)
                                 Kernels.softmaxRows(buffer, rows: frames, cols: frames, ld: frames)
                                 BLAS.sgemm(
                                     transA: false, transB: false, m: frames, n: d, k: frames, alpha: 1, a: buffer,
-                                    lda: frames, b: base + 2 * w, ldb: 3 * w, beta: 0, c: out.baseAddress! + head * d,
-                                    ldc: w)
+                                    lda: frames, b: base + 2 * w, ldb: 3 * w, beta: 0,
+                                    c: out.baseAddress! + b * frames * w + head * d, ldc: w)
                             }
                         }
                     }
                 }
             }
-            pool.apply(layer.output, context, rows: frames, into: &x, accumulate: true)
+            pool.apply(layer.output, context, rows: rows, into: &x, accumulate: true)
             h.withUnsafeMutableBufferPointer { hp in
                 x.withUnsafeBufferPointer { hp.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
                 Kernels.layerNorm(
-                    hp.baseAddress!, rows: frames, cols: w, gamma: layer.ffnNorm.gamma.floats,
+                    hp.baseAddress!, rows: rows, cols: w, gamma: layer.ffnNorm.gamma.floats,
                     beta: layer.ffnNorm.beta.floats, eps: Self.epsilon)
             }
-            pool.apply(layer.up, h, rows: frames, into: &up, activation: .gelu)
-            pool.apply(layer.down, up, rows: frames, into: &x, accumulate: true)
+            pool.apply(layer.up, h, rows: rows, into: &up, activation: .gelu)
+            pool.apply(layer.down, up, rows: rows, into: &x, accumulate: true)
         }
         x.withUnsafeMutableBufferPointer {
             Kernels.layerNorm(
-                $0.baseAddress!, rows: frames, cols: w, gamma: finalNorm.gamma.floats, beta: finalNorm.beta.floats,
+                $0.baseAddress!, rows: rows, cols: w, gamma: finalNorm.gamma.floats, beta: finalNorm.beta.floats,
                 eps: Self.epsilon)
         }
-        return x
+        return (0..<n).map { Array(x[($0 * frames * w)..<(($0 + 1) * frames * w)]) }
     }
 }

@@ -4,8 +4,9 @@ import MassModels
 import MassRuntime
 
 /// `POST /v1/audio/transcriptions`, as OpenAI defines it: multipart `file`, `model`, `language`, `prompt`,
-/// `response_format` (json, text, srt, vtt, verbose_json), `temperature`, `timestamp_granularities[]`. Decoding
-/// follows faster-whisper's defaults (beam 5, timestamps). Errors in OpenAI's envelope.
+/// `response_format` (json, text, srt, vtt, verbose_json), `temperature`, `timestamp_granularities[]` (segment).
+/// Decoding follows faster-whisper's defaults (beam 5, timestamps, temperature fallback); `prompt` is its
+/// `initial_prompt`. Errors in OpenAI's envelope.
 enum AudioRoutes {
     enum Format: String { case json, text, srt, vtt, verboseJSON = "verbose_json" }
 
@@ -44,26 +45,37 @@ enum AudioRoutes {
                         "model '\(name)' is English-only; 'language' must be \"en\", not \"\(language)\"", .openAI,
                         param: "language")
                 }
+                var options = WhisperOptions()
                 if let prompt = field("prompt"), !prompt.isEmpty {
-                    throw APIError.badRequest("'prompt' is not supported yet", .openAI, param: "prompt")
+                    options.initialPrompt = try service.transcriber.promptTokens(prompt)
                 }
-                if let t = field("temperature"), (Double(t) ?? -1) != 0 {
-                    throw APIError.badRequest(
-                        "'temperature' must be 0 (sampling fallback is not implemented)", .openAI, param: "temperature")
+                if let t = field("temperature"), !t.isEmpty {
+                    guard let value = Double(t), (0...1).contains(value) else {
+                        throw APIError.badRequest(
+                            "'temperature' must be a number from 0 to 1, not \"\(t)\"", .openAI, param: "temperature")
+                    }
+                    options.temperatures = temperatures(from: value)
                 }
                 for g in form.parts where g.name.hasPrefix("timestamp_granularities") {
                     guard g.text?.trimmingCharacters(in: .whitespaces) == "segment" else {
                         throw APIError.badRequest(
-                            "'timestamp_granularities[]' supports \"segment\" only", .openAI,
-                            param: "timestamp_granularities[]")
+                            "'timestamp_granularities[]' supports \"segment\" only (word timestamps are not implemented)",
+                            .openAI, param: "timestamp_granularities[]")
                     }
                 }
+                let chosen = options
                 let (transcript, seconds) = try await context.cancellingOnDisconnect {
-                    try await service.transcribe(file: Array(file.body))
+                    try await service.transcribe(file: Array(file.body), options: chosen)
                 }
                 return render(transcript, seconds: seconds, format: format)
             }
         }
+    }
+
+    /// OpenAI's temperature: 0 lets the model raise it while results fail the thresholds (faster-whisper's 0, 0.2,
+    /// ... 1.0); a higher value starts the same ladder there.
+    static func temperatures(from value: Double) -> [Double] {
+        value == 0 ? WhisperOptions().temperatures : Array(stride(from: value, through: 1.0 + 1e-9, by: 0.2))
     }
 
     static func timestamp(_ seconds: Double, _ separator: String) -> String {
@@ -98,7 +110,9 @@ enum AudioRoutes {
                 "segments": t.segments.enumerated().map { i, s in
                     [
                         "id": i, "seek": s.seek, "start": (s.start * 100).rounded() / 100,
-                        "end": (s.end * 100).rounded() / 100, "text": s.text, "tokens": s.tokens, "temperature": 0.0,
+                        "end": (s.end * 100).rounded() / 100, "text": s.text, "tokens": s.tokens,
+                        "temperature": s.temperature, "avg_logprob": s.averageLogProbability,
+                        "compression_ratio": s.compressionRatio, "no_speech_prob": s.noSpeechProbability,
                     ] as [String: Any]
                 },
             ])

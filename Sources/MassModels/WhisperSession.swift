@@ -1,0 +1,220 @@
+import CZlib
+import Foundation
+import MassAudio
+import MassTokenizers
+
+/// How to decode, with faster-whisper's `transcribe()` defaults.
+public struct WhisperOptions: Sendable, Equatable {
+    /// Beams at temperature 0 (1 is greedy).
+    public var beamSize = 5
+    /// Hypotheses sampled at a temperature above 0.
+    public var bestOf = 5
+    public var patience = 1.0
+    public var timestamps = true
+    /// Tried in order while a window's result fails the thresholds below.
+    public var temperatures: [Double] = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    public var compressionRatioThreshold: Double? = 2.4
+    public var logProbThreshold: Double? = -1
+    public var noSpeechThreshold: Double? = 0.6
+    public var conditionOnPreviousText = true
+    /// Previous text stops conditioning once a window needed a temperature above this.
+    public var promptResetOnTemperature = 0.5
+    /// Token ids given as the text before the audio (faster-whisper's `initial_prompt`, BPE-encoded).
+    public var initialPrompt: [Int] = []
+
+    public init() {}
+
+    /// faster-whisper's greedy mode of the fixtures: `beam_size=1, temperature=0, without_timestamps=True`.
+    public static var greedy: WhisperOptions {
+        var o = WhisperOptions()
+        o.beamSize = 1
+        o.timestamps = false
+        o.temperatures = [0]
+        return o
+    }
+}
+
+/// One clip's transcription as a resumable state machine (faster-whisper's `generate_segments` and
+/// `generate_with_fallback`): a window waits for its encoder output, then runs searches, one per temperature
+/// until a result passes the thresholds, then yields its segments and moves on. `WhisperTranscriber.advance`
+/// drives many sessions at once so that their encoder passes and decoder steps are shared.
+public final class WhisperSession {
+    public let options: WhisperOptions
+    let transcriber: WhisperTranscriber
+    let features: [Float]
+    let frames: Int
+    let content: Int
+    var seek = 0
+    var allTokens: [Int]
+    var promptResetSince = 0
+    var segments: [WhisperTranscriber.Segment] = []
+    var windows: [WhisperTranscriber.Window] = []
+    // The window being decoded.
+    var size = 0
+    var prompt: [Int] = []
+    var memory: WhisperDecoder.Memory?
+    var attempt = 0
+    var attempts: [(decoded: WhisperDecoder.Decoded, average: Double, ratio: Double)] = []
+    public private(set) var search: WhisperSearch?
+
+    init(transcriber: WhisperTranscriber, samples: [Float], options: WhisperOptions) {
+        self.transcriber = transcriber
+        self.options = options
+        (features, frames) = transcriber.frontEnd(samples)
+        content = frames - 1
+        allTokens = options.initialPrompt
+        startWindow()
+    }
+
+    /// Every window is done.
+    public var isFinished: Bool { seek >= content }
+    /// The current window waits for the encoder.
+    public var needsEncoding: Bool { !isFinished && memory == nil }
+
+    public var transcript: WhisperTranscriber.TimedTranscript {
+        WhisperTranscriber.TimedTranscript(segments: segments, windows: windows)
+    }
+
+    func startWindow() {
+        size = min(WhisperTranscriber.windowFrames, content - seek)
+        memory = nil
+        search = nil
+    }
+
+    /// The current window's log-mel features [80, 3000] (padded).
+    func windowFeatures() -> [Float] {
+        transcriber.frontEnd.window(features, frames: frames, start: seek, count: size)
+    }
+
+    /// The current window's encoder output is ready: decode it at the first temperature.
+    func encoded(_ memory: WhisperDecoder.Memory) {
+        self.memory = memory
+        let previous = allTokens[promptResetSince...]
+        let decoder = transcriber.decoder
+        prompt =
+            (previous.isEmpty
+                ? [] : [WhisperTranscriber.startOfPrevious] + previous.suffix(decoder.maxPositions / 2 - 1))
+            + [WhisperTranscriber.startOfTranscript] + (options.timestamps ? [] : [WhisperTranscriber.noTimestamps])
+        attempt = 0
+        attempts = []
+        startSearch()
+    }
+
+    func startSearch() {
+        let temperature = options.temperatures[attempt]
+        let root = transcriber.decoder.start(memory!)
+        let maxPositions = transcriber.decoder.maxPositions
+        if temperature > 0 {
+            search = WhisperSamplingSearch(
+                prompt: prompt, root: root, maxPositions: maxPositions, count: options.bestOf,
+                temperature: temperature, seed: UInt64(seek) << 8 | UInt64(attempt), rules: transcriber.rules)
+        } else {
+            search = WhisperBeamSearch(
+                prompt: prompt, root: root, maxPositions: maxPositions, beams: options.beamSize,
+                patience: options.patience, rules: transcriber.rules)
+        }
+    }
+
+    /// The search has its result: fall back to the next temperature, or finish the window.
+    func searched() {
+        guard let decoded = search?.result else { return }
+        let temperature = options.temperatures[attempt]
+        let average = decoded.logProbability / Double(decoded.tokens.count + 1)
+        let text = transcriber.tokenizer.decode(decoded.tokens).trimmingCharacters(in: .whitespaces)
+        let ratio = Self.compressionRatio(text)
+        windows.append(
+            .init(
+                seek: seek, prompt: prompt, tokens: decoded.tokens, temperature: temperature,
+                averageLogProbability: average, noSpeechProbability: decoded.noSpeechProbability,
+                compressionRatio: ratio))
+        attempts.append((decoded, average, ratio))
+        var fallback = false
+        if let threshold = options.compressionRatioThreshold, ratio > threshold { fallback = true }
+        if let threshold = options.logProbThreshold, average < threshold { fallback = true }
+        if let silence = options.noSpeechThreshold, decoded.noSpeechProbability > silence,
+            let threshold = options.logProbThreshold, average < threshold
+        {
+            fallback = false
+        }
+        if fallback && attempt + 1 < options.temperatures.count {
+            attempt += 1
+            startSearch()
+            return
+        }
+        var chosen = attempts.count - 1
+        if fallback {
+            // Every temperature failed: the most probable result among those not too repetitive (or all).
+            let passing = attempts.indices.filter {
+                attempts[$0].ratio <= options.compressionRatioThreshold ?? .infinity
+            }
+            chosen = (passing.isEmpty ? Array(attempts.indices) : passing).max {
+                attempts[$0].average < attempts[$1].average
+            }!
+        }
+        finishWindow(
+            attempts[chosen].decoded, average: attempts[chosen].average, ratio: attempts[chosen].ratio,
+            temperature: temperature)
+    }
+
+    func finishWindow(_ decoded: WhisperDecoder.Decoded, average: Double, ratio: Double, temperature: Double) {
+        defer {
+            if !isFinished { startWindow() } else { memory = nil; search = nil }
+        }
+        if let silence = options.noSpeechThreshold, decoded.noSpeechProbability > silence,
+            !(options.logProbThreshold.map { average > $0 } ?? false)
+        {
+            seek += size
+            return
+        }
+        let windowSeek = seek
+        let begin = transcriber.rules.timestampBegin
+        let tokens = decoded.tokens
+        let offset = Double(seek) * 0.01
+        var pieces: [(ArraySlice<Int>, start: Double, end: Double)] = []
+        let singleEnding = tokens.count >= 2 && tokens[tokens.count - 2] < begin && tokens.last! >= begin
+        let consecutive = tokens.indices.dropFirst().filter { tokens[$0] >= begin && tokens[$0 - 1] >= begin }
+        if !consecutive.isEmpty {
+            var slices = consecutive
+            if singleEnding { slices.append(tokens.count) }
+            var last = 0
+            for end in slices {
+                let slice = tokens[last..<end]
+                pieces.append(
+                    (slice, offset + Double(slice.first! - begin) * 0.02, offset + Double(slice.last! - begin) * 0.02))
+                last = end
+            }
+            seek += singleEnding ? size : (tokens[last - 1] - begin) * 2
+        } else {
+            var duration = Double(size) * 0.01
+            if let lastTimestamp = tokens.last(where: { $0 >= begin }), lastTimestamp != begin {
+                duration = Double(lastTimestamp - begin) * 0.02
+            }
+            pieces.append((tokens[...], offset, offset + duration))
+            seek += size
+        }
+        for (slice, start, end) in pieces {
+            let text = transcriber.tokenizer.decode(Array(slice))
+            guard start != end, !text.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            segments.append(
+                .init(
+                    start: start, end: end, text: text, tokens: Array(slice), seek: windowSeek,
+                    temperature: temperature, averageLogProbability: average, compressionRatio: ratio,
+                    noSpeechProbability: decoded.noSpeechProbability))
+            allTokens += slice
+        }
+        if !options.conditionOnPreviousText || temperature > options.promptResetOnTemperature {
+            promptResetSince = allTokens.count
+        }
+    }
+
+    /// UTF-8 length over zlib-compressed length (default level), as faster-whisper's `get_compression_ratio`.
+    static func compressionRatio(_ text: String) -> Double {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return 0 }
+        var length = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(length))
+        let status = compress(&out, &length, bytes, uLong(bytes.count))
+        guard status == Z_OK, length > 0 else { return 0 }
+        return Double(bytes.count) / Double(length)
+    }
+}
