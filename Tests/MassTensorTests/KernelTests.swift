@@ -167,4 +167,41 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
         }
         #expect(Comparison.maxAbsDiff(out, expected) < 1e-5)
     }
+
+    /// One query over a cache of `count` keys (a decoder step) against the naive form.
+    @Test(arguments: [1, 2, 9, 100], [8, 64])
+    func attendOneMatchesReference(count: Int, d: Int) {
+        let ld = 2 * d
+        let cache = randomFloats(count * ld, seed: UInt64(count * 7 + d))
+        let q = randomFloats(d, seed: 99).map { $0 * 3 }
+        let p = Reference.softmax(
+            (0..<count).map { j in (0..<d).reduce(Float(0)) { $0 + q[$1] * cache[j * ld + $1] } * 0.5 })
+        let expected = (0..<d).map { c in (0..<count).reduce(Float(0)) { $0 + p[$1] * cache[$1 * ld + d + c] } }
+        var scores = [Float](repeating: .nan, count: count)
+        var out = [Float](repeating: .nan, count: d)
+        cache.withUnsafeBufferPointer { b in
+            Kernels.attendOne(
+                q: q, keys: b.baseAddress!, values: b.baseAddress! + d, ld: ld, count: count, d: d, scale: 0.5,
+                scores: &scores, into: &out)
+        }
+        #expect(Comparison.maxAbsDiff(out, expected) < 1e-5)
+    }
+}
+
+@Suite struct ReductionKernelTests {
+    /// log Σ exp against double arithmetic; disabled entries (the lowest float) count as zero.
+    @Test(arguments: [1, 7, 8, 51865])
+    func logSumExpMatchesDouble(count: Int) {
+        var x = randomFloats(count, seed: UInt64(count)).map { $0 * 20 }
+        for i in stride(from: 0, to: count, by: 3) where count > 1 { x[i] = -.greatestFiniteMagnitude }
+        let live = x.filter { $0 > -1e30 }
+        let peak = Double(live.max()!)
+        let expected = peak + Foundation.log(live.reduce(0.0) { $0 + Foundation.exp(Double($1) - peak) })
+        x.withUnsafeBufferPointer { b in
+            #expect(abs(Double(Kernels.logSumExp(b.baseAddress!, count: count)) - expected) < 1e-4)
+            #expect(Kernels.maximum(b.baseAddress!, count: count) == Float(peak))
+        }
+        let disabled = [Float](repeating: -.greatestFiniteMagnitude, count: 9)
+        #expect(disabled.withUnsafeBufferPointer { Kernels.logSumExp($0.baseAddress!, count: 9) } == -.infinity)
+    }
 }
