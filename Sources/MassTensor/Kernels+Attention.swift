@@ -38,10 +38,16 @@ extension Kernels {
         v: UnsafePointer<Float>, ldv: Int, d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
         into out: UnsafeMutablePointer<Float>, ldo: Int
     ) {
-        // Scores, four query rows at a time so each staged key vector feeds four FMAs.
+        // Scores, four query rows at a time so each staged key vector feeds four FMAs (a last single row on its
+        // own: computing it four times would waste three quarters of the work).
         var i = 0
         while i < t {
             let rowsHere = min(4, t - i)
+            if rowsHere == 1 {
+                singleRowScores(q + i * ldq, kT: kT, padded: padded, d: d, scale: scale, into: scores + i * padded)
+                i += 1
+                continue
+            }
             let q0 = q + i * ldq
             let q1 = q + (i + min(1, rowsHere - 1)) * ldq
             let q2 = q + (i + min(2, rowsHere - 1)) * ldq
@@ -72,6 +78,11 @@ extension Kernels {
         i = 0
         while i < t {
             let rowsHere = min(4, t - i)
+            if rowsHere == 1 {
+                singleRowValues(scores + i * padded, keys: keys, v: v, ldv: ldv, d: d, into: out + i * ldo)
+                i += 1
+                continue
+            }
             let p0 = scores + i * padded
             let p1 = scores + (i + min(1, rowsHere - 1)) * padded
             let p2 = scores + (i + min(2, rowsHere - 1)) * padded
@@ -115,6 +126,68 @@ extension Kernels {
         }
     }
 
+    /// scores[j] = scale · q·k_j for one row, keys staged transposed; four independent accumulators.
+    @inline(__always)
+    static func singleRowScores(
+        _ q: UnsafePointer<Float>, kT: UnsafePointer<Float>, padded: Int, d: Int, scale: Float,
+        into scores: UnsafeMutablePointer<Float>
+    ) {
+        var jb = 0
+        while jb + 32 <= padded {
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            var kp = kT + jb
+            for dd in 0..<d {
+                let w = V(repeating: q[dd])
+                a0 = a0.addingProduct(w, load(kp))
+                a1 = a1.addingProduct(w, load(kp + 8))
+                a2 = a2.addingProduct(w, load(kp + 16))
+                a3 = a3.addingProduct(w, load(kp + 24))
+                kp += padded
+            }
+            store(a0 * scale, scores + jb)
+            store(a1 * scale, scores + jb + 8)
+            store(a2 * scale, scores + jb + 16)
+            store(a3 * scale, scores + jb + 24)
+            jb += 32
+        }
+        while jb < padded {
+            var a = V()
+            var kp = kT + jb
+            for dd in 0..<d {
+                a = a.addingProduct(V(repeating: q[dd]), load(kp))
+                kp += padded
+            }
+            store(a * scale, scores + jb)
+            jb += 8
+        }
+    }
+
+    /// out = Σ_j p[j] · v_j for one row, 32 dimensions per pass.
+    @inline(__always)
+    static func singleRowValues(
+        _ p: UnsafePointer<Float>, keys: Int, v: UnsafePointer<Float>, ldv: Int, d: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        var c = 0
+        while c < d {
+            let lanes = min(4, (d - c) / 8)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            for j in 0..<keys {
+                let w = V(repeating: p[j])
+                let vj = v + j * ldv + c
+                a0 = a0.addingProduct(w, load(vj))
+                if lanes > 1 { a1 = a1.addingProduct(w, load(vj + 8)) }
+                if lanes > 2 { a2 = a2.addingProduct(w, load(vj + 16)) }
+                if lanes > 3 { a3 = a3.addingProduct(w, load(vj + 24)) }
+            }
+            store(a0, out + c)
+            if lanes > 1 { store(a1, out + c + 8) }
+            if lanes > 2 { store(a2, out + c + 16) }
+            if lanes > 3 { store(a3, out + c + 24) }
+            c += lanes * 8
+        }
+    }
+
     /// Attention of one query row over `count` cached keys and values of one head (rows `ld` apart), the shape
     /// of a decoder step: out = Σ_j softmax_j(scale · q·k_j) · v_j. `scores` holds `count` floats; `d` is a multiple
     /// of 8.
@@ -133,23 +206,6 @@ extension Kernels {
             scores[j] = acc.sum() * scale
         }
         softmaxRows(scores, rows: 1, cols: count, ld: count)
-        var c = 0
-        while c < d {
-            let lanes = min(4, (d - c) / 8)
-            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
-            for j in 0..<count {
-                let w = V(repeating: scores[j])
-                let vj = values + j * ld + c
-                a0 = a0.addingProduct(w, load(vj))
-                if lanes > 1 { a1 = a1.addingProduct(w, load(vj + 8)) }
-                if lanes > 2 { a2 = a2.addingProduct(w, load(vj + 16)) }
-                if lanes > 3 { a3 = a3.addingProduct(w, load(vj + 24)) }
-            }
-            store(a0, out + c)
-            if lanes > 1 { store(a1, out + c + 8) }
-            if lanes > 2 { store(a2, out + c + 16) }
-            if lanes > 3 { store(a3, out + c + 24) }
-            c += lanes * 8
-        }
+        singleRowValues(scores, keys: count, v: values, ldv: ld, d: d, into: out)
     }
 }
