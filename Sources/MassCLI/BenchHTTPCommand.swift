@@ -7,14 +7,15 @@ import Synchronization
 struct BenchHTTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http",
-        abstract: "Load an embedding server over HTTP: throughput, latency percentiles and errors.",
+        abstract: "Load a server over HTTP: throughput, latency percentiles and errors.",
         discussion: """
-            Works against any server that speaks the OpenAI embeddings API (--api openai, the default) or KServe v2 \
-            (--api kserve), Mass or not. Each connection is a keep-alive HTTP/1.1 connection on its own thread. \
+            Works against any server that speaks the OpenAI embeddings API (--api openai, the default), KServe v2 \
+            (--api kserve), Mass's image classification route (--api images) or OpenAI's transcription route \
+            (--api transcriptions), Mass or not. Each connection is a keep-alive HTTP/1.1 connection on its own thread. \
             Requests that complete during the timed window count; latency is measured from send to the last byte.
             """)
 
-    enum API: String, ExpressibleByArgument, CaseIterable { case openai, kserve, images }
+    enum API: String, ExpressibleByArgument, CaseIterable { case openai, kserve, images, transcriptions }
 
     @Option(name: .long, help: "Server address, http://HOST:PORT.")
     var url = "http://127.0.0.1:8080"
@@ -34,12 +35,16 @@ struct BenchHTTPCommand: ParsableCommand {
     @Option(
         name: .long,
         help:
-            "Request shape: openai (/v1/embeddings), kserve (/v2/models/M/infer) or images (multipart to /v1/images/classifications)."
+            "Request shape: openai (/v1/embeddings), kserve (/v2/models/M/infer), images (multipart to /v1/images/classifications) or transcriptions (multipart to /v1/audio/transcriptions)."
     )
     var api: API = .openai
 
-    @Option(name: .customLong("image"), help: "An image file for --api images (repeat for several; sent in turn).")
-    var images: [String] = []
+    @Option(
+        name: [.customLong("image"), .customLong("audio")],
+        help: "An image (--api images) or audio file (--api transcriptions); repeat for several, sent in turn.")
+    var files: [String] = []
+
+    var sendsFiles: Bool { api == .images || api == .transcriptions }
 
     @Option(name: .long, help: "Request path, when the server mounts the API elsewhere (e.g. /embeddings).")
     var path: String?
@@ -57,7 +62,9 @@ struct BenchHTTPCommand: ParsableCommand {
         guard concurrency >= 1, concurrency <= 1024 else { throw ValidationError("--concurrency must be 1-1024") }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0, --warmup >= 0") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard api != .images || !images.isEmpty else { throw ValidationError("--api images needs --image FILE") }
+        guard !sendsFiles || !files.isEmpty else {
+            throw ValidationError("--api \(api.rawValue) needs --\(api == .images ? "image" : "audio") FILE")
+        }
     }
 
     static let sentences = [
@@ -76,10 +83,10 @@ struct BenchHTTPCommand: ParsableCommand {
         }
         let boundary = "mass-bench-boundary-7d1c"
         let bodies =
-            api == .images
-            ? try images.map { try multipart(Array(Data(contentsOf: URL(fileURLWithPath: $0))), boundary: boundary) }
+            sendsFiles
+            ? try files.map { try multipart(Array(Data(contentsOf: URL(fileURLWithPath: $0))), boundary: boundary) }
             : (0..<texts.count).map { i in body((0..<batch).map { texts[(i * batch + $0) % texts.count] }) }
-        let contentType = api == .images ? "multipart/form-data; boundary=\(boundary)" : "application/json"
+        let contentType = sendsFiles ? "multipart/form-data; boundary=\(boundary)" : "application/json"
         let route =
             path
             ?? {
@@ -87,6 +94,7 @@ struct BenchHTTPCommand: ParsableCommand {
                 case .openai: "/v1/embeddings"
                 case .kserve: "/v2/models/\(model)/infer"
                 case .images: "/v1/images/classifications"
+                case .transcriptions: "/v1/audio/transcriptions"
                 }
             }()
         try checkOnce(endpoint, route: route, body: bodies[0], contentType: contentType)
@@ -129,10 +137,10 @@ struct BenchHTTPCommand: ParsableCommand {
         report(results.withLock { $0 }, failures: failures.withLock { $0 }, route: route)
     }
 
-    /// A multipart form with the model name and one image file.
+    /// A multipart form with the model name and one file.
     private func multipart(_ file: [UInt8], boundary: String) -> [UInt8] {
         Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n\(model)\r\n".utf8)
-            + Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image\"\r\n\r\n".utf8)
+            + Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\n\r\n".utf8)
             + file + Array("\r\n--\(boundary)--\r\n".utf8)
     }
 
@@ -140,7 +148,7 @@ struct BenchHTTPCommand: ParsableCommand {
         let object: [String: Any]
         switch api {
         case .openai: object = ["model": model, "input": batch == 1 ? texts[0] as Any : texts]
-        case .kserve, .images:
+        case .kserve, .images, .transcriptions:
             object = ["inputs": [["name": "text", "datatype": "BYTES", "shape": [texts.count], "data": texts]]]
         }
         return Array(try! JSONSerialization.data(withJSONObject: object))
@@ -171,7 +179,7 @@ struct BenchHTTPCommand: ParsableCommand {
         let rps = Double(ok.count) / duration
         let summary: [String: Any] = [
             "url": url + route, "model": model, "api": api.rawValue, "concurrency": concurrency, "duration_s": duration,
-            "texts_per_request": api == .images ? 1 : batch, "requests": ok.count, "requests_per_s": rps,
+            "texts_per_request": sendsFiles ? 1 : batch, "requests": ok.count, "requests_per_s": rps,
             "texts_per_s": rps * Double(batch),
             "latency_ms": [
                 "p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
@@ -185,12 +193,12 @@ struct BenchHTTPCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        let unit = api == .images ? "1 image" : "\(batch) text(s)"
+        let unit = api == .images ? "1 image" : api == .transcriptions ? "1 audio file" : "\(batch) text(s)"
         print("\(url)\(route)  model \(model)  concurrency \(concurrency)  \(unit)/request  \(duration) s")
         print(
             String(
                 format: "  %.1f requests/s  %.1f inputs/s  (%d requests)", rps,
-                rps * Double(api == .images ? 1 : batch), ok.count))
+                rps * Double(sendsFiles ? 1 : batch), ok.count))
         print(
             String(
                 format: "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", percentile(0.5), percentile(0.9),

@@ -131,7 +131,8 @@ enum KServeRoutes {
         }
     }
 
-    /// One BYTES input of encoded audio files; one BYTES output `text` per file (faster-whisper's defaults).
+    /// One BYTES input of encoded audio files; one BYTES output `text` per file (faster-whisper's defaults), the
+    /// files transcribed together.
     static func transcribe(
         _ infer: InferRequest, _ service: TranscriptionService, _ hosted: ModelHost.Hosted,
         _ context: MassRequestContext
@@ -142,10 +143,16 @@ enum KServeRoutes {
         guard !files.isEmpty, files.count <= hosted.entry.config.maxInputs else {
             throw APIError.badRequest("send 1 to \(hosted.entry.config.maxInputs) audio files", .kserve)
         }
-        var texts: [String] = []
-        for file in files {
-            let (transcript, _) = try await context.cancellingOnDisconnect { try await service.transcribe(file: file) }
-            texts.append(transcript.text)
+        // Submitted together, so the files share encoder passes and decoder steps.
+        let texts = try await context.cancellingOnDisconnect {
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for (index, file) in files.enumerated() {
+                    group.addTask { (index, try await service.transcribe(file: file).0.text) }
+                }
+                var texts = [String](repeating: "", count: files.count)
+                for try await (index, text) in group { texts[index] = text }
+                return texts
+            }
         }
         let response = InferResponse(
             modelName: hosted.entry.name, modelVersion: String(hosted.version), id: infer.id,
