@@ -18,6 +18,8 @@ AUDIO = ROOT.parent / "shared" / "fixtures" / "audio"
 CASES = [
     ("initial_prompt", "clip1_us_short.wav", {"initial_prompt": "Speech recognition status report, Mass."}),
     ("log_prob_threshold_0", "clip5_long_us.wav", {"log_prob_threshold": 0.0}),
+    ("word_timestamps_long", "clip5_long_us.wav", {"word_timestamps": True}),
+    ("word_timestamps_short", "clip3_scotland_fast.wav", {"word_timestamps": True}),
 ]
 
 
@@ -49,7 +51,9 @@ def main():
             "name": name, "file": file, "options": kwargs,
             "text": "".join(s.text for s in segments).strip(),
             "segments": [{"start": s.start, "end": s.end, "text": s.text, "temperature": s.temperature,
-                          "avg_logprob": s.avg_logprob} for s in segments],
+                          "avg_logprob": s.avg_logprob,
+                          "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
+                                    for w in (s.words or [])]} for s in segments],
             "generate_calls": list(calls),
         })
     path = ROOT / "Tests" / "MassModelsTests" / "Goldens" / "whisper-options.json"

@@ -45,6 +45,9 @@ struct TranscribeCommand: ParsableCommand {
         name: .long, help: "Text the speech continues (names, spelling, style), as faster-whisper's initial_prompt.")
     var prompt: String?
 
+    @Flag(name: .long, help: "Word-level timestamps (in --format json: each segment's words).")
+    var wordTimestamps = false
+
     @Flag(name: .long, help: "Do not condition each window on the text before it.")
     var noConditionOnPreviousText = false
 
@@ -88,6 +91,7 @@ struct TranscribeCommand: ParsableCommand {
         options.temperatures = temperatures!
         options.timestamps = !withoutTimestamps
         options.conditionOnPreviousText = !noConditionOnPreviousText
+        options.wordTimestamps = wordTimestamps
         if let prompt { options.initialPrompt = try transcriber.promptTokens(prompt) }
         let pool = ComputePool(threads: threads)
         var failed = false
@@ -132,7 +136,15 @@ struct TranscribeCommand: ParsableCommand {
             let object: [String: Any] = [
                 "file": file, "text": text,
                 "segments": segments.enumerated().map { i, s in
-                    ["id": i, "start": s.start, "end": s.end, "text": s.text, "tokens": s.tokens] as [String: Any]
+                    var segment: [String: Any] = [
+                        "id": i, "start": s.start, "end": s.end, "text": s.text, "tokens": s.tokens,
+                    ]
+                    if !s.words.isEmpty {
+                        segment["words"] = s.words.map {
+                            ["word": $0.word, "start": $0.start, "end": $0.end, "probability": $0.probability]
+                        }
+                    }
+                    return segment
                 },
             ]
             let json = try! JSONSerialization.data(

@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import MassAudio
+import MassTensor
 import MassTokenizers
 
 /// How to decode, with faster-whisper's `transcribe()` defaults.
@@ -21,6 +22,8 @@ public struct WhisperOptions: Sendable, Equatable {
     public var promptResetOnTemperature = 0.5
     /// Token ids given as the text before the audio (faster-whisper's `initial_prompt`, BPE-encoded).
     public var initialPrompt: [Int] = []
+    /// Word-level timestamps (faster-whisper's `word_timestamps`); they also move where the next window starts.
+    public var wordTimestamps = false
 
     public init() {}
 
@@ -47,6 +50,7 @@ public final class WhisperSession {
     var seek = 0
     var allTokens: [Int]
     var promptResetSince = 0
+    var lastSpeechTimestamp = 0.0
     var segments: [WhisperTranscriber.Segment] = []
     var windows: [WhisperTranscriber.Window] = []
     // The window being decoded.
@@ -116,7 +120,7 @@ public final class WhisperSession {
     }
 
     /// The search has its result: fall back to the next temperature, or finish the window.
-    func searched() {
+    func searched(pool: ComputePool) {
         guard let decoded = search?.result else { return }
         let temperature = options.temperatures[attempt]
         let average = decoded.logProbability / Double(decoded.tokens.count + 1)
@@ -153,10 +157,12 @@ public final class WhisperSession {
         }
         finishWindow(
             attempts[chosen].decoded, average: attempts[chosen].average, ratio: attempts[chosen].ratio,
-            temperature: temperature)
+            temperature: temperature, pool: pool)
     }
 
-    func finishWindow(_ decoded: WhisperDecoder.Decoded, average: Double, ratio: Double, temperature: Double) {
+    func finishWindow(
+        _ decoded: WhisperDecoder.Decoded, average: Double, ratio: Double, temperature: Double, pool: ComputePool
+    ) {
         defer {
             if !isFinished { startWindow() } else { memory = nil; search = nil }
         }
@@ -170,7 +176,7 @@ public final class WhisperSession {
         let begin = transcriber.rules.timestampBegin
         let tokens = decoded.tokens
         let offset = Double(seek) * 0.01
-        var pieces: [(ArraySlice<Int>, start: Double, end: Double)] = []
+        var pieces: [(tokens: ArraySlice<Int>, start: Double, end: Double)] = []
         let singleEnding = tokens.count >= 2 && tokens[tokens.count - 2] < begin && tokens.last! >= begin
         let consecutive = tokens.indices.dropFirst().filter { tokens[$0] >= begin && tokens[$0 - 1] >= begin }
         if !consecutive.isEmpty {
@@ -192,18 +198,141 @@ public final class WhisperSession {
             pieces.append((tokens[...], offset, offset + duration))
             seek += size
         }
-        for (slice, start, end) in pieces {
+        var words = [[WhisperTranscriber.Word]](repeating: [], count: pieces.count)
+        if options.wordTimestamps, let memory {
+            words = addWordTimestamps(&pieces, memory: memory, offset: offset, pool: pool)
+            let lastWordEnd = words.last(where: { !$0.isEmpty })?.last?.end ?? pieces.last?.end
+            if !singleEnding, let lastWordEnd, lastWordEnd > offset { seek = Int((lastWordEnd * 100).rounded()) }
+            if let lastWordEnd { lastSpeechTimestamp = lastWordEnd }
+        }
+        for ((slice, start, end), words) in zip(pieces, words) {
             let text = transcriber.tokenizer.decode(Array(slice))
             guard start != end, !text.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
             segments.append(
                 .init(
                     start: start, end: end, text: text, tokens: Array(slice), seek: windowSeek,
                     temperature: temperature, averageLogProbability: average, compressionRatio: ratio,
-                    noSpeechProbability: decoded.noSpeechProbability))
+                    noSpeechProbability: decoded.noSpeechProbability, words: words))
             allTokens += slice
         }
         if !options.conditionOnPreviousText || temperature > options.promptResetOnTemperature {
             promptResetSince = allTokens.count
+        }
+    }
+
+    /// faster-whisper's `add_word_timestamps` for one window: aligns the words, bounds words that run long at
+    /// sentence ends and after pauses (twice the median word duration, at most 1.4 s), merges punctuation into
+    /// its word, hands each piece its words and lets word times correct the piece's start and end.
+    func addWordTimestamps(
+        _ pieces: inout [(tokens: ArraySlice<Int>, start: Double, end: Double)], memory: WhisperDecoder.Memory,
+        offset: Double, pool: ComputePool
+    ) -> [[WhisperTranscriber.Word]] {
+        let eot = transcriber.tokenizer.endOfText
+        let textPerPiece = pieces.map { $0.tokens.filter { $0 < eot } }
+        var alignment = transcriber.findAlignment(
+            textPerPiece.flatMap { $0 }, memory: memory, frames: size, pool: pool)
+        let durations = alignment.map { $0.end - $0.start }.filter { $0 != 0 }.sorted()
+        var median = 0.0
+        if !durations.isEmpty {
+            let mid = durations.count / 2
+            median = durations.count % 2 == 1 ? durations[mid] : (durations[mid - 1] + durations[mid]) / 2
+        }
+        median = min(0.7, median)
+        let longest = median * 2
+        if !durations.isEmpty {
+            // Python's `word in ".。!！?？"`: a substring test.
+            let isSentenceEnd = { (w: String) in w.isEmpty || ".。!！?？".contains(w) }
+            for i in alignment.indices.dropFirst() where alignment[i].end - alignment[i].start > longest {
+                if isSentenceEnd(alignment[i].word) {
+                    alignment[i].end = alignment[i].start + longest
+                } else if isSentenceEnd(alignment[i - 1].word) {
+                    alignment[i].start = alignment[i].end - longest
+                }
+            }
+        }
+        Self.mergePunctuations(&alignment)
+        var result: [[WhisperTranscriber.Word]] = []
+        var wordIndex = 0
+        var lastSpeech = lastSpeechTimestamp
+        let round2 = { (x: Double) in (x * 100).rounded() / 100 }
+        for p in pieces.indices {
+            var words: [WhisperTranscriber.Word] = []
+            var saved = 0
+            while wordIndex < alignment.count && saved < textPerPiece[p].count {
+                let timing = alignment[wordIndex]
+                if !timing.word.isEmpty {
+                    words.append(
+                        .init(
+                            word: timing.word, start: round2(offset + timing.start), end: round2(offset + timing.end),
+                            probability: timing.probability))
+                }
+                saved += timing.tokens.count
+                wordIndex += 1
+            }
+            if !words.isEmpty {
+                // The first and second word after a pause are at most twice the median duration.
+                if words[0].end - lastSpeech > median * 4
+                    && (words[0].end - words[0].start > longest
+                        || (words.count > 1 && words[1].end - words[0].start > longest * 2))
+                {
+                    if words.count > 1 && words[1].end - words[1].start > longest {
+                        let boundary = max(words[1].end / 2, words[1].end - longest)
+                        words[0].end = boundary
+                        words[1].start = boundary
+                    }
+                    words[0].start = max(0, words[0].end - longest)
+                }
+                // Prefer the piece's start when the first word is too long, else the word's.
+                if pieces[p].start < words[0].end && pieces[p].start - 0.5 > words[0].start {
+                    words[0].start = max(0, min(words[0].end - median, pieces[p].start))
+                } else {
+                    pieces[p].start = words[0].start
+                }
+                if pieces[p].end > words[words.count - 1].start && pieces[p].end + 0.5 < words[words.count - 1].end {
+                    words[words.count - 1].end = max(words[words.count - 1].start + median, pieces[p].end)
+                } else {
+                    pieces[p].end = words[words.count - 1].end
+                }
+                lastSpeech = pieces[p].end
+            }
+            result.append(words)
+        }
+        return result
+    }
+
+    /// faster-whisper's `merge_punctuations`: opening marks join the following word, closing marks the previous one
+    /// (their own entries left empty).
+    static func mergePunctuations(_ words: inout [WhisperTranscriber.AlignedWord]) {
+        let prepended = "\"'“¿([{-"
+        let appended = "\"'.。,，!！?？:：”)]}、"
+        // Python's `x in "..."` is a substring test (the empty string included).
+        func within(_ x: String, _ marks: String) -> Bool { x.isEmpty || marks.contains(x) }
+        var i = words.count - 2
+        var j = words.count - 1
+        while i >= 0 {
+            let trimmed = words[i].word.trimmingCharacters(in: .whitespaces)
+            if words[i].word.hasPrefix(" ") && within(trimmed, prepended) {
+                words[j].word = words[i].word + words[j].word
+                words[j].tokens = words[i].tokens + words[j].tokens
+                words[i].word = ""
+                words[i].tokens = []
+            } else {
+                j = i
+            }
+            i -= 1
+        }
+        i = 0
+        j = 1
+        while j < words.count {
+            if !words[i].word.hasSuffix(" ") && within(words[j].word, appended) {
+                words[i].word += words[j].word
+                words[i].tokens += words[j].tokens
+                words[j].word = ""
+                words[j].tokens = []
+            } else {
+                i = j
+            }
+            j += 1
         }
     }
 

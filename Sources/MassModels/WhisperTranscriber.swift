@@ -30,6 +30,8 @@ public final class WhisperTranscriber: Sendable {
         public let averageLogProbability: Double
         public let compressionRatio: Double
         public let noSpeechProbability: Double
+        /// With word timestamps; empty otherwise.
+        public let words: [Word]
     }
 
     public struct TimedTranscript: Sendable {
@@ -46,6 +48,7 @@ public final class WhisperTranscriber: Sendable {
     struct Config: Decodable {
         let suppress_ids: [Int]
         let suppress_ids_begin: [Int]
+        let alignment_heads: [[Int]]?
     }
 
     public let encoder: WhisperEncoder
@@ -55,6 +58,8 @@ public final class WhisperTranscriber: Sendable {
     public let promptEncoder: ByteLevelBPE?
     public let frontEnd = LogMelSpectrogram()
     public let rules: WhisperSearch.Rules
+    /// The (layer, head) pairs whose cross-attention follows the timing of words (config.json).
+    let alignmentHeads: [(layer: Int, head: Int)]
     static let startOfTranscript = 50257
     static let startOfPrevious = 50360
     static let noTimestamps = 50362
@@ -87,6 +92,10 @@ public final class WhisperTranscriber: Sendable {
         rules.suppressAtBegin = Set(config.suppress_ids_begin)
         rules.maxNewTokens = decoder.maxPositions / 2
         self.rules = rules
+        let (layerCount, headCount) = (decoder.layerCount, decoder.heads)
+        alignmentHeads = (config.alignment_heads ?? []).compactMap { pair in
+            pair.count == 2 && pair[0] < layerCount && pair[1] < headCount ? (pair[0], pair[1]) : nil
+        }
         let tokenizerFile = file("tokenizer.json")
         promptEncoder =
             FileManager.default.fileExists(atPath: tokenizerFile.path)
@@ -134,7 +143,7 @@ public final class WhisperTranscriber: Sendable {
                     owners.append((session, next.filter(\.logits).count))
                     break
                 }
-                session.searched()
+                session.searched(pool: pool)
             }
         }
         guard !rows.isEmpty else { return }
@@ -144,7 +153,7 @@ public final class WhisperTranscriber: Sendable {
             let search = session.search!
             search.take(Array(logits[k..<(k + count)]))
             k += count
-            if search.result != nil { session.searched() }
+            if search.result != nil { session.searched(pool: pool) }
         }
     }
 }

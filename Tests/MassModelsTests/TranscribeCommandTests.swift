@@ -22,6 +22,17 @@ import Testing
         #expect(out.stderr.contains("/nonexistent.wav: no such file"))
         let badTemperature = try runner.run(["transcribe", "--model", model, "--temperature", "0,hot", "x.wav"])
         #expect(badTemperature.status != 0 && badTemperature.stderr.contains("--temperature must be"))
+        // Word timestamps in the JSON segments.
+        let worded = try runner.run([
+            "transcribe", "--model", model, "--format", "json", "--word-timestamps",
+            audio.appendingPathComponent("clip4_lancaster_tiny.wav").path,
+        ])
+        let wordedJSON = try #require(try JSONSerialization.jsonObject(with: worded.stdout) as? [String: Any])
+        let words = ((wordedJSON["segments"] as? [[String: Any]]) ?? []).flatMap {
+            $0["words"] as? [[String: Any]] ?? []
+        }
+        #expect(
+            words.compactMap { $0["word"] as? String }.joined() == " Yes, turn left at the next junction, then stop.")
         // The defaults (beam 5, timestamps) as SubRip subtitles.
         let srt = try runner.run([
             "transcribe", "--model", model, "--format", "srt", audio.appendingPathComponent("clip1_us_short.wav").path,

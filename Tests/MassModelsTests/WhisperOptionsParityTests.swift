@@ -10,7 +10,14 @@ import Testing
 /// temperature (log_prob_threshold 0, so no result passes).
 @Suite struct WhisperOptionsParityTests {
     struct Golden: Decodable {
+        struct Word: Decodable {
+            let word: String
+            let start: Double
+            let end: Double
+            let probability: Double
+        }
         struct Segment: Decodable {
+            let words: [Word]
             let start: Double
             let end: Double
             let text: String
@@ -73,6 +80,28 @@ import Testing
         // Sampling is seeded: the same input decodes the same way every time.
         let again = transcriber.transcribe(samples, options: options, pool: ComputePool(threads: 2))
         #expect(again.windows.map(\.tokens) == transcript.windows.map(\.tokens))
+    }
+
+    /// Word timestamps: the same words with times within 0.02 s and probabilities within 0.01; on the long clip the
+    /// words also move where the second window starts.
+    @Test(arguments: ["word_timestamps_long", "word_timestamps_short"])
+    func wordTimestampsMatchFasterWhisper(name: String) throws {
+        let transcriber = try #require(WhisperParityTests.transcriber)
+        let golden = try Self.golden(name)
+        var options = WhisperOptions()
+        options.wordTimestamps = true
+        let transcript = transcriber.transcribe(
+            try WhisperParityTests.samples(golden.file), options: options, pool: ComputePool(threads: 2))
+        Self.check(transcript, against: golden)
+        let ours = transcript.segments.flatMap(\.words)
+        let theirs = golden.segments.flatMap(\.words)
+        #expect(ours.map(\.word) == theirs.map(\.word))
+        for (a, b) in zip(ours, theirs) {
+            #expect(
+                abs(a.start - b.start) <= 0.02 + 1e-9 && abs(a.end - b.end) <= 0.02 + 1e-9,
+                "\(a.word): \(a.start)-\(a.end) vs \(b.start)-\(b.end)")
+            #expect(abs(a.probability - b.probability) <= 0.01, "\(a.word)")
+        }
     }
 
     /// Sessions advanced together give each request the transcript it gets alone (the same tokens, times and text;

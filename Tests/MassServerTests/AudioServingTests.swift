@@ -61,6 +61,20 @@ import Testing
             ])
         let p = try #require(try JSONSerialization.jsonObject(with: Data(prompted.utf8)) as? [String: Any])
         #expect((p["segments"] as? [[String: Any]])?.map { $0["end"] as? Double } == [7.86])
+        // Word timestamps (as faster-whisper's word_timestamps; only the words when only they are asked for).
+        let (_, worded) = post(
+            s,
+            [
+                model, ("response_format", nil, Array("verbose_json".utf8)),
+                ("timestamp_granularities[]", nil, Array("word".utf8)), ("file", "c.wav", clip),
+            ])
+        let w = try #require(try JSONSerialization.jsonObject(with: Data(worded.utf8)) as? [String: Any])
+        let words = try #require(w["words"] as? [[String: Any]])
+        #expect(w["segments"] == nil)
+        #expect(words.first?["word"] as? String == "Good" && words.last?["word"] as? String == "correctly.")
+        #expect(words.compactMap { $0["word"] as? String }.joined(separator: " ") == (w["text"] as? String))
+        let ends = words.compactMap { $0["end"] as? Double }
+        #expect(ends == ends.sorted() && (ends.last ?? 0) <= 7.9)
         #expect(try s.metric(#"mass_audio_seconds_total{model="whisper-tiny.en"}"#) ?? 0 >= 11 + 8 * 4)
     }
 
@@ -107,8 +121,14 @@ import Testing
             ),
             ("too hot", [model, ("temperature", nil, Array("1.5".utf8)), ("file", "c.wav", clip)], 400, "from 0 to 1"),
             (
-                "words", [model, ("timestamp_granularities[]", nil, Array("word".utf8)), ("file", "c.wav", clip)], 400,
-                "segment"
+                "words without verbose_json",
+                [model, ("timestamp_granularities[]", nil, Array("word".utf8)), ("file", "c.wav", clip)], 400,
+                "verbose_json"
+            ),
+            (
+                "granularity",
+                [model, ("timestamp_granularities[]", nil, Array("phoneme".utf8)), ("file", "c.wav", clip)],
+                400, "not \\\"phoneme\\\""
             ),
             (
                 "image model", [("model", nil, Array("efficientnet-lite0".utf8)), ("file", "c.wav", clip)], 400,

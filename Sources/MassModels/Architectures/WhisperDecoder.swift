@@ -26,6 +26,7 @@ public final class WhisperDecoder: Sendable {
     public let heads: Int
     public let vocabularySize: Int
     public let maxPositions: Int
+    public var layerCount: Int { layers.count }
     let embeddings: Tensor  // [vocabulary, width], fp32
     let projection: Linear  // the same matrix, packed, no bias
     let positions: Tensor
@@ -162,6 +163,13 @@ public final class WhisperDecoder: Sendable {
     /// several rows (a prompt fed at once: each row sees the rows of its state before it). Returns the logits of
     /// the rows that ask for them, in order.
     public func step(_ rows: [Row], pool: ComputePool) -> [[Float]] {
+        step(rows, pool: pool, crossQueries: nil)
+    }
+
+    /// `step`, handing each layer's cross-attention queries [rows, width] to `crossQueries` (for alignment).
+    func step(
+        _ rows: [Row], pool: ComputePool, crossQueries: ((Int, UnsafeBufferPointer<Float>) -> Void)?
+    ) -> [[Float]] {
         let n = rows.count
         guard n > 0 else { return [] }
         let w = width
@@ -238,6 +246,7 @@ public final class WhisperDecoder: Sendable {
             pool.apply(layer.selfOut, context, rows: n, into: &x, accumulate: true)
             normed(layer.crossNorm)
             pool.apply(layer.crossQuery, h, rows: n, into: &q)
+            if let crossQueries { q.withUnsafeBufferPointer { crossQueries(l, $0) } }
             // Cross-attention: the rows of a run attend to the same encoder output, whose keys are staged
             // transposed once per window; (run, head) pairs are spread over the threads.
             q.withUnsafeBufferPointer { qp in
@@ -291,6 +300,37 @@ public final class WhisperDecoder: Sendable {
         var logits = [Float](repeating: 0, count: wanted.count * vocabularySize)
         pool.apply(projection, h, rows: wanted.count, into: &logits)
         return (0..<wanted.count).map { Array(logits[($0 * vocabularySize)..<(($0 + 1) * vocabularySize)]) }
+    }
+
+    /// Teacher-forced pass over `tokens` for word alignment (CTranslate2's `align`): the cross-attention scores
+    /// (scaled q·k, before softmax) of each (layer, head) in `heads`, [rows, frames] per head, and every row's
+    /// logits.
+    public func alignmentPass(
+        _ tokens: [Int], memory: Memory, heads: [(layer: Int, head: Int)], pool: ComputePool
+    ) -> (scores: [[Float]], logits: [[Float]]) {
+        let state = start(memory)
+        let w = width
+        let d = w / self.heads
+        let n = tokens.count
+        let frames = memory.frames
+        let scale = 1 / Float(d).squareRoot()
+        var scores = [[Float]](repeating: [], count: heads.count)
+        let logits = step(tokens.map { Row(token: $0, state: state) }, pool: pool) { layer, q in
+            for (index, pair) in heads.enumerated() where pair.layer == layer {
+                var out = [Float](repeating: 0, count: n * frames)
+                memory.keysT[layer].withUnsafeBufferPointer { kT in
+                    for r in 0..<n {
+                        for i in 0..<d {
+                            let weight = q[r * w + pair.head * d + i] * scale
+                            let keys = kT.baseAddress! + (pair.head * d + i) * memory.padded
+                            for f in 0..<frames { out[r * frames + f] += weight * keys[f] }
+                        }
+                    }
+                }
+                scores[index] = out
+            }
+        }
+        return (scores, logits)
     }
 
     /// What decoding one window produced.

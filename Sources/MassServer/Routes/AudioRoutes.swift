@@ -56,18 +56,30 @@ enum AudioRoutes {
                     }
                     options.temperatures = temperatures(from: value)
                 }
+                var granularities: Set<String> = []
                 for g in form.parts where g.name.hasPrefix("timestamp_granularities") {
-                    guard g.text?.trimmingCharacters(in: .whitespaces) == "segment" else {
+                    let value = g.text?.trimmingCharacters(in: .whitespaces) ?? ""
+                    guard value == "segment" || value == "word" else {
                         throw APIError.badRequest(
-                            "'timestamp_granularities[]' supports \"segment\" only (word timestamps are not implemented)",
-                            .openAI, param: "timestamp_granularities[]")
+                            "'timestamp_granularities[]' must be \"segment\" or \"word\", not \"\(value)\"", .openAI,
+                            param: "timestamp_granularities[]")
                     }
+                    granularities.insert(value)
                 }
+                if !granularities.isEmpty && format != .verboseJSON {
+                    throw APIError.badRequest(
+                        "'timestamp_granularities[]' needs response_format verbose_json", .openAI,
+                        param: "timestamp_granularities[]")
+                }
+                options.wordTimestamps = granularities.contains("word")
                 let chosen = options
                 let (transcript, seconds) = try await context.cancellingOnDisconnect {
                     try await service.transcribe(file: Array(file.body), options: chosen)
                 }
-                return render(transcript, seconds: seconds, format: format)
+                return render(
+                    transcript, seconds: seconds, format: format,
+                    segments: granularities.isEmpty || granularities.contains("segment"),
+                    words: options.wordTimestamps)
             }
         }
     }
@@ -84,7 +96,10 @@ enum AudioRoutes {
             format: "%02d:%02d:%02d%@%03d", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, separator, ms % 1000)
     }
 
-    static func render(_ t: WhisperTranscriber.TimedTranscript, seconds: Double, format: Format) -> Response {
+    static func render(
+        _ t: WhisperTranscriber.TimedTranscript, seconds: Double, format: Format, segments: Bool = true,
+        words: Bool = false
+    ) -> Response {
         func plain(_ text: String, _ type: String) -> Response {
             Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
@@ -105,17 +120,25 @@ enum AudioRoutes {
                     }
                     .joined(), "text/vtt; charset=utf-8")
         case .verboseJSON:
-            return JSONResponse.make([
+            var object: [String: Any] = [
                 "task": "transcribe", "language": "english", "duration": seconds, "text": t.text,
-                "segments": t.segments.enumerated().map { i, s in
+            ]
+            if segments {
+                object["segments"] = t.segments.enumerated().map { i, s in
                     [
                         "id": i, "seek": s.seek, "start": (s.start * 100).rounded() / 100,
                         "end": (s.end * 100).rounded() / 100, "text": s.text, "tokens": s.tokens,
                         "temperature": s.temperature, "avg_logprob": s.averageLogProbability,
                         "compression_ratio": s.compressionRatio, "no_speech_prob": s.noSpeechProbability,
                     ] as [String: Any]
-                },
-            ])
+                }
+            }
+            if words {
+                object["words"] = t.segments.flatMap(\.words).map { w in
+                    ["word": trimmed(w.word), "start": w.start, "end": w.end] as [String: Any]
+                }
+            }
+            return JSONResponse.make(object)
         }
     }
 }
