@@ -32,10 +32,11 @@ serve: build models
 	.build/$(CONFIG)/mass serve --repository $(MODELS)
 
 # Unit, parity and CLI tests, in release mode (the parity tests run the real model; the CLI tests run the
-# built binary).
+# built binary). Serially: the heavy suites use every core themselves, and in parallel they starved the
+# cooperative pool that the runtime tests' timing depends on.
 test: deps models
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	$(SWIFT) test -c $(CONFIG) --skip-build
+	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel
 
 # Mass's own figures on the peer kit's 1,000-line corpus: batch 1 (latency) and ragged batches (throughput).
 bench: build models
