@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "CMassAudio", linkerSettings: [.linkedLibrary("sndfile")]),
         .target(name: "MassAudio", dependencies: ["CMassAudio"], swiftSettings: strict + simdFlags),
         .systemLibrary(name: "CZlib"),
+        .target(name: "CMassDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(name: "CMassImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
@@ -48,7 +49,7 @@ let package = Package(
         // Layer 3
         .target(
             name: "MassModels",
-            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio", "CZlib"],
+            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio", "CZlib", "CMassDNNL"],
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
@@ -93,6 +94,7 @@ let package = Package(
             dependencies: [
                 "MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage", "MassAudio",
             ],
+            exclude: ["Goldens"],
             swiftSettings: strict
         ),
     ]

@@ -38,6 +38,26 @@ import Testing
         #expect(top(out, 5) == chelsea.top5.map(\.index))
     }
 
+    /// oneDNN's 49 convolutions (JIT kernels, never its reference code) and Mass's own give the same logits.
+    @Test func oneDNNAndMassKernelsAgree() throws {
+        let checkpoint = try PyTorchCheckpoint(path: EfficientNetFixture.checkpoint.path)
+        let own = try EfficientNetLite(weights: checkpoint, onednn: false)
+        let onednn = try EfficientNetLite(weights: checkpoint, onednn: true)
+        let implementations = try #require(try onednn.onednnImplementations())
+        #expect(implementations.count == 49 && !implementations.contains { $0.hasPrefix("ref") }, "\(implementations)")
+        #expect(try own.onednnImplementations() == nil)
+        let input = try FixturePaths.readFloats(EfficientNetFixture.url("chelsea.input.f32"))
+        let batch = input + input + input
+        let pool = ComputePool(threads: 2)
+        let a = batch.withUnsafeBufferPointer {
+            own.logits($0.baseAddress!, batch: 3, workspace: EfficientNetWorkspace(), pool: pool)
+        }
+        let b = batch.withUnsafeBufferPointer {
+            onednn.logits($0.baseAddress!, batch: 3, workspace: EfficientNetWorkspace(), pool: pool)
+        }
+        for (x, y) in zip(a, b) { #expect(Comparison.maxAbsDiff(x, y) <= 1e-4) }
+    }
+
     /// Each recorded 224×224 crop, normalised, through the model; all four as one batch must equal one by one.
     @Test func recordedCropsGiveTheGoldenLogitsBatchedOrNot() throws {
         let classifier = try #require(Self.classifier)

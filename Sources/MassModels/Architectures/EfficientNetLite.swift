@@ -1,3 +1,4 @@
+import Foundation
 // EfficientNet-Lite0, after lukemelas/EfficientNet-PyTorch and its Lite fork (ml-illustrated, PyPI
 // `efficientnet_lite_pytorch`, `model.py`): stem 3×3/2 → 16 MBConv blocks (1×1 expand, k×k depthwise,
 // 1×1 project, no squeeze-excitation) → 1×1 head to 1280 → global average pool → fc. ReLU6 everywhere, no
@@ -57,10 +58,16 @@ public final class EfficientNetLite: Sendable {
     let blocks: [Block]
     let head: Linear
     let fc: Linear
+    /// The convolutions on oneDNN (nil when it cannot be used; `MASS_ONEDNN=0` turns it off).
+    let onednn: EfficientNetDNNL?
     public var classes: Int { fc.outFeatures }
 
-    /// Builds the network from a state dict with EfficientNet-PyTorch's names.
-    public init(weights: some WeightSource) throws {
+    /// Builds the network from a state dict with EfficientNet-PyTorch's names. `onednn` runs the convolutions on
+    /// oneDNN (default: unless the environment sets `MASS_ONEDNN=0`); otherwise, or if oneDNN fails, on Mass's own
+    /// kernels.
+    public init(
+        weights: some WeightSource, onednn useOneDNN: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0"
+    ) throws {
         try BLAS.load()
         func folded(_ conv: String, _ bn: String) throws -> (weight: Tensor, scale: [Float], shift: [Float]) {
             let w = try weights.float32("\(conv).weight")
@@ -165,6 +172,57 @@ public final class EfficientNetLite: Sendable {
                 "\(weights.origin): '_fc.weight' has shape \(fcWeight.shape), expected [_, \(head.outFeatures)]")
         }
         fc = try Linear(weight: fcWeight, bias: try weights.float32("_fc.bias", shape: [fcWeight.shape[0]]))
+        onednn = useOneDNN ? Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head) : nil
+    }
+
+    /// The implementation oneDNN picked for each convolution at `batch` (nil without oneDNN).
+    public func onednnImplementations(batch: Int = 1) throws -> [String]? {
+        try onednn?.implementations(batch: batch)
+    }
+
+    /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise).
+    static func onednnChain(stem: [Float], stemBias: [Float], blocks: [Block], head: Linear) -> EfficientNetDNNL {
+        typealias Conv = EfficientNetDNNL.Conv
+        let sc = stemBias.count
+        var stemOIHW = [Float](repeating: 0, count: 27 * sc)
+        for o in 0..<sc {
+            for i in 0..<3 {
+                for t in 0..<9 { stemOIHW[(o * 3 + i) * 9 + t] = stem[(t * 3 + i) * sc + o] }
+            }
+        }
+        var size = inputSize
+        let stemShape = Kernels.ConvShape(height: size, width: size, kernel: 3, stride: 2)
+        var convs = [
+            Conv(
+                depthwise: false, inChannels: 3, outChannels: sc, shape: stemShape, relu6: true, residualFrom: -2,
+                weights: stemOIHW, bias: stemBias)
+        ]
+        size = stemShape.outHeight
+        func pointwise(_ layer: Linear, size: Int, relu6: Bool, residualFrom: Int = -2) -> Conv {
+            Conv(
+                depthwise: false, inChannels: layer.inFeatures, outChannels: layer.outFeatures,
+                shape: Kernels.ConvShape(height: size, width: size, kernel: 1, stride: 1), relu6: relu6,
+                residualFrom: residualFrom, weights: layer.weight.array, bias: layer.bias?.array ?? [])
+        }
+        for block in blocks {
+            let blockInput = convs.count - 1
+            if let expand = block.expand { convs.append(pointwise(expand, size: size, relu6: true)) }
+            let shape = Kernels.ConvShape(height: size, width: size, kernel: block.kernel, stride: block.stride)
+            let k2 = block.kernel * block.kernel
+            var dw = [Float](repeating: 0, count: k2 * block.expanded)
+            for c in 0..<block.expanded {
+                for t in 0..<k2 { dw[c * k2 + t] = block.depthwise[t * block.expanded + c] }
+            }
+            convs.append(
+                Conv(
+                    depthwise: true, inChannels: block.expanded, outChannels: block.expanded, shape: shape,
+                    relu6: true, residualFrom: -2, weights: dw, bias: block.depthwiseBias))
+            size = shape.outHeight
+            convs.append(
+                pointwise(block.project, size: size, relu6: false, residualFrom: block.residual ? blockInput : -2))
+        }
+        convs.append(pointwise(head, size: size, relu6: true))
+        return EfficientNetDNNL(convs: convs, threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// The largest activation of one image, in floats.
@@ -188,6 +246,11 @@ public final class EfficientNetLite: Sendable {
     public func logits(
         _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
     ) -> [[Float]] {
+        if let onednn,
+            let result = try? onednn.run(input, batch: batch, pool: pool, { classify($0, batch: batch, ws, pool) })
+        {
+            return result
+        }
         guard batch > 1 else { return forward(input, batch: 1, workspace: ws, pool: pool) }
         if ws.lanes.count != pool.threadCount {
             ws.lanes = (0..<pool.threadCount).map { _ in (EfficientNetWorkspace(), ComputePool(threads: 1)) }
@@ -206,6 +269,24 @@ public final class EfficientNetLite: Sendable {
             }
         }
         return Array(results)
+    }
+
+    /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features].
+    private func classify(
+        _ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace, _ pool: ComputePool
+    ) -> [[Float]] {
+        let features = head.outFeatures
+        let side = Self.inputSize / 32
+        let pixels = side * side
+        ws.reserve(batch * max(features, classes))
+        let pooled = ws.buffers[2]
+        let out = ws.buffers[3]
+        for n in 0..<batch {
+            Kernels.averagePool(
+                headOutput + n * pixels * features, pixels: pixels, channels: features, into: pooled + n * features)
+        }
+        pool.apply(fc, pooled, rows: batch, into: out)
+        return (0..<batch).map { n in Array(UnsafeBufferPointer(start: out + n * classes, count: classes)) }
     }
 
     private func forward(

@@ -1,0 +1,32 @@
+// A chain of 2-D convolutions run by oneDNN 2.6 (Debian libdnnl-dev): NHWC activations, weights reordered once
+// into the layout each primitive prefers, bias, ReLU6 and residual sums fused. Used for EfficientNet-Lite.
+#ifndef CMASS_DNNL_H
+#define CMASS_DNNL_H
+
+#include <stddef.h>
+
+typedef struct {
+    int depthwise;                   // 1: one filter per channel (groups = channels)
+    int in_channels, out_channels;
+    int in_height, in_width, out_height, out_width;
+    int kernel, stride;
+    int pad_top, pad_left, pad_bottom, pad_right;
+    int relu6;
+    int residual_from;               // add the output of this earlier layer (-1: the network input), or -2: none
+    const float *weights;            // dense [out, in, k, k]; depthwise [channels, 1, 1, k, k]
+    const float *bias;               // [out]
+} cmass_conv;
+
+typedef struct cmass_dnnl_net cmass_dnnl_net;
+
+// Builds the chain for `batch` images; activations (the input too) are NHWC. NULL on failure, with
+// the reason in `error`.
+cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *layers, int count, int threads, char *error,
+                                  size_t error_size);
+// Runs the chain; returns the last layer's output (NHWC, owned by the net, valid until the next run), or NULL.
+const float *cmass_dnnl_run(cmass_dnnl_net *net, const float *input_nhwc);
+// The implementation oneDNN picked for a layer (e.g. "jit_dw:avx512_core").
+const char *cmass_dnnl_impl(const cmass_dnnl_net *net, int layer);
+void cmass_dnnl_destroy(cmass_dnnl_net *net);
+
+#endif

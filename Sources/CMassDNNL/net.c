@@ -1,0 +1,168 @@
+#include "CMassDNNL.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void omp_set_num_threads(int);
+
+typedef struct {
+    dnnl_primitive_t primitive;
+    dnnl_memory_t src, weights, bias, dst;
+    float *output;           // NHWC, owned
+    size_t output_floats;
+    int residual_from;
+    const char *impl;
+} layer_t;
+
+struct cmass_dnnl_net {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    layer_t *layers;
+    int count;
+    int threads;
+    size_t input_floats;
+};
+
+#define CHECK(call, what)                                                                   \
+    do {                                                                                    \
+        dnnl_status_t status_ = (call);                                                     \
+        if (status_ != dnnl_success) {                                                      \
+            snprintf(error, error_size, "oneDNN %s failed at layer %d (status %d)", what, i, \
+                     (int)status_);                                                         \
+            goto fail;                                                                      \
+        }                                                                                   \
+    } while (0)
+
+cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count, int threads, char *error,
+                                  size_t error_size) {
+    int i = -1;
+    cmass_dnnl_net *net = calloc(1, sizeof *net);
+    if (!net) return NULL;
+    net->layers = calloc((size_t)count, sizeof(layer_t));
+    net->count = count;
+    net->threads = threads;
+    omp_set_num_threads(threads);
+    CHECK(dnnl_engine_create(&net->engine, dnnl_cpu, 0), "engine");
+    CHECK(dnnl_stream_create(&net->stream, net->engine, dnnl_stream_default_flags), "stream");
+    net->input_floats = (size_t)batch * convs[0].in_channels * convs[0].in_height * convs[0].in_width;
+    for (i = 0; i < count; i++) {
+        const cmass_conv *c = &convs[i];
+        layer_t *l = &net->layers[i];
+        dnnl_memory_desc_t src_md, dst_md, bias_md, weights_any, weights_user;
+        dnnl_dims_t src_dims = {batch, c->in_channels, c->in_height, c->in_width};
+        dnnl_dims_t dst_dims = {batch, c->out_channels, c->out_height, c->out_width};
+        dnnl_dims_t bias_dims = {c->out_channels};
+        CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nhwc), "src");
+        CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc), "dst");
+        CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias");
+        if (c->depthwise) {
+            dnnl_dims_t w = {c->out_channels, 1, 1, c->kernel, c->kernel};
+            CHECK(dnnl_memory_desc_init_by_tag(&weights_user, 5, w, dnnl_f32, dnnl_goihw), "weights");
+            CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 5, w, dnnl_f32, dnnl_format_tag_any), "weights");
+        } else {
+            dnnl_dims_t w = {c->out_channels, c->in_channels, c->kernel, c->kernel};
+            CHECK(dnnl_memory_desc_init_by_tag(&weights_user, 4, w, dnnl_f32, dnnl_oihw), "weights");
+            CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 4, w, dnnl_f32, dnnl_format_tag_any), "weights");
+        }
+        dnnl_dims_t strides = {c->stride, c->stride};
+        dnnl_dims_t pad_l = {c->pad_top, c->pad_left};
+        dnnl_dims_t pad_r = {c->pad_bottom, c->pad_right};
+        dnnl_convolution_desc_t desc;
+        CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
+                                                 &weights_any, &bias_md, &dst_md, strides, pad_l, pad_r),
+              "convolution");
+        dnnl_primitive_attr_t attr;
+        dnnl_post_ops_t post_ops;
+        CHECK(dnnl_primitive_attr_create(&attr), "attr");
+        CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
+        if (c->residual_from != -2) CHECK(dnnl_post_ops_append_sum(post_ops, 1.f), "sum");
+        if (c->relu6) CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.f, dnnl_eltwise_clip, 0.f, 6.f), "relu6");
+        CHECK(dnnl_primitive_attr_set_post_ops(attr, post_ops), "post-ops");
+        dnnl_primitive_desc_t pd;
+        dnnl_status_t made = dnnl_primitive_desc_create(&pd, &desc, attr, net->engine, NULL);
+        dnnl_post_ops_destroy(post_ops);
+        dnnl_primitive_attr_destroy(attr);
+        CHECK(made, "primitive descriptor");
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &l->impl);
+        CHECK(dnnl_primitive_create(&l->primitive, pd), "primitive");
+        // Weights: the caller's layout, reordered once into the primitive's.
+        const dnnl_memory_desc_t *weights_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        dnnl_memory_t user;
+        CHECK(dnnl_memory_create(&user, &weights_user, net->engine, (void *)c->weights), "weights memory");
+        CHECK(dnnl_memory_create(&l->weights, weights_md, net->engine, DNNL_MEMORY_ALLOCATE), "weights memory");
+        dnnl_primitive_desc_t reorder_pd;
+        dnnl_primitive_t reorder;
+        CHECK(dnnl_reorder_primitive_desc_create(&reorder_pd, &weights_user, net->engine, weights_md, net->engine,
+                                                 NULL),
+              "weights reorder");
+        CHECK(dnnl_primitive_create(&reorder, reorder_pd), "weights reorder");
+        dnnl_exec_arg_t reorder_args[] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, l->weights}};
+        CHECK(dnnl_primitive_execute(reorder, net->stream, 2, reorder_args), "weights reorder");
+        CHECK(dnnl_stream_wait(net->stream), "weights reorder");
+        dnnl_primitive_destroy(reorder);
+        dnnl_primitive_desc_destroy(reorder_pd);
+        dnnl_memory_destroy(user);
+        // Bias copied (the caller's buffer need not outlive the net).
+        CHECK(dnnl_memory_create(&l->bias, &bias_md, net->engine, DNNL_MEMORY_ALLOCATE), "bias memory");
+        void *bias_handle = NULL;
+        dnnl_memory_get_data_handle(l->bias, &bias_handle);
+        memcpy(bias_handle, c->bias, sizeof(float) * (size_t)c->out_channels);
+        l->output_floats = (size_t)batch * c->out_channels * c->out_height * c->out_width;
+        l->output = aligned_alloc(64, ((l->output_floats * sizeof(float)) + 63) / 64 * 64);
+        if (!l->output) {
+            snprintf(error, error_size, "out of memory at layer %d", i);
+            dnnl_primitive_desc_destroy(pd);
+            goto fail;
+        }
+        CHECK(dnnl_memory_create(&l->src, &src_md, net->engine, DNNL_MEMORY_NONE), "src memory");
+        CHECK(dnnl_memory_create(&l->dst, &dst_md, net->engine, l->output), "dst memory");
+        l->residual_from = c->residual_from;
+        dnnl_primitive_desc_destroy(pd);
+    }
+    return net;
+fail:
+    cmass_dnnl_destroy(net);
+    return NULL;
+}
+
+const float *cmass_dnnl_run(cmass_dnnl_net *net, const float *input) {
+    omp_set_num_threads(net->threads);  // per calling thread in OpenMP
+    const float *source = input;
+    for (int i = 0; i < net->count; i++) {
+        layer_t *l = &net->layers[i];
+        if (l->residual_from != -2) {
+            const float *residual = l->residual_from < 0 ? input : net->layers[l->residual_from].output;
+            memcpy(l->output, residual, l->output_floats * sizeof(float));
+        }
+        if (dnnl_memory_set_data_handle(l->src, (void *)source) != dnnl_success) return NULL;
+        dnnl_exec_arg_t args[] = {
+            {DNNL_ARG_SRC, l->src}, {DNNL_ARG_WEIGHTS, l->weights}, {DNNL_ARG_BIAS, l->bias}, {DNNL_ARG_DST, l->dst}};
+        if (dnnl_primitive_execute(l->primitive, net->stream, 4, args) != dnnl_success) return NULL;
+        source = l->output;
+    }
+    if (dnnl_stream_wait(net->stream) != dnnl_success) return NULL;
+    return source;
+}
+
+const char *cmass_dnnl_impl(const cmass_dnnl_net *net, int layer) {
+    return layer >= 0 && layer < net->count && net->layers[layer].impl ? net->layers[layer].impl : "";
+}
+
+void cmass_dnnl_destroy(cmass_dnnl_net *net) {
+    if (!net) return;
+    for (int i = 0; i < net->count && net->layers; i++) {
+        layer_t *l = &net->layers[i];
+        if (l->primitive) dnnl_primitive_destroy(l->primitive);
+        if (l->src) dnnl_memory_destroy(l->src);
+        if (l->weights) dnnl_memory_destroy(l->weights);
+        if (l->bias) dnnl_memory_destroy(l->bias);
+        if (l->dst) dnnl_memory_destroy(l->dst);
+        free(l->output);
+    }
+    free(net->layers);
+    if (net->stream) dnnl_stream_destroy(net->stream);
+    if (net->engine) dnnl_engine_destroy(net->engine);
+    free(net);
+}

@@ -1,0 +1,146 @@
+// EfficientNet-Lite's convolutions on oneDNN (Debian libdnnl-dev 2.6): the stem, every expand, depthwise and
+// project convolution and the head, with folded batch norms as biases, ReLU6 and residual sums fused into the
+// primitives, NHWC activations, weights reordered once into oneDNN's blocked layouts. One chain per batch size,
+// built on first use; the pooling and the classifier stay in Swift.
+import CMassDNNL
+import Foundation
+import MassTensor
+
+final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
+    /// A layer as the C side takes it, with its weights in oneDNN's user layouts (OIHW, or GOIHW for depthwise).
+    struct Conv: Sendable {
+        var depthwise: Bool
+        var inChannels: Int, outChannels: Int
+        var shape: Kernels.ConvShape
+        var relu6: Bool
+        var residualFrom: Int  // -2: none
+        var weights: [Float]
+        var bias: [Float]
+    }
+
+    let convs: [Conv]
+    let threads: Int
+    private let lock = NSLock()
+    private var nets: [Int: NetBox] = [:]  // by batch · 64 + threads
+    private var nhwc: [Float] = []
+    private var gathered: [Float] = []
+
+    final class NetBox {
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
+        deinit { cmass_dnnl_destroy(pointer) }
+    }
+
+    init(convs: [Conv], threads: Int) {
+        self.convs = convs
+        self.threads = threads
+    }
+
+    /// The head's output [batch, 7, 7, channels] (NHWC) for NCHW input, passed to `body` while the chain is locked.
+    /// One image runs with every thread inside each layer; a batch is split into one share per thread of `pool`,
+    /// each run by its own single-threaded chain (no synchronisation per layer, as the Swift path does).
+    func run<R>(
+        _ input: UnsafePointer<Float>, batch: Int, pool: ComputePool, _ body: (UnsafePointer<Float>) -> R
+    ) throws -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        // oneDNN's JIT kernels want NHWC from the first layer on (NCHW input sends the stem to its reference code).
+        let side = EfficientNetLite.inputSize
+        let plane = side * side
+        if nhwc.count < batch * 3 * plane { nhwc = [Float](repeating: 0, count: batch * 3 * plane) }
+        nhwc.withUnsafeMutableBufferPointer { out in
+            for n in 0..<batch {
+                for c in 0..<3 {
+                    let source = input + (n * 3 + c) * plane
+                    let target = out.baseAddress! + n * 3 * plane + c
+                    for p in 0..<plane { target[p * 3] = source[p] }
+                }
+            }
+        }
+        let lanes = batch > 1 ? min(batch, pool.threadCount) : 1
+        if lanes == 1 {
+            let network = try net(batch: batch, threads: threads).pointer
+            guard let output = nhwc.withUnsafeBufferPointer({ cmass_dnnl_run(network, $0.baseAddress!) }) else {
+                throw ModelError(.unsupported, "oneDNN failed to run the network for batch \(batch)")
+            }
+            return body(output)
+        }
+        let features = convs.last!.outChannels
+        let outSide = convs.last!.shape.outHeight
+        let perImage = outSide * outSide * features
+        if gathered.count < batch * perImage { gathered = [Float](repeating: 0, count: batch * perImage) }
+        let shares = (0..<lanes).map { ($0 * batch / lanes)..<(($0 + 1) * batch / lanes) }
+        let networks = try shares.map { try net(batch: $0.count, threads: 1, lane: shares.firstIndex(of: $0)!) }
+        let failed = UnsafeMutableBufferPointer<Bool>.allocate(capacity: lanes)
+        failed.initialize(repeating: false)
+        defer { failed.deallocate() }
+        nhwc.withUnsafeBufferPointer { source in
+            gathered.withUnsafeMutableBufferPointer { target in
+                pool.parallelFor(lanes) { lane in
+                    let share = shares[lane]
+                    guard
+                        let output = cmass_dnnl_run(
+                            networks[lane].pointer, source.baseAddress! + share.lowerBound * 3 * plane)
+                    else {
+                        failed[lane] = true
+                        return
+                    }
+                    (target.baseAddress! + share.lowerBound * perImage).update(
+                        from: output, count: share.count * perImage)
+                }
+            }
+        }
+        if failed.contains(true) {
+            throw ModelError(.unsupported, "oneDNN failed to run the network for batch \(batch)")
+        }
+        return gathered.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// The chain for `batch` images on `threads` OpenMP threads, one per lane (call under `lock`).
+    private func net(batch: Int, threads: Int, lane: Int = 0) throws -> NetBox {
+        let key = (batch * 64 + threads) * 64 + lane
+        if let existing = nets[key] { return existing }
+        let box = NetBox(try build(batch: batch, threads: threads))
+        nets[key] = box
+        return box
+    }
+
+    /// The implementation oneDNN chose for each layer (for `mass info`-style reports and tests).
+    func implementations(batch: Int) throws -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        let box = try net(batch: batch, threads: threads)
+        return (0..<convs.count).map { String(cString: cmass_dnnl_impl(box.pointer, Int32($0))) }
+    }
+
+    private func build(batch: Int, threads: Int) throws -> OpaquePointer {
+        // The C side reorders the weights into its own memory during creation: the arrays need only outlive it.
+        var pinned: [UnsafeMutableBufferPointer<Float>] = []
+        defer { for p in pinned { p.deallocate() } }
+        func pin(_ values: [Float]) -> UnsafePointer<Float> {
+            let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+            _ = p.initialize(from: values)
+            pinned.append(p)
+            return UnsafePointer(p.baseAddress!)
+        }
+        let layers = convs.map { c -> cmass_conv in
+            let s = c.shape
+            let padBottom = max(0, (s.outHeight - 1) * s.stride + s.kernel - s.height - s.padTop)
+            let padRight = max(0, (s.outWidth - 1) * s.stride + s.kernel - s.width - s.padLeft)
+            return cmass_conv(
+                depthwise: c.depthwise ? 1 : 0, in_channels: Int32(c.inChannels), out_channels: Int32(c.outChannels),
+                in_height: Int32(s.height), in_width: Int32(s.width), out_height: Int32(s.outHeight),
+                out_width: Int32(s.outWidth), kernel: Int32(s.kernel), stride: Int32(s.stride),
+                pad_top: Int32(s.padTop), pad_left: Int32(s.padLeft), pad_bottom: Int32(padBottom),
+                pad_right: Int32(padRight), relu6: c.relu6 ? 1 : 0, residual_from: Int32(c.residualFrom),
+                weights: pin(c.weights), bias: pin(c.bias))
+        }
+        var error = [CChar](repeating: 0, count: 256)
+        guard let net = cmass_dnnl_create(Int32(batch), layers, Int32(layers.count), Int32(threads), &error, 256)
+        else {
+            throw ModelError(
+                .unsupported, String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return net
+    }
+}
