@@ -1,10 +1,12 @@
 // EfficientNet-Lite's convolutions on oneDNN (Debian libdnnl-dev 2.6): the stem, every expand, depthwise and
 // project convolution and the head, with folded batch norms as biases, ReLU6 and residual sums fused into the
-// primitives, NHWC activations, weights reordered once into oneDNN's blocked layouts. One chain per batch size,
-// built on first use; the pooling and the classifier stay in Swift.
+// primitives, NHWC activations, weights reordered once into oneDNN's blocked layouts. Three chains at most, built
+// on first use (one image on every thread; one image on one thread per lane); the pooling and the classifier
+// stay in Swift.
 import CMassDNNL
 import Foundation
 import MassTensor
+import Synchronization
 
 final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
     /// A layer as the C side takes it, with its weights in oneDNN's user layouts (OIHW, or GOIHW for depthwise).
@@ -37,8 +39,8 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
     }
 
     /// The head's output [batch, 7, 7, channels] (NHWC) for NCHW input, passed to `body` while the chain is locked.
-    /// One image runs with every thread inside each layer; a batch is split into one share per thread of `pool`,
-    /// each run by its own single-threaded chain (no synchronisation per layer, as the Swift path does).
+    /// One image runs with every thread inside each layer; the images of a batch are shared out to one
+    /// single-threaded chain per thread of `pool` (no synchronisation per layer, as the Swift path does).
     func run<R>(
         _ input: UnsafePointer<Float>, batch: Int, pool: ComputePool, _ body: (UnsafePointer<Float>) -> R
     ) throws -> R {
@@ -69,24 +71,26 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         let outSide = convs.last!.shape.outHeight
         let perImage = outSide * outSide * features
         if gathered.count < batch * perImage { gathered = [Float](repeating: 0, count: batch * perImage) }
-        let shares = (0..<lanes).map { ($0 * batch / lanes)..<(($0 + 1) * batch / lanes) }
-        let networks = try shares.map { try net(batch: $0.count, threads: 1, lane: shares.firstIndex(of: $0)!) }
+        // Images are taken one at a time by each lane's single-threaded batch-1 chain: a fixed set of chains
+        // (and activation buffers) whatever the batch sizes the server sees.
+        let networks = try (0..<lanes).map { try net(batch: 1, threads: 1, lane: $0) }
         let failed = UnsafeMutableBufferPointer<Bool>.allocate(capacity: lanes)
         failed.initialize(repeating: false)
         defer { failed.deallocate() }
+        let next = Atomic<Int>(0)
         nhwc.withUnsafeBufferPointer { source in
             gathered.withUnsafeMutableBufferPointer { target in
                 pool.parallelFor(lanes) { lane in
-                    let share = shares[lane]
-                    guard
-                        let output = cmass_dnnl_run(
-                            networks[lane].pointer, source.baseAddress! + share.lowerBound * 3 * plane)
-                    else {
-                        failed[lane] = true
-                        return
+                    while true {
+                        let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if i >= batch { return }
+                        guard let output = cmass_dnnl_run(networks[lane].pointer, source.baseAddress! + i * 3 * plane)
+                        else {
+                            failed[lane] = true
+                            return
+                        }
+                        (target.baseAddress! + i * perImage).update(from: output, count: perImage)
                     }
-                    (target.baseAddress! + share.lowerBound * perImage).update(
-                        from: output, count: share.count * perImage)
                 }
             }
         }

@@ -271,6 +271,8 @@ public final class EfficientNetLite: Sendable {
         return Array(results)
     }
 
+    static let singleThread = ComputePool(threads: 1)
+
     /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features].
     private func classify(
         _ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace, _ pool: ComputePool
@@ -285,7 +287,8 @@ public final class EfficientNetLite: Sendable {
             Kernels.averagePool(
                 headOutput + n * pixels * features, pixels: pixels, channels: features, into: pooled + n * features)
         }
-        pool.apply(fc, pooled, rows: batch, into: out)
+        // One thread: waking the pool here would have its helpers spin against oneDNN's threads.
+        Self.singleThread.apply(fc, pooled, rows: batch, into: out)
         return (0..<batch).map { n in Array(UnsafeBufferPointer(start: out + n * classes, count: classes)) }
     }
 
