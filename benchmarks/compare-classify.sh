@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 P=${PEERS:-../shared/peers}
 PY=${MASS_PEERS_VENV:-$HOME/.cache/mass-peers}/bin/python
 F=${FIXTURES:-../shared/fixtures}/image
-FILES="$F/chelsea.png $F/coffee.png $F/astronaut.png $F/rocket.jpg"
+FILES=${FILES:-"$F/chelsea.png $F/coffee.png $F/astronaut.png $F/rocket.jpg"}
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$(mktemp)
 for round in $(seq "${ROUNDS:-3}"); do

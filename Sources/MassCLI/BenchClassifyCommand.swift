@@ -107,6 +107,12 @@ struct BenchClassifyCommand: ParsableCommand {
             }
             report.append(
                 ("preprocess_ms", ["p50": median(decodeOnly) * 1000, "p90": percentile(decodeOnly, 0.9) * 1000]))
+            var decodeAlone: [Double] = []
+            for _ in 0..<rounds {
+                for bytes in files { decodeAlone += try timed(1) { _ = try ImageDecoder.decode(bytes) } }
+            }
+            report.append(
+                ("decode_ms", ["p50": median(decodeAlone) * 1000, "p90": percentile(decodeAlone, 0.9) * 1000]))
         }
         if json {
             let data = try JSONSerialization.data(
