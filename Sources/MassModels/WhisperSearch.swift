@@ -244,6 +244,8 @@ public final class WhisperSamplingSearch: WhisperSearch {
     }
 
     let temperature: Double
+    /// Hypotheses sampled (best_of).
+    let count: Int
     var hypotheses: [Hypothesis] = []
     var generator: SplitMix64
     var stepIndex = 0
@@ -254,13 +256,11 @@ public final class WhisperSamplingSearch: WhisperSearch {
     ) {
         precondition(temperature > 0, "sampling needs a positive temperature")
         self.temperature = temperature
+        self.count = max(1, count)
         generator = SplitMix64(seed: seed)
         super.init(prompt: prompt, root: root, maxPositions: maxPositions, rules: rules)
         hypotheses = [Hypothesis(state: root, input: prompt.last!)]
-        self.count = max(1, count)
     }
-
-    private var count = 1
 
     override func decodingRows() -> [WhisperDecoder.Row] {
         if stepIndex == 0 && hypotheses.count == 1 && count > 1 {

@@ -319,11 +319,14 @@ public final class WhisperDecoder: Sendable {
             for (index, pair) in heads.enumerated() where pair.layer == layer {
                 var out = [Float](repeating: 0, count: n * frames)
                 memory.keysT[layer].withUnsafeBufferPointer { kT in
-                    for r in 0..<n {
-                        for i in 0..<d {
-                            let weight = q[r * w + pair.head * d + i] * scale
-                            let keys = kT.baseAddress! + (pair.head * d + i) * memory.padded
-                            for f in 0..<frames { out[r * frames + f] += weight * keys[f] }
+                    out.withUnsafeMutableBufferPointer { o in
+                        for r in 0..<n {
+                            let row = o.baseAddress! + r * frames
+                            for i in 0..<d {
+                                let weight = q[r * w + pair.head * d + i] * scale
+                                let keys = kT.baseAddress! + (pair.head * d + i) * memory.padded
+                                for f in 0..<frames { row[f] += weight * keys[f] }
+                            }
                         }
                     }
                 }
