@@ -152,6 +152,8 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                 case .success(let id):
                     idBox.withLock { $0 = id }
                     publishQueueDepth()
+                    // Cancelled before the request was queued (the handler below found no id yet).
+                    if Task.isCancelled { abandon(id) }
                     wakeup.lock()
                     wakeup.broadcast()
                     wakeup.unlock()
@@ -162,17 +164,23 @@ public final class BatchingService<Model: BatchModel>: Sendable {
             }
         } onCancel: {
             guard let id = idBox.withLock({ $0 }) else { return }
-            let continuation: CheckedContinuation<Model.Output, any Error>? = state.withLock { s in
-                if s.machine.cancel(id) { return s.waiting.removeValue(forKey: id) }
-                if s.waiting[id] != nil { s.abandoned.insert(id) }
-                return nil
-            }
-            if continuation != nil {
-                fail(reason: "cancelled")
-                publishQueueDepth()
-            }
-            continuation?.resume(throwing: CancellationError())
+            abandon(id)
         }
+    }
+
+    /// The caller of request `id` went away: a queued request is dropped at once (CancellationError), a running one
+    /// is marked for the model to drop at its next step (`ServedBatch.isCancelled`).
+    private func abandon(_ id: UInt64) {
+        let continuation: CheckedContinuation<Model.Output, any Error>? = state.withLock { s in
+            if s.machine.cancel(id) { return s.waiting.removeValue(forKey: id) }
+            if s.waiting[id] != nil { s.abandoned.insert(id) }
+            return nil
+        }
+        if continuation != nil {
+            fail(reason: "cancelled")
+            publishQueueDepth()
+        }
+        continuation?.resume(throwing: CancellationError())
     }
 
     private func publishQueueDepth() {

@@ -51,6 +51,19 @@ import Testing
         #expect(try await first.embeddings.count == 1)
     }
 
+    /// A caller already gone when it submits is never computed (its cancellation came before the queue knew it).
+    @Test func requestCancelledBeforeSubmittingIsNotComputed() async throws {
+        let service = try service(#"{"task": "text-embedding", "batching": {"max_queue_delay_ms": 200}}"#)
+        defer { service.shutdown() }
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await service.embed(["never computed"])
+        }
+        await #expect(throws: CancellationError.self) { _ = try await task.value }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(service.statistics.batches == 0 && service.queueDepth == 0)
+    }
+
     @Test func expiredRequestsAreDroppedBeforeCompute() async throws {
         let service = try service(
             #"{"task": "text-embedding", "request_timeout_ms": 5, "batching": {"max_queue_delay_ms": 100}}"#)
