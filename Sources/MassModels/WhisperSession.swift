@@ -37,6 +37,14 @@ public struct WhisperOptions: Sendable, Equatable {
     }
 }
 
+/// A clip's log-mel features [80, frames] (row-major), computed before it joins the sessions on the worker.
+public struct WhisperFeatures: Sendable {
+    public let values: [Float]
+    public let frames: Int
+    /// Seconds of audio.
+    public var seconds: Double { Double(frames - 1) / 100 }
+}
+
 /// One clip's transcription as a resumable state machine (faster-whisper's `generate_segments` and
 /// `generate_with_fallback`): a window waits for its encoder output, then runs searches, one per temperature
 /// until a result passes the thresholds, then yields its segments and moves on. `WhisperTranscriber.advance`
@@ -61,10 +69,10 @@ public final class WhisperSession {
     var attempts: [(decoded: WhisperDecoder.Decoded, average: Double, ratio: Double)] = []
     public private(set) var search: WhisperSearch?
 
-    init(transcriber: WhisperTranscriber, samples: [Float], options: WhisperOptions) {
+    init(transcriber: WhisperTranscriber, features: WhisperFeatures, options: WhisperOptions) {
         self.transcriber = transcriber
         self.options = options
-        (features, frames) = transcriber.frontEnd(samples)
+        (self.features, frames) = (features.values, features.frames)
         content = frames - 1
         allTokens = options.initialPrompt
         startWindow()

@@ -112,7 +112,18 @@ public final class WhisperTranscriber: Sendable {
 
     /// A transcription of 16 kHz mono samples, to be driven by `advance`.
     public func session(_ samples: [Float], options: WhisperOptions = WhisperOptions()) -> WhisperSession {
-        WhisperSession(transcriber: self, samples: samples, options: options)
+        session(features(samples), options: options)
+    }
+
+    /// A transcription of features already computed (by `features(_:)`), to be driven by `advance`.
+    public func session(_ features: WhisperFeatures, options: WhisperOptions = WhisperOptions()) -> WhisperSession {
+        WhisperSession(transcriber: self, features: features, options: options)
+    }
+
+    /// The log-mel features of 16 kHz mono samples (the front end; a server computes them off the model's worker).
+    public func features(_ samples: [Float]) -> WhisperFeatures {
+        let (values, frames) = frontEnd(samples)
+        return WhisperFeatures(values: values, frames: frames)
     }
 
     /// Transcribes 16 kHz mono samples on its own.

@@ -3,9 +3,9 @@ public import MassAudio
 public import MassModels
 import MassTensor
 
-/// One transcription request: 16 kHz mono samples and how to decode them.
+/// One transcription request: the clip's log-mel features and how to decode them.
 public struct TranscriptionJob: Sendable {
-    public let samples: [Float]
+    public let features: WhisperFeatures
     public let options: WhisperOptions
 }
 
@@ -19,11 +19,11 @@ public struct SpeechBatch: BatchModel {
 
     public func makeLane(threads: Int) -> ComputePool { ComputePool(threads: threads) }
     public func cost(of item: TranscriptionJob) -> Int {
-        max(1, Int((Double(item.samples.count) / 16000).rounded(.up)))
+        max(1, Int(item.features.seconds.rounded(.up)))
     }
 
     public func run(_ items: [TranscriptionJob], lane: ComputePool) throws -> [WhisperTranscriber.TimedTranscript] {
-        let sessions = items.map { transcriber.session($0.samples, options: $0.options) }
+        let sessions = items.map { transcriber.session($0.features, options: $0.options) }
         while sessions.contains(where: { !$0.isFinished }) {
             transcriber.advance(sessions.filter { !$0.isFinished }, pool: lane)
         }
@@ -33,7 +33,7 @@ public struct SpeechBatch: BatchModel {
     public func serve(_ batch: ServedBatch<SpeechBatch>, lane: ComputePool) {
         var active: [(key: UInt64, session: WhisperSession)] = []
         func start(_ items: [(key: UInt64, item: TranscriptionJob)]) {
-            active += items.map { ($0.key, transcriber.session($0.item.samples, options: $0.item.options)) }
+            active += items.map { ($0.key, transcriber.session($0.item.features, options: $0.item.options)) }
         }
         start(batch.items)
         while !active.isEmpty {
@@ -77,19 +77,24 @@ public final class TranscriptionService: Sendable {
         WhisperTranscriber.TimedTranscript, seconds: Double
     ) {
         let maxSeconds = config.maxAudioSeconds
-        let clip = try await OffPool.run(name: "mass-audio") {
-            try AudioDecoder.decode(file, maxSeconds: maxSeconds).resampled(to: 16000)
+        let transcriber = self.transcriber
+        // Decoding, resampling and the log-mel front end run here, not on the model's worker, where they would
+        // hold up every request in flight (about a second per hour of audio).
+        let (features, seconds) = try await OffPool.run(name: "mass-audio") {
+            let clip = try AudioDecoder.decode(file, maxSeconds: maxSeconds).resampled(to: 16000)
+            return (transcriber.features(clip.samples), clip.seconds)
         }
-        let transcript = try await batcher.submit(
-            TranscriptionJob(samples: clip.samples, options: options))
-        return (transcript, clip.seconds)
+        let transcript = try await batcher.submit(TranscriptionJob(features: features, options: options))
+        return (transcript, seconds)
     }
 
     /// Transcribes samples already at 16 kHz (the warm-up, benchmarks).
     public func transcribe(samples: [Float], options: WhisperOptions = .greedy) async throws
         -> WhisperTranscriber.TimedTranscript
     {
-        try await batcher.submit(TranscriptionJob(samples: samples, options: options))
+        let transcriber = self.transcriber
+        let features = try await OffPool.run(name: "mass-audio") { transcriber.features(samples) }
+        return try await batcher.submit(TranscriptionJob(features: features, options: options))
     }
 
     public func shutdown() { batcher.shutdown() }
