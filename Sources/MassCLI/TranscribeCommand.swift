@@ -110,26 +110,18 @@ struct TranscribeCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("mass transcribe: \(file): \(reason)\n".utf8))
                 }
             }
-            let running = sessions.compactMap(\.session)
-            while running.contains(where: { !$0.isFinished }) {
-                transcriber.advance(running.filter { !$0.isFinished }, pool: pool)
-            }
+            transcriber.run(sessions.compactMap(\.session), pool: pool)
             for (file, session) in sessions {
                 guard let session else { continue }
-                print(Self.render(session.transcript.segments, file: file, format: format), terminator: "")
+                print(Self.render(session.transcript, file: file, format: format), terminator: "")
             }
         }
         if failed { throw ExitCode(1) }
     }
 
-    static func timestamp(_ seconds: Double, separator: String) -> String {
-        let ms = Int((seconds * 1000).rounded())
-        return String(
-            format: "%02d:%02d:%02d%@%03d", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, separator, ms % 1000)
-    }
-
-    static func render(_ segments: [WhisperTranscriber.Segment], file: String, format: Format) -> String {
-        let text = segments.map(\.text).joined().trimmingCharacters(in: .whitespaces)
+    static func render(_ transcript: WhisperTranscriber.TimedTranscript, file: String, format: Format) -> String {
+        let text = transcript.text
+        let segments = transcript.segments
         switch format {
         case .text: return text + "\n"
         case .json:
@@ -150,15 +142,8 @@ struct TranscribeCommand: ParsableCommand {
             let json = try! JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             return String(decoding: json, as: UTF8.self) + "\n"
-        case .srt:
-            return segments.enumerated().map { i, s in
-                "\(i + 1)\n\(timestamp(s.start, separator: ",")) --> \(timestamp(s.end, separator: ","))\n\(s.text.trimmingCharacters(in: .whitespaces))\n\n"
-            }.joined()
-        case .vtt:
-            return "WEBVTT\n\n"
-                + segments.map { s in
-                    "\(timestamp(s.start, separator: ".")) --> \(timestamp(s.end, separator: "."))\n\(s.text.trimmingCharacters(in: .whitespaces))\n\n"
-                }.joined()
+        case .srt: return transcript.srt
+        case .vtt: return transcript.vtt
         }
     }
 }

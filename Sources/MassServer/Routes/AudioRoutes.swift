@@ -90,12 +90,6 @@ enum AudioRoutes {
         value == 0 ? WhisperOptions().temperatures : Array(stride(from: value, through: 1.0 + 1e-9, by: 0.2))
     }
 
-    static func timestamp(_ seconds: Double, _ separator: String) -> String {
-        let ms = Int((seconds * 1000).rounded())
-        return String(
-            format: "%02d:%02d:%02d%@%03d", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, separator, ms % 1000)
-    }
-
     static func render(
         _ t: WhisperTranscriber.TimedTranscript, seconds: Double, format: Format, segments: Bool = true,
         words: Bool = false
@@ -107,18 +101,8 @@ enum AudioRoutes {
         switch format {
         case .json: return JSONResponse.make(["text": t.text])
         case .text: return plain(t.text + "\n", "text/plain; charset=utf-8")
-        case .srt:
-            return plain(
-                t.segments.enumerated().map { i, s in
-                    "\(i + 1)\n\(timestamp(s.start, ",")) --> \(timestamp(s.end, ","))\n\(trimmed(s.text))\n\n"
-                }.joined(), "text/plain; charset=utf-8")
-        case .vtt:
-            return plain(
-                "WEBVTT\n\n"
-                    + t.segments.map { s in
-                        "\(timestamp(s.start, ".")) --> \(timestamp(s.end, "."))\n\(trimmed(s.text))\n\n"
-                    }
-                    .joined(), "text/vtt; charset=utf-8")
+        case .srt: return plain(t.srt, "text/plain; charset=utf-8")
+        case .vtt: return plain(t.vtt, "text/vtt; charset=utf-8")
         case .verboseJSON:
             var object: [String: Any] = [
                 "task": "transcribe", "language": "english", "duration": seconds, "text": t.text,
