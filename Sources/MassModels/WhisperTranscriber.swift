@@ -131,8 +131,17 @@ public final class WhisperTranscriber: Sendable {
         -> TimedTranscript
     {
         let session = session(samples, options: options)
-        while !session.isFinished { advance([session], pool: pool) }
+        run([session], pool: pool)
         return session.transcript
+    }
+
+    /// Advances `sessions` together until every one is finished.
+    public func run(_ sessions: [WhisperSession], pool: ComputePool) {
+        var running = sessions.filter { !$0.isFinished }
+        while !running.isEmpty {
+            advance(running, pool: pool)
+            running.removeAll(where: \.isFinished)
+        }
     }
 
     /// Advances every unfinished session by one unit of work, sharing it: the windows waiting for the encoder are

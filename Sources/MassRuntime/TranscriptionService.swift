@@ -24,9 +24,7 @@ public struct SpeechBatch: BatchModel {
 
     public func run(_ items: [TranscriptionJob], lane: ComputePool) throws -> [WhisperTranscriber.TimedTranscript] {
         let sessions = items.map { transcriber.session($0.features, options: $0.options) }
-        while sessions.contains(where: { !$0.isFinished }) {
-            transcriber.advance(sessions.filter { !$0.isFinished }, pool: lane)
-        }
+        transcriber.run(sessions, pool: lane)
         return sessions.map(\.transcript)
     }
 
