@@ -1,8 +1,8 @@
 // EfficientNet-Lite's convolutions on oneDNN (Debian libdnnl-dev 2.6): the stem, every expand, depthwise and
 // project convolution and the head, with folded batch norms as biases, ReLU6 and residual sums fused into the
-// primitives, NHWC activations, weights reordered once into oneDNN's blocked layouts. Three chains at most, built
-// on first use (one image on every thread; one image on one thread per lane); the pooling and the classifier
-// stay in Swift.
+// primitives, NHWC activations, weights reordered once into oneDNN's blocked layouts. A fixed set of chains, built
+// on first use whatever the batch sizes: one image on every thread, and one image on one thread per lane; the
+// pooling and the classifier stay in Swift.
 import CMassDNNL
 import Foundation
 import MassTensor
@@ -50,14 +50,8 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         let side = EfficientNetLite.inputSize
         let plane = side * side
         if nhwc.count < batch * 3 * plane { nhwc = [Float](repeating: 0, count: batch * 3 * plane) }
-        nhwc.withUnsafeMutableBufferPointer { out in
-            for n in 0..<batch {
-                for c in 0..<3 {
-                    let source = input + (n * 3 + c) * plane
-                    let target = out.baseAddress! + n * 3 * plane + c
-                    for p in 0..<plane { target[p * 3] = source[p] }
-                }
-            }
+        nhwc.withUnsafeMutableBufferPointer {
+            EfficientNetLite.toNHWC(input, rows: 0..<(batch * side), into: $0.baseAddress!)
         }
         let lanes = batch > 1 ? min(batch, pool.threadCount) : 1
         if lanes == 1 {

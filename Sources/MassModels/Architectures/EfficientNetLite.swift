@@ -273,6 +273,20 @@ public final class EfficientNetLite: Sendable {
 
     static let singleThread = ComputePool(threads: 1)
 
+    /// NCHW input [batch, 3, 224, 224] → NHWC, for image rows `rows` (row r is image r / 224, row r % 224).
+    static func toNHWC(_ input: UnsafePointer<Float>, rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let side = inputSize
+        let plane = side * side
+        for r in rows {
+            let (n, row) = (r / side, r % side)
+            for c in 0..<3 {
+                let source = input + (n * 3 + c) * plane + row * side
+                let target = out + (n * plane + row * side) * 3 + c
+                for col in 0..<side { target[col * 3] = source[col] }
+            }
+        }
+    }
+
     /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features].
     private func classify(
         _ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace, _ pool: ComputePool
@@ -301,17 +315,9 @@ public final class EfficientNetLite: Sendable {
         var y = ws.buffers[1]
         let e = ws.buffers[2]
         let d = ws.buffers[3]
-        // NCHW → NHWC.
         let plane = side * side
         pool.forRowRanges(batch * side, minimumRowsPerThread: 16) { r0, r1 in
-            for r in r0..<r1 {
-                let (n, row) = (r / side, r % side)
-                for col in 0..<side {
-                    for c in 0..<3 {
-                        x[(n * plane + row * side + col) * 3 + c] = input[(n * 3 + c) * plane + row * side + col]
-                    }
-                }
-            }
+            Self.toNHWC(input, rows: r0..<r1, into: x)
         }
         // Stem.
         let stemShape = Kernels.ConvShape(height: side, width: side, kernel: 3, stride: 2)
