@@ -55,27 +55,22 @@ struct BenchClassifyCommand: ParsableCommand {
         try prepared.withUnsafeMutableBufferPointer { p in
             for i in 0..<16 { try prepare(files[i % files.count], into: p.baseAddress! + i * size) }
         }
-        func timed(_ n: Int, _ body: () throws -> Void) rethrows -> [Double] {
-            try (0..<n).map { _ in
-                let t = DispatchTime.now().uptimeNanoseconds
-                try body()
-                return Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
-            }
-        }
-        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
-        func percentile(_ v: [Double], _ p: Double) -> Double { v.sorted()[min(v.count - 1, Int(p * Double(v.count)))] }
         var report: [(String, Any)] = [("model", model), ("threads", threads), ("files", images.count)]
         try prepared.withUnsafeBufferPointer { p in
             for batch in [1, 16] {
                 let n = batch == 1 ? calls : max(2, calls / 4)
-                _ = timed(max(3, n / 10)) {
+                _ = BenchTiming.runs(max(3, n / 10)) {
                     _ = classifier.logits(p.baseAddress!, batch: batch, workspace: workspace, pool: pool)
                 }
-                let t = timed(n) {
+                let t = BenchTiming.runs(n) {
                     _ = classifier.logits(p.baseAddress!, batch: batch, workspace: workspace, pool: pool)
                 }
-                report.append(("model_b\(batch)_images_per_s", Double(batch) / median(t)))
-                report.append(("model_b\(batch)_ms", ["p50": median(t) * 1000, "p90": percentile(t, 0.9) * 1000]))
+                report.append(("model_b\(batch)_images_per_s", Double(batch) / BenchTiming.median(t)))
+                report.append(
+                    (
+                        "model_b\(batch)_ms",
+                        ["p50": BenchTiming.median(t) * 1000, "p90": BenchTiming.percentile(t, 0.9) * 1000]
+                    ))
             }
         }
         // End to end from the encoded bytes.
@@ -84,35 +79,53 @@ struct BenchClassifyCommand: ParsableCommand {
             var perImage: [Double] = []
             for _ in 0..<rounds {
                 for bytes in files {
-                    perImage += try timed(1) {
+                    perImage += try BenchTiming.runs(1) {
                         try prepare(bytes, into: p.baseAddress!)
                         _ = classifier.logits(p.baseAddress!, batch: 1, workspace: workspace, pool: pool)
                     }
                 }
             }
-            report.append(("e2e_b1_images_per_s", 1 / median(perImage)))
-            report.append(("e2e_b1_ms", ["p50": median(perImage) * 1000, "p90": percentile(perImage, 0.9) * 1000]))
+            report.append(("e2e_b1_images_per_s", 1 / BenchTiming.median(perImage)))
+            report.append(
+                (
+                    "e2e_b1_ms",
+                    ["p50": BenchTiming.median(perImage) * 1000, "p90": BenchTiming.percentile(perImage, 0.9) * 1000]
+                ))
             var perBatch: [Double] = []
             for r in 0..<rounds {
                 let chunk = (0..<16).map { files[(r * 16 + $0) % files.count] }
-                perBatch += timed(1) {
+                perBatch += BenchTiming.runs(1) {
                     _ = classifier.prepare(encoded: chunk, into: p.baseAddress!, pool: pool)  // decoded on every thread
                     _ = classifier.logits(p.baseAddress!, batch: 16, workspace: workspace, pool: pool)
                 }
             }
-            report.append(("e2e_b16_images_per_s", 16 / median(perBatch)))
+            report.append(("e2e_b16_images_per_s", 16 / BenchTiming.median(perBatch)))
             var decodeOnly: [Double] = []
             for _ in 0..<rounds {
-                for bytes in files { decodeOnly += try timed(1) { try prepare(bytes, into: p.baseAddress!) } }
+                for bytes in files {
+                    decodeOnly += try BenchTiming.runs(1) { try prepare(bytes, into: p.baseAddress!) }
+                }
             }
             report.append(
-                ("preprocess_ms", ["p50": median(decodeOnly) * 1000, "p90": percentile(decodeOnly, 0.9) * 1000]))
+                (
+                    "preprocess_ms",
+                    [
+                        "p50": BenchTiming.median(decodeOnly) * 1000,
+                        "p90": BenchTiming.percentile(decodeOnly, 0.9) * 1000,
+                    ]
+                ))
             var decodeAlone: [Double] = []
             for _ in 0..<rounds {
-                for bytes in files { decodeAlone += try timed(1) { _ = try ImageDecoder.decode(bytes) } }
+                for bytes in files { decodeAlone += try BenchTiming.runs(1) { _ = try ImageDecoder.decode(bytes) } }
             }
             report.append(
-                ("decode_ms", ["p50": median(decodeAlone) * 1000, "p90": percentile(decodeAlone, 0.9) * 1000]))
+                (
+                    "decode_ms",
+                    [
+                        "p50": BenchTiming.median(decodeAlone) * 1000,
+                        "p90": BenchTiming.percentile(decodeAlone, 0.9) * 1000,
+                    ]
+                ))
         }
         if json {
             let data = try JSONSerialization.data(

@@ -48,14 +48,6 @@ struct BenchTranscribeCommand: AsyncParsableCommand {
         }
     }
 
-    static func seconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
-
-    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-
     func run() async throws {
         try Mass.checkCPU()
         let transcriber = try WhisperTranscriber(directory: URL(fileURLWithPath: model))
@@ -69,11 +61,12 @@ struct BenchTranscribeCommand: AsyncParsableCommand {
         let (features, frames) = transcriber.frontEnd(clip.samples)
         let window = transcriber.frontEnd.window(features, frames: frames, start: 0, count: min(3000, frames - 1))
         _ = transcriber.encoder(window, pool: pool)
-        let encoderOne = Self.median(
-            (0..<runs).map { _ in Self.seconds { _ = transcriber.encoder(window, pool: pool) } })
+        let encoderOne = BenchTiming.median(
+            (0..<runs).map { _ in BenchTiming.seconds { _ = transcriber.encoder(window, pool: pool) } })
         let windows = [[Float]](repeating: window, count: concurrency)
         let encoderMany =
-            Self.median((0..<runs).map { _ in Self.seconds { _ = transcriber.encoder.encode(windows, pool: pool) } })
+            BenchTiming.median(
+                (0..<runs).map { _ in BenchTiming.seconds { _ = transcriber.encoder.encode(windows, pool: pool) } })
             / Double(concurrency)
 
         // Decoder passes over hypotheses 100 tokens into a window: the rows of one request (its beams) and of
@@ -85,9 +78,9 @@ struct BenchTranscribeCommand: AsyncParsableCommand {
             _ = decoder.step(
                 states.flatMap { s in (0..<100).map { WhisperDecoder.Row(token: 220 + $0, state: s, logits: false) } },
                 pool: pool)
-            return Self.median(
+            return BenchTiming.median(
                 (0..<max(5, runs)).map { _ in
-                    Self.seconds {
+                    BenchTiming.seconds {
                         _ = decoder.step(states.map { WhisperDecoder.Row(token: 1000, state: $0) }, pool: pool)
                     }
                 })
@@ -96,9 +89,11 @@ struct BenchTranscribeCommand: AsyncParsableCommand {
         let stepMany = stepTime(rows: beamSize * concurrency)
 
         var reference = ""
-        let single = Self.median(
+        let single = BenchTiming.median(
             (0..<runs).map { _ in
-                Self.seconds { reference = transcriber.transcribe(clip.samples, options: options, pool: pool).text }
+                BenchTiming.seconds {
+                    reference = transcriber.transcribe(clip.samples, options: options, pool: pool).text
+                }
             })
 
         var config = ModelConfig(task: .speechRecognition)
@@ -124,7 +119,7 @@ struct BenchTranscribeCommand: AsyncParsableCommand {
         }
         service.shutdown()
         await service.waitUntilStopped()
-        let concurrent = Self.median(concurrentRuns)
+        let concurrent = BenchTiming.median(concurrentRuns)
         let figures: [String: Any] = [
             "file": file, "audio_seconds": clip.seconds, "beam_size": beamSize, "timestamps": !withoutTimestamps,
             "threads": threads, "encoder_ms_per_window": encoderOne * 1000,
