@@ -7,7 +7,9 @@ import PackageDescription
 #if arch(x86_64)
     let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
     let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v4"])]
+    let cSIMDFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3"])]
 #else
+    let cSIMDFlags: [CSetting] = []
     let simdFlags: [SwiftSetting] = []
     let avx512Flags: [SwiftSetting] = []
 #endif
@@ -42,7 +44,8 @@ let package = Package(
         .target(name: "MassAudio", dependencies: ["CMassAudio"], swiftSettings: strict + simdFlags),
         .systemLibrary(name: "CZlib"),
         .target(name: "CMassDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
-        .target(name: "CMassImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(
+            name: "CMassImage", cSettings: cSIMDFlags, linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),

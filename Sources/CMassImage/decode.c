@@ -90,8 +90,8 @@ int cmass_decode_png(const unsigned char *data, size_t size, long long max_pixel
     png_read_end(png, NULL);
     free(rows);
     png_destroy_read_struct(&png, &info, NULL);
-    out->width = (int)width;
-    out->height = (int)height;
+    out->width = out->full_width = (int)width;
+    out->height = out->full_height = (int)height;
     return 0;
 }
 
@@ -149,7 +149,12 @@ static int exif_orientation(const unsigned char *p, unsigned length) {
     return 1;
 }
 
-int cmass_decode_jpeg(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out) {
+/// Reads the header (and the EXIF orientation) of a JPEG; with `region`, decodes only the pixels from
+/// (`left`, `top`) on, `width`×`height` of them (widened to the left to an iMCU boundary: `out->left` says where
+/// the decoded part starts), skipping the other rows and columns. The rows below still go through the entropy
+/// decoder, so a truncated or corrupt file is refused as a whole decode would refuse it.
+static int decode_jpeg(const unsigned char *data, size_t size, long long max_pixels, int pixels, int left, int top,
+                       int width, int height, cmass_image *out) {
     memset(out, 0, sizeof *out);
     out->orientation = 1;
     struct jpeg_decompress_struct cinfo;
@@ -176,27 +181,63 @@ int cmass_decode_jpeg(const unsigned char *data, size_t size, long long max_pixe
     for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
         if (m->marker == JPEG_APP0 + 1) out->orientation = exif_orientation(m->data, m->data_length);
     }
+    out->full_width = (int)cinfo.image_width;
+    out->full_height = (int)cinfo.image_height;
+    if (!pixels) {
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
     if (cinfo.output_components != 3) {
         snprintf(out->error, sizeof out->error, "JPEG: %d output components", cinfo.output_components);
         longjmp(failure.jump, 1);
     }
-    size_t stride = (size_t)cinfo.output_width * 3;
-    out->pixels = malloc(stride * cinfo.output_height);
+    JDIMENSION full_w = cinfo.output_width, full_h = cinfo.output_height;
+    if (width <= 0 || height <= 0 || left < 0 || top < 0 || (JDIMENSION)left + width > full_w ||
+        (JDIMENSION)top + height > full_h) {
+        left = top = 0;
+        width = (int)full_w;
+        height = (int)full_h;
+    }
+    if ((JDIMENSION)width < full_w) {
+        JDIMENSION x = (JDIMENSION)left, w = (JDIMENSION)width;
+        jpeg_crop_scanline(&cinfo, &x, &w);
+        left = (int)x;
+        width = (int)cinfo.output_width;
+    }
+    size_t stride = (size_t)width * 3;
+    out->pixels = malloc(stride * height);
     if (!out->pixels) {
         snprintf(out->error, sizeof out->error, "JPEG: out of memory");
         longjmp(failure.jump, 1);
     }
-    while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = out->pixels + stride * cinfo.output_scanline;
+    if (top > 0) jpeg_skip_scanlines(&cinfo, (JDIMENSION)top);
+    while (cinfo.output_scanline < (JDIMENSION)(top + height)) {
+        JSAMPROW row = out->pixels + stride * (cinfo.output_scanline - top);
         jpeg_read_scanlines(&cinfo, &row, 1);
         if (failure.warned) longjmp(failure.jump, 1);
     }
-    out->width = (int)cinfo.output_width;
-    out->height = (int)cinfo.output_height;
+    if (cinfo.output_scanline < full_h) jpeg_skip_scanlines(&cinfo, full_h - cinfo.output_scanline);
+    out->left = left;
+    out->top = top;
+    out->width = width;
+    out->height = height;
     jpeg_finish_decompress(&cinfo);
     if (failure.warned) longjmp(failure.jump, 1);
     jpeg_destroy_decompress(&cinfo);
     return 0;
+}
+
+int cmass_decode_jpeg(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out) {
+    return decode_jpeg(data, size, max_pixels, 1, 0, 0, 0, 0, out);
+}
+
+int cmass_jpeg_header(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out) {
+    return decode_jpeg(data, size, max_pixels, 0, 0, 0, 0, 0, out);
+}
+
+int cmass_decode_jpeg_region(const unsigned char *data, size_t size, long long max_pixels, int left, int top,
+                             int width, int height, cmass_image *out) {
+    return decode_jpeg(data, size, max_pixels, 1, left, top, width, height, out);
 }

@@ -45,12 +45,50 @@ public enum ImageDecoder {
         guard isPNG || isJPEG else {
             throw ImageError(.unsupportedFormat, "not a PNG or JPEG file (the first bytes match neither signature)")
         }
-        var image = cmass_image()
-        let status = data.withUnsafeBufferPointer { buffer in
+        return try call(data) { bytes, count, image in
             isPNG
-                ? cmass_decode_png(buffer.baseAddress, buffer.count, Int64(maxPixels), &image)
-                : cmass_decode_jpeg(buffer.baseAddress, buffer.count, Int64(maxPixels), &image)
+                ? cmass_decode_png(bytes, count, Int64(maxPixels), image)
+                : cmass_decode_jpeg(bytes, count, Int64(maxPixels), image)
+        } result: { image in
+            decodedPixels(image).oriented(Int(image.orientation))
         }
+    }
+
+    /// A JPEG's size and EXIF orientation from its header alone; nil when `data` is not a JPEG.
+    public static func jpegHeader(_ data: [UInt8], maxPixels: Int = defaultMaxPixels) throws -> (
+        width: Int, height: Int, orientation: Int
+    )? {
+        guard data.starts(with: [0xFF, 0xD8, 0xFF]) else { return nil }
+        return try call(data) {
+            cmass_jpeg_header($0, $1, Int64(maxPixels), $2)
+        } result: {
+            (Int($0.full_width), Int($0.full_height), Int($0.orientation))
+        }
+    }
+
+    /// Part of a JPEG: the pixels of `columns` × `rows` (stored orientation, EXIF ignored), decoded without the
+    /// others' colour conversion and upsampling. The part returned may start left of `columns` (libjpeg-turbo
+    /// crops at iMCU boundaries); `left` and `top` say where it sits in the whole image.
+    public static func decodeJPEG(
+        _ data: [UInt8], columns: Range<Int>, rows: Range<Int>, maxPixels: Int = defaultMaxPixels
+    ) throws -> (image: RGBImage, left: Int, top: Int) {
+        guard !data.isEmpty else { throw ImageError(.empty, "the image file is empty") }
+        return try call(data) { bytes, count, image in
+            cmass_decode_jpeg_region(
+                bytes, count, Int64(maxPixels), Int32(columns.lowerBound), Int32(rows.lowerBound),
+                Int32(columns.count), Int32(rows.count), image)
+        } result: { image in
+            (decodedPixels(image), Int(image.left), Int(image.top))
+        }
+    }
+
+    /// Runs a C decoder over `data` and turns its status into a value or an `ImageError`.
+    private static func call<T>(
+        _ data: [UInt8], _ decode: (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<cmass_image>) -> Int32,
+        result: (cmass_image) -> T
+    ) throws -> T {
+        var image = cmass_image()
+        let status = data.withUnsafeBufferPointer { decode($0.baseAddress, $0.count, &image) }
         defer { cmass_image_free(&image) }
         guard status == 0 else {
             let message = withUnsafeBytes(of: image.error) {
@@ -58,10 +96,12 @@ public enum ImageDecoder {
             }
             throw ImageError(message.contains("over the limit") ? .tooLarge : .corrupt, message)
         }
+        return result(image)
+    }
+
+    private static func decodedPixels(_ image: cmass_image) -> RGBImage {
         let (w, h) = (Int(image.width), Int(image.height))
-        let decoded = RGBImage(
-            width: w, height: h, pixels: Array(UnsafeBufferPointer(start: image.pixels, count: w * h * 3)))
-        return decoded.oriented(Int(image.orientation))
+        return RGBImage(width: w, height: h, pixels: Array(UnsafeBufferPointer(start: image.pixels, count: w * h * 3)))
     }
 }
 

@@ -16,18 +16,56 @@ public struct ImagePreprocessing: Sendable, Equatable {
             : (Int(Double(resize * width) / Double(height)), resize)
     }
 
-    /// The centred crop of `crop`×`crop` (offsets rounded half to even, as Python's `round`).
-    public func cropped(_ image: RGBImage) -> RGBImage {
-        let left = Int((Double(image.width - crop) / 2).rounded(.toNearestOrEven))
-        let top = Int((Double(image.height - crop) / 2).rounded(.toNearestOrEven))
-        return image.cropped(left: left, top: top, width: crop, height: crop)
+    /// Where the centred `crop`×`crop` sits in a `width`×`height` image (offsets rounded half to even, as
+    /// Python's `round`).
+    public func cropOrigin(width: Int, height: Int) -> (left: Int, top: Int) {
+        (
+            Int((Double(width - crop) / 2).rounded(.toNearestOrEven)),
+            Int((Double(height - crop) / 2).rounded(.toNearestOrEven))
+        )
     }
 
-    /// Resize, then crop: the `crop`×`crop` RGB bytes the model sees. Images smaller than the crop after the
-    /// resize cannot occur (the shorter side becomes `resize` >= `crop`).
+    /// The part of the resize that the centre crop keeps, for a `width`×`height` source. Images smaller than the
+    /// crop after the resize cannot occur (the shorter side becomes `resize` >= `crop`).
+    public func resizePlan(width: Int, height: Int) -> BilinearResize {
+        let size = resizedSize(width: width, height: height)
+        let (w, h) = (max(1, size.width), max(1, size.height))
+        let (left, top) = cropOrigin(width: w, height: h)
+        return BilinearResize(
+            sourceWidth: width, sourceHeight: height, width: w, height: h, columns: left..<(left + crop),
+            rows: top..<(top + crop))
+    }
+
+    /// Resize, then crop: the `crop`×`crop` RGB bytes the model sees. Only the kept pixels are computed.
     public func crop(_ image: RGBImage) -> RGBImage {
-        let size = resizedSize(width: image.width, height: image.height)
-        return cropped(image.resizedBilinear(width: max(1, size.width), height: max(1, size.height)))
+        resizePlan(width: image.width, height: image.height).apply(to: image)
+    }
+
+    /// Decode, resize and crop an encoded image. A JPEG stored upright is decoded only where the crop reads it
+    /// (libjpeg-turbo skips the other rows' and columns' upsampling and colour conversion), with a margin of one
+    /// iMCU each side because a partial decode's edge columns may differ from a full decode's; the bytes are
+    /// those of a full decode.
+    public func crop(encoded data: [UInt8], maxPixels: Int = ImageDecoder.defaultMaxPixels) throws -> RGBImage {
+        if let header = try? ImageDecoder.jpegHeader(data, maxPixels: maxPixels), header.orientation == 1 {
+            let plan = resizePlan(width: header.width, height: header.height)
+            let margin = 16
+            let columns =
+                max(
+                    0, plan.sourceColumns.lowerBound - margin)..<min(
+                    header.width, plan.sourceColumns.upperBound + margin)
+            let part = try ImageDecoder.decodeJPEG(
+                data, columns: columns, rows: plan.sourceRows, maxPixels: maxPixels)
+            return plan.apply(to: part.image, left: part.left, top: part.top)
+        }
+        return crop(try ImageDecoder.decode(data, maxPixels: maxPixels))
+    }
+
+    /// `(pixel − mean) / std` in the pixels' own order: NHWC float32 [crop, crop, 3], written at `into`.
+    public func normalizeInterleaved(_ image: RGBImage, into out: UnsafeMutablePointer<Float>) {
+        let (mean, std) = (self.mean, self.std)
+        image.pixels.withUnsafeBufferPointer { p in
+            for i in p.indices { out[i] = (Float(p[i]) - mean) / std }
+        }
     }
 
     /// `(pixel − mean) / std` as NCHW float32 [3, crop, crop], written at `into`.

@@ -1,26 +1,61 @@
+import CMassImage
+
 /// Pillow's `Image.resize(size, BILINEAR)` (libImaging/Resample.c), reproduced exactly: a triangle filter whose
 /// support grows with the downscale factor (antialiasing), coefficients in double normalised to 22-bit fixed
-/// point, a horizontal pass into an 8-bit intermediate holding only the rows the vertical pass reads, then the
-/// vertical pass, each rounding and clamping to 0–255.
-extension RGBImage {
-    static let precisionBits = 22
+/// point, a horizontal pass into an 8-bit intermediate, then the vertical pass, each rounding and clamping to
+/// 0–255. Every output pixel depends only on its own coefficients, so a part of the output (the centre crop a
+/// model sees) can be computed alone, from the source pixels it reads, with the bytes a full resize would give.
+public struct BilinearResize: Sendable {
+    static let precisionBits = 22  // resample.c's PRECISION_BITS
 
     /// Per output pixel: the first input index, the tap count, and fixed-point weights (`ksize` per output).
-    struct Coefficients {
-        let bounds: [(Int, Int)]
+    struct Coefficients: Sendable {
+        let first: [Int32]
+        let count: [Int32]
         let weights: [Int32]
         let ksize: Int
+
+        /// Input pixels the outputs read.
+        var span: Range<Int> { Int(first.first!)..<Int(first.last! + count.last!) }
+
+        /// The same, with input indices counted from `origin`.
+        func shifted(by origin: Int) -> [Int32] { first.map { $0 - Int32(origin) } }
     }
 
-    static func coefficients(inSize: Int, outSize: Int) -> Coefficients {
+    /// The output pixels computed.
+    public let columns: Range<Int>
+    public let rows: Range<Int>
+    let horizontal: Coefficients
+    let vertical: Coefficients
+
+    /// The part `columns` × `rows` of `sourceWidth`×`sourceHeight` resized to `width`×`height`.
+    public init(
+        sourceWidth: Int, sourceHeight: Int, width: Int, height: Int, columns: Range<Int>? = nil,
+        rows: Range<Int>? = nil
+    ) {
+        self.columns = columns ?? 0..<width
+        self.rows = rows ?? 0..<height
+        precondition(
+            !self.columns.isEmpty && !self.rows.isEmpty && self.columns.upperBound <= width
+                && self.rows.upperBound <= height, "BilinearResize: region outside the output")
+        horizontal = Self.coefficients(inSize: sourceWidth, outSize: width, outputs: self.columns)
+        vertical = Self.coefficients(inSize: sourceHeight, outSize: height, outputs: self.rows)
+    }
+
+    /// Source columns and rows the computed pixels read.
+    public var sourceColumns: Range<Int> { horizontal.span }
+    public var sourceRows: Range<Int> { vertical.span }
+
+    static func coefficients(inSize: Int, outSize: Int, outputs: Range<Int>) -> Coefficients {
         let scale = Double(inSize) / Double(outSize)
         let filterScale = max(scale, 1)
         let support = 1.0 * filterScale
         let ksize = Int(support.rounded(.up)) * 2 + 1
-        var bounds: [(Int, Int)] = []
-        var weights = [Int32](repeating: 0, count: outSize * ksize)
+        var first: [Int32] = []
+        var count: [Int32] = []
+        var weights = [Int32](repeating: 0, count: outputs.count * ksize)
         var k = [Double](repeating: 0, count: ksize)
-        for xx in 0..<outSize {
+        for (i, xx) in outputs.enumerated() {
             let center = (Double(xx) + 0.5) * scale
             let ss = 1 / filterScale
             let xmin = max(0, Int(center - support + 0.5))
@@ -35,115 +70,53 @@ extension RGBImage {
             for x in 0..<xmax {
                 let w = total != 0 ? k[x] / total : k[x]
                 let fixed = w * Double(1 << precisionBits)
-                weights[xx * ksize + x] = Int32(w < 0 ? fixed - 0.5 : fixed + 0.5)
+                weights[i * ksize + x] = Int32(w < 0 ? fixed - 0.5 : fixed + 0.5)
             }
-            bounds.append((xmin, xmax))
+            first.append(Int32(xmin))
+            count.append(Int32(xmax))
         }
-        return Coefficients(bounds: bounds, weights: weights, ksize: ksize)
+        return Coefficients(first: first, count: count, weights: weights, ksize: ksize)
     }
 
-    @inline(__always)
-    static func clip8(_ v: Int32) -> UInt8 {
-        if v >= Int32(255) << Int32(precisionBits) { return 255 }
-        if v <= 0 { return 0 }
-        return UInt8(v >> Int32(precisionBits))
+    /// The computed pixels (`columns.count` × `rows.count`). `part` holds the source from (`left`, `top`) on and
+    /// must cover `sourceColumns` × `sourceRows`. A horizontal pass over the source rows the vertical pass reads
+    /// (CMassImage's resample.c), into an 8-bit intermediate, then the vertical pass.
+    public func apply(to part: RGBImage, left: Int = 0, top: Int = 0) -> RGBImage {
+        precondition(
+            left <= sourceColumns.lowerBound && top <= sourceRows.lowerBound
+                && sourceColumns.upperBound <= left + part.width && sourceRows.upperBound <= top + part.height,
+            "BilinearResize: the source part does not cover the pixels read")
+        let outW = columns.count
+        let firstRow = sourceRows.lowerBound
+        let tempRows = sourceRows.count
+        // The part's last row cannot be read past its last pixel.
+        let vectorRows = min(tempRows, part.height - 1 - (firstRow - top))
+        var temp = [UInt8](repeating: 0, count: outW * tempRows * 3)
+        let firstColumn = horizontal.shifted(by: left)
+        part.pixels.withUnsafeBufferPointer { src in
+            temp.withUnsafeMutableBufferPointer { dst in
+                cmass_resample_horizontal(
+                    src.baseAddress! + (firstRow - top) * part.width * 3, part.width * 3, Int32(tempRows),
+                    Int32(vectorRows), firstColumn, horizontal.count, horizontal.weights, Int32(horizontal.ksize),
+                    Int32(outW), dst.baseAddress!)
+            }
+        }
+        var out = [UInt8](repeating: 0, count: outW * rows.count * 3)
+        temp.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                cmass_resample_vertical(
+                    src.baseAddress!, outW * 3, vertical.shifted(by: firstRow), vertical.count, vertical.weights,
+                    Int32(vertical.ksize), Int32(rows.count), dst.baseAddress!)
+            }
+        }
+        return RGBImage(width: outW, height: rows.count, pixels: out)
     }
+}
 
+extension RGBImage {
     /// The image resized to `width`×`height` as Pillow's bilinear resize does it.
     public func resizedBilinear(width outW: Int, height outH: Int) -> RGBImage {
-        let needH = outW != width
-        let needV = outH != height
-        let horizontal = Self.coefficients(inSize: width, outSize: outW)
-        let vertical = Self.coefficients(inSize: height, outSize: outH)
-        let half = Int32(1) << Int32(Self.precisionBits - 1)
-        // Rows of the source the vertical pass reads.
-        let first = needV ? vertical.bounds[0].0 : 0
-        let last = needV ? vertical.bounds[outH - 1].0 + vertical.bounds[outH - 1].1 : height
-        var temp = pixels
-        var tempWidth = width
-        var tempRows = height
-        var rowOffset = 0
-        if needH {
-            tempWidth = outW
-            tempRows = last - first
-            rowOffset = first
-            temp = [UInt8](repeating: 0, count: outW * tempRows * 3)
-            let ksize = horizontal.ksize
-            pixels.withUnsafeBufferPointer { srcBuffer in
-                temp.withUnsafeMutableBufferPointer { dstBuffer in
-                    horizontal.weights.withUnsafeBufferPointer { weightBuffer in
-                        horizontal.bounds.withUnsafeBufferPointer { boundBuffer in
-                            let src = srcBuffer.baseAddress!
-                            let dst = dstBuffer.baseAddress!
-                            let weights = weightBuffer.baseAddress!
-                            let bounds = boundBuffer.baseAddress!
-                            for y in 0..<tempRows {
-                                let row = src + (y &+ first) &* width &* 3
-                                var out = dst + y &* outW &* 3
-                                for xx in 0..<outW {
-                                    let (xmin, count) = bounds[xx]
-                                    let w = weights + xx &* ksize
-                                    var p = row + xmin &* 3
-                                    var s0 = half
-                                    var s1 = half
-                                    var s2 = half
-                                    for x in 0..<count {
-                                        let k = w[x]
-                                        s0 &+= Int32(p[0]) &* k
-                                        s1 &+= Int32(p[1]) &* k
-                                        s2 &+= Int32(p[2]) &* k
-                                        p += 3
-                                    }
-                                    out[0] = Self.clip8(s0)
-                                    out[1] = Self.clip8(s1)
-                                    out[2] = Self.clip8(s2)
-                                    out += 3
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        guard needV else { return RGBImage(width: tempWidth, height: tempRows, pixels: temp) }
-        // Vertical: every byte of an output row is the same weighted sum of source rows, eight at a time.
-        let rowBytes = tempWidth * 3
-        var out = [UInt8](repeating: 0, count: rowBytes * outH)
-        let ksize = vertical.ksize
-        temp.withUnsafeBufferPointer { srcBuffer in
-            out.withUnsafeMutableBufferPointer { dstBuffer in
-                vertical.weights.withUnsafeBufferPointer { weightBuffer in
-                    let src = srcBuffer.baseAddress!
-                    let dst = dstBuffer.baseAddress!
-                    for yy in 0..<outH {
-                        let (ymin, count) = vertical.bounds[yy]
-                        let base = ymin &- rowOffset
-                        let w = weightBuffer.baseAddress! + yy &* ksize
-                        let outRow = dst + yy &* rowBytes
-                        var i = 0
-                        while i &+ 8 <= rowBytes {
-                            var acc = SIMD8<Int32>(repeating: half)
-                            for y in 0..<count {
-                                let offset: Int = (base &+ y) &* rowBytes &+ i
-                                let p = src + offset
-                                let v = SIMD8<Int32>(
-                                    truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt8>.self))
-                                acc &+= v &* w[y]
-                            }
-                            for lane in 0..<8 { outRow[i &+ lane] = Self.clip8(acc[lane]) }
-                            i &+= 8
-                        }
-                        while i < rowBytes {
-                            var acc = half
-                            for y in 0..<count { acc &+= Int32(src[(base &+ y) &* rowBytes &+ i]) &* w[y] }
-                            outRow[i] = Self.clip8(acc)
-                            i &+= 1
-                        }
-                    }
-                }
-            }
-        }
-        return RGBImage(width: tempWidth, height: outH, pixels: out)
+        BilinearResize(sourceWidth: width, sourceHeight: height, width: outW, height: outH).apply(to: self)
     }
 
     /// The `width`×`height` region at (`left`, `top`), which must lie inside the image.
