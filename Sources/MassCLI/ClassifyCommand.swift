@@ -61,26 +61,15 @@ struct ClassifyCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("mass classify: \(file): \(describe(error))\n".utf8))
                 }
             }
-            var prepared = [Float](repeating: 0, count: encoded.count * classifier.inputSize)
-            let errors = prepared.withUnsafeMutableBufferPointer {
-                classifier.prepare(encoded: encoded, into: $0.baseAddress!, pool: pool)
-            }
-            var inputs: [Float] = []
-            var ready: [String] = []
-            for (i, file) in named.enumerated() {
-                if let error = errors[i] {
+            let results = classifier.logits(encoded: encoded, workspace: workspace, pool: pool)
+            for (file, result) in zip(named, results) {
+                switch result {
+                case .success(let logits): print(file, classifier.top(logits, k: topK))
+                case .failure(let error):
                     failed = true
                     FileHandle.standardError.write(Data("mass classify: \(file): \(error)\n".utf8))
-                } else {
-                    inputs += prepared[(i * classifier.inputSize)..<((i + 1) * classifier.inputSize)]
-                    ready.append(file)
                 }
             }
-            guard !ready.isEmpty else { continue }
-            let logits = inputs.withUnsafeBufferPointer {
-                classifier.logits($0.baseAddress!, batch: ready.count, workspace: workspace, pool: pool)
-            }
-            for (file, out) in zip(ready, logits) { print(file, classifier.top(out, k: topK)) }
         }
         if failed { throw ExitCode(1) }
     }

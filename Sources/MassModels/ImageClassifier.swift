@@ -21,7 +21,10 @@ public final class ImageClassifier: Sendable {
     /// Floats of one preprocessed image, NCHW [3, 224, 224].
     public var inputSize: Int { 3 * EfficientNetLite.inputSize * EfficientNetLite.inputSize }
 
-    public init(directory: URL) throws {
+    /// `onednn`: as `EfficientNetLite.init(weights:onednn:)` (default: unless `MASS_ONEDNN=0`).
+    public init(
+        directory: URL, onednn: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0"
+    ) throws {
         self.directory = directory
         let items = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let checkpoints = items.filter { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }.sorted()
@@ -35,7 +38,7 @@ public final class ImageClassifier: Sendable {
         }
         let path = directory.appendingPathComponent(checkpoint).path
         do {
-            network = try EfficientNetLite(weights: PyTorchCheckpoint(path: path))
+            network = try EfficientNetLite(weights: PyTorchCheckpoint(path: path), onednn: onednn)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
@@ -57,26 +60,39 @@ public final class ImageClassifier: Sendable {
         preprocessing.normalize(preprocessing.crop(image), into: into)
     }
 
-    /// Decodes and prepares encoded images (JPEG or PNG) into `into` (`files.count` × `inputSize` floats), spread
-    /// over the pool's threads. Returns, per file, the error that kept it from being read, or nil.
+    /// An encoded image (JPEG or PNG) → the normalised NCHW input, written at `into` (`inputSize` floats).
     public func prepare(
-        encoded files: [[UInt8]], maxPixels: Int = ImageDecoder.defaultMaxPixels, into: UnsafeMutablePointer<Float>,
-        pool: ComputePool
-    ) -> [ImageError?] {
+        encoded file: [UInt8], maxPixels: Int = ImageDecoder.defaultMaxPixels, into: UnsafeMutablePointer<Float>
+    ) throws {
+        preprocessing.normalize(try preprocessing.crop(encoded: file, maxPixels: maxPixels), into: into)
+    }
+
+    /// Logits for encoded images (JPEG or PNG), or the error that kept an image from being read. Each image is
+    /// decoded and prepared by the thread that then runs it through the network (see `EfficientNetLite.logits`).
+    public func logits(
+        encoded files: [[UInt8]], maxPixels: Int = ImageDecoder.defaultMaxPixels,
+        workspace: EfficientNetWorkspace, pool: ComputePool
+    ) -> [Result<[Float], ImageError>] {
         let errors = UnsafeMutableBufferPointer<ImageError?>.allocate(capacity: files.count)
         errors.initialize(repeating: nil)
         defer { errors.deinitialize().deallocate() }
-        let size = inputSize
-        pool.parallelFor(files.count) { i in
+        let preprocessing = self.preprocessing
+        let logits = network.logits(batch: files.count, workspace: workspace, pool: pool) { i, input in
             do {
-                prepare(try ImageDecoder.decode(files[i], maxPixels: maxPixels), into: into + i * size)
+                preprocessing.normalizeInterleaved(
+                    try preprocessing.crop(encoded: files[i], maxPixels: maxPixels), into: input)
+                return true
             } catch let error as ImageError {
                 errors[i] = error
             } catch {
                 errors[i] = ImageError(.corrupt, "\(error)")
             }
+            return false
         }
-        return Array(errors)
+        return files.indices.map { i in
+            if let out = logits[i] { return .success(out) }
+            return .failure(errors[i] ?? ImageError(.corrupt, "image \(i) was not classified"))
+        }
     }
 
     /// Logits for `batch` prepared inputs laid out one after another.

@@ -60,13 +60,12 @@ public final class ClassificationService: Sendable {
             var inputs = [Float](repeating: 0, count: files.count * size)
             try inputs.withUnsafeMutableBufferPointer { buffer in
                 for (i, file) in files.enumerated() {
-                    let image: RGBImage
                     do {
-                        image = try ImageDecoder.decode(file, maxPixels: maxPixels)
+                        try classifier.prepare(
+                            encoded: file, maxPixels: maxPixels, into: buffer.baseAddress! + i * size)
                     } catch let error as ImageError {
                         throw ImageError(error.code, files.count > 1 ? "image \(i): \(error.message)" : error.message)
                     }
-                    classifier.prepare(image, into: buffer.baseAddress! + i * size)
                 }
             }
             return inputs

@@ -15,8 +15,10 @@ import Testing
         Array(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(k))
     }
 
-    func logits(_ inputs: [Float], batch: Int, threads: Int) throws -> [[Float]] {
-        let classifier = try #require(Self.classifier)
+    func logits(
+        _ inputs: [Float], batch: Int, threads: Int, classifier: ImageClassifier? = Self.classifier
+    ) throws -> [[Float]] {
+        let classifier = try #require(classifier)
         return inputs.withUnsafeBufferPointer {
             classifier.logits(
                 $0.baseAddress!, batch: batch, workspace: EfficientNetWorkspace(), pool: ComputePool(threads: threads))
@@ -97,6 +99,47 @@ import Testing
             } else {
                 #expect(
                     image.top5.prefix(2).map(\.index).contains(best), "\(image.id): top-1 \(classifier.labels[best])")
+            }
+        }
+    }
+
+    /// Files given encoded are decoded and prepared by the lane that runs them: the logits equal those of inputs
+    /// prepared beforehand, on oneDNN and on Mass's kernels, one image or a batch on one or two threads; a file
+    /// that cannot be read is reported in its place and the others still classified. (Mass's kernels, slow in
+    /// debug builds, run two of the images.)
+    @Test(arguments: [true, false]) func encodedFilesGiveTheLogitsOfTheirPreparedInputs(onednn: Bool) throws {
+        let classifier = try ImageClassifier(directory: EfficientNetFixture.modelDirectory, onednn: onednn)
+        let names = try EfficientNetFixture.load().images.map(\.file).filter { onednn || $0.hasSuffix(".jpg") }
+        var files = try names.map { Array(try Data(contentsOf: EfficientNetFixture.url($0))) }
+        files.insert(Array(files.last!.prefix(5000)), at: files.count - 1)  // a truncated JPEG
+        var expected: [[Float]?] = []
+        for file in files {
+            var input = [Float](repeating: 0, count: classifier.inputSize)
+            let ok = input.withUnsafeMutableBufferPointer { buffer in
+                (try? classifier.prepare(encoded: file, into: buffer.baseAddress!)) != nil
+            }
+            expected.append(
+                ok ? try logits(input, batch: 1, threads: 1, classifier: classifier)[0] : nil)
+        }
+        #expect(expected.map { $0 == nil } == (onednn ? [false, false, false, true, false] : [true, false]))
+        for threads in onednn ? [1, 2] : [2] {
+            for batch in [1, files.count] {
+                var results: [Result<[Float], ImageError>] = []
+                for start in stride(from: 0, to: files.count, by: batch) {
+                    results += classifier.logits(
+                        encoded: Array(files[start..<min(files.count, start + batch)]),
+                        workspace: EfficientNetWorkspace(), pool: ComputePool(threads: threads))
+                }
+                for (result, want) in zip(results, expected) {
+                    switch (result, want) {
+                    case (.success(let got), let want?):
+                        #expect(Comparison.maxAbsDiff(got, want) <= 1e-5, "threads \(threads), batch \(batch)")
+                    case (.failure(let error), nil):
+                        #expect(error.code == .corrupt, "\(error)")
+                    default:
+                        Issue.record("threads \(threads), batch \(batch): \(result) where \(String(describing: want))")
+                    }
+                }
             }
         }
     }

@@ -23,8 +23,8 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
     let convs: [Conv]
     let threads: Int
     private let lock = NSLock()
-    private var nets: [Int: NetBox] = [:]  // by batch · 64 + threads
-    private var nhwc: [Float] = []
+    private var nets: [Int: NetBox] = [:]  // by threads · 64 + lane
+    private var inputs: [Float] = []  // one NHWC image per lane
     private var gathered: [Float] = []
 
     final class NetBox {
@@ -38,80 +38,71 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         self.threads = threads
     }
 
-    /// The head's output [batch, 7, 7, channels] (NHWC) for NCHW input, passed to `body` while the chain is locked.
-    /// One image runs with every thread inside each layer; the images of a batch are shared out to one
-    /// single-threaded chain per thread of `pool` (no synchronisation per layer, as the Swift path does).
+    /// The head's output [batch, 7, 7, channels] (NHWC), passed to `body` while the chains are locked, for
+    /// images whose NHWC inputs `prepare(i, input)` writes (false: image `i` is skipped, its rows left as they
+    /// are). Images run one at a time through batch-1 chains: a single image on every thread, a batch shared out
+    /// to one single-threaded chain per thread of `pool`, each lane preparing the image it takes next and running
+    /// it while the input is still in its cache (no synchronisation per layer or between preparing and running).
     func run<R>(
-        _ input: UnsafePointer<Float>, batch: Int, pool: ComputePool, _ body: (UnsafePointer<Float>) -> R
+        batch: Int, pool: ComputePool, prepare: (Int, UnsafeMutablePointer<Float>) -> Bool,
+        _ body: (UnsafePointer<Float>) -> R
     ) throws -> R {
         lock.lock()
         defer { lock.unlock() }
-        // oneDNN's JIT kernels want NHWC from the first layer on (NCHW input sends the stem to its reference code).
-        let side = EfficientNetLite.inputSize
-        let plane = side * side
-        if nhwc.count < batch * 3 * plane { nhwc = [Float](repeating: 0, count: batch * 3 * plane) }
-        nhwc.withUnsafeMutableBufferPointer {
-            EfficientNetLite.toNHWC(input, rows: 0..<(batch * side), into: $0.baseAddress!)
-        }
         let lanes = batch > 1 ? min(batch, pool.threadCount) : 1
-        if lanes == 1 {
-            let network = try net(batch: batch, threads: threads).pointer
-            guard let output = nhwc.withUnsafeBufferPointer({ cmass_dnnl_run(network, $0.baseAddress!) }) else {
-                throw ModelError(.unsupported, "oneDNN failed to run the network for batch \(batch)")
-            }
-            return body(output)
-        }
+        let imageSize = 3 * EfficientNetLite.inputSize * EfficientNetLite.inputSize
+        if inputs.count < lanes * imageSize { inputs = [Float](repeating: 0, count: lanes * imageSize) }
         let features = convs.last!.outChannels
         let outSide = convs.last!.shape.outHeight
         let perImage = outSide * outSide * features
         if gathered.count < batch * perImage { gathered = [Float](repeating: 0, count: batch * perImage) }
-        // Images are taken one at a time by each lane's single-threaded batch-1 chain: a fixed set of chains
-        // (and activation buffers) whatever the batch sizes the server sees.
-        let networks = try (0..<lanes).map { try net(batch: 1, threads: 1, lane: $0) }
-        let failed = UnsafeMutableBufferPointer<Bool>.allocate(capacity: lanes)
-        failed.initialize(repeating: false)
-        defer { failed.deallocate() }
+        // A fixed set of chains (and activation buffers) whatever the batch sizes the server sees.
+        let networks = try (0..<lanes).map { try net(threads: lanes == 1 ? threads : 1, lane: $0) }
+        let failed = Atomic<Bool>(false)
         let next = Atomic<Int>(0)
-        nhwc.withUnsafeBufferPointer { source in
+        inputs.withUnsafeMutableBufferPointer { source in
             gathered.withUnsafeMutableBufferPointer { target in
-                pool.parallelFor(lanes) { lane in
+                let (sources, targets) = (source.baseAddress!, target.baseAddress!)
+                func work(_ lane: Int) {
+                    let input = sources + lane * imageSize
                     while true {
                         let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                         if i >= batch { return }
-                        guard let output = cmass_dnnl_run(networks[lane].pointer, source.baseAddress! + i * 3 * plane)
-                        else {
-                            failed[lane] = true
+                        guard prepare(i, input) else { continue }
+                        guard let output = cmass_dnnl_run(networks[lane].pointer, input) else {
+                            failed.store(true, ordering: .relaxed)
                             return
                         }
-                        (target.baseAddress! + i * perImage).update(from: output, count: perImage)
+                        (targets + i * perImage).update(from: output, count: perImage)
                     }
                 }
+                if lanes == 1 { work(0) } else { pool.parallelFor(lanes, work) }
             }
         }
-        if failed.contains(true) {
+        if failed.load(ordering: .relaxed) {
             throw ModelError(.unsupported, "oneDNN failed to run the network for batch \(batch)")
         }
         return gathered.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
-    /// The chain for `batch` images on `threads` OpenMP threads, one per lane (call under `lock`).
-    private func net(batch: Int, threads: Int, lane: Int = 0) throws -> NetBox {
-        let key = (batch * 64 + threads) * 64 + lane
+    /// The batch-1 chain on `threads` OpenMP threads, one per lane (call under `lock`).
+    private func net(threads: Int, lane: Int = 0) throws -> NetBox {
+        let key = threads * 64 + lane
         if let existing = nets[key] { return existing }
-        let box = NetBox(try build(batch: batch, threads: threads))
+        let box = NetBox(try build(threads: threads))
         nets[key] = box
         return box
     }
 
     /// The implementation oneDNN chose for each layer (for `mass info`-style reports and tests).
-    func implementations(batch: Int) throws -> [String] {
+    func implementations(threads: Int? = nil) throws -> [String] {
         lock.lock()
         defer { lock.unlock() }
-        let box = try net(batch: batch, threads: threads)
+        let box = try net(threads: threads ?? self.threads)
         return (0..<convs.count).map { String(cString: cmass_dnnl_impl(box.pointer, Int32($0))) }
     }
 
-    private func build(batch: Int, threads: Int) throws -> OpaquePointer {
+    private func build(threads: Int) throws -> OpaquePointer {
         // The C side reorders the weights into its own memory during creation: the arrays need only outlive it.
         var pinned: [UnsafeMutableBufferPointer<Float>] = []
         defer { for p in pinned { p.deallocate() } }
@@ -134,7 +125,7 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
                 weights: pin(c.weights), bias: pin(c.bias))
         }
         var error = [CChar](repeating: 0, count: 256)
-        guard let net = cmass_dnnl_create(Int32(batch), layers, Int32(layers.count), Int32(threads), &error, 256)
+        guard let net = cmass_dnnl_create(1, layers, Int32(layers.count), Int32(threads), &error, 256)
         else {
             throw ModelError(
                 .unsupported, String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))

@@ -175,9 +175,10 @@ public final class EfficientNetLite: Sendable {
         onednn = useOneDNN ? Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head) : nil
     }
 
-    /// The implementation oneDNN picked for each convolution at `batch` (nil without oneDNN).
-    public func onednnImplementations(batch: Int = 1) throws -> [String]? {
-        try onednn?.implementations(batch: batch)
+    /// The implementation oneDNN picked for each convolution of the chain on `threads` threads (default: every
+    /// core; nil without oneDNN).
+    public func onednnImplementations(threads: Int? = nil) throws -> [String]? {
+        try onednn?.implementations(threads: threads)
     }
 
     /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise).
@@ -239,33 +240,57 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// Logits [batch, classes] for images given as NCHW float32 [batch, 3, 224, 224] (already normalised).
-    ///
-    /// One image runs with every thread of `pool` inside each layer. A batch runs image by image, one
-    /// single-threaded lane per thread: an image's activations stay in cache (a whole batch's would stream
-    /// through memory layer after layer), and no layer waits for the slowest thread.
     public func logits(
         _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
     ) -> [[Float]] {
-        if let onednn,
-            let result = try? onednn.run(input, batch: batch, pool: pool, { classify($0, batch: batch, ws, pool) })
-        {
-            return result
+        let imageSize = 3 * Self.inputSize * Self.inputSize
+        return logits(batch: batch, workspace: ws, pool: pool) { i, x in
+            Self.toNHWC(input + i * imageSize, rows: 0..<Self.inputSize, into: x)
+            return true
+        }.map { $0! }
+    }
+
+    /// Logits for `batch` images whose inputs `prepare(i, x)` writes as NHWC float32 [224, 224, 3], already
+    /// normalised; nil for an image whose `prepare` returned false.
+    ///
+    /// One image runs with every thread of `pool` inside each layer. A batch runs image by image, one
+    /// single-threaded lane per thread, each lane preparing the image it takes next: an image's activations stay
+    /// in cache (a whole batch's would stream through memory layer after layer), and no layer waits for the
+    /// slowest thread.
+    public func logits(
+        batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool,
+        prepare: (Int, UnsafeMutablePointer<Float>) -> Bool
+    ) -> [[Float]?] {
+        let prepared = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch)
+        prepared.initialize(repeating: false)
+        defer { prepared.deallocate() }
+        func track(_ i: Int, _ x: UnsafeMutablePointer<Float>) -> Bool {
+            prepared[i] = prepare(i, x)
+            return prepared[i]
         }
-        guard batch > 1 else { return forward(input, batch: 1, workspace: ws, pool: pool) }
+        if let onednn,
+            let result = try? onednn.run(batch: batch, pool: pool, prepare: track, { classify($0, batch: batch, ws) })
+        {
+            return (0..<batch).map { prepared[$0] ? result[$0] : nil }
+        }
+        guard batch > 1 else {
+            ws.reserve(largestActivation)
+            return track(0, ws.buffers[0]) ? [forward(workspace: ws, pool: pool)] : [nil]
+        }
         if ws.lanes.count != pool.threadCount {
             ws.lanes = (0..<pool.threadCount).map { _ in (EfficientNetWorkspace(), ComputePool(threads: 1)) }
         }
-        let results = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: batch)
-        results.initialize(repeating: [])
+        let results = UnsafeMutableBufferPointer<[Float]?>.allocate(capacity: batch)
+        results.initialize(repeating: nil)
         defer { results.deinitialize().deallocate() }
         let next = Atomic<Int>(0)
-        let imageSize = 3 * Self.inputSize * Self.inputSize
         pool.parallelFor(ws.lanes.count) { lane in
             let (workspace, lanePool) = ws.lanes[lane]
+            workspace.reserve(largestActivation)
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= batch { return }
-                results[i] = forward(input + i * imageSize, batch: 1, workspace: workspace, pool: lanePool)[0]
+                if track(i, workspace.buffers[0]) { results[i] = forward(workspace: workspace, pool: lanePool) }
             }
         }
         return Array(results)
@@ -288,9 +313,7 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features].
-    private func classify(
-        _ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace, _ pool: ComputePool
-    ) -> [[Float]] {
+    private func classify(_ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace) -> [[Float]] {
         let features = head.outFeatures
         let side = Self.inputSize / 32
         let pixels = side * side
@@ -306,19 +329,15 @@ public final class EfficientNetLite: Sendable {
         return (0..<batch).map { n in Array(UnsafeBufferPointer(start: out + n * classes, count: classes)) }
     }
 
-    private func forward(
-        _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
-    ) -> [[Float]] {
+    /// One image's logits; its NHWC input is in `ws.buffers[0]`.
+    private func forward(workspace ws: EfficientNetWorkspace, pool: ComputePool) -> [Float] {
+        let batch = 1
         let side = Self.inputSize
-        ws.reserve(batch * largestActivation)
         var x = ws.buffers[0]
         var y = ws.buffers[1]
         let e = ws.buffers[2]
         let d = ws.buffers[3]
         let plane = side * side
-        pool.forRowRanges(batch * side, minimumRowsPerThread: 16) { r0, r1 in
-            Self.toNHWC(input, rows: r0..<r1, into: x)
-        }
         // Stem.
         let stemShape = Kernels.ConvShape(height: side, width: side, kernel: 3, stride: 2)
         var size = stemShape.outHeight
@@ -384,6 +403,6 @@ public final class EfficientNetLite: Sendable {
             Kernels.averagePool(y + n * pixels * features, pixels: pixels, channels: features, into: e + n * features)
         }
         pool.apply(fc, e, rows: batch, into: d)
-        return (0..<batch).map { n in Array(UnsafeBufferPointer(start: d + n * classes, count: classes)) }
+        return Array(UnsafeBufferPointer(start: d, count: classes))
     }
 }
