@@ -174,16 +174,25 @@ public struct PyTorchCheckpoint: WeightSource {
             let storage = TensorStorage(borrowing: source, byteCount: count * size, owner: file)
             return Tensor(shape: t.shape, dtype: t.storage.dtype, storage: storage)
         }
-        // A strided view (e.g. TensorFlow layouts expressed through strides): gather in row-major order.
+        // A strided view (e.g. TensorFlow layouts expressed through strides): gather in row-major order, the
+        // innermost dimension in one loop (a byte copy when its elements are adjacent).
         let storage = TensorStorage(zeroedByteCount: count * size)
         var destination = storage.pointer
+        let dims = zip(t.shape, t.strides).filter { $0.0 > 1 }  // size-1 dimensions move nothing
+        let (shape, strides) = (dims.map(\.0), dims.map(\.1))
+        let last = shape.count - 1
         func copy(_ dim: Int, _ from: UnsafeRawPointer) {
-            if dim == t.shape.count {
-                destination.copyMemory(from: from, byteCount: size)
-                destination += size
+            if dim < last {
+                for i in 0..<shape[dim] { copy(dim + 1, from + i * strides[dim] * size) }
                 return
             }
-            for i in 0..<t.shape[dim] { copy(dim + 1, from + i * t.strides[dim] * size) }
+            let (n, stride) = (shape[last], strides[last])
+            if stride == 1 {
+                destination.copyMemory(from: from, byteCount: n * size)
+            } else {
+                for i in 0..<n { (destination + i * size).copyMemory(from: from + i * stride * size, byteCount: size) }
+            }
+            destination += n * size
         }
         if count > 0 { copy(0, source) }
         return Tensor(shape: t.shape, dtype: t.storage.dtype, storage: storage)
