@@ -35,8 +35,29 @@ struct cmass_dnnl_net {
         }                                                                                   \
     } while (0)
 
-cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count, int threads, char *error,
-                                  size_t error_size) {
+/// The weights (and bias) of `share`'s layer `i` if they are laid out as `weights_md`: wrapped, not copied.
+static int shared_weights(const cmass_dnnl_net *share, int i, const dnnl_memory_desc_t *weights_md,
+                          dnnl_engine_t engine, layer_t *l) {
+    if (!share || i >= share->count || !share->layers[i].weights) return 0;
+    const dnnl_memory_desc_t *theirs = NULL, *bias_md = NULL;
+    void *weights = NULL, *bias = NULL;
+    if (dnnl_memory_get_memory_desc(share->layers[i].weights, &theirs) != dnnl_success ||
+        !dnnl_memory_desc_equal(theirs, weights_md) ||
+        dnnl_memory_get_memory_desc(share->layers[i].bias, &bias_md) != dnnl_success ||
+        dnnl_memory_get_data_handle(share->layers[i].weights, &weights) != dnnl_success ||
+        dnnl_memory_get_data_handle(share->layers[i].bias, &bias) != dnnl_success)
+        return 0;
+    if (dnnl_memory_create(&l->weights, weights_md, engine, weights) != dnnl_success) return 0;
+    if (dnnl_memory_create(&l->bias, bias_md, engine, bias) != dnnl_success) {
+        dnnl_memory_destroy(l->weights);
+        l->weights = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count, int threads,
+                                  const cmass_dnnl_net *share, char *error, size_t error_size) {
     int i = -1;
     cmass_dnnl_net *net = calloc(1, sizeof *net);
     if (!net) return NULL;
@@ -87,28 +108,30 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
         CHECK(made, "primitive descriptor");
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &l->impl);
         CHECK(dnnl_primitive_create(&l->primitive, pd), "primitive");
-        // Weights: the caller's layout, reordered once into the primitive's.
+        // Weights: the caller's layout, reordered once into the primitive's (or another chain's, shared).
         const dnnl_memory_desc_t *weights_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-        dnnl_memory_t user;
-        CHECK(dnnl_memory_create(&user, &weights_user, net->engine, (void *)c->weights), "weights memory");
-        CHECK(dnnl_memory_create(&l->weights, weights_md, net->engine, DNNL_MEMORY_ALLOCATE), "weights memory");
-        dnnl_primitive_desc_t reorder_pd;
-        dnnl_primitive_t reorder;
-        CHECK(dnnl_reorder_primitive_desc_create(&reorder_pd, &weights_user, net->engine, weights_md, net->engine,
-                                                 NULL),
-              "weights reorder");
-        CHECK(dnnl_primitive_create(&reorder, reorder_pd), "weights reorder");
-        dnnl_exec_arg_t reorder_args[] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, l->weights}};
-        CHECK(dnnl_primitive_execute(reorder, net->stream, 2, reorder_args), "weights reorder");
-        CHECK(dnnl_stream_wait(net->stream), "weights reorder");
-        dnnl_primitive_destroy(reorder);
-        dnnl_primitive_desc_destroy(reorder_pd);
-        dnnl_memory_destroy(user);
-        // Bias copied (the caller's buffer need not outlive the net).
-        CHECK(dnnl_memory_create(&l->bias, &bias_md, net->engine, DNNL_MEMORY_ALLOCATE), "bias memory");
-        void *bias_handle = NULL;
-        dnnl_memory_get_data_handle(l->bias, &bias_handle);
-        memcpy(bias_handle, c->bias, sizeof(float) * (size_t)c->out_channels);
+        if (!shared_weights(share, i, weights_md, net->engine, l)) {
+            dnnl_memory_t user;
+            CHECK(dnnl_memory_create(&user, &weights_user, net->engine, (void *)c->weights), "weights memory");
+            CHECK(dnnl_memory_create(&l->weights, weights_md, net->engine, DNNL_MEMORY_ALLOCATE), "weights memory");
+            dnnl_primitive_desc_t reorder_pd;
+            dnnl_primitive_t reorder;
+            CHECK(dnnl_reorder_primitive_desc_create(&reorder_pd, &weights_user, net->engine, weights_md,
+                                                     net->engine, NULL),
+                  "weights reorder");
+            CHECK(dnnl_primitive_create(&reorder, reorder_pd), "weights reorder");
+            dnnl_exec_arg_t reorder_args[] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, l->weights}};
+            CHECK(dnnl_primitive_execute(reorder, net->stream, 2, reorder_args), "weights reorder");
+            CHECK(dnnl_stream_wait(net->stream), "weights reorder");
+            dnnl_primitive_destroy(reorder);
+            dnnl_primitive_desc_destroy(reorder_pd);
+            dnnl_memory_destroy(user);
+            // Bias copied (the caller's buffer need not outlive the net).
+            CHECK(dnnl_memory_create(&l->bias, &bias_md, net->engine, DNNL_MEMORY_ALLOCATE), "bias memory");
+            void *bias_handle = NULL;
+            dnnl_memory_get_data_handle(l->bias, &bias_handle);
+            memcpy(bias_handle, c->bias, sizeof(float) * (size_t)c->out_channels);
+        }
         l->output_floats = (size_t)batch * c->out_channels * c->out_height * c->out_width;
         l->output = aligned_alloc(64, ((l->output_floats * sizeof(float)) + 63) / 64 * 64);
         if (!l->output) {

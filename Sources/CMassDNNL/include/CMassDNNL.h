@@ -20,9 +20,11 @@ typedef struct {
 typedef struct cmass_dnnl_net cmass_dnnl_net;
 
 // Builds the chain for `batch` images; activations (the input too) are NHWC. NULL on failure, with
-// the reason in `error`.
-cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *layers, int count, int threads, char *error,
-                                  size_t error_size);
+// the reason in `error`. With `share` (a chain of the same layers), a layer whose primitive wants the weights in
+// the layout `share` holds them in uses those weights instead of a reordered copy: `share` must outlive the
+// chain's runs.
+cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *layers, int count, int threads,
+                                  const cmass_dnnl_net *share, char *error, size_t error_size);
 // Runs the chain; returns the last layer's output (NHWC, owned by the net, valid until the next run), or NULL.
 const float *cmass_dnnl_run(cmass_dnnl_net *net, const float *input_nhwc);
 // The implementation oneDNN picked for a layer (e.g. "jit_dw:avx512_core").

@@ -20,7 +20,11 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         var bias: [Float]
     }
 
+    /// The layers, weights and biases moved to `store`.
     let convs: [Conv]
+    /// Every layer's weights and bias in one block the C side reads while it builds a chain, and where.
+    private let store: UnsafeMutableBufferPointer<Float>
+    private let offsets: [(weights: Int, bias: Int)]
     let threads: Int
     private let lock = NSLock()
     private var nets: [Int: NetBox] = [:]  // by threads · 64 + lane
@@ -34,9 +38,27 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
     }
 
     init(convs: [Conv], threads: Int) {
-        self.convs = convs
+        var offsets: [(weights: Int, bias: Int)] = []
+        var total = 0
+        for c in convs {
+            offsets.append((total, total + c.weights.count))
+            total += c.weights.count + c.bias.count
+        }
+        store = .allocate(capacity: total)
+        for (c, o) in zip(convs, offsets) {
+            _ = UnsafeMutableBufferPointer(rebasing: store[o.weights...]).initialize(from: c.weights)
+            _ = UnsafeMutableBufferPointer(rebasing: store[o.bias...]).initialize(from: c.bias)
+        }
+        self.offsets = offsets
+        self.convs = convs.map {
+            var c = $0
+            (c.weights, c.bias) = ([], [])
+            return c
+        }
         self.threads = threads
     }
+
+    deinit { store.deallocate() }
 
     /// The head's output [batch, 7, 7, channels] (NHWC), passed to `body` while the chains are locked, for
     /// images whose NHWC inputs `prepare(i, input)` writes (false: image `i` is skipped, its rows left as they
@@ -89,7 +111,9 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
     private func net(threads: Int, lane: Int = 0) throws -> NetBox {
         let key = threads * 64 + lane
         if let existing = nets[key] { return existing }
-        let box = NetBox(try build(threads: threads))
+        // Every chain has the same layers: the first one's reordered weights serve the others where the
+        // primitives want the same layout (oneDNN picks per thread count), instead of a copy each (18 MB).
+        let box = NetBox(try build(threads: threads, share: nets.values.first))
         nets[key] = box
         return box
     }
@@ -102,17 +126,10 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         return (0..<convs.count).map { String(cString: cmass_dnnl_impl(box.pointer, Int32($0))) }
     }
 
-    private func build(threads: Int) throws -> OpaquePointer {
-        // The C side reorders the weights into its own memory during creation: the arrays need only outlive it.
-        var pinned: [UnsafeMutableBufferPointer<Float>] = []
-        defer { for p in pinned { p.deallocate() } }
-        func pin(_ values: [Float]) -> UnsafePointer<Float> {
-            let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
-            _ = p.initialize(from: values)
-            pinned.append(p)
-            return UnsafePointer(p.baseAddress!)
-        }
-        let layers = convs.map { c -> cmass_conv in
+    private func build(threads: Int, share: NetBox?) throws -> OpaquePointer {
+        // The C side reorders the weights into its own memory (or shares another chain's) during creation.
+        let base = UnsafePointer(store.baseAddress!)
+        let layers = zip(convs, offsets).map { c, o -> cmass_conv in
             let s = c.shape
             let padBottom = max(0, (s.outHeight - 1) * s.stride + s.kernel - s.height - s.padTop)
             let padRight = max(0, (s.outWidth - 1) * s.stride + s.kernel - s.width - s.padLeft)
@@ -122,10 +139,12 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
                 out_width: Int32(s.outWidth), kernel: Int32(s.kernel), stride: Int32(s.stride),
                 pad_top: Int32(s.padTop), pad_left: Int32(s.padLeft), pad_bottom: Int32(padBottom),
                 pad_right: Int32(padRight), relu6: c.relu6 ? 1 : 0, residual_from: Int32(c.residualFrom),
-                weights: pin(c.weights), bias: pin(c.bias))
+                weights: base + o.weights, bias: base + o.bias)
         }
         var error = [CChar](repeating: 0, count: 256)
-        guard let net = cmass_dnnl_create(1, layers, Int32(layers.count), Int32(threads), &error, 256)
+        guard
+            let net = cmass_dnnl_create(
+                1, layers, Int32(layers.count), Int32(threads), share?.pointer, &error, 256)
         else {
             throw ModelError(
                 .unsupported, String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
