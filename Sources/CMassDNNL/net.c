@@ -10,11 +10,14 @@ extern void omp_set_num_threads(int);
 typedef struct {
     dnnl_primitive_t primitive;
     dnnl_memory_t src, weights, bias, dst;
-    float *output;           // NHWC, owned
+    float *output;           // NHWC, in one of the net's buffers
     size_t output_floats;
     int residual_from;
+    int in_place;            // the residual is already in `output` (the sum is accumulated onto it)
     const char *impl;
 } layer_t;
+
+#define BUFFERS 4
 
 struct cmass_dnnl_net {
     dnnl_engine_t engine;
@@ -23,7 +26,64 @@ struct cmass_dnnl_net {
     int count;
     int threads;
     size_t input_floats;
+    float *buffers[BUFFERS];  // activations, reused from layer to layer so that they stay in cache
 };
+
+/// Gives every layer an output buffer: one not read by a later layer (a block's input stays until its
+/// projection reads it as the residual; the projection then accumulates onto it in place). Fails if more than
+/// BUFFERS activations are alive at once.
+static int assign_buffers(cmass_dnnl_net *net, char *error, size_t error_size) {
+    int count = net->count;
+    int *last_use = malloc(sizeof(int) * (size_t)count), *buffer_of = malloc(sizeof(int) * (size_t)count);
+    int holder[BUFFERS];
+    size_t largest = 0;
+    if (!last_use || !buffer_of) goto fail;
+    for (int j = 0; j < count; j++) {
+        last_use[j] = j + 1;
+        if (net->layers[j].output_floats > largest) largest = net->layers[j].output_floats;
+    }
+    for (int i = 0; i < count; i++) {
+        int r = net->layers[i].residual_from;
+        if (r >= 0 && last_use[r] < i) last_use[r] = i;
+    }
+    for (int b = 0; b < BUFFERS; b++) holder[b] = -1;
+    for (int i = 0; i < count; i++) {
+        layer_t *l = &net->layers[i];
+        int b = -1;
+        if (l->residual_from >= 0 && last_use[l->residual_from] == i) {
+            b = buffer_of[l->residual_from];
+            l->in_place = 1;
+        } else {
+            for (int k = 0; k < BUFFERS && b < 0; k++)
+                if (holder[k] < 0 || last_use[holder[k]] < i) b = k;
+        }
+        if (b < 0) {
+            snprintf(error, error_size, "more than %d activations alive at layer %d", BUFFERS, i);
+            goto fail;
+        }
+        if (!net->buffers[b]) {
+            net->buffers[b] = aligned_alloc(64, (largest * sizeof(float) + 63) / 64 * 64);
+            if (!net->buffers[b]) {
+                snprintf(error, error_size, "out of memory for activations");
+                goto fail;
+            }
+        }
+        buffer_of[i] = b;
+        holder[b] = i;
+        l->output = net->buffers[b];
+        if (dnnl_memory_set_data_handle(l->dst, l->output) != dnnl_success) {
+            snprintf(error, error_size, "oneDNN could not set layer %d's output", i);
+            goto fail;
+        }
+    }
+    free(last_use);
+    free(buffer_of);
+    return 1;
+fail:
+    free(last_use);
+    free(buffer_of);
+    return 0;
+}
 
 #define CHECK(call, what)                                                                   \
     do {                                                                                    \
@@ -133,17 +193,12 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
             memcpy(bias_handle, c->bias, sizeof(float) * (size_t)c->out_channels);
         }
         l->output_floats = (size_t)batch * c->out_channels * c->out_height * c->out_width;
-        l->output = aligned_alloc(64, ((l->output_floats * sizeof(float)) + 63) / 64 * 64);
-        if (!l->output) {
-            snprintf(error, error_size, "out of memory at layer %d", i);
-            dnnl_primitive_desc_destroy(pd);
-            goto fail;
-        }
         CHECK(dnnl_memory_create(&l->src, &src_md, net->engine, DNNL_MEMORY_NONE), "src memory");
-        CHECK(dnnl_memory_create(&l->dst, &dst_md, net->engine, l->output), "dst memory");
+        CHECK(dnnl_memory_create(&l->dst, &dst_md, net->engine, DNNL_MEMORY_NONE), "dst memory");
         l->residual_from = c->residual_from;
         dnnl_primitive_desc_destroy(pd);
     }
+    if (!assign_buffers(net, error, error_size)) goto fail;
     return net;
 fail:
     cmass_dnnl_destroy(net);
@@ -155,7 +210,7 @@ const float *cmass_dnnl_run(cmass_dnnl_net *net, const float *input) {
     const float *source = input;
     for (int i = 0; i < net->count; i++) {
         layer_t *l = &net->layers[i];
-        if (l->residual_from != -2) {
+        if (l->residual_from != -2 && !l->in_place) {
             const float *residual = l->residual_from < 0 ? input : net->layers[l->residual_from].output;
             memcpy(l->output, residual, l->output_floats * sizeof(float));
         }
@@ -182,8 +237,8 @@ void cmass_dnnl_destroy(cmass_dnnl_net *net) {
         if (l->weights) dnnl_memory_destroy(l->weights);
         if (l->bias) dnnl_memory_destroy(l->bias);
         if (l->dst) dnnl_memory_destroy(l->dst);
-        free(l->output);
     }
+    for (int b = 0; b < BUFFERS; b++) free(net->buffers[b]);
     free(net->layers);
     if (net->stream) dnnl_stream_destroy(net->stream);
     if (net->engine) dnnl_engine_destroy(net->engine);
