@@ -7,7 +7,7 @@ CONFIG ?= release
 MODELS ?= models
 PEERS ?= ../shared/peers
 PEERS_VENV ?= $(HOME)/.cache/mass-peers
-DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libjpeg62-turbo-dev libsndfile1-dev zlib1g-dev libdnnl-dev
+DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-turbo-dev libsndfile1-dev zlib1g-dev libdnnl-dev
 
 .PHONY: all deps models build serve test bench bench-peers clean
 

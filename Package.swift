@@ -45,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CZlib"),
         .target(name: "CMassDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(
-            name: "CMassImage", cSettings: cSIMDFlags, linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+            name: "CMassImage", cSettings: cSIMDFlags, linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),

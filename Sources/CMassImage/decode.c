@@ -51,6 +51,11 @@ static void png_fail(png_structp png, png_const_charp message) {
 static void png_warn(png_structp png, png_const_charp message) { (void)png, (void)message; }
 
 int cmass_decode_png(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out) {
+    if (cmass_decode_png_direct(data, size, max_pixels, out)) return 0;
+    return cmass_decode_png_libpng(data, size, max_pixels, out);
+}
+
+int cmass_decode_png_libpng(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out) {
     memset(out, 0, sizeof *out);
     out->orientation = 1;
     png_source source = {data, size, 0};

@@ -54,6 +54,26 @@ public enum ImageDecoder {
         }
     }
 
+    /// The PNG through libpng alone, the reference for the direct path `decode` tries first (8-bit RGB or
+    /// RGBA, not interlaced: libdeflate and SSE unfiltering).
+    public static func decodePNGWithLibpng(_ data: [UInt8], maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        try call(data) {
+            cmass_decode_png_libpng($0, $1, Int64(maxPixels), $2)
+        } result: {
+            decodedPixels($0)
+        }
+    }
+
+    /// The PNG through the direct path alone; nil when that path leaves the file to libpng.
+    public static func decodePNGDirectly(_ data: [UInt8], maxPixels: Int = defaultMaxPixels) -> RGBImage? {
+        var image = cmass_image()
+        defer { cmass_image_free(&image) }
+        let done = data.withUnsafeBufferPointer {
+            cmass_decode_png_direct($0.baseAddress, $0.count, Int64(maxPixels), &image)
+        }
+        return done == 1 ? decodedPixels(image) : nil
+    }
+
     /// A JPEG's size and EXIF orientation from its header alone; nil when `data` is not a JPEG.
     public static func jpegHeader(_ data: [UInt8], maxPixels: Int = defaultMaxPixels) throws -> (
         width: Int, height: Int, orientation: Int

@@ -108,3 +108,44 @@ enum TestImages {
         }
     }
 }
+
+/// The direct PNG path (libdeflate, SSE unfiltering) against libpng: the same bytes for every file it takes,
+/// and every other file (other colour types, 16-bit, interlaced, damaged) left to libpng.
+@Suite struct DirectPNGTests {
+    static let taken = [
+        "filters-rgb", "filters-rgba", "base", "rgba", "baseline.expected", "palette.expected",
+    ]
+
+    @Test(arguments: taken) func givesLibpngsBytes(name: String) throws {
+        let data = try TestImages.bytes("\(name).png")
+        let direct = try #require(ImageDecoder.decodePNGDirectly(data), "\(name) was left to libpng")
+        #expect(direct == (try ImageDecoder.decodePNGWithLibpng(data)))
+        #expect(try ImageDecoder.decode(data) == direct)
+    }
+
+    @Test func fixturePhotosGiveLibpngsBytes() throws {
+        for name in ["chelsea.png", "coffee.png", "astronaut.png", "rocket.crop224.png"] {
+            let data = Array(try Data(contentsOf: EfficientNetFixture.url(name)))
+            let direct = try #require(ImageDecoder.decodePNGDirectly(data), "\(name) was left to libpng")
+            #expect(direct == (try ImageDecoder.decodePNGWithLibpng(data)), "\(name)")
+        }
+    }
+
+    @Test func otherFilesAreLeftToLibpng() throws {
+        for name in ["palette", "gray", "gray-alpha", "interlaced16"] {
+            #expect(ImageDecoder.decodePNGDirectly(try TestImages.bytes("\(name).png")) == nil, "\(name)")
+        }
+        let file = try TestImages.bytes("filters-rgb.png")
+        for cut in [40, file.count / 2, file.count - 6] {
+            #expect(ImageDecoder.decodePNGDirectly(Array(file.prefix(cut))) == nil, "cut at \(cut)")
+            #expect(caught(ImageError.self) { _ = try ImageDecoder.decode(Array(file.prefix(cut))) }?.code == .corrupt)
+        }
+        var damaged = file
+        for i in (file.count - 300)..<(file.count - 280) { damaged[i] ^= 0x5A }  // inside the last IDAT
+        #expect(ImageDecoder.decodePNGDirectly(damaged) == nil)
+        #expect(caught(ImageError.self) { _ = try ImageDecoder.decode(damaged) }?.code == .corrupt)
+        // Over the pixel limit: left to libpng, which names it.
+        #expect(ImageDecoder.decodePNGDirectly(file, maxPixels: 100) == nil)
+        #expect(caught(ImageError.self) { _ = try ImageDecoder.decode(file, maxPixels: 100) }?.code == .tooLarge)
+    }
+}

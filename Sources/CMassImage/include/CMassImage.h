@@ -24,6 +24,11 @@ typedef struct {
 /// Each returns 0 on success, -1 with `out->error` set otherwise. Images with more than `max_pixels` pixels
 /// are refused from their header, before any pixel is decoded.
 int cmass_decode_png(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out);
+/// libpng alone (`cmass_decode_png` first tries `cmass_decode_png_direct`).
+int cmass_decode_png_libpng(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out);
+/// 8-bit RGB/RGBA, non-interlaced PNGs through libdeflate: 1 when decoded, 0 (nothing allocated) when the file
+/// is left to libpng.
+int cmass_decode_png_direct(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out);
 int cmass_decode_jpeg(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out);
 /// The header only: `full_width`, `full_height` and `orientation`, no pixels.
 int cmass_jpeg_header(const unsigned char *data, size_t size, long long max_pixels, cmass_image *out);
