@@ -67,29 +67,57 @@ public final class ImageClassifier: Sendable {
         preprocessing.normalize(try preprocessing.crop(encoded: file, maxPixels: maxPixels), into: into)
     }
 
-    /// Logits for encoded images (JPEG or PNG), or the error that kept an image from being read. Each image is
-    /// decoded and prepared by the thread that then runs it through the network (see `EfficientNetLite.logits`).
+    /// An image as a request brings it: an encoded file (JPEG or PNG), or a prepared input (NCHW [3, 224, 224],
+    /// normalised).
+    public enum Image: Sendable {
+        case encoded([UInt8])
+        case prepared([Float])
+    }
+
+    /// Logits for encoded images (JPEG or PNG), or the error that kept an image from being read.
     public func logits(
         encoded files: [[UInt8]], maxPixels: Int = ImageDecoder.defaultMaxPixels,
         workspace: EfficientNetWorkspace, pool: ComputePool
     ) -> [Result<[Float], ImageError>] {
-        let errors = UnsafeMutableBufferPointer<ImageError?>.allocate(capacity: files.count)
+        logits(files.map(Image.encoded), maxPixels: maxPixels, workspace: workspace, pool: pool)
+    }
+
+    /// Logits per image, or the error that kept an image from being read. Each image is decoded (or transposed)
+    /// by the thread that then runs it through the network (see `EfficientNetLite.logits`).
+    public func logits(
+        _ images: [Image], maxPixels: Int = ImageDecoder.defaultMaxPixels, workspace: EfficientNetWorkspace,
+        pool: ComputePool
+    ) -> [Result<[Float], ImageError>] {
+        let errors = UnsafeMutableBufferPointer<ImageError?>.allocate(capacity: images.count)
         errors.initialize(repeating: nil)
         defer { errors.deinitialize().deallocate() }
         let preprocessing = self.preprocessing
-        let logits = network.logits(batch: files.count, workspace: workspace, pool: pool) { i, input in
-            do {
-                preprocessing.normalizeInterleaved(
-                    try preprocessing.crop(encoded: files[i], maxPixels: maxPixels), into: input)
+        let size = inputSize
+        let logits = network.logits(batch: images.count, workspace: workspace, pool: pool) { i, input in
+            switch images[i] {
+            case .prepared(let values):
+                guard values.count == size else {
+                    errors[i] = ImageError(.corrupt, "a prepared image has \(values.count) values, not \(size)")
+                    return false
+                }
+                values.withUnsafeBufferPointer {
+                    EfficientNetLite.toNHWC($0.baseAddress!, rows: 0..<EfficientNetLite.inputSize, into: input)
+                }
                 return true
-            } catch let error as ImageError {
-                errors[i] = error
-            } catch {
-                errors[i] = ImageError(.corrupt, "\(error)")
+            case .encoded(let file):
+                do {
+                    preprocessing.normalizeInterleaved(
+                        try preprocessing.crop(encoded: file, maxPixels: maxPixels), into: input)
+                    return true
+                } catch let error as ImageError {
+                    errors[i] = error
+                } catch {
+                    errors[i] = ImageError(.corrupt, "\(error)")
+                }
+                return false
             }
-            return false
         }
-        return files.indices.map { i in
+        return images.indices.map { i in
             if let out = logits[i] { return .success(out) }
             return .failure(errors[i] ?? ImageError(.corrupt, "image \(i) was not classified"))
         }

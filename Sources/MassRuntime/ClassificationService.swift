@@ -3,10 +3,13 @@ public import MassImage
 public import MassModels
 import MassTensor
 
-/// An image classifier as `BatchingService` runs it: a request is its prepared inputs (NCHW, one image after
-/// another), its cost its image count, and a batch runs all images of its requests in one call.
+/// An image classifier as `BatchingService` runs it: a request is its images (encoded files or prepared
+/// tensors), its cost its image count, and a batch runs all images of its requests in one call, each decoded by
+/// the compute thread that then runs it through the network. A request with an image that cannot be read fails
+/// alone, with that image's error.
 public struct ImageClassificationBatch: BatchModel {
     public let classifier: ImageClassifier
+    public let maxPixels: Int
 
     public final class Lane {
         let workspace = EfficientNetWorkspace()
@@ -15,27 +18,44 @@ public struct ImageClassificationBatch: BatchModel {
     }
 
     public func makeLane(threads: Int) -> Lane { Lane(threads: threads) }
-    public func cost(of item: [Float]) -> Int { item.count / classifier.inputSize }
+    public func cost(of item: [ImageClassifier.Image]) -> Int { item.count }
 
-    public func run(_ items: [[Float]], lane: Lane) throws -> [[[Float]]] {
-        let all = items.flatMap { $0 }
-        let logits = all.withUnsafeBufferPointer {
-            classifier.logits(
-                $0.baseAddress!, batch: all.count / classifier.inputSize, workspace: lane.workspace, pool: lane.pool)
+    public func run(_ items: [[ImageClassifier.Image]], lane: Lane) throws -> [[[Float]]] {
+        try results(items, lane: lane).map { try $0.get() }
+    }
+
+    public func serve(_ batch: ServedBatch<Self>, lane: Lane) {
+        for ((key, _), result) in zip(batch.items, results(batch.items.map(\.item), lane: lane)) {
+            batch.finish(key, result.mapError { $0 })
         }
+    }
+
+    /// Per request: the logits of its images, or the first of its images' errors (naming the image when the
+    /// request has several).
+    private func results(_ items: [[ImageClassifier.Image]], lane: Lane) -> [Result<[[Float]], ImageError>] {
+        let all = classifier.logits(
+            items.flatMap { $0 }, maxPixels: maxPixels, workspace: lane.workspace, pool: lane.pool)
         var offset = 0
         return items.map { item in
-            let n = cost(of: item)
-            defer { offset += n }
-            return Array(logits[offset..<(offset + n)])
+            defer { offset += item.count }
+            var logits: [[Float]] = []
+            for (i, result) in all[offset..<(offset + item.count)].enumerated() {
+                switch result {
+                case .success(let out): logits.append(out)
+                case .failure(let error):
+                    return .failure(
+                        item.count > 1 ? ImageError(error.code, "image \(i): \(error.message)") : error)
+                }
+            }
+            return .success(logits)
         }
     }
 
     public var unitsMetric: (name: String, help: String) { ("mass_images_total", "Images processed.") }
 }
 
-/// Serves one loaded image classifier: encoded images are decoded and prepared off the cooperative pool, then
-/// queued and batched by a `BatchingService`.
+/// Serves one loaded image classifier: requests are queued and batched by a `BatchingService`; the images are
+/// decoded on its compute threads.
 public final class ClassificationService: Sendable {
     public let batcher: BatchingService<ImageClassificationBatch>
     public var classifier: ImageClassifier { batcher.model.classifier }
@@ -46,36 +66,23 @@ public final class ClassificationService: Sendable {
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         batcher = BatchingService(
-            model: ImageClassificationBatch(classifier: classifier), config: config, name: name, metrics: metrics,
-            threads: threads)
+            model: ImageClassificationBatch(classifier: classifier, maxPixels: config.maxImagePixels), config: config,
+            name: name, metrics: metrics, threads: threads)
     }
 
     /// Logits per image, for encoded image files (JPEG or PNG). Throws `ImageError` for a file that cannot be
     /// read, naming its position.
     public func classify(encoded files: [[UInt8]]) async throws -> [[Float]] {
-        let classifier = self.classifier
-        let maxPixels = config.maxImagePixels
-        let inputs = try await OffPool.run(name: "mass-decode") { () throws -> [Float] in
-            let size = classifier.inputSize
-            var inputs = [Float](repeating: 0, count: files.count * size)
-            try inputs.withUnsafeMutableBufferPointer { buffer in
-                for (i, file) in files.enumerated() {
-                    do {
-                        try classifier.prepare(
-                            encoded: file, maxPixels: maxPixels, into: buffer.baseAddress! + i * size)
-                    } catch let error as ImageError {
-                        throw ImageError(error.code, files.count > 1 ? "image \(i): \(error.message)" : error.message)
-                    }
-                }
-            }
-            return inputs
-        }
-        return try await batcher.submit(inputs)
+        try await batcher.submit(files.map(ImageClassifier.Image.encoded))
     }
 
     /// Logits per image for prepared inputs (NCHW float32, `count` × 3 × 224 × 224).
     public func classify(prepared inputs: [Float]) async throws -> [[Float]] {
-        try await batcher.submit(inputs)
+        let size = classifier.inputSize
+        return try await batcher.submit(
+            stride(from: 0, to: inputs.count, by: size).map {
+                ImageClassifier.Image.prepared(Array(inputs[$0..<min(inputs.count, $0 + size)]))
+            })
     }
 
     public func shutdown() { batcher.shutdown() }

@@ -116,7 +116,8 @@ final class ModelHost: Sendable {
                     let service = ClassificationService(
                         classifier: model, config: entry.config, name: entry.name, metrics: metrics)
                     hosted.append(Hosted(entry: entry, version: version, service: .classification(service)))
-                    _ = try await service.classify(prepared: [Float](repeating: 0, count: model.inputSize))
+                    // Two images: the chain for one image and the per-thread chains for batches are both built.
+                    _ = try await service.classify(prepared: [Float](repeating: 0, count: 2 * model.inputSize))
                 case .speechRecognition:
                     let model = try await OffPool.run(name: "mass-load") {
                         try WhisperTranscriber(directory: directory)
