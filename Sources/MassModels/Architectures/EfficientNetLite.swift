@@ -33,15 +33,52 @@ public final class EfficientNetWorkspace {
 }
 
 public final class EfficientNetLite: Sendable {
+    /// A 1×1 convolution, batch norm folded: weights [out, in] and bias.
+    struct Pointwise: Sendable {
+        let weight: [Float]
+        let bias: [Float]
+        let inFeatures: Int, outFeatures: Int
+
+        func linear() -> Linear {
+            // The shapes were checked when the weights were read.
+            try! Linear(
+                weight: Tensor(shape: [outFeatures, inFeatures], values: weight),
+                bias: Tensor(shape: [outFeatures], values: bias))
+        }
+    }
+
     /// One MBConv block, batch norms folded.
     struct Block: Sendable {
         let inChannels: Int, expanded: Int, outChannels: Int
         let kernel: Int, stride: Int
-        let expand: Linear?
+        let expand: Pointwise?
         let depthwise: [Float]  // [k, k, expanded]
         let depthwiseBias: [Float]
-        let project: Linear
+        let project: Pointwise
         var residual: Bool { stride == 1 && inChannels == outChannels }
+    }
+
+    /// The 1×1 layers packed for Mass's own kernels, made when that path first runs: with oneDNN they are never
+    /// needed unless oneDNN fails, and packing them costs 30 MB and a fifth of the loading time.
+    final class OwnLayers: @unchecked Sendable {  // `made` only under `lock`
+        struct Made {
+            let expand: [Linear?]
+            let project: [Linear]
+            let head: Linear
+        }
+        private let lock = NSLock()
+        private var made: Made?
+
+        func get(_ blocks: [Block], _ head: Pointwise) -> Made {
+            lock.withLock {
+                if let made { return made }
+                let new = Made(
+                    expand: blocks.map { $0.expand?.linear() }, project: blocks.map { $0.project.linear() },
+                    head: head.linear())
+                made = new
+                return new
+            }
+        }
     }
 
     public static let inputSize = 224
@@ -56,7 +93,8 @@ public final class EfficientNetLite: Sendable {
     let stemBias: [Float]
     let stemChannels: Int
     let blocks: [Block]
-    let head: Linear
+    let head: Pointwise
+    let own = OwnLayers()
     let fc: Linear
     /// The convolutions on oneDNN (nil when it cannot be used; `MASS_ONEDNN=0` turns it off).
     let onednn: EfficientNetDNNL?
@@ -84,7 +122,7 @@ public final class EfficientNetLite: Sendable {
             }
             return (w, scale, shift)
         }
-        func pointwise(_ conv: String, _ bn: String, in inChannels: Int) throws -> Linear {
+        func pointwise(_ conv: String, _ bn: String, in inChannels: Int) throws -> Pointwise {
             let (w, scale, shift) = try folded(conv, bn)
             guard w.shape.count == 4, w.shape[1] == inChannels, w.shape[2] == 1, w.shape[3] == 1 else {
                 throw ModelError(
@@ -94,8 +132,7 @@ public final class EfficientNetLite: Sendable {
             let out = w.shape[0]
             var values = w.array
             for o in 0..<out { for i in 0..<inChannels { values[o * inChannels + i] *= scale[o] } }
-            return try Linear(
-                weight: Tensor(shape: [out, inChannels], values: values), bias: Tensor(shape: [out], values: shift))
+            return Pointwise(weight: values, bias: shift, inFeatures: inChannels, outFeatures: out)
         }
 
         // Stem: [32, 3, 3, 3] (O, I, kh, kw) → [kh, kw, I, O].
@@ -173,6 +210,7 @@ public final class EfficientNetLite: Sendable {
         }
         fc = try Linear(weight: fcWeight, bias: try weights.float32("_fc.bias", shape: [fcWeight.shape[0]]))
         onednn = useOneDNN ? Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head) : nil
+        if !useOneDNN { _ = own.get(blocks, head) }
     }
 
     /// The implementation oneDNN picked for each convolution of the chain on `threads` threads (default: every
@@ -182,7 +220,7 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise).
-    static func onednnChain(stem: [Float], stemBias: [Float], blocks: [Block], head: Linear) -> EfficientNetDNNL {
+    static func onednnChain(stem: [Float], stemBias: [Float], blocks: [Block], head: Pointwise) -> EfficientNetDNNL {
         typealias Conv = EfficientNetDNNL.Conv
         let sc = stemBias.count
         var stemOIHW = [Float](repeating: 0, count: 27 * sc)
@@ -199,11 +237,11 @@ public final class EfficientNetLite: Sendable {
                 weights: stemOIHW, bias: stemBias)
         ]
         size = stemShape.outHeight
-        func pointwise(_ layer: Linear, size: Int, relu6: Bool, residualFrom: Int = -2) -> Conv {
+        func pointwise(_ layer: Pointwise, size: Int, relu6: Bool, residualFrom: Int = -2) -> Conv {
             Conv(
                 depthwise: false, inChannels: layer.inFeatures, outChannels: layer.outFeatures,
                 shape: Kernels.ConvShape(height: size, width: size, kernel: 1, stride: 1), relu6: relu6,
-                residualFrom: residualFrom, weights: layer.weight.array, bias: layer.bias?.array ?? [])
+                residualFrom: residualFrom, weights: layer.weight, bias: layer.bias)
         }
         for block in blocks {
             let blockInput = convs.count - 1
@@ -360,10 +398,11 @@ public final class EfficientNetLite: Sendable {
             }
         }
         swap(&x, &y)
-        for block in blocks {
+        let layers = own.get(blocks, head)
+        for (index, block) in blocks.enumerated() {
             let pixels = size * size
             var expanded = UnsafePointer(x)
-            if let expand = block.expand {
+            if let expand = layers.expand[index] {
                 pool.applyByRows(expand, x, rows: batch * pixels, into: e, activation: .relu6)
                 expanded = UnsafePointer(e)
             }
@@ -389,15 +428,15 @@ public final class EfficientNetLite: Sendable {
             let outPixels = batch * outSize * outSize
             if block.residual {
                 y.update(from: x, count: outPixels * block.outChannels)
-                pool.applyByRows(block.project, d, rows: outPixels, into: y, accumulate: true)
+                pool.applyByRows(layers.project[index], d, rows: outPixels, into: y, accumulate: true)
             } else {
-                pool.applyByRows(block.project, d, rows: outPixels, into: y)
+                pool.applyByRows(layers.project[index], d, rows: outPixels, into: y)
             }
             swap(&x, &y)
             size = outSize
         }
         let pixels = size * size
-        pool.applyByRows(head, x, rows: batch * pixels, into: y, activation: .relu6)
+        pool.applyByRows(layers.head, x, rows: batch * pixels, into: y, activation: .relu6)
         let features = head.outFeatures
         for n in 0..<batch {
             Kernels.averagePool(y + n * pixels * features, pixels: pixels, channels: features, into: e + n * features)
