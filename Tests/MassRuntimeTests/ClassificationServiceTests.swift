@@ -20,18 +20,19 @@ import Testing
         let coffee = Array(try Data(contentsOf: EfficientNetFixture.url("coffee.png")))
         let truncated = Array(coffee.prefix(coffee.count / 2))
         let requests: [[[UInt8]]] = [[rocket], [truncated], [coffee, rocket], [rocket, Array("GIF89a".utf8)]]
-        let results = await withTaskGroup(of: (Int, Result<[[Float]], any Error>).self) { group in
-            for (i, files) in requests.enumerated() {
-                group.addTask {
-                    do { return (i, .success(try await service.classify(encoded: files))) } catch {
-                        return (i, .failure(error))
-                    }
-                }
+        @Sendable func outcome(_ files: [[UInt8]]) async -> Result<[[Float]], any Error> {
+            do {
+                let logits = try await service.classify(encoded: files)
+                return .success(logits)
+            } catch {
+                return .failure(error)
             }
-            var out: [Int: Result<[[Float]], any Error>] = [:]
-            for await (i, r) in group { out[i] = r }
-            return out
         }
+        async let first = outcome(requests[0])
+        async let second = outcome(requests[1])
+        async let third = outcome(requests[2])
+        async let fourth = outcome(requests[3])
+        let results = await [first, second, third, fourth]
         #expect(service.batcher.statistics.largestBatch > 1, "four requests within 200 ms should share a batch")
         var expected: [[Float]] = []
         for file in [rocket, coffee] {
@@ -39,13 +40,13 @@ import Testing
             try input.withUnsafeMutableBufferPointer { try model.prepare(encoded: file, into: $0.baseAddress!) }
             expected.append(try await service.classify(prepared: input)[0])
         }
-        let single = try #require(try results[0]?.get())
+        let single = try results[0].get()
         #expect(Comparison.maxAbsDiff(single[0], expected[0]) <= 1e-5)
-        let pair = try #require(try results[2]?.get())
+        let pair = try results[2].get()
         #expect(
             Comparison.maxAbsDiff(pair[0], expected[1]) <= 1e-5 && Comparison.maxAbsDiff(pair[1], expected[0]) <= 1e-5)
         func error(_ i: Int) -> ImageError? {
-            guard case .failure(let e)? = results[i] else { return nil }
+            guard case .failure(let e) = results[i] else { return nil }
             return e as? ImageError
         }
         #expect(error(1)?.code == .corrupt && error(1)!.message.hasPrefix("PNG"), "\(String(describing: error(1)))")
