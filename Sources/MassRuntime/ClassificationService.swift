@@ -1,5 +1,5 @@
 import Foundation
-public import MassImage
+import MassImage
 public import MassModels
 import MassTensor
 

@@ -1,5 +1,5 @@
 import Foundation
-public import MassAudio
+import MassAudio
 public import MassModels
 import MassTensor
 

@@ -1,4 +1,4 @@
-public import MassModels
+import MassModels
 import MassTensor
 
 /// One embedding worker's compute resources. A single sequence runs with every thread inside each layer
