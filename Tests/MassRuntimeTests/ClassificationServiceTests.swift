@@ -20,6 +20,8 @@ import Testing
         let coffee = Array(try Data(contentsOf: EfficientNetFixture.url("coffee.png")))
         let truncated = Array(coffee.prefix(coffee.count / 2))
         let requests: [[[UInt8]]] = [[rocket], [truncated], [coffee, rocket], [rocket, Array("GIF89a".utf8)]]
+        // One variable per request: a task group returning (index, result) tuples lost the index at -O with Swift
+        // 6.3 (swiftlang/swift#91911: tuple parts written before a suspension).
         @Sendable func outcome(_ files: [[UInt8]]) async -> Result<[[Float]], any Error> {
             do {
                 let logits = try await service.classify(encoded: files)

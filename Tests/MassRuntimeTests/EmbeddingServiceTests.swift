@@ -21,7 +21,10 @@ import Testing
         let cases = try MiniLMFixture.load().cases
         let results = try await withThrowingTaskGroup(of: (Int, EmbeddingService.Result).self) { group in
             for (i, text) in cases.map(\.text).enumerated() {
-                group.addTask { (i, try await service.embed([text])) }
+                group.addTask {
+                    let result = try await service.embed([text])  // awaited first: swiftlang/swift#91911
+                    return (i, result)
+                }
             }
             var out: [Int: EmbeddingService.Result] = [:]
             for try await (i, r) in group { out[i] = r }

@@ -147,7 +147,12 @@ enum KServeRoutes {
         let texts = try await context.cancellingOnDisconnect {
             try await withThrowingTaskGroup(of: (Int, String).self) { group in
                 for (index, file) in files.enumerated() {
-                    group.addTask { (index, try await service.transcribe(file: file).0.text) }
+                    group.addTask {
+                        // Awaited before the tuple is built: Swift 6.3 at -O can lose the part of a task's tuple
+                        // result written before a suspension (swiftlang/swift#91911).
+                        let text = try await service.transcribe(file: file).0.text
+                        return (index, text)
+                    }
                 }
                 var texts = [String](repeating: "", count: files.count)
                 for try await (index, text) in group { texts[index] = text }
