@@ -78,15 +78,18 @@ import Testing
         #expect(try s.metric(#"mass_audio_seconds_total{model="whisper-tiny.en"}"#) ?? 0 >= 11 + 8 * 4)
     }
 
+    /// Several files in one request are transcribed together; each text comes back in its file's place.
     @Test func kserveInferTakesAudioAsBytes() throws {
         let s = try LiveServer()
         defer { s.stop() }
-        let file = try Self.audio("clip4_lancaster_tiny.wav")
+        let files = try ["clip4_lancaster_tiny.wav", "jfk.flac", "clip4_lancaster_tiny.wav"].map(Self.audio)
         var binary: [UInt8] = []
-        withUnsafeBytes(of: UInt32(file.count).littleEndian) { binary += $0 }
-        binary += file
+        for file in files {
+            withUnsafeBytes(of: UInt32(file.count).littleEndian) { binary += $0 }
+            binary += file
+        }
         let header = Array(
-            #"{"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": \#(binary.count)}}]}"#
+            #"{"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [3], "parameters": {"binary_data_size": \#(binary.count)}}]}"#
                 .utf8)
         let r = s.rawPost(
             "/v2/models/whisper-tiny.en/infer", body: header + binary,
@@ -94,8 +97,11 @@ import Testing
         #expect(r.status == 200)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])
         let output = try #require((json["outputs"] as? [[String: Any]])?.first)
-        #expect(output["datatype"] as? String == "BYTES" && output["shape"] as? [Int] == [1])
-        #expect(output["data"] as? [String] == ["Yes, turn left at the next junction, then stop."])
+        #expect(output["datatype"] as? String == "BYTES" && output["shape"] as? [Int] == [3])
+        let lancaster = "Yes, turn left at the next junction, then stop."
+        let jfk =
+            "And so, my fellow Americans ask not what your country can do for you ask what you can do for your country."
+        #expect(output["data"] as? [String] == [lancaster, jfk, lancaster])
     }
 
     @Test func badRequestsGetClearErrors() throws {
