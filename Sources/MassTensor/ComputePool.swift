@@ -6,8 +6,9 @@ import Synchronization
 ///
 /// Heavy compute never runs on Swift's cooperative pool or on libdispatch's: `parallelFor` runs chunk 0 on the
 /// calling thread and the others on the pool's own helper threads, and returns when all are done.
-/// A forward pass runs dozens of short loops, so helpers spin for a while (~50 µs) before sleeping: a
-/// sleep/wake round trip costs more than most of those loops.
+/// A forward pass runs dozens of short loops, so helpers spin for a while before sleeping: a sleep/wake round
+/// trip costs more than most of those loops. When the owner has no more work for now (a batch is answered), it
+/// calls `rest()` and the helpers sleep at once instead of spinning: CPU that nobody asked for is a cost.
 /// One pool belongs to one model worker; `parallelFor` must not be called from two threads at once.
 public final class ComputePool: @unchecked Sendable {
     /// Number of threads that work on a loop, the caller included.
@@ -21,6 +22,8 @@ public final class ComputePool: @unchecked Sendable {
         /// Helpers still running the current job.
         let pending = Atomic<Int>(0)
         let shuttingDown = Atomic<Bool>(false)
+        /// Set by `rest()`: spinning helpers go to sleep now. Cleared by the next `parallelFor`.
+        let resting = Atomic<Bool>(false)
         /// Written only by the caller of `parallelFor` while no helper runs a job.
         var job: ((Int) -> Void)?
         /// Guards sleeping; `sleepers` counts helpers blocked on `condition`.
@@ -61,6 +64,7 @@ public final class ComputePool: @unchecked Sendable {
                 for i in (worker * count / workers)..<((worker + 1) * count / workers) { body(i) }
             }
             state.job = chunk
+            state.resting.store(false, ordering: .relaxed)
             state.pending.store(threadCount - 1, ordering: .relaxed)
             state.generation.add(1, ordering: .releasing)
             state.condition.lock()
@@ -71,6 +75,12 @@ public final class ComputePool: @unchecked Sendable {
             while state.pending.load(ordering: .acquiring) > 0 { Self.spinPause(&spins) }
             state.job = nil
         }
+    }
+
+    /// Tells the helpers that no loop follows soon: they stop spinning and sleep until the next `parallelFor`.
+    /// Call it when a unit of work (a batch) is done; without it each helper spins for up to a few milliseconds.
+    public func rest() {
+        state.resting.store(true, ordering: .releasing)
     }
 
     /// Busy-waits cheaply (`pause`) at first, then yields the core: on 2 cores another process may need it.
@@ -87,7 +97,7 @@ public final class ComputePool: @unchecked Sendable {
             var spins = 0
             while state.generation.load(ordering: .acquiring) == seen && !state.shuttingDown.load(ordering: .acquiring)
             {
-                if spins < 40_000 {
+                if spins < 40_000 && !state.resting.load(ordering: .acquiring) {
                     spinPause(&spins)
                     continue
                 }
