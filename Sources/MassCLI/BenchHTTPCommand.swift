@@ -58,10 +58,28 @@ struct BenchHTTPCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
+    @Option(
+        name: .long,
+        help:
+            "Seconds between the starts of a connection's requests (a light, paced load, e.g. 0.2); default: back to back."
+    )
+    var interval: Double?
+
+    @Option(
+        name: .long,
+        help:
+            "Process id of the server (on this machine): report its CPU time per request over the timed window, from /proc."
+    )
+    var serverPid: Int32?
+
     func validate() throws {
         guard concurrency >= 1, concurrency <= 1024 else { throw ValidationError("--concurrency must be 1-1024") }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0, --warmup >= 0") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let interval, !(interval > 0) { throw ValidationError("--interval must be > 0 seconds") }
+        if let serverPid, ProcessCPU.seconds(pid: serverPid) == nil {
+            throw ValidationError("--server-pid \(serverPid): no such process (or /proc/\(serverPid)/stat unreadable)")
+        }
         guard !sendsFiles || !files.isEmpty else {
             throw ValidationError("--api \(api.rawValue) needs --\(api == .images ? "image" : "audio") FILE")
         }
@@ -105,6 +123,18 @@ struct BenchHTTPCommand: ParsableCommand {
         let start = Date()
         let windowStart = warmup
         let windowEnd = warmup + duration
+        let cpu = Mutex<(start: Double?, end: Double?)>((nil, nil))
+        if let serverPid {
+            // The server's CPU time at the window's edges, read on a thread of its own.
+            let sampler = Thread {
+                Thread.sleep(until: start.addingTimeInterval(windowStart))
+                let first = ProcessCPU.seconds(pid: serverPid)
+                Thread.sleep(until: start.addingTimeInterval(windowEnd))
+                let last = ProcessCPU.seconds(pid: serverPid)
+                cpu.withLock { $0 = (first, last) }
+            }
+            sampler.start()
+        }
         let group = DispatchGroup()
         for index in 0..<concurrency {
             group.enter()
@@ -112,7 +142,14 @@ struct BenchHTTPCommand: ParsableCommand {
                 defer { group.leave() }
                 let connection = HTTPConnection(host: endpoint.host, port: endpoint.port)
                 var local: [(Double, Int)] = []
+                // Paced connections start spread over one interval, so that they do not arrive together.
+                var due = start.addingTimeInterval((interval ?? 0) * Double(index) / Double(concurrency))
                 while Date().timeIntervalSince(start) < windowEnd {
+                    if let interval {
+                        Thread.sleep(until: due)
+                        due = max(due.addingTimeInterval(interval), Date())
+                        if Date().timeIntervalSince(start) >= windowEnd { break }
+                    }
                     let body = bodies[next.wrappingAdd(1, ordering: .relaxed).oldValue % bodies.count]
                     let sent = Date()
                     let status: Int
@@ -134,7 +171,11 @@ struct BenchHTTPCommand: ParsableCommand {
             thread.start()
         }
         group.wait()
-        report(results.withLock { $0 }, failures: failures.withLock { $0 }, route: route)
+        // The sampler's last reading is taken at the window's end, which the connections have passed.
+        while serverPid != nil && cpu.withLock({ $0.end == nil }) { Thread.sleep(forTimeInterval: 0.01) }
+        let window = cpu.withLock { $0 }
+        let serverCPU = window.start.flatMap { a in window.end.map { $0 - a } }
+        report(results.withLock { $0 }, failures: failures.withLock { $0 }, route: route, serverCPU: serverCPU)
     }
 
     /// A multipart form with the model name and one file.
@@ -167,7 +208,9 @@ struct BenchHTTPCommand: ParsableCommand {
         }
     }
 
-    private func report(_ results: [(latency: Double, status: Int)], failures: [String: Int], route: String) {
+    private func report(
+        _ results: [(latency: Double, status: Int)], failures: [String: Int], route: String, serverCPU: Double?
+    ) {
         let ok = results.filter { $0.status == 200 }.map(\.latency).sorted()
         var errors: [String: Int] = failures
         for r in results where r.status != 200 { errors["HTTP \(r.status)", default: 0] += 1 }
@@ -177,7 +220,9 @@ struct BenchHTTPCommand: ParsableCommand {
             return ok[min(ok.count, rank) - 1] * 1000
         }
         let rps = Double(ok.count) / duration
-        let summary: [String: Any] = [
+        // CPU seconds over the window per request answered in it (the server's every thread, user + system).
+        let cpuPerRequest = serverCPU.map { ok.isEmpty ? 0 : $0 / Double(ok.count) * 1000 }
+        var summary: [String: Any] = [
             "url": url + route, "model": model, "api": api.rawValue, "concurrency": concurrency, "duration_s": duration,
             "texts_per_request": sendsFiles ? 1 : batch, "requests": ok.count, "requests_per_s": rps,
             "texts_per_s": rps * Double(batch),
@@ -187,6 +232,11 @@ struct BenchHTTPCommand: ParsableCommand {
             ],
             "errors": errors,
         ]
+        if let interval { summary["interval_s"] = interval }
+        if let serverCPU, let cpuPerRequest {
+            summary["server_cpu_s"] = serverCPU
+            summary["server_cpu_ms_per_request"] = cpuPerRequest
+        }
         if json {
             let data = try! JSONSerialization.data(
                 withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -203,7 +253,27 @@ struct BenchHTTPCommand: ParsableCommand {
             String(
                 format: "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", percentile(0.5), percentile(0.9),
                 percentile(0.99), (ok.last ?? 0) * 1000))
+        if let serverCPU, let cpuPerRequest {
+            print(
+                String(
+                    format: "  server CPU: %.3f s in the window, %.2f ms per request (%.0f%% of one core)", serverCPU,
+                    cpuPerRequest, serverCPU / duration * 100))
+        }
         let errorCount = errors.values.reduce(0, +)
         print("  errors: \(errorCount)" + (errors.isEmpty ? "" : "  \(errors)"))
+    }
+}
+
+/// CPU time of a process of this machine, from `/proc/PID/stat` (Linux).
+enum ProcessCPU {
+    /// User plus system seconds of every thread of `pid`, or nil when it cannot be read.
+    static func seconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15, in clock ticks.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
