@@ -1,16 +1,68 @@
-/// What the post-processor adds around a single sequence: `TemplateProcessing` (`[CLS] $A [SEP]`) or
-/// `BertProcessing`, reduced to the special tokens before and after the sequence.
+/// What the post-processor adds around one sequence or a pair: `TemplateProcessing` (`[CLS] $A [SEP]`, and
+/// `[CLS] $A [SEP] $B:1 [SEP]:1` for pairs) or `BertProcessing`, as template pieces with their type ids.
 public struct PostProcessor: Sendable {
-    public var prefix: [(id: Int32, token: String)]
-    public var suffix: [(id: Int32, token: String)]
-
-    public init(prefix: [(id: Int32, token: String)] = [], suffix: [(id: Int32, token: String)] = []) {
-        self.prefix = prefix
-        self.suffix = suffix
+    /// One piece of a template: special tokens, or the tokens of sequence A (0) or B (1), with a type id.
+    public enum Piece: Sendable {
+        case special([(id: Int32, token: String)], typeId: Int32)
+        case sequence(Int, typeId: Int32)
     }
 
+    public var single: [Piece]
+    /// The pair template; nil when the tokenizer defines none (pairs are then refused).
+    public var pair: [Piece]?
+
+    public init(single: [Piece] = [.sequence(0, typeId: 0)], pair: [Piece]? = nil) {
+        self.single = single
+        self.pair = pair
+    }
+
+    /// The special tokens before and after a single sequence.
+    public var prefix: [(id: Int32, token: String)] { Self.specials(single, before: true) }
+    public var suffix: [(id: Int32, token: String)] { Self.specials(single, before: false) }
+
     /// How many tokens the post-processor adds to a single sequence.
-    public var addedCount: Int { prefix.count + suffix.count }
+    public var addedCount: Int { Self.count(single) }
+    /// How many tokens it adds to a pair (nil without a pair template).
+    public var pairAddedCount: Int? { pair.map(Self.count) }
+
+    private static func count(_ pieces: [Piece]) -> Int {
+        pieces.reduce(0) { n, piece in if case .special(let s, _) = piece { n + s.count } else { n } }
+    }
+
+    private static func specials(_ pieces: [Piece], before: Bool) -> [(id: Int32, token: String)] {
+        guard let at = pieces.firstIndex(where: { if case .sequence = $0 { true } else { false } }) else {
+            return before ? pieces.flatMap(tokens) : []
+        }
+        return (before ? Array(pieces[..<at]) : Array(pieces[(at + 1)...])).flatMap(tokens)
+    }
+
+    private static func tokens(_ piece: Piece) -> [(id: Int32, token: String)] {
+        if case .special(let s, _) = piece { s } else { [] }
+    }
+
+    /// Applies a template to sequence A (and B): ids, tokens and type ids.
+    func apply(
+        _ pieces: [Piece], _ sequences: [(ids: [Int32], tokens: [String])]
+    ) -> (ids: [Int32], tokens: [String], typeIds: [Int32]) {
+        var ids: [Int32] = []
+        var tokens: [String] = []
+        var types: [Int32] = []
+        for piece in pieces {
+            switch piece {
+            case .special(let s, let type):
+                ids += s.map(\.id)
+                tokens += s.map(\.token)
+                types += [Int32](repeating: type, count: s.count)
+            case .sequence(let which, let type) where which < sequences.count:
+                ids += sequences[which].ids
+                tokens += sequences[which].tokens
+                types += [Int32](repeating: type, count: sequences[which].ids.count)
+            case .sequence:
+                continue
+            }
+        }
+        return (ids, tokens, types)
+    }
 
     static func parse(_ json: [String: Any]?, vocabulary: [String: Int32], file: String) throws(TokenizerError)
         -> PostProcessor
@@ -23,26 +75,42 @@ public struct PostProcessor: Sendable {
                 throw TokenizerError(.malformed, file: file, "post_processor.single must be a list")
             }
             let specials = json["special_tokens"] as? [String: [String: Any]] ?? [:]
-            var result = PostProcessor()
-            var seenSequence = false
-            for piece in single {
-                if piece["Sequence"] != nil {
-                    seenSequence = true
-                } else if let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
-                    guard let ids = specials[name]?["ids"] as? [Int],
-                        let tokens = specials[name]?["tokens"] as? [String],
-                        ids.count == tokens.count
-                    else {
+            func pieces(_ list: [[String: Any]], _ key: String) throws(TokenizerError) -> [Piece] {
+                var result: [Piece] = []
+                for piece in list {
+                    if let sequence = piece["Sequence"] as? [String: Any] {
+                        let which = sequence["id"] as? String ?? "A"
+                        guard which == "A" || which == "B" else {
+                            throw TokenizerError(
+                                .malformed, file: file, "post_processor.\(key): sequence id must be A or B")
+                        }
+                        result.append(.sequence(which == "A" ? 0 : 1, typeId: Int32(sequence["type_id"] as? Int ?? 0)))
+                    } else if let special = piece["SpecialToken"] as? [String: Any],
+                        let name = special["id"] as? String
+                    {
+                        guard let ids = specials[name]?["ids"] as? [Int],
+                            let tokens = specials[name]?["tokens"] as? [String],
+                            ids.count == tokens.count
+                        else {
+                            throw TokenizerError(
+                                .malformed, file: file, "post_processor.special_tokens has no ids/tokens for '\(name)'"
+                            )
+                        }
+                        result.append(
+                            .special(
+                                zip(ids, tokens).map { (id: Int32($0), token: $1) },
+                                typeId: Int32(special["type_id"] as? Int ?? 0)))
+                    } else {
                         throw TokenizerError(
-                            .malformed, file: file, "post_processor.special_tokens has no ids/tokens for '\(name)'")
+                            .malformed, file: file, "post_processor.\(key) has an unknown piece \(piece)")
                     }
-                    let entries = zip(ids, tokens).map { (id: Int32($0), token: $1) }
-                    if seenSequence { result.suffix += entries } else { result.prefix += entries }
-                } else {
-                    throw TokenizerError(.malformed, file: file, "post_processor.single has an unknown piece \(piece)")
                 }
+                return result
             }
-            return result
+            let pair = try (json["pair"] as? [[String: Any]]).map { list throws(TokenizerError) in
+                try pieces(list, "pair")
+            }
+            return PostProcessor(single: try pieces(single, "single"), pair: pair)
         case "BertProcessing":
             guard let cls = json["cls"] as? [Any], cls.count == 2, let clsToken = cls[0] as? String,
                 let clsId = cls[1] as? Int, let sep = json["sep"] as? [Any], sep.count == 2,
@@ -50,7 +118,14 @@ public struct PostProcessor: Sendable {
             else {
                 throw TokenizerError(.malformed, file: file, "BertProcessing needs cls and sep as [token, id]")
             }
-            return PostProcessor(prefix: [(Int32(clsId), clsToken)], suffix: [(Int32(sepId), sepToken)])
+            let c = [(id: Int32(clsId), token: clsToken)]
+            let s = [(id: Int32(sepId), token: sepToken)]
+            return PostProcessor(
+                single: [.special(c, typeId: 0), .sequence(0, typeId: 0), .special(s, typeId: 0)],
+                pair: [
+                    .special(c, typeId: 0), .sequence(0, typeId: 0), .special(s, typeId: 0), .sequence(1, typeId: 1),
+                    .special(s, typeId: 1),
+                ])
         default:
             throw TokenizerError(
                 .unsupported, file: file,

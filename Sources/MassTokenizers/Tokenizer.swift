@@ -6,13 +6,15 @@ public struct Encoding: Sendable, Equatable {
     public var tokens: [String]
     /// Token count before truncation (special tokens included).
     public var untruncatedCount: Int
+    /// The segment of each token (0 for a single text; 0 and 1 for a pair, as the pair template says).
+    public var typeIds: [Int32]
 }
 
 /// A Hugging Face `tokenizer.json` pipeline: added (special) tokens matched verbatim, then normalizer →
 /// pre-tokenizer → model → post-processor.
 ///
 /// Supported: normalizer `BertNormalizer`; pre-tokenizer `BertPreTokenizer`; model `WordPiece`;
-/// post-processor `TemplateProcessing` (single sequences) and `BertProcessing`. Anything else is refused at
+/// post-processor `TemplateProcessing` (single and pair templates) and `BertProcessing`. Anything else is refused at
 /// load with an error naming the component. The file's own `truncation`/`padding` settings are ignored: the
 /// caller passes the model's maximum length (sentence-transformers does the same).
 public struct Tokenizer: Sendable {
@@ -110,6 +112,57 @@ public struct Tokenizer: Sendable {
     /// Tokenizes one text. `maxLength`, when given, caps the result including the post-processor's tokens
     /// (truncation keeps the start of the text).
     public func encode(_ text: String, maxLength: Int? = nil) -> Encoding {
+        var (ids, tokens) = pieces(text)
+        let untruncated = ids.count + postProcessor.addedCount
+        if let maxLength {
+            let room = max(0, maxLength - postProcessor.addedCount)
+            if ids.count > room {
+                ids.removeLast(ids.count - room)
+                tokens.removeLast(tokens.count - room)
+            }
+        }
+        let out = postProcessor.apply(postProcessor.single, [(ids, tokens)])
+        return Encoding(ids: out.ids, tokens: out.tokens, untruncatedCount: untruncated, typeIds: out.typeIds)
+    }
+
+    /// Tokenizes a pair (a query and a passage) with the pair template, e.g. `[CLS] A [SEP] B [SEP]` with type ids
+    /// 0 then 1. `maxLength` caps the result, special tokens included, as Hugging Face's `longest_first`
+    /// truncation does: a side that fits in half of the room keeps its tokens and the other takes the rest; when
+    /// neither fits, each gets half and the longer side one more when the room is odd. Throws when the tokenizer
+    /// has no pair template.
+    public func encode(pair first: String, _ second: String, maxLength: Int? = nil) throws(TokenizerError)
+        -> Encoding
+    {
+        guard let template = postProcessor.pair, let added = postProcessor.pairAddedCount else {
+            throw TokenizerError(.unsupported, file: "tokenizer.json", "the post-processor defines no pair template")
+        }
+        var a = pieces(first)
+        var b = pieces(second)
+        let untruncated = a.ids.count + b.ids.count + added
+        if let maxLength, a.ids.count + b.ids.count + added > maxLength {
+            let (keepA, keepB) = Self.longestFirst(a.ids.count, b.ids.count, room: max(0, maxLength - added))
+            a = (Array(a.ids.prefix(keepA)), Array(a.tokens.prefix(keepA)))
+            b = (Array(b.ids.prefix(keepB)), Array(b.tokens.prefix(keepB)))
+        }
+        let out = postProcessor.apply(template, [a, b])
+        return Encoding(ids: out.ids, tokens: out.tokens, untruncatedCount: untruncated, typeIds: out.typeIds)
+    }
+
+    /// Hugging Face tokenizers' `LongestFirst` split of `room` tokens between sequences of `n1` and `n2` tokens.
+    static func longestFirst(_ n1: Int, _ n2: Int, room: Int) -> (Int, Int) {
+        let swap = n1 > n2
+        let short = min(n1, n2)
+        var keepShort = short
+        var long = short > room ? short : max(short, room - short)
+        if keepShort + long > room {
+            keepShort = room / 2
+            long = keepShort + room % 2
+        }
+        return swap ? (long, keepShort) : (keepShort, long)
+    }
+
+    /// The model's tokens for a text, before the post-processor.
+    private func pieces(_ text: String) -> (ids: [Int32], tokens: [String]) {
         var ids: [Int32] = []
         var tokens: [String] = []
         for segment in splitOnAddedTokens(text) {
@@ -124,17 +177,7 @@ public struct Tokenizer: Sendable {
                 }
             }
         }
-        let untruncated = ids.count + postProcessor.addedCount
-        if let maxLength {
-            let room = max(0, maxLength - postProcessor.addedCount)
-            if ids.count > room {
-                ids.removeLast(ids.count - room)
-                tokens.removeLast(tokens.count - room)
-            }
-        }
-        ids = postProcessor.prefix.map(\.id) + ids + postProcessor.suffix.map(\.id)
-        tokens = postProcessor.prefix.map(\.token) + tokens + postProcessor.suffix.map(\.token)
-        return Encoding(ids: ids, tokens: tokens, untruncatedCount: untruncated)
+        return (ids, tokens)
     }
 
     private enum Segment {
