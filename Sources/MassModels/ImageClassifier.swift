@@ -7,7 +7,7 @@ import MassWeights
 /// EfficientNet-Lite0 and `labels.txt` (one class name per line, in logit order). Preprocessing is the one the
 /// reference results were recorded with (`ImagePreprocessing`: shorter side 256, centre crop 224,
 /// `(pixel − 127) / 128`).
-public final class ImageClassifier: Sendable {
+public final class ImageClassifier: TaskModel {
     public struct Prediction: Sendable, Equatable {
         public let index: Int
         public let label: String
@@ -18,8 +18,10 @@ public final class ImageClassifier: Sendable {
     public let network: EfficientNetLite
     public let labels: [String]
     public let preprocessing = ImagePreprocessing()
-    /// Floats of one preprocessed image, NCHW [3, 224, 224].
-    public var inputSize: Int { 3 * EfficientNetLite.inputSize * EfficientNetLite.inputSize }
+    /// Floats of one preprocessed image, NCHW [3, side, side].
+    public var inputSize: Int { 3 * inputSide * inputSide }
+    /// The side of the square input the network takes (224 for Lite0).
+    public var inputSide: Int { EfficientNetLite.inputSize }
 
     /// `onednn`: as `EfficientNetLite.init(weights:onednn:)` (default: unless `MASS_ONEDNN=0`).
     public init(
@@ -145,4 +147,12 @@ public final class ImageClassifier: Sendable {
             Prediction(index: $0, label: labels[$0], score: p[$0])
         }
     }
+}
+
+extension ImageClassifier {
+    /// EfficientNet-Lite from a PyTorch checkpoint (`*.pth` / `*.pt`) with `labels.txt`.
+    public static let architecture = ArchitectureRegistry.Entry(
+        name: "efficientnet-lite", tasks: [.imageClassification],
+        matches: { $0.has(suffix: ".pth") || $0.has(suffix: ".pt") },
+        load: { folder, _ in try ImageClassifier(directory: folder.directory) })
 }

@@ -5,6 +5,8 @@ public struct ModelError: Error, Sendable, CustomStringConvertible {
         case badConfig = "bad_config"
         case unsupported
         case invalidInput = "invalid_input"
+        /// An input longer than the model takes, where the caller asked not to truncate.
+        case inputTooLong = "input_too_long"
     }
 
     public var code: Code

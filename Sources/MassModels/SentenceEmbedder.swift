@@ -108,6 +108,8 @@ public final class SentenceEmbedder: TextEmbedding {
     }
 
     /// Tokenizes with the model's truncation (`max_seq_length`, special tokens included).
+    public func makeWorkspace() -> BertWorkspace { BertWorkspace() }
+
     public func tokenize(_ text: String) -> Encoding {
         tokenizer.encode(text, maxLength: maxSequenceLength)
     }

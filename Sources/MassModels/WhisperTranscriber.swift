@@ -6,7 +6,7 @@ import MassWeights
 
 /// A Whisper model folder as faster-whisper ships it (CTranslate2 `model.bin`, `config.json`, `vocabulary.txt`,
 /// `tokenizer.json` for prompts), with the long-form loop over 30-second windows (`WhisperSession`).
-public final class WhisperTranscriber: Sendable {
+public final class WhisperTranscriber: TaskModel {
     /// One decoder call: a window at one temperature (the fallback may decode a window several times).
     public struct Window: Sendable {
         public let seek: Int
@@ -176,4 +176,13 @@ public final class WhisperTranscriber: Sendable {
             if search.result != nil { session.searched(pool: pool) }
         }
     }
+}
+
+extension WhisperTranscriber {
+    /// Whisper as faster-whisper ships it: CTranslate2's `model.bin` with `config.json` (alignment heads,
+    /// suppressed ids) and `tokenizer.json`.
+    public static let architecture = ArchitectureRegistry.Entry(
+        name: "whisper-ctranslate2", tasks: [.speechRecognition],
+        matches: { $0.files.contains("model.bin") },
+        load: { folder, _ in try WhisperTranscriber(directory: folder.directory) })
 }

@@ -155,13 +155,13 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         return out
     }
 
-    /// Runs the encoder on a ragged batch: `sequences[i]` are token ids (special tokens included, all
-    /// segment 0, at most `max_position_embeddings` long). Returns the last hidden state of all tokens,
+    /// Runs the encoder on a ragged batch: `sequences[i]` are token ids (special tokens included, at most
+    /// `max_position_embeddings` long) and `typeIds[i]`, when given, their segments (token type ids; all 0 without). Returns the last hidden state of all tokens,
     /// concatenated in order: [Σ lengths, hidden], valid until the workspace is used again.
     /// `observe(layer, states)`, when given, sees the hidden states after the embeddings (layer 0) and after
     /// each encoder layer.
     public func forward(
-        _ sequences: [[Int32]], workspace ws: BertWorkspace, pool: ComputePool,
+        _ sequences: [[Int32]], typeIds: [[Int32]]? = nil, workspace ws: BertWorkspace, pool: ComputePool,
         observe: ((Int, UnsafePointer<Float>) -> Void)? = nil
     ) throws -> UnsafePointer<Float> {
         let total = sequences.reduce(0) { $0 + $1.count }
@@ -176,6 +176,15 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
                 throw ModelError(.invalidInput, "token id \(bad) is outside the vocabulary (size \(config.vocabSize))")
             }
         }
+        if let typeIds {
+            guard typeIds.count == sequences.count, zip(typeIds, sequences).allSatisfy({ $0.count == $1.count }) else {
+                throw ModelError(.invalidInput, "token type ids must match the token ids one for one")
+            }
+            if let bad = typeIds.lazy.flatMap({ $0 }).first(where: { $0 < 0 || Int($0) >= config.typeVocabSize }) {
+                throw ModelError(
+                    .invalidInput, "token type id \(bad) is outside 0..<\(config.typeVocabSize) (type_vocab_size)")
+            }
+        }
         ws.reserve(tokens: total, config: config, maxLength: max(longest, 1), threads: pool.threadCount)
         var offsets: [Int] = []
         var offset = 0
@@ -183,7 +192,7 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
             offsets.append(offset)
             offset += ids.count
         }
-        embed(sequences, offsets: offsets, into: ws.hidden, pool: pool)
+        embed(sequences, typeIds: typeIds, offsets: offsets, into: ws.hidden, pool: pool)
         observe?(0, ws.hidden)
         for (index, layer) in layers.enumerated() {
             encode(layer, sequences: sequences, offsets: offsets, total: total, ws: ws, pool: pool)
@@ -192,14 +201,18 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
         return UnsafePointer(ws.hidden)
     }
 
-    private func embed(_ sequences: [[Int32]], offsets: [Int], into x: UnsafeMutablePointer<Float>, pool: ComputePool) {
+    private func embed(
+        _ sequences: [[Int32]], typeIds: [[Int32]]?, offsets: [Int], into x: UnsafeMutablePointer<Float>,
+        pool: ComputePool
+    ) {
         let h = config.hiddenSize
         pool.parallelFor(sequences.count) { s in
             for (t, id) in sequences[s].enumerated() {
                 let row = x + (offsets[s] + t) * h
                 row.update(from: wordEmbeddings.floats + Int(id) * h, count: h)
                 Kernels.add(positionEmbeddings.floats + t * h, to: row, count: h)
-                Kernels.add(tokenTypeEmbeddings.floats, to: row, count: h)
+                let type = typeIds.map { Int($0[s][t]) } ?? 0
+                Kernels.add(tokenTypeEmbeddings.floats + type * h, to: row, count: h)
             }
             Kernels.layerNorm(
                 x + offsets[s] * h, rows: sequences[s].count, cols: h, gamma: embeddingGamma.floats,
@@ -267,4 +280,27 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
             }
         }
     }
+}
+
+extension BertModel {
+    /// BERT checkpoints (`model_type` "bert"): sentence embeddings from a sentence-transformers folder, and
+    /// `BertForSequenceClassification` heads for text classification and, with one label, reranking.
+    public static let architecture = ArchitectureRegistry.Entry(
+        name: "bert", tasks: [.textEmbedding, .textClassification, .rerank],
+        matches: { $0.modelType == "bert" || ($0.modelType == nil && $0.files.contains("model.safetensors")) },
+        load: { folder, task in
+            switch task {
+            case .textEmbedding: return try SentenceEmbedder(directory: folder.directory)
+            case .rerank:
+                let model = try SequenceClassifier(directory: folder.directory)
+                guard model.labels.count == 1 else {
+                    throw ModelError(
+                        .unsupported,
+                        "\(folder.directory.path): a reranker (cross-encoder) has one output; this head has \(model.labels.count) labels"
+                    )
+                }
+                return model
+            default: return try SequenceClassifier(directory: folder.directory)
+            }
+        })
 }
