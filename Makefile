@@ -9,7 +9,11 @@ PEERS ?= ../shared/peers
 PEERS_VENV ?= $(HOME)/.cache/mass-peers
 DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-turbo-dev libsndfile1-dev zlib1g-dev libdnnl-dev
 
-.PHONY: all deps models build serve test bench bench-peers clean
+# The fast tier: suites that need no downloaded model and no built binary (kernels, readers, the batcher, the
+# model manager and the router on fake models, the text heads on the checkpoints that ship with the tests).
+FAST_TESTS := KernelTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests
+
+.PHONY: all deps models build serve lint test test-fast bench bench-peers clean
 
 all: build
 
@@ -31,12 +35,24 @@ build: deps
 serve: build models
 	.build/$(CONFIG)/mass serve --repository $(MODELS)
 
-# Unit, parity and CLI tests, in release mode (the parity tests run the real model; the CLI tests run the
-# built binary). Serially: the heavy suites use every core themselves, and in parallel they starved the
-# cooperative pool that the runtime tests' timing depends on.
-test: deps models
+# The toolchain's formatter over the whole tree (.swift-format); fails on any finding.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+# Lint (seconds), the fast tier (no model, no binary: seconds after the build), then the default models and
+# every test in release mode (the parity tests run the real models; the CLI and live-server tests run the built
+# binary). Serially: the heavy suites use every core themselves, and in parallel they starved the cooperative
+# pool that the runtime tests' timing depends on.
+test: deps lint
 	$(SWIFT) build -c $(CONFIG) --build-tests
+	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
+	scripts/fetch-models.sh $(MODELS)
 	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel
+
+# The fast tier alone.
+test-fast: deps lint
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
 
 # Mass's own figures on the peer kit's 1,000-line corpus: batch 1 (latency) and ragged batches (throughput).
 bench: build models

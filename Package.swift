@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Already in the graph through Hummingbird; the runtime uses them directly (logging, the service group).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
@@ -45,19 +48,27 @@ let package = Package(
         .systemLibrary(name: "CZlib"),
         .target(name: "CMassDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(
-            name: "CMassImage", cSettings: cSIMDFlags, linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
+            name: "CMassImage", cSettings: cSIMDFlags,
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 3
         .target(
             name: "MassModels",
-            dependencies: ["MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio", "CZlib", "CMassDNNL"],
+            dependencies: [
+                "MassTensor", "MassWeights", "MassTokenizers", "MassImage", "MassAudio", "CZlib", "CMassDNNL",
+            ],
             swiftSettings: strict + simdFlags
         ),
         // Layer 4
         .target(
-            name: "MassRuntime", dependencies: ["MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio"],
+            name: "MassRuntime",
+            dependencies: [
+                "MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
         // Layer 5
         .target(
@@ -77,10 +88,11 @@ let package = Package(
             dependencies: [
                 "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict + simdFlags
         ),
-        .target(name: "MassTesting", dependencies: ["MassTensor"], swiftSettings: strict),
+        .target(name: "MassTesting", dependencies: ["MassTensor", "MassModels", "MassRuntime"], swiftSettings: strict),
         .testTarget(
             name: "MassTensorTests", dependencies: ["MassTensor", "MassTesting"], swiftSettings: strict + simdFlags),
         .testTarget(name: "MassAudioTests", dependencies: ["MassAudio", "MassTesting"], swiftSettings: strict),
@@ -90,8 +102,23 @@ let package = Package(
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], swiftSettings: strict),
-        .testTarget(name: "MassRuntimeTests", dependencies: ["MassRuntime", "MassModels", "MassTesting"], swiftSettings: strict),
-        .testTarget(name: "MassServerTests", dependencies: ["MassTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "MassRuntimeTests",
+            dependencies: [
+                "MassRuntime", "MassModels", "MassTesting", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // The live tests run the built binary; RouterTests run the router in process with Hummingbird's client.
+        .testTarget(
+            name: "MassServerTests",
+            dependencies: [
+                "MassTesting", "MassServer", "MassRuntime",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",
             dependencies: [

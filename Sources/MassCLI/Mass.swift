@@ -8,8 +8,8 @@ struct Mass: AsyncParsableCommand {
         commandName: "mass",
         abstract: "Models as a service: host, run and benchmark AI models on a native CPU engine.",
         subcommands: [
-            ServeCommand.self, EmbedCommand.self, ClassifyCommand.self, TranscribeCommand.self, BenchCommand.self,
-            InfoCommand.self,
+            ServeCommand.self, EmbedCommand.self, ClassifyCommand.self, TranscribeCommand.self,
+            ClassifyTextCommand.self, RerankCommand.self, BenchCommand.self, InfoCommand.self,
         ]
     )
 

@@ -18,6 +18,8 @@ public protocol BatchModel: Sendable {
     func cost(of item: Item) -> Int
     /// Runs the requests of one batch; one output per item, in order.
     func run(_ items: [Item], lane: Lane) throws -> [Output]
+    /// The queue is empty: the lane's compute helpers should sleep now rather than spin (`ComputePool.rest`).
+    func rest(_ lane: Lane)
     /// The counter of work done (`mass_tokens_total`, `mass_images_total`) and its help text.
     var unitsMetric: (name: String, help: String) { get }
     /// Serves `batch` until every request in it has its answer. The default runs `run(_:lane:)` once; a model that
@@ -88,8 +90,9 @@ public final class BatchingService<Model: BatchModel>: Sendable {
 
     public let model: Model
     public let config: ModelConfig
-    /// The model's name in metrics labels.
-    public let name: String
+    /// The model's name (in metrics labels too) and version.
+    public let identity: ServedIdentity
+    public var name: String { identity.name }
     private let metrics: MetricsRegistry?
     private let state: Mutex<State>
     private let wakeup = NSCondition()
@@ -99,12 +102,12 @@ public final class BatchingService<Model: BatchModel>: Sendable {
     /// Starts `config.instanceCount` worker threads sharing `threads` cores. The workers keep the service alive
     /// until `shutdown()` has been called and the queue has drained.
     public init(
-        model: Model, config: ModelConfig, name: String = "model", metrics: MetricsRegistry? = nil,
+        model: Model, config: ModelConfig, name: String = "model", version: Int = 1, metrics: MetricsRegistry? = nil,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         self.model = model
         self.config = config
-        self.name = name
+        identity = ServedIdentity(name: name, version: version)
         self.metrics = metrics
         start = clock.now
         state = Mutex(
@@ -222,6 +225,7 @@ public final class BatchingService<Model: BatchModel>: Sendable {
     private func workerLoop(threads: Int) {
         defer { workerExited() }
         let lane = model.makeLane(threads: threads)
+        var rested = true
         while true {
             // The decision is taken under `wakeup` so that an enqueue's broadcast cannot slip in between the
             // check and the wait.
@@ -236,6 +240,10 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                         return (d, gone, s.stopping && s.machine.queueDepth == 0 && d.batch == nil)
                     }
             if decision.batch == nil && !stop && expired.isEmpty {
+                if !rested {
+                    model.rest(lane)
+                    rested = true
+                }
                 let delay = decision.wakeAt.map { max(0, $0 - now) } ?? 1
                 _ = wakeup.wait(until: Date(timeIntervalSinceNow: delay))
                 wakeup.unlock()
@@ -246,7 +254,10 @@ public final class BatchingService<Model: BatchModel>: Sendable {
             for c in expired {
                 c.resume(throwing: RuntimeError(.deadlineExceeded, "the request waited longer than request_timeout_ms"))
             }
-            if let batch = decision.batch { run(batch, lane: lane) }
+            if let batch = decision.batch {
+                run(batch, lane: lane)
+                rested = false
+            }
             if stop { return }
         }
     }

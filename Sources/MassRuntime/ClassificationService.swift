@@ -18,6 +18,7 @@ public struct ImageClassificationBatch: BatchModel {
     }
 
     public func makeLane(threads: Int) -> Lane { Lane(threads: threads) }
+    public func rest(_ lane: Lane) { lane.pool.rest() }
     public func cost(of item: [ImageClassifier.Image]) -> Int { item.count }
 
     public func run(_ items: [[ImageClassifier.Image]], lane: Lane) throws -> [[[Float]]] {
@@ -54,20 +55,55 @@ public struct ImageClassificationBatch: BatchModel {
     public var unitsMetric: (name: String, help: String) { ("mass_images_total", "Images processed.") }
 }
 
+/// What the image routes need of a served model.
+public protocol ImageClassificationServing: ServedModel {
+    var classifier: ImageClassifier { get }
+    /// Logits per image, for encoded image files (JPEG or PNG).
+    func classify(encoded files: [[UInt8]]) async throws -> [[Float]]
+    /// Logits per image for prepared inputs (NCHW float32, `count` × 3 × side × side).
+    func classify(prepared inputs: [Float]) async throws -> [[Float]]
+}
+
 /// Serves one loaded image classifier: requests are queued and batched by a `BatchingService`; the images are
 /// decoded on its compute threads.
-public final class ClassificationService: Sendable {
+public final class ClassificationService: BatchedServedModel, ImageClassificationServing {
+    public static let taskEntry = TaskRegistry.Entry(task: .imageClassification) { model, context in
+        guard let classifier = model as? ImageClassifier else {
+            throw TaskRegistry.mismatch(model, .imageClassification)
+        }
+        return ClassificationService(
+            classifier: classifier, config: context.config, name: context.identity.name,
+            version: context.identity.version, metrics: context.metrics, threads: context.threads)
+    }
+
     public let batcher: BatchingService<ImageClassificationBatch>
     public var classifier: ImageClassifier { batcher.model.classifier }
-    public var config: ModelConfig { batcher.config }
+    public var task: ModelTask { .imageClassification }
+    public var inputs: [TensorSpec] {
+        [
+            TensorSpec("image", "BYTES", [-1]),
+            TensorSpec("input", "FP32", [-1, 3, classifier.inputSide, classifier.inputSide]),
+        ]
+    }
+    public var outputs: [TensorSpec] {
+        [
+            TensorSpec("logits", "FP32", [-1, classifier.labels.count]),
+            TensorSpec("probabilities", "FP32", [-1, classifier.labels.count]),
+        ]
+    }
 
     public init(
-        classifier: ImageClassifier, config: ModelConfig, name: String = "model", metrics: MetricsRegistry? = nil,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        classifier: ImageClassifier, config: ModelConfig, name: String = "model", version: Int = 1,
+        metrics: MetricsRegistry? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         batcher = BatchingService(
             model: ImageClassificationBatch(classifier: classifier, maxPixels: config.maxImagePixels), config: config,
-            name: name, metrics: metrics, threads: threads)
+            name: name, version: version, metrics: metrics, threads: threads)
+    }
+
+    /// Two images: the chain for one image and the per-thread chains for batches are both built.
+    public func warmUp() async throws {
+        _ = try await classify(prepared: [Float](repeating: 0, count: 2 * classifier.inputSize))
     }
 
     /// Logits per image, for encoded image files (JPEG or PNG). Throws `ImageError` for a file that cannot be
@@ -76,7 +112,7 @@ public final class ClassificationService: Sendable {
         try await batcher.submit(files.map(ImageClassifier.Image.encoded))
     }
 
-    /// Logits per image for prepared inputs (NCHW float32, `count` × 3 × 224 × 224).
+    /// Logits per image for prepared inputs (NCHW float32, `count` × 3 × side × side).
     public func classify(prepared inputs: [Float]) async throws -> [[Float]] {
         let size = classifier.inputSize
         return try await batcher.submit(
@@ -84,7 +120,4 @@ public final class ClassificationService: Sendable {
                 ImageClassifier.Image.prepared(Array(inputs[$0..<min(inputs.count, $0 + size)]))
             })
     }
-
-    public func shutdown() { batcher.shutdown() }
-    public func waitUntilStopped() async { await batcher.waitUntilStopped() }
 }

@@ -8,6 +8,7 @@ public struct TextEmbeddingBatch: BatchModel {
     public let embedder: SentenceEmbedder
 
     public func makeLane(threads: Int) -> WorkerCompute { WorkerCompute(threads: threads) }
+    public func rest(_ lane: WorkerCompute) { lane.rest() }
     public func cost(of item: [[Int32]]) -> Int { item.reduce(0) { $0 + $1.count } }
 
     public func run(_ items: [[[Int32]]], lane: WorkerCompute) throws -> [[[Float]]] {
@@ -22,48 +23,66 @@ public struct TextEmbeddingBatch: BatchModel {
     public var unitsMetric: (name: String, help: String) { ("mass_tokens_total", "Tokens processed.") }
 }
 
+/// The embeddings of one request and its token counts.
+public struct EmbeddingResult: Sendable {
+    public let embeddings: [[Float]]
+    /// Tokens per input, special tokens included (after truncation).
+    public let tokenCounts: [Int]
+
+    public init(embeddings: [[Float]], tokenCounts: [Int]) {
+        self.embeddings = embeddings
+        self.tokenCounts = tokenCounts
+    }
+}
+
+/// What the embedding routes need of a served model.
+public protocol TextEmbeddingServing: ServedModel {
+    var dimension: Int { get }
+    /// Embeds `texts` (one request); errors as `BatchingService.submit`.
+    func embed(_ texts: [String]) async throws -> EmbeddingResult
+}
+
 /// Serves one loaded sentence-embedding model: texts are tokenized, then queued and batched by a
 /// `BatchingService` on the service's own worker threads.
-public final class EmbeddingService: Sendable {
-    public struct Result: Sendable {
-        public let embeddings: [[Float]]
-        /// Tokens per input, special tokens included (after truncation).
-        public let tokenCounts: [Int]
-    }
-
+public final class EmbeddingService: BatchedServedModel, TextEmbeddingServing {
+    public typealias Result = EmbeddingResult
     public typealias Statistics = BatchingService<TextEmbeddingBatch>.Statistics
+
+    public static let taskEntry = TaskRegistry.Entry(task: .textEmbedding) { model, context in
+        guard let embedder = model as? SentenceEmbedder else { throw TaskRegistry.mismatch(model, .textEmbedding) }
+        return EmbeddingService(
+            model: embedder, config: context.config, name: context.identity.name, version: context.identity.version,
+            metrics: context.metrics, threads: context.threads)
+    }
 
     /// Requests with more UTF-8 bytes than this are tokenized on a thread of their own, not the caller's task.
     static let inlineTokenizeLimit = 16 << 10
 
     public let batcher: BatchingService<TextEmbeddingBatch>
     public var model: SentenceEmbedder { batcher.model.embedder }
-    public var config: ModelConfig { batcher.config }
-    public var statistics: Statistics { batcher.statistics }
-    public var queueDepth: Int { batcher.queueDepth }
+    public var task: ModelTask { .textEmbedding }
+    public var dimension: Int { model.dimension }
+    public var inputs: [TensorSpec] { [TensorSpec("text", "BYTES", [-1])] }
+    public var outputs: [TensorSpec] { [TensorSpec("embedding", "FP32", [-1, model.dimension])] }
 
     public init(
-        model: SentenceEmbedder, config: ModelConfig, name: String = "model", metrics: MetricsRegistry? = nil,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        model: SentenceEmbedder, config: ModelConfig, name: String = "model", version: Int = 1,
+        metrics: MetricsRegistry? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         batcher = BatchingService(
-            model: TextEmbeddingBatch(embedder: model), config: config, name: name, metrics: metrics, threads: threads)
+            model: TextEmbeddingBatch(embedder: model), config: config, name: name, version: version,
+            metrics: metrics, threads: threads)
     }
 
-    /// Embeds `texts` (one request); errors as `BatchingService.submit`.
-    public func embed(_ texts: [String]) async throws -> Result {
+    public func warmUp() async throws { _ = try await embed(["warm-up"]) }
+
+    public func embed(_ texts: [String]) async throws -> EmbeddingResult {
         let model = self.model
         let sequences =
             texts.reduce(0, { $0 + $1.utf8.count }) <= Self.inlineTokenizeLimit
             ? texts.map { model.tokenize($0).ids }
             : try await OffPool.run(name: "mass-tokenize") { texts.map { model.tokenize($0).ids } }
         let embeddings = try await batcher.submit(sequences)
-        return Result(embeddings: embeddings, tokenCounts: sequences.map(\.count))
+        return EmbeddingResult(embeddings: embeddings, tokenCounts: sequences.map(\.count))
     }
-
-    /// Stops taking requests; queued ones are still computed.
-    public func shutdown() { batcher.shutdown() }
-
-    /// Returns once the workers have finished the queue and exited.
-    public func waitUntilStopped() async { await batcher.waitUntilStopped() }
 }

@@ -1,13 +1,10 @@
 import Foundation
+public import MassModels
 
 /// A model's `mass.json`: what it does and how it is served. Every key is optional except `task`; unknown keys
 /// and bad values are errors that name the key (docs/configuration.md lists them all).
 public struct ModelConfig: Sendable, Equatable {
-    public enum Task: String, Sendable, CaseIterable {
-        case textEmbedding = "text-embedding"
-        case speechRecognition = "speech-recognition"
-        case imageClassification = "image-classification"
-    }
+    public typealias Task = ModelTask
 
     /// Which version folders to serve.
     public enum VersionPolicy: Sendable, Equatable {
@@ -50,6 +47,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// Seconds of one audio file, at most.
     public var maxAudioSeconds = 3600.0
     public var versionPolicy = VersionPolicy.latest(1)
+    /// The architecture registry entry to use (e.g. "bert"); nil: the first that matches the folder.
+    public var architecture: String?
 
     public init(task: Task) {
         self.task = task
@@ -96,6 +95,7 @@ public struct ModelConfig: Sendable, Equatable {
             try reader.int("max_input_characters", in: 1...100_000_000) ?? config.maxInputCharacters
         config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
         config.maxAudioSeconds = try reader.number("max_audio_seconds", in: 1...86_400) ?? config.maxAudioSeconds
+        config.architecture = try reader.string("architecture")
         if var v = try reader.object("version_policy") {
             let latest = try v.int("latest", in: 1...1_000)
             let specific = try v.intArray("specific")

@@ -46,9 +46,10 @@ public struct ModelRepository: Sendable {
         let directory = root.appendingPathComponent(name)
         let configURL = directory.appendingPathComponent("mass.json")
         guard let data = FileManager.default.contents(atPath: configURL.path) else {
-            throw RuntimeError(.modelNotFound, "no model '\(name)' in \(root.path) (no \(configURL.path))")
+            throw RuntimeError(
+                .modelNotFound, "no model '\(name)' in the repository", detail: "no \(configURL.path)", param: "model")
         }
-        let config = try ModelConfig.parse(data, file: configURL.path)
+        let config = try ModelConfig.parse(data, file: "\(name)/mass.json")
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
             .compactMap { item -> Int? in
                 guard let v = Int(item), v >= 1, String(v) == item else { return nil }

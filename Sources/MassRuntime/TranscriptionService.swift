@@ -18,6 +18,7 @@ public struct SpeechBatch: BatchModel {
     public let maxSessions: Int
 
     public func makeLane(threads: Int) -> ComputePool { ComputePool(threads: threads) }
+    public func rest(_ lane: ComputePool) { lane.rest() }
     public func cost(of item: TranscriptionJob) -> Int {
         max(1, Int(item.features.seconds.rounded(.up)))
     }
@@ -53,21 +54,43 @@ public struct SpeechBatch: BatchModel {
     public var unitsMetric: (name: String, help: String) { ("mass_audio_seconds_total", "Audio seconds transcribed.") }
 }
 
+/// What the speech routes need of a served model.
+public protocol SpeechRecognitionServing: ServedModel {
+    var transcriber: WhisperTranscriber { get }
+    /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3).
+    func transcribe(file: [UInt8], options: WhisperOptions) async throws -> (
+        WhisperTranscriber.TimedTranscript, seconds: Double
+    )
+}
+
 /// Serves one Whisper model: audio files are decoded and resampled off the cooperative pool, then queued.
-public final class TranscriptionService: Sendable {
+public final class TranscriptionService: BatchedServedModel, SpeechRecognitionServing {
+    public static let taskEntry = TaskRegistry.Entry(task: .speechRecognition) { model, context in
+        guard let transcriber = model as? WhisperTranscriber else {
+            throw TaskRegistry.mismatch(model, .speechRecognition)
+        }
+        return TranscriptionService(
+            transcriber: transcriber, config: context.config, name: context.identity.name,
+            version: context.identity.version, metrics: context.metrics, threads: context.threads)
+    }
+
     public let batcher: BatchingService<SpeechBatch>
     public var transcriber: WhisperTranscriber { batcher.model.transcriber }
-    public var config: ModelConfig { batcher.config }
+    public var task: ModelTask { .speechRecognition }
+    public var inputs: [TensorSpec] { [TensorSpec("audio", "BYTES", [-1])] }
+    public var outputs: [TensorSpec] { [TensorSpec("text", "BYTES", [-1])] }
 
     public init(
-        transcriber: WhisperTranscriber, config: ModelConfig, name: String = "model", metrics: MetricsRegistry? = nil,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        transcriber: WhisperTranscriber, config: ModelConfig, name: String = "model", version: Int = 1,
+        metrics: MetricsRegistry? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
         batcher = BatchingService(
             model: SpeechBatch(transcriber: transcriber, maxSessions: config.batching.maxBatchSize), config: config,
-            name: name, metrics: metrics, threads: threads
+            name: name, version: version, metrics: metrics, threads: threads
         )
     }
+
+    public func warmUp() async throws { _ = try await transcribe(samples: [Float](repeating: 0, count: 16000)) }
 
     /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3). Throws `AudioError` for a file that cannot be read
     /// or is longer than `max_audio_seconds`.
@@ -94,7 +117,4 @@ public final class TranscriptionService: Sendable {
         let features = try await OffPool.run(name: "mass-audio") { transcriber.features(samples) }
         return try await batcher.submit(TranscriptionJob(features: features, options: options))
     }
-
-    public func shutdown() { batcher.shutdown() }
-    public func waitUntilStopped() async { await batcher.waitUntilStopped() }
 }

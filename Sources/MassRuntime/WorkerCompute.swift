@@ -15,7 +15,17 @@ public final class WorkerCompute {
         lanes = threads > 1 ? (0..<threads).map { _ in (BertWorkspace(), ComputePool(threads: 1)) } : []
     }
 
+    /// Lets the compute helpers sleep until the next batch.
+    public func rest() { pool.rest() }
+
+    /// A single sequence shorter than this runs on one thread: its layers are too small to split (the helpers
+    /// would mostly wait), and one thread gives the same latency at half the CPU (measured over HTTP, docs).
+    static let parallelTokenThreshold = 64
+
     func embed(_ sequences: [[Int32]], model: SentenceEmbedder) throws -> [[Float]] {
+        if sequences.count == 1, sequences[0].count < Self.parallelTokenThreshold, let lane = lanes.first {
+            return try model.embed(sequences, workspace: lane.workspace, pool: lane.pool)
+        }
         guard lanes.count > 1, sequences.count >= lanes.count else {
             return try model.embed(sequences, workspace: workspace, pool: pool)
         }

@@ -2,12 +2,23 @@ import Foundation
 import Hummingbird
 import MassAudio
 import MassImage
+import MassModels
 import MassRuntime
 
 /// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
-/// `{"error": "..."}` or OpenAI `{"error": {"message", "type", "param", "code"}}`.
+/// `{"error": "..."}`, OpenAI `{"error": {"message", "type", "param", "code"}}` or TEI
+/// `{"error": "...", "error_type": "..."}`.
 struct APIError: Error, HTTPResponseError {
-    enum Family: Sendable { case kserve, openAI }
+    enum Family: Sendable {
+        case kserve, openAI, tei
+
+        /// The envelope of a path's API: KServe under /v2, TEI's task routes, OpenAI's otherwise.
+        static func of(path: String) -> Family {
+            if path.hasPrefix("/v2") { return .kserve }
+            if path == "/predict" || path == "/rerank" { return .tei }
+            return .openAI
+        }
+    }
 
     let status: HTTPResponse.Status
     let message: String
@@ -23,16 +34,28 @@ struct APIError: Error, HTTPResponseError {
         switch error {
         case let e as APIError: return e
         case let e as RuntimeError:
+            let status: HTTPResponse.Status
             switch e.code {
-            case .modelNotFound: return APIError(status: .notFound, message: e.message, family: family)
-            case .queueFull:
-                return APIError(
-                    status: family == .openAI ? .tooManyRequests : .serviceUnavailable, message: e.message,
-                    family: family)
-            case .deadlineExceeded: return APIError(status: .serviceUnavailable, message: e.message, family: family)
-            case .badConfig, .modelFailed:
-                return APIError(status: .internalServerError, message: e.message, family: family)
+            case .modelNotFound, .versionNotFound, .modelUnavailable: status = .notFound
+            case .wrongTask, .invalidInput, .loadFailed: status = .badRequest
+            case .inputTooLong: status = .contentTooLarge
+            case .conflict: status = .conflict
+            case .modelLoading, .deadlineExceeded: status = .serviceUnavailable
+            case .queueFull: status = family == .kserve ? .serviceUnavailable : .tooManyRequests
+            case .badConfig, .modelFailed: status = .internalServerError
             }
+            return APIError(status: status, message: e.message, family: family, param: e.param)
+        case let e as ModelError:
+            switch e.code {
+            case .invalidInput: return APIError(status: .badRequest, message: e.message, family: family)
+            case .inputTooLong: return APIError(status: .contentTooLarge, message: e.message, family: family)
+            case .missingFile, .badConfig, .unsupported:
+                return APIError(status: .internalServerError, message: "internal error", family: family)
+            }
+        case let e as HTTPError:
+            // Hummingbird's own: no route (404), a method not allowed, a body it could not read.
+            let message = e.body ?? (e.status == .notFound ? "no such route" : e.status.reasonPhrase)
+            return APIError(status: e.status, message: message, family: family)
         case let e as AudioError:
             return APIError(status: .badRequest, message: e.message, family: family)
         case let e as ImageError:
@@ -57,6 +80,12 @@ struct APIError: Error, HTTPResponseError {
             let type =
                 status.code == 429 ? "rate_limit_error" : status.code >= 500 ? "server_error" : "invalid_request_error"
             body = ["error": ["message": message, "type": type, "param": param as Any? ?? NSNull(), "code": NSNull()]]
+        case .tei:
+            // TEI's error types: Validation (4xx), Overloaded (429), Backend / Unhealthy (5xx).
+            let type =
+                status.code == 429
+                ? "overloaded" : status.code == 503 ? "unhealthy" : status.code >= 500 ? "backend" : "validation"
+            body = ["error": message, "error_type": type]
         }
         var response = JSONResponse.make(body, status: status)
         if status == .tooManyRequests { response.headers[.retryAfter] = "1" }

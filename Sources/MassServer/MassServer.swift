@@ -1,9 +1,13 @@
-import CMassBLAS
 import Foundation
 import Hummingbird
+import Logging
+import MassModels
 import MassRuntime
+import MassTensor
+import ServiceLifecycle
 
-/// Builds and runs the HTTP server over a model repository (Hummingbird 2).
+/// Builds and runs the HTTP server over a model repository (Hummingbird 2), in one `ServiceGroup` with the model
+/// manager.
 public enum MassServer {
     public struct Options: Sendable {
         public var repository: URL
@@ -11,31 +15,65 @@ public enum MassServer {
         public var port: Int
         /// Request bodies over this many bytes get 413.
         public var bodyLimit: Int
+        public var logger: Logger
 
-        public init(repository: URL, host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 8 << 20) {
+        public init(
+            repository: URL, host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 8 << 20,
+            logger: Logger = Logger(label: "mass")
+        ) {
             self.repository = repository
             self.host = host
             self.port = port
             self.bodyLimit = bodyLimit
+            self.logger = logger
         }
     }
 
-    /// Loads and warms up every model, then serves until SIGTERM/SIGINT, after which it stops accepting,
-    /// finishes what was accepted and returns. `onReady` is called once the port is open.
-    public static func run(_ options: Options, onReady: @escaping @Sendable () async -> Void = {}) async throws {
-        cmass_configure_allocator()  // before any model is loaded: unloading must return its memory
-        let host = try await ModelHost(
-            repository: ModelRepository(root: options.repository), bodyLimit: options.bodyLimit)
+    /// The KServe `infer` adapters of every task, each from the routes file of its API.
+    static let kserveAdapters = [
+        OpenAIRoutes.kserve, TEIRoutes.classifyAdapter, TEIRoutes.rerankAdapter, AudioRoutes.kserve,
+        ImageRoutes.kserve,
+    ]
+
+    /// The application's router over a manager: every route, the request middleware.
+    static func router(manager: ModelManager, bodyLimit: Int) -> Router<MassRequestContext> {
+        let state = ServerState(manager: manager, bodyLimit: bodyLimit, kserve: kserveAdapters)
         let router = Router(context: MassRequestContext.self)
-        KServeRoutes.add(to: router, host: host)
-        OpenAIRoutes.add(to: router, host: host)
-        ImageRoutes.add(to: router, host: host)
-        AudioRoutes.add(to: router, host: host)
-        let app = Application(
-            router: router,
+        router.add(middleware: RequestMiddleware(manager: manager))
+        KServeRoutes.add(to: router, state: state)
+        OpenAIRoutes.add(to: router, state: state)
+        ImageRoutes.add(to: router, state: state)
+        AudioRoutes.add(to: router, state: state)
+        TEIRoutes.add(to: router, state: state)
+        return router
+    }
+
+    /// The HTTP application over a manager whose models are loaded (for tests in process, and `run`).
+    public static func application(
+        manager: ModelManager, bodyLimit: Int = 8 << 20, configuration: ApplicationConfiguration = .init(),
+        logger: Logger = Logger(label: "mass"), onReady: @escaping @Sendable () async -> Void = {}
+    ) -> some ApplicationProtocol & Service {
+        Application(
+            router: router(manager: manager, bodyLimit: bodyLimit), configuration: configuration,
+            onServerRunning: { _ in await onReady() }, logger: logger)
+    }
+
+    /// Loads and warms up every model, then serves until SIGTERM/SIGINT, after which it stops accepting,
+    /// finishes what was accepted, stops the models and returns. `onReady` is called once the port is open.
+    public static func run(_ options: Options, onReady: @escaping @Sendable () async -> Void = {}) async throws {
+        Memory.configureAllocator()  // before any model is loaded: unloading must return its memory
+        let manager = ModelManager(
+            repository: ModelRepository(root: options.repository), logger: options.logger)
+        try await manager.loadAll()
+        let app = application(
+            manager: manager, bodyLimit: options.bodyLimit,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "mass"),
-            onServerRunning: { _ in await onReady() })
-        try await app.runService()
-        host.shutdown()
+            logger: options.logger, onReady: onReady)
+        // Shut down in reverse order: the HTTP server drains first, then the manager stops the models.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: manager), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: options.logger))
+        try await group.run()
     }
 }

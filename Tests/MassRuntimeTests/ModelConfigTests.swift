@@ -1,4 +1,5 @@
 import Foundation
+import MassModels
 import MassRuntime
 import MassTesting
 import Testing

@@ -10,27 +10,26 @@ import MassRuntime
 enum AudioRoutes {
     enum Format: String { case json, text, srt, vtt, verboseJSON = "verbose_json" }
 
-    static func add(to router: Router<MassRequestContext>, host: ModelHost) {
+    static func add(to router: Router<MassRequestContext>, state: ServerState) {
         router.post("/v1/audio/transcriptions") { request, context in
-            var name = "unknown"
-            return try await host.measured(model: name, route: "/v1/audio/transcriptions", family: .openAI) {
+            RequestLabels.inference("/v1/audio/transcriptions")
+            do {
                 let type = request.headers[.contentType] ?? ""
                 guard let boundary = MultipartForm.boundary(of: type) else {
                     throw APIError(
                         status: .unsupportedMediaType, message: "send multipart/form-data (file, model, ...)",
                         family: .openAI)
                 }
-                let body = try await JSONResponse.collect(request, limit: host.bodyLimit, family: .openAI)
+                let body = try await JSONResponse.collect(request, limit: state.bodyLimit, family: .openAI)
                 let form = try MultipartForm(Array(body.readableBytesView), boundary: boundary, family: .openAI)
                 func field(_ key: String) -> String? {
                     form.first(key)?.text?.trimmingCharacters(in: .whitespacesAndNewlines)
                 }
-                guard let requested = field("model"), !requested.isEmpty else {
+                guard let name = field("model"), !name.isEmpty else {
                     throw APIError.badRequest("'model' must name a hosted speech model", .openAI, param: "model")
                 }
-                name = requested
-                let hosted = try host.model(name, family: .openAI)
-                let service = try hosted.transcription(.openAI)
+                let service = try state.model(
+                    name, as: (any SpeechRecognitionServing).self, serving: .speechRecognition)
                 guard let file = form.first("file"), !file.body.isEmpty else {
                     throw APIError.badRequest("the form has no non-empty 'file' part", .openAI, param: "file")
                 }
@@ -82,6 +81,37 @@ enum AudioRoutes {
                     words: options.wordTimestamps)
             }
         }
+    }
+
+    /// KServe `infer` for speech models: one BYTES input of encoded audio files → one BYTES `text` per file
+    /// (faster-whisper's defaults), the files transcribed together.
+    static let kserve = KServeAdapter(task: .speechRecognition) { infer, model, context, state in
+        guard let service = model as? any SpeechRecognitionServing else { throw KServeRoutes.mismatch(model) }
+        guard infer.inputs.count == 1, let input = infer.inputs.first, case .bytes(let files) = input.data else {
+            throw RuntimeError(.invalidInput, "'inputs' must hold exactly one BYTES tensor of audio files")
+        }
+        guard !files.isEmpty, files.count <= service.config.maxInputs else {
+            throw RuntimeError(.invalidInput, "send 1 to \(service.config.maxInputs) audio files")
+        }
+        // Submitted together, so the files share encoder passes and decoder steps.
+        let texts = try await context.cancellingOnDisconnect {
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for (index, file) in files.enumerated() {
+                    group.addTask {
+                        // Awaited before the tuple is built: Swift 6.3 at -O can lose the part of a task's tuple
+                        // result written before a suspension (swiftlang/swift#91911).
+                        let text = try await service.transcribe(file: file, options: WhisperOptions()).0.text
+                        return (index, text)
+                    }
+                }
+                var texts = [String](repeating: "", count: files.count)
+                for try await (index, text) in group { texts[index] = text }
+                return texts
+            }
+        }
+        return try InferResponse(
+            model: service, id: infer.id, outputs: [.init(name: "text", shape: [texts.count], texts: texts)]
+        ).encode(for: infer)
     }
 
     /// OpenAI's temperature: 0 lets the model raise it while results fail the thresholds (faster-whisper's 0, 0.2,

@@ -8,17 +8,16 @@ import MassRuntime
 enum ImageRoutes {
     static let defaultTopK = 5
 
-    static func add(to router: Router<MassRequestContext>, host: ModelHost) {
+    static func add(to router: Router<MassRequestContext>, state: ServerState) {
         router.post("/v1/images/classifications") { request, context in
-            var name = "unknown"
-            return try await host.measured(model: name, route: "/v1/images/classifications", family: .openAI) {
-                let (fields, image) = try await read(request, limit: host.bodyLimit)
-                guard let requested = fields["model"] as? String else {
+            RequestLabels.inference("/v1/images/classifications")
+            do {
+                let (fields, image) = try await read(request, limit: state.bodyLimit)
+                guard let name = fields["model"] as? String else {
                     throw APIError.badRequest("'model' must name a hosted image model", .openAI, param: "model")
                 }
-                name = requested
-                let hosted = try host.model(name, family: .openAI)
-                let service = try hosted.classification(.openAI)
+                let service = try state.model(
+                    name, as: (any ImageClassificationServing).self, serving: .imageClassification)
                 let classes = service.classifier.labels.count
                 let topK: Int
                 switch fields["top_k"] {
@@ -36,6 +35,50 @@ enum ImageRoutes {
                 return JSONResponse.make(["model": name, "data": data])
             }
         }
+    }
+
+    /// KServe `infer` for image classifiers: one input, encoded images as BYTES (any name) or prepared FP32
+    /// [N, 3, side, side] → FP32 `logits` and `probabilities` [N, classes].
+    static let kserve = KServeAdapter(task: .imageClassification) { infer, model, context, state in
+        guard let service = model as? any ImageClassificationServing else { throw KServeRoutes.mismatch(model) }
+        let side = service.classifier.inputSide
+        guard infer.inputs.count == 1, let input = infer.inputs.first else {
+            throw RuntimeError(
+                .invalidInput, "'inputs' must hold exactly one tensor: BYTES images or FP32 [N, 3, \(side), \(side)]")
+        }
+        func checkCount(_ count: Int) throws {
+            guard count > 0 else { throw RuntimeError(.invalidInput, "the input holds no image") }
+            guard count <= service.config.maxInputs else {
+                throw RuntimeError(
+                    .invalidInput, "\(count) images; this model takes at most \(service.config.maxInputs)")
+            }
+        }
+        let count: Int
+        let logits: [[Float]]
+        switch input.data {
+        case .bytes(let files):
+            count = files.count
+            try checkCount(count)
+            logits = try await context.cancellingOnDisconnect { try await service.classify(encoded: files) }
+        case .fp32(let values):
+            guard input.shape.count == 4, input.shape[1] == 3, input.shape[2] == side, input.shape[3] == side else {
+                throw RuntimeError(
+                    .invalidInput,
+                    "input '\(input.name)': FP32 images must have shape [N, 3, \(side), \(side)], not \(input.shape)")
+            }
+            count = input.shape[0]
+            try checkCount(count)
+            logits = try await context.cancellingOnDisconnect { try await service.classify(prepared: values) }
+        }
+        let classes = service.classifier.labels.count
+        let probabilities = logits.flatMap(service.classifier.probabilities)
+        return try InferResponse(
+            model: service, id: infer.id,
+            outputs: [
+                .init(name: "logits", shape: [count, classes], values: logits.flatMap { $0 }),
+                .init(name: "probabilities", shape: [count, classes], values: probabilities),
+            ]
+        ).encode(for: infer)
     }
 
     /// The form fields (`model` as a string, `top_k` as an integer) and the image bytes.

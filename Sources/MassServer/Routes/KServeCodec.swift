@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import MassRuntime
 
 /// A KServe v2 `infer` request, from a JSON body or from the binary tensor data extension (a JSON header of
 /// `Inference-Header-Content-Length` bytes followed by the raw tensors of the inputs that declare
@@ -39,6 +40,8 @@ struct InferRequest {
     let outputs: [RequestedOutput]?
     /// `parameters.binary_data_output`: the default for outputs not listed.
     let binaryOutputs: Bool
+    /// The request's boolean `parameters` (e.g. `truncate`).
+    var flags: [String: Bool] = [:]
 
     static func read(_ request: Request, limit: Int) async throws -> InferRequest {
         let headerLength = request.headers[headerLengthField]
@@ -101,7 +104,12 @@ struct InferRequest {
                 return RequestedOutput(name: name, binary: binary)
             }
         }
-        return InferRequest(id: body["id"] as? String, inputs: inputs, outputs: outputs, binaryOutputs: binaryDefault)
+        var flags: [String: Bool] = [:]
+        for (key, value) in parameters {
+            if let n = value as? NSNumber, isBoolean(n) { flags[key] = n.boolValue }
+        }
+        return InferRequest(
+            id: body["id"] as? String, inputs: inputs, outputs: outputs, binaryOutputs: binaryDefault, flags: flags)
     }
 
     private static func decodeInput(
@@ -276,6 +284,18 @@ struct InferResponse {
     let modelVersion: String
     let id: String?
     let outputs: [Output]
+
+    init(modelName: String, modelVersion: String, id: String?, outputs: [Output]) {
+        self.modelName = modelName
+        self.modelVersion = modelVersion
+        self.id = id
+        self.outputs = outputs
+    }
+
+    init(model: any ServedModel, id: String?, outputs: [Output]) {
+        self.init(
+            modelName: model.identity.name, modelVersion: String(model.identity.version), id: id, outputs: outputs)
+    }
 
     func encode(for request: InferRequest) throws -> Response {
         let selected: [(Output, Bool)]

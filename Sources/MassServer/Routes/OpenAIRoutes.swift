@@ -4,61 +4,99 @@ import MassModels
 import MassRuntime
 
 /// OpenAI-compatible routes: `GET /v1/models`, `POST /v1/embeddings` (`input` string or array of strings,
-/// `encoding_format` float or base64, `usage` with real token counts).
+/// `encoding_format` float or base64, `usage` with real token counts); and KServe `infer` for embedding models.
 enum OpenAIRoutes {
-    static func add(to router: Router<MassRequestContext>, host: ModelHost) {
+    /// The body of `POST /v1/embeddings`.
+    struct EmbeddingsRequest: Decodable {
+        enum Input: Decodable {
+            case one(String)
+            case many([String])
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let text = try? container.decode(String.self) {
+                    self = .one(text)
+                } else if let texts = try? container.decode([String].self) {
+                    self = .many(texts)
+                } else {
+                    throw RuntimeError(
+                        .invalidInput, "'input' must be a string or an array of strings", param: "input")
+                }
+            }
+
+            var texts: [String] {
+                switch self {
+                case .one(let t): [t]
+                case .many(let t): t
+                }
+            }
+        }
+
+        let model: String
+        let input: Input
+        let encodingFormat: String?
+        let dimensions: Int?
+        let user: String?
+
+        enum CodingKeys: String, CodingKey {
+            case model, input, dimensions, user
+            case encodingFormat = "encoding_format"
+        }
+    }
+
+    static func add(to router: Router<MassRequestContext>, state: ServerState) {
         router.get("/v1/models") { _, _ in
             JSONResponse.make([
                 "object": "list",
-                "data": host.readyNames.map {
+                "data": state.manager.readyNames.map {
                     ["id": $0, "object": "model", "owned_by": "mass", "created": 0]
                 },
             ])
         }
         router.post("/v1/embeddings") { request, context in
-            // The model is only known once the body is read; parse failures are counted under "unknown".
-            var name = "unknown"
-            return try await host.measured(model: name, route: "/v1/embeddings", family: .openAI) {
-                let body = try await JSONResponse.object(request, limit: host.bodyLimit, family: .openAI)
-                guard let requested = body["model"] as? String else {
-                    throw APIError.badRequest("'model' must be a string naming a hosted model", .openAI, param: "model")
-                }
-                name = requested
-                let hosted = try host.model(name, family: .openAI)
-                let service = try hosted.embedding(.openAI)
-                let texts: [String]
-                switch body["input"] {
-                case let s as String: texts = [s]
-                case let list as [Any] where list.allSatisfy({ $0 is String }): texts = list as! [String]
-                default:
-                    throw APIError.badRequest(
-                        "'input' must be a string or an array of strings", .openAI, param: "input")
-                }
-                let format = body["encoding_format"] as? String ?? "float"
-                guard format == "float" || format == "base64" else {
-                    throw APIError.badRequest(
-                        "'encoding_format' must be \"float\" or \"base64\"", .openAI, param: "encoding_format")
-                }
-                if let dimensions = body["dimensions"], (dimensions as? Int) != service.model.dimension {
-                    throw APIError.badRequest(
-                        "this model only produces \(service.model.dimension) dimensions", .openAI,
-                        param: "dimensions")
-                }
-                try host.check(texts, for: hosted, family: .openAI, param: "input")
-                let result = try await context.cancellingOnDisconnect { try await service.embed(texts) }
-                let tokens = result.tokenCounts.reduce(0, +)
-                let data: [[String: Any]] = result.embeddings.enumerated().map { index, vector in
-                    let embedding: Any =
-                        format == "float"
-                        ? FloatList(vector)
-                        : vector.withUnsafeBytes { Data($0) }.base64EncodedString()
-                    return ["object": "embedding", "index": index, "embedding": embedding]
-                }
-                return JSONResponse.make([
-                    "object": "list", "data": data, "model": name,
-                    "usage": ["prompt_tokens": tokens, "total_tokens": tokens],
-                ])
+            RequestLabels.inference("/v1/embeddings")
+            let body = try await JSONBody.decode(EmbeddingsRequest.self, request, limit: state.bodyLimit)
+            let service = try state.model(body.model, as: (any TextEmbeddingServing).self, serving: .textEmbedding)
+            let texts = body.input.texts
+            let format = body.encodingFormat ?? "float"
+            guard format == "float" || format == "base64" else {
+                throw RuntimeError(
+                    .invalidInput, "'encoding_format' must be \"float\" or \"base64\"", param: "encoding_format")
             }
+            if let dimensions = body.dimensions, dimensions != service.dimension {
+                throw RuntimeError(
+                    .invalidInput, "this model only produces \(service.dimension) dimensions", param: "dimensions")
+            }
+            try state.check(texts, limits: service.config, param: "input")
+            let result = try await context.cancellingOnDisconnect { try await service.embed(texts) }
+            let tokens = result.tokenCounts.reduce(0, +)
+            let data: [[String: Any]] = result.embeddings.enumerated().map { index, vector in
+                let embedding: Any =
+                    format == "float"
+                    ? FloatList(vector)
+                    : vector.withUnsafeBytes { Data($0) }.base64EncodedString()
+                return ["object": "embedding", "index": index, "embedding": embedding]
+            }
+            return JSONResponse.make([
+                "object": "list", "data": data, "model": body.model,
+                "usage": ["prompt_tokens": tokens, "total_tokens": tokens],
+            ])
         }
+    }
+
+    /// KServe `infer` for embedding models: one BYTES input of texts → FP32 `embedding` [n, dim].
+    static let kserve = KServeAdapter(task: .textEmbedding) { infer, model, context, state in
+        guard let service = model as? any TextEmbeddingServing else { throw KServeRoutes.mismatch(model) }
+        let texts = try KServeRoutes.textInput(infer)
+        try state.check(texts, limits: service.config, param: "inputs")
+        let result = try await context.cancellingOnDisconnect { try await service.embed(texts) }
+        return try InferResponse(
+            model: service, id: infer.id,
+            outputs: [
+                .init(
+                    name: "embedding", shape: [texts.count, service.dimension],
+                    values: result.embeddings.flatMap { $0 })
+            ]
+        ).encode(for: infer)
     }
 }

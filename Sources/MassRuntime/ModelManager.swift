@@ -1,0 +1,289 @@
+public import Foundation
+public import Logging
+public import MassModels
+import MassTensor
+public import ServiceLifecycle
+import Synchronization
+
+/// Owns the life of every model a server hosts: loading (the architecture registry builds the model, the task
+/// registry serves it), warm-up, versions, reload, unload and the memory given back, and the CPU budget.
+/// Run it in the server's `ServiceGroup`: on graceful shutdown it stops every model after the services started
+/// after it (the HTTP server) have stopped, and returns once their accepted requests are answered.
+///
+/// Errors are `RuntimeError`s whose messages name files relative to the repository, never the server's absolute
+/// paths (the log, at debug, keeps the detail).
+///
+/// CPU budget: every worker gets `cores / instance_count` compute threads (at least one). Models share the cores
+/// by time: a worker's compute helpers spin only between the loops of a batch and sleep as soon as its queue is
+/// empty (`BatchModel.rest`), so idle models cost nothing and three models on two cores do not run three pools
+/// of spinning helpers.
+public final class ModelManager: Service, Sendable {
+    /// A model's state as the repository index reports it.
+    public enum Slot: Sendable {
+        case loading
+        case ready([any ServedModel])  // ascending versions
+        case unloaded
+        case failed(String)
+    }
+
+    public let repository: ModelRepository
+    public let architectures: ArchitectureRegistry
+    public let tasks: TaskRegistry
+    public let metrics: MetricsRegistry
+    public let cores: Int
+    private let logger: Logger
+    private let slots = Mutex<[String: Slot]>([:])
+    /// Names with a load or unload in progress (one at a time per model).
+    private let busy = Mutex<Set<String>>([])
+
+    public init(
+        repository: ModelRepository, architectures: ArchitectureRegistry = .standard, tasks: TaskRegistry = .standard,
+        metrics: MetricsRegistry = MetricsRegistry(), logger: Logger = Logger(label: "mass.models"),
+        cores: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        self.repository = repository
+        self.architectures = architectures
+        self.tasks = tasks
+        self.metrics = metrics
+        self.logger = logger
+        self.cores = max(1, cores)
+    }
+
+    /// Loads and warms up every model of the repository; the first that fails stops the start-up with its error.
+    public func loadAll() async throws {
+        for name in try repository.modelNames() {
+            let entry = try sanitized { try repository.entry(name) }
+            slots.withLock { $0[name] = .loading }
+            do {
+                let versions = try await start(entry)
+                slots.withLock { $0[name] = .ready(versions) }
+            } catch {
+                slots.withLock { $0[name] = .failed(String(describing: error)) }
+                throw error
+            }
+        }
+        publishLoadedCount()
+    }
+
+    /// Waits for the service group's graceful shutdown, then stops every model and returns once they drained.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await stopAll()
+    }
+
+    /// Stops every model: accepted requests are still answered.
+    public func stopAll() async {
+        let all = slots.withLock { s -> [any ServedModel] in
+            s.values.flatMap { slot -> [any ServedModel] in if case .ready(let v) = slot { v } else { [] } }
+        }
+        for model in all { model.shutdown() }
+        for model in all { await model.waitUntilStopped() }
+    }
+
+    /// Compute threads for each worker of a model.
+    func threads(for config: ModelConfig) -> Int { max(1, cores / max(1, config.instanceCount)) }
+
+    /// Builds and warms up a served model for each version the policy selects (loading runs off the
+    /// cooperative pool). On failure the versions built so far are stopped.
+    private func start(_ entry: ModelRepository.Entry) async throws -> [any ServedModel] {
+        var served: [any ServedModel] = []
+        do {
+            for version in entry.servedVersions {
+                let directory = entry.versionDirectory(version)
+                let config = entry.config
+                let architectures = self.architectures
+                let started = ContinuousClock.now
+                let model = try await sanitized {
+                    try await OffPool.run(name: "mass-load") {
+                        try architectures.load(directory, task: config.task, architecture: config.architecture)
+                    }
+                }
+                let context = ServingContext(
+                    identity: ServedIdentity(name: entry.name, version: version), config: config, metrics: metrics,
+                    threads: threads(for: config))
+                let model2 = try sanitized { try tasks.serve(model, task: config.task, context: context) }
+                served.append(model2)
+                try await sanitized { try await model2.warmUp() }
+                logger.debug(
+                    "model loaded",
+                    metadata: [
+                        "model": "\(entry.name)", "version": "\(version)", "task": "\(config.task.rawValue)",
+                        "seconds": "\(ContinuousClock.now - started)",
+                    ])
+            }
+        } catch {
+            for model in served { model.shutdown() }
+            throw error
+        }
+        return served
+    }
+
+    /// Runs `body`, turning its errors into `RuntimeError`s without the repository's absolute path; the log keeps
+    /// the original.
+    private func sanitized<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw clean(error)
+        }
+    }
+
+    private func sanitized<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw clean(error)
+        }
+    }
+
+    private func clean(_ error: any Error) -> RuntimeError {
+        let root = repository.root.standardizedFileURL.path
+        func relative(_ text: String) -> String {
+            text.replacingOccurrences(of: root + "/", with: "").replacingOccurrences(of: root, with: "<repository>")
+        }
+        logger.debug("model error", metadata: ["error": "\(error)"])
+        if var e = error as? RuntimeError {
+            e.detail = e.detail ?? (relative(e.message) == e.message ? nil : e.message)
+            e.message = relative(e.message)
+            return e
+        }
+        return RuntimeError(.loadFailed, relative(String(describing: error)), detail: String(describing: error))
+    }
+
+    // MARK: Lookup
+
+    public func slot(_ name: String) -> Slot? { slots.withLock { $0[name] } }
+
+    /// Every model with its state, sorted by name.
+    public var allSlots: [(String, Slot)] { slots.withLock { $0.sorted { $0.key < $1.key } } }
+
+    public var readyNames: [String] {
+        allSlots.compactMap { name, slot in if case .ready = slot { return name } else { return nil } }
+    }
+
+    /// Ready when no model is loading and none failed to load (unloaded ones were unloaded on purpose).
+    public var isReady: Bool {
+        allSlots.allSatisfy { _, slot in
+            switch slot {
+            case .loading, .failed: false
+            case .ready, .unloaded: true
+            }
+        }
+    }
+
+    /// The loaded versions of a model, ascending.
+    public func versions(_ name: String) throws -> [any ServedModel] {
+        switch slot(name) {
+        case .ready(let versions): return versions
+        case nil: throw RuntimeError(.modelNotFound, "unknown model '\(name)'", param: "model")
+        case .loading: throw RuntimeError(.modelLoading, "model '\(name)' is loading")
+        case .unloaded: throw RuntimeError(.modelUnavailable, "model '\(name)' is not loaded", param: "model")
+        case .failed(let reason):
+            throw RuntimeError(.modelUnavailable, "model '\(name)' is not available: \(reason)", param: "model")
+        }
+    }
+
+    /// A loaded version of a model: the given one, or the latest when `version` is nil.
+    public func model(_ name: String, version: String? = nil) throws -> any ServedModel {
+        let versions = try versions(name)
+        guard let version else {
+            guard let latest = versions.last else {
+                throw RuntimeError(.modelUnavailable, "model '\(name)' has no loaded version")
+            }
+            return latest
+        }
+        guard let found = versions.first(where: { String($0.identity.version) == version }) else {
+            throw RuntimeError(.versionNotFound, "model '\(name)' has no loaded version '\(version)'")
+        }
+        return found
+    }
+
+    /// A loaded model as the task protocol a route serves (e.g. `any TextEmbeddingServing`); `.wrongTask` when
+    /// the model serves another task.
+    public func model<Serving>(
+        _ name: String, version: String? = nil, as _: Serving.Type, serving wanted: ModelTask
+    ) throws -> Serving {
+        let found = try model(name, version: version)
+        guard let typed = found as? Serving else {
+            throw RuntimeError(
+                .wrongTask,
+                "model '\(name)' serves task '\(found.task.rawValue)'; this route serves \(wanted.rawValue) models",
+                param: "model")
+        }
+        return typed
+    }
+
+    // MARK: Repository extension
+
+    /// (Re)loads a model from the repository: a new mass.json and new version folders take effect. The old
+    /// versions keep serving until the new ones are warmed up, then drain.
+    public func load(_ name: String) async throws {
+        try claim(name)
+        defer { release(name) }
+        let entry: ModelRepository.Entry
+        do {
+            entry = try sanitized { try repository.entry(name) }
+        } catch let error as RuntimeError where error.code == .badConfig {
+            throw RuntimeError(.loadFailed, "failed to load '\(name)': \(error.message)", detail: error.detail)
+        }
+        let previous = slots.withLock { s -> Slot? in
+            let old = s[name]
+            if case .ready = old {} else { s[name] = .loading }
+            return old
+        }
+        do {
+            let versions = try await start(entry)
+            slots.withLock { $0[name] = .ready(versions) }
+        } catch let error as RuntimeError {
+            slots.withLock { s in
+                if case .ready = previous { s[name] = previous } else { s[name] = .failed(error.message) }
+            }
+            publishLoadedCount()
+            throw RuntimeError(.loadFailed, "failed to load '\(name)': \(error.message)", detail: error.detail)
+        }
+        if case .ready(let old) = previous { await Self.stop(old) }
+        publishLoadedCount()
+    }
+
+    /// Unloads a model: new requests get 404 at once, accepted ones are answered, then its memory is returned.
+    public func unload(_ name: String) async throws {
+        try claim(name)
+        defer { release(name) }
+        let previous = slots.withLock { s -> Slot? in
+            let old = s[name]
+            if old != nil { s[name] = .unloaded }
+            return old
+        }
+        guard let previous else {
+            _ = try sanitized { try repository.entry(name) }
+            slots.withLock { $0[name] = .unloaded }
+            return
+        }
+        if case .ready(let old) = previous { await Self.stop(old) }
+        publishLoadedCount()
+    }
+
+    private static func stop(_ versions: [any ServedModel]) async {
+        for model in versions { model.shutdown() }
+        for model in versions { await model.waitUntilStopped() }
+        // The weights and workspaces are freed once the last request releases its reference; hand the
+        // allocator's free pages back to the system so that the process's RSS drops.
+        Task.detached {
+            try? await Task.sleep(for: .milliseconds(50))
+            Memory.releaseFreePages()
+        }
+    }
+
+    private func claim(_ name: String) throws {
+        let claimed = busy.withLock { $0.insert(name).inserted }
+        guard claimed else {
+            throw RuntimeError(.conflict, "model '\(name)' is already being loaded or unloaded")
+        }
+    }
+
+    private func release(_ name: String) { _ = busy.withLock { $0.remove(name) } }
+
+    private func publishLoadedCount() {
+        metrics.set("mass_models_loaded", Double(readyNames.count), help: "Models loaded and ready.")
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import MassRuntime
+
+/// Request bodies decoded into Codable DTOs, with errors that name the field and say what it must be.
+enum JSONBody {
+    /// Reads a JSON body of at most `limit` bytes (415 for another media type, 413 beyond the limit) and decodes it.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
+        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw APIError(
+                status: .unsupportedMediaType, message: "Content-Type must be application/json, not \(contentType)",
+                family: .of(path: request.uri.path))
+        }
+        let buffer = try await JSONResponse.collect(request, limit: limit, family: .of(path: request.uri.path))
+        return try decode(type, from: Data(buffer.readableBytesView))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+            throw RuntimeError(
+                .invalidInput,
+                (try? JSONSerialization.jsonObject(with: data)) == nil
+                    ? "the body is not valid JSON" : "the body must be a JSON object")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch DecodingError.keyNotFound(let key, let context) {
+            let name = path(context.codingPath + [key])
+            throw RuntimeError(.invalidInput, "'\(name)' is required", param: name)
+        } catch DecodingError.typeMismatch(let expected, let context) {
+            let name = path(context.codingPath)
+            throw RuntimeError(.invalidInput, "'\(name)' must be \(describe(expected))", param: name)
+        } catch DecodingError.valueNotFound(let expected, let context) {
+            let name = path(context.codingPath)
+            throw RuntimeError(.invalidInput, "'\(name)' must be \(describe(expected)), not null", param: name)
+        } catch DecodingError.dataCorrupted(let context) {
+            let name = path(context.codingPath)
+            throw RuntimeError(.invalidInput, "'\(name)': \(context.debugDescription)", param: name)
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            .replacingOccurrences(of: ".[", with: "[")
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        case is [String].Type: "an array of strings"
+        default: "of type \(type)"
+        }
+    }
+}
