@@ -132,3 +132,23 @@ long long cmass_resident_bytes(void) {
     fclose(f);
     return n == 2 ? pages_resident * (long long)sysconf(_SC_PAGESIZE) : 0;
 }
+
+#include <sched.h>
+
+int cmass_pin_current_thread(int core) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+    int count = CPU_COUNT(&allowed);
+    if (count <= 1) return -1;
+    int wanted = core % count, seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        if (seen++ == wanted) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            return pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+        }
+    }
+    return -1;
+}

@@ -45,7 +45,17 @@ struct BenchEmbedCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
+    @Option(
+        name: .long,
+        help:
+            "Milliseconds of rest before each call (batch 1): the model's compute at a light load, its weights out of cache as in a server that waits for requests."
+    )
+    var pauseMs: Double = 0
+
     func validate() throws {
+        guard pauseMs >= 0, pauseMs == 0 || batchSize == 1 else {
+            throw ValidationError("--pause-ms must be >= 0 and needs --batch-size 1")
+        }
         guard batchSize >= 1, tokenBudget >= 1, threads >= 1, runs >= 1 else {
             throw ValidationError("--batch-size, --token-budget, --threads and --runs must be at least 1")
         }
@@ -77,6 +87,16 @@ struct BenchEmbedCommand: ParsableCommand {
         var calls: [Double] = []
         for _ in 0..<runs {
             let start = Date()
+            if pauseMs > 0 {
+                var paused = 0.0
+                for batch in batches {
+                    Thread.sleep(forTimeInterval: pauseMs / 1000)
+                    paused += pauseMs / 1000
+                    calls += try runner.run(sequences, batches: [batch]).callSeconds
+                }
+                wall.append(Date().timeIntervalSince(start) - paused)
+                continue
+            }
             let (_, seconds) = try runner.run(sequences, batches: batches)
             wall.append(Date().timeIntervalSince(start))
             calls += seconds

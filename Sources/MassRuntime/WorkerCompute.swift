@@ -11,19 +11,26 @@ public final class WorkerCompute {
     private let lanes: [(workspace: BertWorkspace, pool: ComputePool)]
 
     public init(threads: Int) {
-        pool = ComputePool(threads: threads)
+        pool = ComputePool(threads: threads, pinned: true)
         lanes = threads > 1 ? (0..<threads).map { _ in (BertWorkspace(), ComputePool(threads: 1)) } : []
     }
 
     /// Lets the compute helpers sleep until the next batch.
     public func rest() { pool.rest() }
 
-    /// A single sequence shorter than this runs on one thread: its layers are too small to split (the helpers
-    /// would mostly wait), and one thread gives the same latency at half the CPU (measured over HTTP, docs).
+    /// A single sequence shorter than this, arriving after the worker was idle for `coldGap`, runs on one thread.
+    /// After an idle gap the weights are out of cache and the layers are memory-bound: measured over HTTP with one
+    /// short sentence every 0.2 s, a second thread made the request no faster (p50 9-14 ms against 7-9 ms) at twice
+    /// the CPU. Back to back, two threads halve the latency, so they are kept there (docs/benchmarks.md).
     static let parallelTokenThreshold = 64
+    static let coldGap: Duration = .milliseconds(20)
+    private var lastCall = ContinuousClock.now
 
     func embed(_ sequences: [[Int32]], model: SentenceEmbedder) throws -> [[Float]] {
-        if sequences.count == 1, sequences[0].count < Self.parallelTokenThreshold, let lane = lanes.first {
+        let now = ContinuousClock.now
+        let cold = now - lastCall > Self.coldGap
+        defer { lastCall = ContinuousClock.now }
+        if cold, sequences.count == 1, sequences[0].count < Self.parallelTokenThreshold, let lane = lanes.first {
             return try model.embed(sequences, workspace: lane.workspace, pool: lane.pool)
         }
         guard lanes.count > 1, sequences.count >= lanes.count else {

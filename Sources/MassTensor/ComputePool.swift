@@ -31,12 +31,27 @@ public final class ComputePool: @unchecked Sendable {
         var sleepers = 0
     }
 
-    public init(threads: Int) {
+    /// Pools that pin their threads take consecutive cores from here, so that two models' pools start apart.
+    private static let nextCore = Atomic<Int>(0)
+    /// The core of the caller's thread when pinned (pinned at its first `parallelFor`), else nil.
+    private let callerCore: Int?
+    private var callerPinned = false
+
+    /// `pinned`: each thread of the pool is bound to its own core (the caller's thread at its first
+    /// `parallelFor`). A helper woken from sleep is otherwise often placed by the scheduler on the waking thread's
+    /// core, where the two then take turns instead of running in parallel.
+    public init(threads: Int, pinned: Bool = false) {
         threadCount = max(1, threads)
         state = State()
+        let base = pinned && threadCount > 1 ? Self.nextCore.wrappingAdd(threadCount, ordering: .relaxed).oldValue : nil
+        callerCore = base
         for index in 1..<threadCount {
             let state = self.state
-            let thread = Thread { ComputePool.helperLoop(state: state, index: index) }
+            let core = base.map { $0 + index }
+            let thread = Thread {
+                if let core { _ = cmass_pin_current_thread(Int32(core)) }
+                ComputePool.helperLoop(state: state, index: index)
+            }
             thread.name = "mass-compute-\(index)"
             thread.stackSize = 1 << 20
             thread.start()
@@ -57,6 +72,10 @@ public final class ComputePool: @unchecked Sendable {
         if workers == 1 {
             for i in 0..<count { body(i) }
             return
+        }
+        if let callerCore, !callerPinned {
+            _ = cmass_pin_current_thread(Int32(callerCore))
+            callerPinned = true
         }
         withoutActuallyEscaping(body) { body in
             let chunk: (Int) -> Void = { worker in
