@@ -64,8 +64,12 @@ public class WhisperSearch {
         decodingStep(logits)
     }
 
-    func decodingRows() -> [WhisperDecoder.Row] { fatalError("subclass") }
-    func decodingStep(_ logits: [[Float]]) { fatalError("subclass") }
+    /// Overridden by each search; the base one ends the search with no tokens rather than stopping the process.
+    func decodingRows() -> [WhisperDecoder.Row] {
+        result = WhisperDecoder.Decoded(tokens: [], logProbability: 0, noSpeechProbability: noSpeechProbability)
+        return []
+    }
+    func decodingStep(_ logits: [[Float]]) {}
 
     /// no_speech_prob: the softmax of the raw logits at the start-of-transcript position.
     func takeNoSpeech(_ logits: [Float]) {

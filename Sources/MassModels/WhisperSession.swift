@@ -105,8 +105,8 @@ public final class WhisperSession {
         let decoder = transcriber.decoder
         prompt =
             (previous.isEmpty
-                ? [] : [WhisperTranscriber.startOfPrevious] + previous.suffix(decoder.maxPositions / 2 - 1))
-            + [WhisperTranscriber.startOfTranscript] + (options.timestamps ? [] : [WhisperTranscriber.noTimestamps])
+                ? [] : [transcriber.startOfPrevious] + previous.suffix(decoder.maxPositions / 2 - 1))
+            + [transcriber.rules.startOfTranscript] + (options.timestamps ? [] : [transcriber.rules.noTimestamps])
         attempt = 0
         attempts = []
         startSearch()

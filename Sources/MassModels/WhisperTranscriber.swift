@@ -60,9 +60,8 @@ public final class WhisperTranscriber: TaskModel {
     public let rules: WhisperSearch.Rules
     /// The (layer, head) pairs whose cross-attention follows the timing of words (config.json).
     let alignmentHeads: [(layer: Int, head: Int)]
-    static let startOfTranscript = 50257
-    static let startOfPrevious = 50360
-    static let noTimestamps = 50362
+    /// `<|startofprev|>`: the previous text's marker in a prompt (from the vocabulary).
+    let startOfPrevious: Int
     static let windowFrames = 3000
 
     public init(directory: URL) throws {
@@ -84,10 +83,23 @@ public final class WhisperTranscriber: TaskModel {
         }
         encoder = try WhisperEncoder(model: model)
         decoder = try WhisperDecoder(model: model)
-        tokenizer = try WhisperTokenizer(vocabularyFile: file("vocabulary.txt"))
+        let vocabulary = try WhisperTokenizer(vocabularyFile: file("vocabulary.txt"))
+        tokenizer = vocabulary
         let config = try ConfigLoading.decode(Config.self, at: file("config.json"))
+        // The special tokens' ids come from the model's own vocabulary (they differ between English-only and
+        // multilingual models).
+        func special(_ names: String...) throws -> Int {
+            for name in names { if let id = vocabulary.id(of: name) { return id } }
+            throw ModelError(
+                .badConfig, "\(file("vocabulary.txt").path) has no \(names.joined(separator: " or ")) token")
+        }
         var rules = WhisperSearch.Rules()
-        rules.endOfText = tokenizer.endOfText
+        rules.endOfText = vocabulary.endOfText
+        rules.startOfTranscript = try special("<|startoftranscript|>")
+        rules.noSpeech = try special("<|nospeech|>", "<|nocaptions|>")
+        rules.noTimestamps = try special("<|notimestamps|>")
+        rules.timestampBegin = try special("<|0.00|>")
+        startOfPrevious = try special("<|startofprev|>")
         rules.suppress = Set(config.suppress_ids)
         rules.suppressAtBegin = Set(config.suppress_ids_begin)
         rules.maxNewTokens = decoder.maxPositions / 2

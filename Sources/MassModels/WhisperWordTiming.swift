@@ -28,7 +28,7 @@ extension WhisperTranscriber {
     func findAlignment(_ text: [Int], memory: WhisperDecoder.Memory, frames: Int, pool: ComputePool) -> [AlignedWord] {
         guard !text.isEmpty, !alignmentHeads.isEmpty else { return [] }
         let eot = tokenizer.endOfText
-        let input = [Self.startOfTranscript, Self.noTimestamps] + text + [eot]
+        let input = [rules.startOfTranscript, rules.noTimestamps] + text + [eot]
         let offset = 1  // the start sequence: <|startoftranscript|>
         let (scores, logits) = decoder.alignmentPass(input, memory: memory, heads: alignmentHeads, pool: pool)
         // Probability of each text token among the text tokens.

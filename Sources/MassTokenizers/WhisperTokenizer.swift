@@ -22,6 +22,13 @@ public struct WhisperTokenizer: Sendable {
         byteOf = Dictionary(uniqueKeysWithValues: Self.byteCharacters().enumerated().map { ($1, UInt8($0)) })
     }
 
+    /// The id of a token written as in the vocabulary (e.g. "<|startoftranscript|>"), or nil.
+    public func id(of token: String) -> Int? {
+        // Special tokens follow end of text; search there first.
+        if let found = tokens[endOfText...].firstIndex(of: token) { return found }
+        return tokens.firstIndex(of: token)
+    }
+
     /// GPT-2's `bytes_to_unicode`: printable bytes map to themselves, the others to U+0100 onwards.
     static func byteCharacters() -> [Character] {
         var printable = Array(33...126) + Array(161...172) + Array(174...255)

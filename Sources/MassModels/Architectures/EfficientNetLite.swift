@@ -39,9 +39,9 @@ public final class EfficientNetLite: Sendable {
         let bias: [Float]
         let inFeatures: Int, outFeatures: Int
 
-        func linear() -> Linear {
+        func linear() throws -> Linear {
             // The shapes were checked when the weights were read.
-            try! Linear(
+            try Linear(
                 weight: Tensor(shape: [outFeatures, inFeatures], values: weight),
                 bias: Tensor(shape: [outFeatures], values: bias))
         }
@@ -70,12 +70,13 @@ public final class EfficientNetLite: Sendable {
         private let lock = NSLock()
         private var made: Made?
 
-        func get(_ blocks: [Block], _ head: Pointwise) -> Made {
-            lock.withLock {
+        func get(_ blocks: [Block], _ head: Pointwise) throws -> Made {
+            try lock.withLock {
                 if let made { return made }
                 let new = Made(
-                    expand: blocks.map { $0.expand?.linear() }, project: blocks.map { $0.project.linear() },
-                    head: head.linear())
+                    expand: try blocks.map { try $0.expand?.linear() },
+                    project: try blocks.map { try $0.project.linear() },
+                    head: try head.linear())
                 made = new
                 return new
             }
@@ -211,7 +212,7 @@ public final class EfficientNetLite: Sendable {
         }
         fc = try Linear(weight: fcWeight, bias: try weights.float32("_fc.bias", shape: [fcWeight.shape[0]]))
         onednn = useOneDNN ? Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head) : nil
-        if !useOneDNN { _ = own.get(blocks, head) }
+        if !useOneDNN { _ = try own.get(blocks, head) }
     }
 
     /// The implementation oneDNN picked for each convolution of the chain on `threads` threads (default: every
@@ -314,7 +315,7 @@ public final class EfficientNetLite: Sendable {
         }
         guard batch > 1 else {
             ws.reserve(largestActivation)
-            return track(0, ws.buffers[0]) ? [forward(workspace: ws, pool: pool)] : [nil]
+            return track(0, ws.buffers[0]) ? [try? forward(workspace: ws, pool: pool)] : [nil]
         }
         if ws.lanes.count != pool.threadCount {
             ws.lanes = (0..<pool.threadCount).map { _ in (EfficientNetWorkspace(), ComputePool(threads: 1)) }
@@ -329,7 +330,7 @@ public final class EfficientNetLite: Sendable {
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= batch { return }
-                if track(i, workspace.buffers[0]) { results[i] = forward(workspace: workspace, pool: lanePool) }
+                if track(i, workspace.buffers[0]) { results[i] = try? forward(workspace: workspace, pool: lanePool) }
             }
         }
         return Array(results)
@@ -369,7 +370,7 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// One image's logits; its NHWC input is in `ws.buffers[0]`.
-    private func forward(workspace ws: EfficientNetWorkspace, pool: ComputePool) -> [Float] {
+    private func forward(workspace ws: EfficientNetWorkspace, pool: ComputePool) throws -> [Float] {
         let batch = 1
         let side = Self.inputSize
         var x = ws.buffers[0]
@@ -399,7 +400,7 @@ public final class EfficientNetLite: Sendable {
             }
         }
         swap(&x, &y)
-        let layers = own.get(blocks, head)
+        let layers = try own.get(blocks, head)
         for (index, block) in blocks.enumerated() {
             let pixels = size * size
             var expanded = UnsafePointer(x)
