@@ -15,10 +15,11 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     let repository: URL?
 
     /// `massJSON`, when given, replaces the default model's mass.json (in a temporary repository whose version
-    /// folders, `versions`, link to the real one).
+    /// folders, `versions`, link to the real one); `also` adds more models to that repository (name, mass.json,
+    /// version 1's folder).
     init(
         massJSON: String? = nil, versions: [Int] = [1], model: String = "all-MiniLM-L6-v2",
-        modelDirectory: URL = MiniLMFixture.modelDirectory
+        modelDirectory: URL = MiniLMFixture.modelDirectory, also: [(String, String, URL)] = []
     ) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
@@ -31,6 +32,13 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
             for version in versions {
                 try FileManager.default.createSymbolicLink(
                     at: folder.appendingPathComponent(String(version)), withDestinationURL: modelDirectory)
+            }
+            for (name, json, directory) in also {
+                let other = root.appendingPathComponent(name)
+                try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+                try Data(json.utf8).write(to: other.appendingPathComponent("mass.json"))
+                try FileManager.default.createSymbolicLink(
+                    at: other.appendingPathComponent("1"), withDestinationURL: directory)
             }
             repository = root
         } else {
