@@ -17,7 +17,9 @@ public final class ImageClassifier: TaskModel {
     public let directory: URL
     public let network: EfficientNetLite
     public let labels: [String]
-    public let preprocessing = ImagePreprocessing()
+    /// From the folder's optional `preprocessing.json` (`resize`, `crop`, `mean`, `std`); the reference values
+    /// without it.
+    public let preprocessing: ImagePreprocessing
     /// Floats of one preprocessed image, NCHW [3, side, side].
     public var inputSize: Int { 3 * inputSide * inputSide }
     /// The side of the square input the network takes (224 for Lite0).
@@ -44,6 +46,7 @@ public final class ImageClassifier: TaskModel {
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
+        preprocessing = try Self.loadPreprocessing(directory, side: EfficientNetLite.inputSize)
         let labelsFile = directory.appendingPathComponent("labels.txt")
         guard let text = try? String(contentsOf: labelsFile, encoding: .utf8) else {
             throw ModelError(
@@ -55,6 +58,40 @@ public final class ImageClassifier: TaskModel {
                 .badConfig, "\(labelsFile.path) has \(labels.count) labels but the model has \(network.classes) classes"
             )
         }
+    }
+
+    /// `preprocessing.json` of an image model folder: how images become the network's input. Unknown keys and
+    /// values the network cannot take are refused by name.
+    static func loadPreprocessing(_ directory: URL, side: Int) throws -> ImagePreprocessing {
+        let url = directory.appendingPathComponent("preprocessing.json")
+        var result = ImagePreprocessing()
+        guard FileManager.default.fileExists(atPath: url.path) else { return result }
+        struct Keys: Decodable {
+            let resize: Int?
+            let crop: Int?
+            let mean: Float?
+            let std: Float?
+        }
+        let keys = try ConfigLoading.decode(Keys.self, at: url)
+        if let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
+            let unknown = Set(object.keys).subtracting(["resize", "crop", "mean", "std"]).sorted().first
+        {
+            throw ModelError(.badConfig, "\(url.path): unknown key '\(unknown)' (resize, crop, mean, std)")
+        }
+        result.crop = keys.crop ?? side
+        result.resize = keys.resize ?? max(result.resize, result.crop)
+        result.mean = keys.mean ?? result.mean
+        result.std = keys.std ?? result.std
+        guard result.crop == side else {
+            throw ModelError(.unsupported, "\(url.path): 'crop' is \(result.crop); this network takes \(side)x\(side)")
+        }
+        guard result.resize >= result.crop, result.resize <= 4096 else {
+            throw ModelError(.badConfig, "\(url.path): 'resize' must be from 'crop' (\(result.crop)) to 4096")
+        }
+        guard result.std > 0, result.std.isFinite, result.mean.isFinite else {
+            throw ModelError(.badConfig, "\(url.path): 'std' must be a positive number and 'mean' a number")
+        }
+        return result
     }
 
     /// Decoded image → the normalised NCHW input, written at `into` (`inputSize` floats).
