@@ -2,6 +2,15 @@ import Foundation
 
 /// Decodes a JSON config file, turning decoding failures into `ModelError`s that name the file and the key.
 enum ConfigLoading {
+    /// Throws `.missingFile` for the first of `names` that `directory` lacks.
+    static func require(_ names: [String], in directory: URL) throws {
+        for name in names where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) {
+            throw ModelError(
+                .missingFile,
+                "\(directory.appendingPathComponent(name).path) is missing; is \(directory.path) a model folder?")
+        }
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, at url: URL) throws -> T {
         let data: Data
         do {

@@ -17,10 +17,7 @@ public final class SentenceEmbedder: TextEmbedding {
     public init(directory: URL) throws {
         self.directory = directory
         let file = { (name: String) in directory.appendingPathComponent(name) }
-        for required in ["config.json", "model.safetensors", "tokenizer.json"]
-        where !FileManager.default.fileExists(atPath: file(required).path) {
-            throw ModelError(.missingFile, "\(file(required).path) is missing; is \(directory.path) a model folder?")
-        }
+        try ConfigLoading.require(["config.json", "model.safetensors", "tokenizer.json"], in: directory)
         let config = try ConfigLoading.decode(BertConfiguration.self, at: file("config.json"))
         if let type = config.modelType, type != "bert" {
             throw ModelError(

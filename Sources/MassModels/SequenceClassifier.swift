@@ -33,10 +33,7 @@ public final class SequenceClassifier: TextEncoderModel {
     public init(directory: URL) throws {
         self.directory = directory
         let file = { (name: String) in directory.appendingPathComponent(name) }
-        for required in ["config.json", "model.safetensors", "tokenizer.json"]
-        where !FileManager.default.fileExists(atPath: file(required).path) {
-            throw ModelError(.missingFile, "\(file(required).path) is missing; is \(directory.path) a model folder?")
-        }
+        try ConfigLoading.require(["config.json", "model.safetensors", "tokenizer.json"], in: directory)
         let configFile = file("config.json").path
         let config = try ConfigLoading.decode(BertConfiguration.self, at: file("config.json"))
         let heads = try ConfigLoading.decode(HeadConfiguration.self, at: file("config.json"))

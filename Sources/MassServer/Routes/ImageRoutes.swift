@@ -8,6 +8,18 @@ import MassRuntime
 enum ImageRoutes {
     static let defaultTopK = 5
 
+    /// The JSON body of the task route.
+    struct ImageRequest: Decodable {
+        let model: String?
+        let image: String?
+        let topK: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case model, image
+            case topK = "top_k"
+        }
+    }
+
     static func add(to router: Router<MassRequestContext>, state: ServerState) {
         router.post("/v1/images/classifications") { request, context in
             RequestLabels.inference("/v1/images/classifications")
@@ -100,8 +112,8 @@ enum ImageRoutes {
             }
             return (fields, Array(file.body))
         }
-        let body = try await JSONResponse.object(request, limit: limit, family: .openAI)
-        guard let encoded = body["image"] as? String else {
+        let body = try await JSONBody.decode(ImageRequest.self, request, limit: limit)
+        guard let encoded = body.image else {
             throw APIError.badRequest(
                 "send multipart/form-data with a 'file', or JSON with 'image' as a base64 string", .openAI,
                 param: "image")
@@ -110,14 +122,9 @@ enum ImageRoutes {
         guard let image = Data(base64Encoded: base64, options: .ignoreUnknownCharacters) else {
             throw APIError.badRequest("'image' is not valid base64", .openAI, param: "image")
         }
-        var fields: [String: Any] = ["model": body["model"] as Any]
-        if let k = body["top_k"] {
-            guard let n = k as? NSNumber, String(cString: n.objCType) != "c", String(cString: n.objCType) != "d" else {
-                throw APIError.badRequest("'top_k' must be an integer", .openAI, param: "top_k")
-            }
-            fields["top_k"] = n.intValue
-        }
-        if fields["model"] is NSNull { fields["model"] = nil }
+        var fields: [String: Any] = [:]
+        if let model = body.model { fields["model"] = model }
+        if let k = body.topK { fields["top_k"] = k }
         return (fields, Array(image))
     }
 }
