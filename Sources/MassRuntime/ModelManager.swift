@@ -101,9 +101,9 @@ public final class ModelManager: Service, Sendable {
                 let context = ServingContext(
                     identity: ServedIdentity(name: entry.name, version: version), config: config, metrics: metrics,
                     threads: threads(for: config))
-                let model2 = try sanitized { try tasks.serve(model, task: config.task, context: context) }
-                served.append(model2)
-                try await sanitized { try await model2.warmUp() }
+                let servedModel = try sanitized { try tasks.serve(model, task: config.task, context: context) }
+                served.append(servedModel)
+                try await sanitized { try await servedModel.warmUp() }
                 logger.debug(
                     "model loaded",
                     metadata: [
