@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import MassModels
-import MassTokenizers
+import MassRuntime
 
-struct EmbedCommand: ParsableCommand {
+struct EmbedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
         abstract: "Embed texts with a sentence-embedding model.",
@@ -33,24 +33,40 @@ struct EmbedCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
-    func run() throws {
+    func run() async throws {
         try Mass.checkCPU()
         let inputs =
             texts.isEmpty
             ? try TextInput.lines(FileHandle.standardInput.readDataToEndOfFile(), source: "standard input") : texts
-        let embedder = try SentenceEmbedder(directory: URL(fileURLWithPath: model))
-        let encodings = inputs.map { embedder.tokenize($0).ids }
-        // Several texts: one worker per thread, each single-threaded (best throughput). One text: all
-        // threads inside the call (best latency).
+        // The server's embedding service and batching policy, in process: each text is one request and the
+        // batcher coalesces them (up to --batch-size texts and --token-budget tokens per call). Several texts: one
+        // single-threaded worker per thread, each taking batches from the queue (best throughput); one text: one
+        // worker with every thread inside the call (best latency).
         let workers = inputs.count > 1 ? threads : 1
-        let runner = OfflineEmbedder(model: embedder, workers: workers, threadsPerWorker: workers == 1 ? threads : 1)
-        let batches = OfflineEmbedder.plan(
-            lengths: encodings.map(\.count), batchSize: batchSize, tokenBudget: tokenBudget)
-        let (embeddings, _) = try runner.run(encodings, batches: batches)
+        let service = try OfflineServing.serve(
+            model, task: .textEmbedding, as: (any TextEmbeddingServing).self, threads: threads, instances: workers,
+            maxBatchSize: batchSize, maxBatchTokens: tokenBudget)
+        defer { service.shutdown() }
+        let results = try await withThrowingTaskGroup(of: (Int, EmbeddingResult).self) { group in
+            // Queued shortest first (bytes, close to tokens), so that a batch holds texts of similar length.
+            for i in inputs.indices.sorted(by: { inputs[$0].utf8.count < inputs[$1].utf8.count }) {
+                let text = inputs[i]
+                group.addTask {
+                    // Awaited before the tuple is built (swiftlang/swift#91911).
+                    let result = try await service.embed([text])
+                    return (i, result)
+                }
+            }
+            var results = [EmbeddingResult?](repeating: nil, count: inputs.count)
+            for try await (i, result) in group { results[i] = result }
+            return results.compactMap { $0 }
+        }
+        let embeddings = results.map { $0.embeddings[0] }
+        let counts = results.map { $0.tokenCounts[0] }
         var out = ""
         out.reserveCapacity(inputs.count * 4200)
         for (i, vector) in embeddings.enumerated() {
-            out += "{\"index\": \(i), \"tokens\": \(encodings[i].count), \"embedding\": ["
+            out += "{\"index\": \(i), \"tokens\": \(counts[i]), \"embedding\": ["
             for (k, v) in vector.enumerated() {
                 if k > 0 { out += ", " }
                 out += v.description

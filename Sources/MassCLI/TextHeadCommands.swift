@@ -7,11 +7,14 @@ import MassRuntime
 /// service and batching policy as `mass serve`, in process.
 enum OfflineServing {
     static func serve<Serving>(
-        _ directory: String, task: ModelTask, as _: Serving.Type, threads: Int, maxBatchSize: Int = 32
+        _ directory: String, task: ModelTask, as _: Serving.Type, threads: Int, instances: Int = 1,
+        maxBatchSize: Int = 32, maxBatchTokens: Int = 4096
     ) throws -> Serving {
         let model = try ArchitectureRegistry.standard.load(URL(fileURLWithPath: directory), task: task)
         var config = ModelConfig(task: task)
         config.batching.maxBatchSize = maxBatchSize
+        config.batching.maxBatchTokens = maxBatchTokens
+        config.instanceCount = instances
         config.maxInputs = 100_000
         config.maxQueueSize = 1_000_000
         config.requestTimeoutMilliseconds = 3_600_000
@@ -19,7 +22,8 @@ enum OfflineServing {
         let served = try TaskRegistry.standard.serve(
             model, task: task,
             context: ServingContext(
-                identity: ServedIdentity(name: name, version: 1), config: config, metrics: nil, threads: threads))
+                identity: ServedIdentity(name: name, version: 1), config: config, metrics: nil,
+                threads: max(1, threads / max(1, instances))))
         guard let typed = served as? Serving else { throw CLIError("\(directory) does not serve \(task.rawValue)") }
         return typed
     }
