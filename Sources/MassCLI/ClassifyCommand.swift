@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import MassModels
+import MassRuntime
 import MassTensor
 
-struct ClassifyCommand: ParsableCommand {
+struct ClassifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
         abstract: "Classify images (JPEG or PNG) with an image classification model.",
@@ -40,34 +41,46 @@ struct ClassifyCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         try Mass.checkCPU()
-        let classifier = try ImageClassifier(directory: URL(fileURLWithPath: model))
-        let pool = ComputePool(threads: threads)
-        let workspace = EfficientNetWorkspace()
+        // The server's image service and batching policy, in process: each file is one request (an unreadable
+        // one fails alone), coalesced into calls of up to --batch-size images whose files are decoded on the
+        // compute threads that run them. Files are read a few batches ahead, not all at once.
+        let service = try OfflineServing.serve(
+            model, task: .imageClassification, as: (any ImageClassificationServing).self, threads: threads,
+            maxBatchSize: batchSize, maxBatchTokens: batchSize)
+        defer { service.shutdown() }
+        let classifier = service.classifier
         var failed = false
         var start = 0
         while start < images.count {
-            let files = Array(images[start..<min(images.count, start + batchSize)])
+            let files = Array(images[start..<min(images.count, start + 4 * batchSize)])
             start += files.count
-            var encoded: [[UInt8]] = []
-            var named: [String] = []
-            for file in files {
-                do {
-                    encoded.append(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
-                    named.append(file)
-                } catch {
+            let results = await withTaskGroup(of: (Int, Result<[Float], any Error>).self) { group in
+                for (i, file) in files.enumerated() {
+                    group.addTask {
+                        do {
+                            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)))
+                            // Awaited before the tuple is built (swiftlang/swift#91911).
+                            let logits = try await service.classify(encoded: [bytes])[0]
+                            return (i, .success(logits))
+                        } catch {
+                            return (i, .failure(error))
+                        }
+                    }
+                }
+                var results = [Result<[Float], any Error>?](repeating: nil, count: files.count)
+                for await (i, result) in group { results[i] = result }
+                return results
+            }
+            for (file, result) in zip(files, results) {
+                switch result {
+                case .success(let logits)?: print(file, classifier.top(logits, k: topK))
+                case .failure(let error)?:
                     failed = true
                     FileHandle.standardError.write(Data("mass classify: \(file): \(describe(error))\n".utf8))
-                }
-            }
-            let results = classifier.logits(encoded: encoded, workspace: workspace, pool: pool)
-            for (file, result) in zip(named, results) {
-                switch result {
-                case .success(let logits): print(file, classifier.top(logits, k: topK))
-                case .failure(let error):
+                case nil:
                     failed = true
-                    FileHandle.standardError.write(Data("mass classify: \(file): \(error)\n".utf8))
                 }
             }
         }

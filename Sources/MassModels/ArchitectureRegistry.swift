@@ -10,10 +10,8 @@ public struct ModelFolder: Sendable {
 
     public init(directory: URL) throws {
         self.directory = directory
-        guard let items = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else {
-            throw ModelError(.missingFile, "\(directory.path) cannot be read; is it a model folder?")
-        }
-        files = Set(items)
+        // An unreadable folder holds no files: the architecture's own loader then says what it is missing.
+        files = Set((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
         struct Keys: Decodable {
             let model_type: String?
             let architectures: [String]?
@@ -80,6 +78,11 @@ public struct ArchitectureRegistry: Sendable {
                     .unsupported, "architecture '\(architecture)' does not serve task '\(task.rawValue)'")
             }
             return try entry.load(folder, task)
+        }
+        // One architecture for the task and no model_type to say otherwise: its loader's error (the file it
+        // misses) says more than "no match".
+        if candidates.count == 1, folder.modelType == nil, !candidates[0].matches(folder) {
+            return try candidates[0].load(folder, task)
         }
         guard let entry = candidates.first(where: { $0.matches(folder) }) else {
             let found = folder.modelType.map { "model_type '\($0)'" } ?? "no config.json model_type"
