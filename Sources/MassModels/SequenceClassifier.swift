@@ -156,15 +156,14 @@ public final class SequenceClassifier: TextEncoderModel {
     }
 
     /// Scores of one row of logits: softmax (single-label) or a sigmoid per label (multi-label).
-    public func scores(_ logits: [Float]) -> [Float] {
-        switch problemType {
-        case .multiLabel: return logits.map(Self.sigmoid)
-        case .singleLabel:
-            let top = logits.max() ?? 0
-            let e = logits.map { Foundation.exp($0 - top) }
-            let sum = e.reduce(0, +)
-            return e.map { $0 / sum }
-        }
+    public func scores(_ logits: [Float]) -> [Float] { Self.scores(logits, multiLabel: problemType == .multiLabel) }
+
+    public static func scores(_ logits: [Float], multiLabel: Bool) -> [Float] {
+        if multiLabel { return logits.map(sigmoid) }
+        let top = logits.max() ?? 0
+        let e = logits.map { Foundation.exp($0 - top) }
+        let sum = e.reduce(0, +)
+        return e.map { $0 / sum }
     }
 
     public static func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }

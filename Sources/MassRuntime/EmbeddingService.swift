@@ -81,7 +81,7 @@ public final class EmbeddingService: BatchedServedModel, TextEmbeddingServing {
         let sequences =
             texts.reduce(0, { $0 + $1.utf8.count }) <= Self.inlineTokenizeLimit
             ? texts.map { model.tokenize($0).ids }
-            : try await OffPool.run(name: "mass-tokenize") { texts.map { model.tokenize($0).ids } }
+            : try await OffPool.run { texts.map { model.tokenize($0).ids } }
         let embeddings = try await batcher.submit(sequences)
         return EmbeddingResult(embeddings: embeddings, tokenCounts: sequences.map(\.count))
     }

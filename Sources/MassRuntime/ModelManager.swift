@@ -94,7 +94,7 @@ public final class ModelManager: Service, Sendable {
                 let architectures = self.architectures
                 let started = ContinuousClock.now
                 let model = try await sanitized {
-                    try await OffPool.run(name: "mass-load") {
+                    try await OffPool.run {
                         try architectures.load(directory, task: config.task, architecture: config.architecture)
                     }
                 }

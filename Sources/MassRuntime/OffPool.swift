@@ -23,9 +23,7 @@ public enum OffPool {
     /// Threads started so far (for tests and metrics).
     public static var threadCount: Int { state.withLock { $0.threads } }
 
-    public static func run<T: Sendable>(
-        name: String = "mass-offpool", _ body: @escaping @Sendable () throws -> T
-    ) async throws -> T {
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             submit { continuation.resume(with: Result { try body() }) }
         }

@@ -49,13 +49,7 @@ public protocol TextClassificationServing: ServedModel {
 
 extension TextClassificationServing {
     /// Probabilities of one row of logits: softmax, or a sigmoid per label for multi-label models.
-    public func scores(_ logits: [Float]) -> [Float] {
-        if multiLabel { return logits.map(SequenceClassifier.sigmoid) }
-        let top = logits.max() ?? 0
-        let e = logits.map { Foundation.exp($0 - top) }
-        let sum = e.reduce(0, +)
-        return e.map { $0 / sum }
-    }
+    public func scores(_ logits: [Float]) -> [Float] { SequenceClassifier.scores(logits, multiLabel: multiLabel) }
 }
 
 /// Serves one loaded sequence-classification model (`BertForSequenceClassification` with `id2label`).

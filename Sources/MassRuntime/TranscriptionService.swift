@@ -101,7 +101,7 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
         let transcriber = self.transcriber
         // Decoding, resampling and the log-mel front end run here, not on the model's worker, where they would
         // hold up every request in flight (about a second per hour of audio).
-        let (features, seconds) = try await OffPool.run(name: "mass-audio") {
+        let (features, seconds) = try await OffPool.run {
             let clip = try AudioDecoder.decode(file, maxSeconds: maxSeconds).resampled(to: 16000)
             return (transcriber.features(clip.samples), clip.seconds)
         }
@@ -114,7 +114,7 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
         -> WhisperTranscriber.TimedTranscript
     {
         let transcriber = self.transcriber
-        let features = try await OffPool.run(name: "mass-audio") { transcriber.features(samples) }
+        let features = try await OffPool.run { transcriber.features(samples) }
         return try await batcher.submit(TranscriptionJob(features: features, options: options))
     }
 }

@@ -16,14 +16,12 @@ enum JSONBody {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-            throw RuntimeError(
-                .invalidInput,
-                (try? JSONSerialization.jsonObject(with: data)) == nil
-                    ? "the body is not valid JSON" : "the body must be a JSON object")
-        }
         do {
             return try JSONDecoder().decode(T.self, from: data)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw RuntimeError(.invalidInput, "the body is not valid JSON")
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw RuntimeError(.invalidInput, "the body must be a JSON object")
         } catch DecodingError.keyNotFound(let key, let context) {
             let name = path(context.codingPath + [key])
             throw RuntimeError(.invalidInput, "'\(name)' is required", param: name)

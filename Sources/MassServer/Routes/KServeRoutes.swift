@@ -114,6 +114,11 @@ enum KServeRoutes {
         guard request.inputs.count == 1, let input = request.inputs.first else {
             throw RuntimeError(.invalidInput, "'inputs' must hold exactly one tensor (BYTES text)")
         }
+        return try textInput(input)
+    }
+
+    /// The texts of one BYTES tensor, which must be valid UTF-8.
+    static func textInput(_ input: InferRequest.Input) throws -> [String] {
         guard input.datatype == "BYTES", case .bytes(let elements) = input.data else {
             throw RuntimeError(
                 .invalidInput,

@@ -174,9 +174,7 @@ enum TEIRoutes {
     /// `logits` and `probabilities` [n, labels].
     static let classifyAdapter = KServeAdapter(task: .textClassification) { infer, model, context, state in
         guard let service = model as? any TextClassificationServing else { throw KServeRoutes.mismatch(model) }
-        let columns = try infer.inputs.map { input -> [String] in
-            try KServeRoutes.textInput(InferRequest(id: nil, inputs: [input], outputs: nil, binaryOutputs: false))
-        }
+        let columns = try infer.inputs.map(KServeRoutes.textInput)
         guard columns.count == 1 || (columns.count == 2 && columns[0].count == columns[1].count) else {
             throw RuntimeError(
                 .invalidInput, "'inputs' must hold one BYTES tensor of texts, or two of the same length (pairs)")
@@ -205,8 +203,7 @@ enum TEIRoutes {
             guard let input = infer.inputs.first(where: { $0.name == name }) else {
                 throw RuntimeError(.invalidInput, "'inputs' must hold BYTES tensors 'query' [1] and 'texts' [n]")
             }
-            return try KServeRoutes.textInput(
-                InferRequest(id: nil, inputs: [input], outputs: nil, binaryOutputs: false))
+            return try KServeRoutes.textInput(input)
         }
         let query = try column("query")
         let texts = try column("texts")
