@@ -67,7 +67,7 @@ struct BenchEmbedCommand: ParsableCommand {
             try Data(contentsOf: URL(fileURLWithPath: corpus)), source: corpus)
         guard !lines.isEmpty else { throw CLIError("\(corpus) has no lines") }
         let loadStart = Date()
-        let embedder = try SentenceEmbedder(directory: URL(fileURLWithPath: model))
+        let embedder = try SentenceEmbedder(directory: URL(fileURLWithPath: model), encoder: BertModel.encoder)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let tokenizeStart = Date()
         let sequences = lines.map { embedder.tokenize($0).ids }
@@ -103,11 +103,7 @@ struct BenchEmbedCommand: ParsableCommand {
         }
         let median = wall.sorted()[wall.count / 2]
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        let c = embedder.encoder.config
-        let denseFlops =
-            2.0 * Double(tokens) * Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize)
-        let attentionFlops = 4.0 * Double(sequences.reduce(0) { $0 + $1.count * $1.count }) * Double(c.hiddenSize)
-        let gflops = (denseFlops + attentionFlops) * Double(c.numHiddenLayers) / median / 1e9
+        let gflops = embedder.encoder.forwardFlops(lengths: sequences.map(\.count)) / median / 1e9
         calls.sort()
         func pct(_ p: Double) -> Double { calls[min(calls.count - 1, Int(p * Double(calls.count)))] * 1000 }
         let report: [(String, String)] = [

@@ -10,14 +10,14 @@ final class OfflineEmbedder: @unchecked Sendable {  // `run` is called by one th
     let model: SentenceEmbedder
     let workers: Int
     let threadsPerWorker: Int
-    private let workspaces: [BertWorkspace]
+    private let workspaces: [EncoderWorkspace]
     private let pools: [ComputePool]
 
     init(model: SentenceEmbedder, workers: Int, threadsPerWorker: Int) {
         self.model = model
         self.workers = max(1, workers)
         self.threadsPerWorker = max(1, threadsPerWorker)
-        workspaces = (0..<self.workers).map { _ in BertWorkspace() }
+        workspaces = (0..<self.workers).map { _ in EncoderWorkspace() }
         pools = (0..<self.workers).map { _ in ComputePool(threads: max(1, threadsPerWorker)) }
     }
 

@@ -9,39 +9,31 @@ import MassWeights
 public final class SentenceEmbedder: TextEmbedding {
     public let directory: URL
     public let tokenizer: Tokenizer
-    public let encoder: BertModel
+    public let encoder: any TextEncoder
     public let pooling: Pooling
     public let maxSequenceLength: Int
-    public var dimension: Int { encoder.config.hiddenSize }
+    public var dimension: Int { encoder.hiddenSize }
 
-    public init(directory: URL) throws {
+    /// Loads the folder with `encoder` building the Transformer from `config.json` and the weights (the
+    /// architecture registry passes the loader of the folder's `model_type`).
+    public init(directory: URL, encoder makeEncoder: TextEncoderLoader) throws {
         self.directory = directory
         let file = { (name: String) in directory.appendingPathComponent(name) }
         try ConfigLoading.require(["config.json", "model.safetensors", "tokenizer.json"], in: directory)
-        let config = try ConfigLoading.decode(BertConfiguration.self, at: file("config.json"))
-        if let type = config.modelType, type != "bert" {
-            throw ModelError(
-                .unsupported,
-                "\(file("config.json").path): model_type '\(type)' is not supported here (supported: bert)")
-        }
         let weights: SafeTensorsFile
         do {
             weights = try SafeTensorsFile(path: file("model.safetensors").path)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
-        do {
-            encoder = try BertModel(config: config, weights: weights, configFile: file("config.json").path)
-        } catch let error as WeightsError {
-            throw ModelError(.badConfig, error.description, cause: error)
-        }
+        encoder = try makeEncoder(file("config.json"), weights)
         do {
             tokenizer = try Tokenizer(contentsOf: file("tokenizer.json"))
         } catch let error as TokenizerError {
             throw ModelError(.unsupported, error.description, cause: error)
         }
         pooling = try Self.loadPooling(directory: directory)
-        var length = config.maxPositionEmbeddings
+        var length = encoder.maxPositions
         if FileManager.default.fileExists(atPath: file("sentence_bert_config.json").path) {
             struct SentenceBertConfig: Decodable {
                 let max_seq_length: Int?
@@ -105,15 +97,15 @@ public final class SentenceEmbedder: TextEmbedding {
     }
 
     /// Tokenizes with the model's truncation (`max_seq_length`, special tokens included).
-    public func makeWorkspace() -> BertWorkspace { BertWorkspace() }
+    public func makeWorkspace() -> EncoderWorkspace { EncoderWorkspace() }
 
     public func tokenize(_ text: String) -> Encoding {
         tokenizer.encode(text, maxLength: maxSequenceLength)
     }
 
     /// Embeds a ragged batch of token sequences; returns one vector per sequence, in order.
-    public func embed(_ sequences: [[Int32]], workspace: BertWorkspace, pool: ComputePool) throws -> [[Float]] {
-        let states = try encoder.forward(sequences, workspace: workspace, pool: pool)
+    public func embed(_ sequences: [[Int32]], workspace: EncoderWorkspace, pool: ComputePool) throws -> [[Float]] {
+        let states = try encoder.hiddenStates(sequences, typeIds: nil, workspace: workspace, pool: pool)
         let dim = dimension
         var result = [[Float]](repeating: [], count: sequences.count)
         var offset = 0

@@ -22,7 +22,7 @@ public final class SequenceClassifier: TextEncoderModel {
 
     public let directory: URL
     public let tokenizer: Tokenizer
-    public let encoder: BertModel
+    public let encoder: any TextEncoder
     public let pooler: Linear
     public let classifier: Linear
     /// Label names in logit order (`id2label`; `LABEL_i` where the config names none).
@@ -30,19 +30,23 @@ public final class SequenceClassifier: TextEncoderModel {
     public let problemType: ProblemType
     public let maxSequenceLength: Int
 
-    public init(directory: URL) throws {
+    /// Loads the folder with `encoder` building the Transformer from `config.json` and the weights.
+    public init(directory: URL, encoder makeEncoder: TextEncoderLoader) throws {
         self.directory = directory
         let file = { (name: String) in directory.appendingPathComponent(name) }
         try ConfigLoading.require(["config.json", "model.safetensors", "tokenizer.json"], in: directory)
         let configFile = file("config.json").path
-        let config = try ConfigLoading.decode(BertConfiguration.self, at: file("config.json"))
         let heads = try ConfigLoading.decode(HeadConfiguration.self, at: file("config.json"))
         let weights: SafeTensorsFile
         do {
             weights = try SafeTensorsFile(path: file("model.safetensors").path)
-            encoder = try BertModel(config: config, weights: weights, configFile: configFile)
-            let h = config.hiddenSize
-            let prefix = weights.names.contains("bert.pooler.dense.weight") ? "bert." : ""
+            encoder = try makeEncoder(file("config.json"), weights)
+            let h = encoder.hiddenSize
+            // The pooler sits inside the encoder's module ("bert.pooler", "roberta.pooler").
+            let prefix =
+                weights.names.first { $0.hasSuffix(".pooler.dense.weight") }.map {
+                    String($0.dropLast("pooler.dense.weight".count))
+                } ?? ""
             pooler = try Linear(
                 weight: weights.float32(prefix + "pooler.dense.weight", shape: [h, h]),
                 bias: weights.float32(prefix + "pooler.dense.bias", shape: [h]))
@@ -72,7 +76,7 @@ public final class SequenceClassifier: TextEncoderModel {
         } catch let error as TokenizerError {
             throw ModelError(.unsupported, error.description, cause: error)
         }
-        maxSequenceLength = config.maxPositionEmbeddings
+        maxSequenceLength = encoder.maxPositions
     }
 
     /// The keys of `config.json` that describe the head.
@@ -97,7 +101,7 @@ public final class SequenceClassifier: TextEncoderModel {
         }
     }
 
-    public func makeWorkspace() -> BertWorkspace { BertWorkspace() }
+    public func makeWorkspace() -> EncoderWorkspace { EncoderWorkspace() }
 
     /// One text with the single-sequence template. With `truncate` false, a text longer than the model takes is
     /// an error naming its token count.
@@ -129,10 +133,10 @@ public final class SequenceClassifier: TextEncoderModel {
     }
 
     /// The logits of a ragged batch of encodings: one row of `labels.count` per input, in order.
-    public func logits(_ inputs: [Encoding], workspace: BertWorkspace, pool: ComputePool) throws -> [[Float]] {
-        let states = try encoder.forward(
+    public func logits(_ inputs: [Encoding], workspace: EncoderWorkspace, pool: ComputePool) throws -> [[Float]] {
+        let states = try encoder.hiddenStates(
             inputs.map(\.ids), typeIds: inputs.map(\.typeIds), workspace: workspace, pool: pool)
-        let h = encoder.config.hiddenSize
+        let h = encoder.hiddenSize
         let n = inputs.count
         // The first token of every sequence, gathered; then the pooler and the classifier on those rows only.
         let first = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))

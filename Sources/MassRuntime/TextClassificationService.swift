@@ -10,7 +10,7 @@ public struct SequenceScoringBatch: BatchModel {
     public let classifier: SequenceClassifier
 
     public final class Lane {
-        let workspace = BertWorkspace()
+        let workspace = EncoderWorkspace()
         let pool: ComputePool
         init(threads: Int) { pool = ComputePool(threads: threads) }
     }

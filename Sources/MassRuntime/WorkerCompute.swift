@@ -6,13 +6,13 @@ import MassTensor
 /// share runs whole on its own single-threaded lane: no per-layer synchronisation, the layout `mass embed` found
 /// fastest for throughput (one single-threaded worker per core).
 public final class WorkerCompute {
-    private let workspace = BertWorkspace()
+    private let workspace = EncoderWorkspace()
     private let pool: ComputePool
-    private let lanes: [(workspace: BertWorkspace, pool: ComputePool)]
+    private let lanes: [(workspace: EncoderWorkspace, pool: ComputePool)]
 
     public init(threads: Int) {
         pool = ComputePool(threads: threads, pinned: true)
-        lanes = threads > 1 ? (0..<threads).map { _ in (BertWorkspace(), ComputePool(threads: 1)) } : []
+        lanes = threads > 1 ? (0..<threads).map { _ in (EncoderWorkspace(), ComputePool(threads: 1)) } : []
     }
 
     /// Lets the compute helpers sleep until the next batch.

@@ -7,7 +7,8 @@ import Testing
 
 /// The real all-MiniLM-L6-v2 against sentence-transformers' golden outputs (gates from fixtures/README.md).
 @Suite(.serialized) struct MiniLMParityTests {
-    static let model: SentenceEmbedder? = try? SentenceEmbedder(directory: MiniLMFixture.modelDirectory)
+    static let model: SentenceEmbedder? = try? SentenceEmbedder(
+        directory: MiniLMFixture.modelDirectory, encoder: BertModel.encoder)
 
     func embedder() throws -> SentenceEmbedder {
         try #require(Self.model, "run 'make models' first: \(MiniLMFixture.modelDirectory.path) did not load")
@@ -18,7 +19,7 @@ import Testing
         let model = try embedder()
         let fixture = try MiniLMFixture.load()
         let pool = ComputePool(threads: threads)
-        let workspace = BertWorkspace()
+        let workspace = EncoderWorkspace()
         for c in fixture.cases {
             let ids = model.tokenize(c.text).ids
             #expect(ids == c.input_ids, "case \(c.id)")
@@ -41,7 +42,8 @@ import Testing
             )
             #expect(golden.count == layers * tokens * dim)
             var worst = [Float](repeating: 0, count: layers)
-            _ = try model.encoder.forward([h.input_ids], workspace: BertWorkspace(), pool: ComputePool(threads: 1)) {
+            let bert = try #require(model.encoder as? BertModel)
+            _ = try bert.forward([h.input_ids], workspace: EncoderWorkspace(), pool: ComputePool(threads: 1)) {
                 layer, states in
                 let ours = Array(UnsafeBufferPointer(start: states, count: tokens * dim))
                 worst[layer] = Comparison.maxAbsDiff(
@@ -65,7 +67,7 @@ import Testing
         let model = try embedder()
         let fixture = try MiniLMFixture.load()
         let pool = ComputePool(threads: threads)
-        let workspace = BertWorkspace()
+        let workspace = EncoderWorkspace()
         let sequences = fixture.cases.map(\.input_ids)
         let batched = try model.embed(sequences, workspace: workspace, pool: pool)
         for (i, ids) in sequences.enumerated() {
@@ -79,10 +81,10 @@ import Testing
         let model = try embedder()
         #expect(throws: ModelError.self) {
             _ = try model.embed(
-                [[Int32](repeating: 1000, count: 513)], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
+                [[Int32](repeating: 1000, count: 513)], workspace: EncoderWorkspace(), pool: ComputePool(threads: 1))
         }
         #expect(throws: ModelError.self) {
-            _ = try model.embed([[101, 40000, 102]], workspace: BertWorkspace(), pool: ComputePool(threads: 1))
+            _ = try model.embed([[101, 40000, 102]], workspace: EncoderWorkspace(), pool: ComputePool(threads: 1))
         }
     }
 }

@@ -27,7 +27,7 @@ import Testing
 
     func message(_ dir: URL) -> String? {
         do {
-            _ = try SentenceEmbedder(directory: dir)
+            _ = try SentenceEmbedder(directory: dir, encoder: BertModel.encoder)
             return nil
         } catch {
             return "\(error)"

@@ -13,11 +13,11 @@ import Testing
     init() throws { fixture = try TextHeadFixture.load() }
 
     func logits(_ model: SequenceClassifier, _ encodings: [Encoding]) throws -> [[Float]] {
-        try model.logits(encodings, workspace: BertWorkspace(), pool: ComputePool(threads: 2))
+        try model.logits(encodings, workspace: EncoderWorkspace(), pool: ComputePool(threads: 2))
     }
 
     @Test func classifierMatchesTransformers() throws {
-        let model = try SequenceClassifier(directory: TextHeadFixture.classifierDirectory)
+        let model = try SequenceClassifier(directory: TextHeadFixture.classifierDirectory, encoder: BertModel.encoder)
         #expect(model.labels == ["negative", "neutral", "positive"])
         #expect(model.problemType == .singleLabel)
         let encodings = try fixture.classification.map { try model.encode($0.text) }
@@ -55,7 +55,7 @@ import Testing
 
     /// Hugging Face's longest_first: both fit, the short side fits, both cut (odd and even room), first longer.
     @Test func pairTruncationMatchesTransformers() throws {
-        let model = try SequenceClassifier(directory: TextHeadFixture.rerankerDirectory)
+        let model = try SequenceClassifier(directory: TextHeadFixture.rerankerDirectory, encoder: BertModel.encoder)
         for golden in fixture.truncation {
             let encoding = try model.tokenizer.encode(
                 pair: golden.query ?? "", golden.text, maxLength: golden.maxLength)
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func overLongInputIsRefusedWithoutTruncation() throws {
-        let model = try SequenceClassifier(directory: TextHeadFixture.classifierDirectory)
+        let model = try SequenceClassifier(directory: TextHeadFixture.classifierDirectory, encoder: BertModel.encoder)
         let long = String(repeating: "hello world ", count: 100)
         let error = caught(ModelError.self) { _ = try model.encode(long, truncate: false) }
         #expect(error?.code == .inputTooLong)
@@ -98,7 +98,7 @@ import Testing
         let dir = try edited(TextHeadFixture.classifierDirectory, "multi") {
             $0["problem_type"] = "multi_label_classification"
         }
-        let model = try SequenceClassifier(directory: dir)
+        let model = try SequenceClassifier(directory: dir, encoder: BertModel.encoder)
         #expect(model.problemType == .multiLabel)
         let row = fixture.classification[0].logits
         let scores = model.scores(row)
@@ -109,10 +109,14 @@ import Testing
         let noLabel = try edited(TextHeadFixture.classifierDirectory, "labels") {
             $0["id2label"] = ["0": "a", "1": "b"]
         }
-        let labels = caught(ModelError.self) { _ = try SequenceClassifier(directory: noLabel) }
+        let labels = caught(ModelError.self) {
+            _ = try SequenceClassifier(directory: noLabel, encoder: BertModel.encoder)
+        }
         #expect(labels?.message.contains("'id2label' has no label 2") == true, "\(labels?.message ?? "")")
         let problem = try edited(TextHeadFixture.classifierDirectory, "problem") { $0["problem_type"] = "regression" }
-        let type = caught(ModelError.self) { _ = try SequenceClassifier(directory: problem) }
+        let type = caught(ModelError.self) {
+            _ = try SequenceClassifier(directory: problem, encoder: BertModel.encoder)
+        }
         #expect(type?.code == .unsupported)
         // Three labels cannot rank: the registry refuses the classifier as a reranker.
         let rerank = caught(ModelError.self) {

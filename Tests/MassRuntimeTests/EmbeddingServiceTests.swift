@@ -7,7 +7,8 @@ import Testing
 /// The runtime with the real model: concurrent requests are batched, results equal the golden embeddings,
 /// a full queue is refused at once, and shutdown finishes what was accepted.
 @Suite(.serialized) struct EmbeddingServiceTests {
-    static let model: SentenceEmbedder? = try? SentenceEmbedder(directory: MiniLMFixture.modelDirectory)
+    static let model: SentenceEmbedder? = try? SentenceEmbedder(
+        directory: MiniLMFixture.modelDirectory, encoder: BertModel.encoder)
 
     func service(_ json: String) throws -> EmbeddingService {
         let model = try #require(Self.model, "run 'make models' first")

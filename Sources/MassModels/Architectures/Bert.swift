@@ -56,51 +56,8 @@ public struct BertConfiguration: Codable, Sendable {
     }
 }
 
-/// Scratch memory for one forward pass; one per compute thread, reused across batches.
-public final class BertWorkspace {
-    var capacity = 0
-    var hidden = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var context = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var intermediate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    /// One attention score matrix per pool thread, each `scoreCapacity` floats.
-    var scores: [UnsafeMutablePointer<Float>] = []
-    var scoreCapacity = 0
-
-    public init() {}
-
-    func reserve(tokens: Int, config: BertConfiguration, maxLength: Int, threads: Int) {
-        let needed = Kernels.attentionScratchCount(tokens: maxLength, d: config.headDimension)
-        if scores.count < threads || scoreCapacity < needed {
-            for s in scores { s.deallocate() }
-            scoreCapacity = max(scoreCapacity, needed)
-            scores = (0..<threads).map { _ in .allocate(capacity: scoreCapacity) }
-        }
-        guard tokens > capacity else { return }
-        release()
-        capacity = max(tokens, 64)
-        let h = config.hiddenSize
-        hidden = .allocate(capacity: capacity * h)
-        qkv = .allocate(capacity: capacity * 3 * h)
-        context = .allocate(capacity: capacity * h)
-        intermediate = .allocate(capacity: capacity * config.intermediateSize)
-    }
-
-    private func release() {
-        hidden.deallocate()
-        qkv.deallocate()
-        context.deallocate()
-        intermediate.deallocate()
-    }
-
-    deinit {
-        release()
-        for s in scores { s.deallocate() }
-    }
-}
-
 /// The BERT encoder with its weights in fp32, laid out for the kernels.
-public final class BertModel: @unchecked Sendable {  // weights are immutable after init
+public final class BertModel: TextEncoder, @unchecked Sendable {  // weights are immutable after init
     public let config: BertConfiguration
 
     struct Layer {
@@ -161,7 +118,7 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
     /// `observe(layer, states)`, when given, sees the hidden states after the embeddings (layer 0) and after
     /// each encoder layer.
     public func forward(
-        _ sequences: [[Int32]], typeIds: [[Int32]]? = nil, workspace ws: BertWorkspace, pool: ComputePool,
+        _ sequences: [[Int32]], typeIds: [[Int32]]? = nil, workspace ws: EncoderWorkspace, pool: ComputePool,
         observe: ((Int, UnsafePointer<Float>) -> Void)? = nil
     ) throws -> UnsafePointer<Float> {
         let total = sequences.reduce(0) { $0 + $1.count }
@@ -185,7 +142,9 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
                     .invalidInput, "token type id \(bad) is outside 0..<\(config.typeVocabSize) (type_vocab_size)")
             }
         }
-        ws.reserve(tokens: total, config: config, maxLength: max(longest, 1), threads: pool.threadCount)
+        ws.reserve(
+            tokens: total, hidden: config.hiddenSize, intermediate: config.intermediateSize,
+            headDimension: config.headDimension, maxLength: max(longest, 1), threads: pool.threadCount)
         var offsets: [Int] = []
         var offset = 0
         for ids in sequences {
@@ -221,7 +180,7 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
     }
 
     private func encode(
-        _ layer: Layer, sequences: [[Int32]], offsets: [Int], total: Int, ws: BertWorkspace, pool: ComputePool
+        _ layer: Layer, sequences: [[Int32]], offsets: [Int], total: Int, ws: EncoderWorkspace, pool: ComputePool
     ) {
         let h = config.hiddenSize
         let eps = config.layerNormEps
@@ -249,7 +208,7 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
     static let directAttentionLimit = 64
 
     /// Scaled dot-product attention per (sequence, head), each sequence attending only to itself.
-    private func attention(sequences: [[Int32]], offsets: [Int], ws: BertWorkspace, pool: ComputePool) {
+    private func attention(sequences: [[Int32]], offsets: [Int], ws: EncoderWorkspace, pool: ComputePool) {
         let h = config.hiddenSize
         let heads = config.numAttentionHeads
         let d = config.headDimension
@@ -283,6 +242,35 @@ public final class BertModel: @unchecked Sendable {  // weights are immutable af
 }
 
 extension BertModel {
+    public var hiddenSize: Int { config.hiddenSize }
+    public var maxPositions: Int { config.maxPositionEmbeddings }
+
+    public func hiddenStates(
+        _ sequences: [[Int32]], typeIds: [[Int32]]?, workspace: EncoderWorkspace, pool: ComputePool
+    ) throws -> UnsafePointer<Float> {
+        try forward(sequences, typeIds: typeIds, workspace: workspace, pool: pool)
+    }
+
+    public func forwardFlops(lengths: [Int]) -> Double {
+        let h = Double(config.hiddenSize)
+        let dense = 2.0 * Double(lengths.reduce(0, +)) * (4 * h * h + 2 * h * Double(config.intermediateSize))
+        let attention = 4.0 * Double(lengths.reduce(0) { $0 + $1 * $1 }) * h
+        return (dense + attention) * Double(config.numHiddenLayers)
+    }
+
+    /// Loads the encoder of a `model_type` "bert" folder (its `config.json` and the weights read from it).
+    public static func encoder(configFile: URL, weights: any WeightSource) throws -> any TextEncoder {
+        let config = try ConfigLoading.decode(BertConfiguration.self, at: configFile)
+        if let type = config.modelType, type != "bert" {
+            throw ModelError(.unsupported, "\(configFile.path): model_type '\(type)' is not a BERT encoder")
+        }
+        do {
+            return try BertModel(config: config, weights: weights, configFile: configFile.path)
+        } catch let error as WeightsError {
+            throw ModelError(.badConfig, error.description, cause: error)
+        }
+    }
+
     /// BERT checkpoints (`model_type` "bert"): sentence embeddings from a sentence-transformers folder, and
     /// `BertForSequenceClassification` heads for text classification and, with one label, reranking.
     public static let architecture = ArchitectureRegistry.Entry(
@@ -290,9 +278,9 @@ extension BertModel {
         matches: { $0.modelType == "bert" || ($0.modelType == nil && $0.files.contains("model.safetensors")) },
         load: { folder, task in
             switch task {
-            case .textEmbedding: return try SentenceEmbedder(directory: folder.directory)
+            case .textEmbedding: return try SentenceEmbedder(directory: folder.directory, encoder: encoder)
             case .rerank:
-                let model = try SequenceClassifier(directory: folder.directory)
+                let model = try SequenceClassifier(directory: folder.directory, encoder: encoder)
                 guard model.labels.count == 1 else {
                     throw ModelError(
                         .unsupported,
@@ -300,7 +288,7 @@ extension BertModel {
                     )
                 }
                 return model
-            default: return try SequenceClassifier(directory: folder.directory)
+            default: return try SequenceClassifier(directory: folder.directory, encoder: encoder)
             }
         })
 }
