@@ -8,7 +8,7 @@ import MassRuntime
 enum OfflineServing {
     static func serve<Serving>(
         _ directory: String, task: ModelTask, as _: Serving.Type, threads: Int, instances: Int = 1,
-        maxBatchSize: Int = 32, maxBatchTokens: Int = 4096
+        maxBatchSize: Int = 32, maxBatchTokens: Int = 4096, configure: (inout ModelConfig) -> Void = { _ in }
     ) throws -> Serving {
         let model = try ArchitectureRegistry.standard.load(URL(fileURLWithPath: directory), task: task)
         var config = ModelConfig(task: task)
@@ -18,6 +18,7 @@ enum OfflineServing {
         config.maxInputs = 100_000
         config.maxQueueSize = 1_000_000
         config.requestTimeoutMilliseconds = 3_600_000
+        configure(&config)
         let name = URL(fileURLWithPath: directory).standardizedFileURL.deletingLastPathComponent().lastPathComponent
         let served = try TaskRegistry.standard.serve(
             model, task: task,

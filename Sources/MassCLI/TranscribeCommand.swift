@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import MassAudio
 import MassModels
-import MassTensor
+import MassRuntime
 
-struct TranscribeCommand: ParsableCommand {
+struct TranscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcribe",
         abstract: "Transcribe speech (WAV, FLAC, OGG, MP3) with a Whisper model.",
@@ -14,7 +14,8 @@ struct TranscribeCommand: ParsableCommand {
             falling back to sampling (best of 5) at rising temperatures when a window's text is too repetitive \
             (compression ratio over 2.4) or too improbable (average log-probability under -1). \
             --beam-size 1 --without-timestamps --temperature 0 is faster-whisper's greedy mode. Files are \
-            transcribed together, --batch at a time, sharing encoder passes and decoder steps.
+            transcribed together through the server's batcher, up to --batch at a time, sharing encoder passes \
+            and decoder steps; a file joins the batch as soon as another finishes.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, srt, vtt }
@@ -82,9 +83,14 @@ struct TranscribeCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         try Mass.checkCPU()
-        let transcriber = try WhisperTranscriber(directory: URL(fileURLWithPath: model))
+        let maxSeconds = maxSeconds
+        let service = try OfflineServing.serve(
+            model, task: .speechRecognition, as: (any SpeechRecognitionServing).self, threads: threads,
+            maxBatchSize: batch
+        ) { $0.maxAudioSeconds = maxSeconds }
+        defer { service.shutdown() }
         var options = WhisperOptions()
         options.beamSize = beamSize
         options.bestOf = bestOf
@@ -92,31 +98,56 @@ struct TranscribeCommand: ParsableCommand {
         options.timestamps = !withoutTimestamps
         options.conditionOnPreviousText = !noConditionOnPreviousText
         options.wordTimestamps = wordTimestamps
-        if let prompt { options.initialPrompt = try transcriber.promptTokens(prompt) }
-        let pool = ComputePool(threads: threads)
+        if let prompt { options.initialPrompt = try service.transcriber.promptTokens(prompt) }
+        let failed = try await Self.transcribe(
+            files, service: service, options: options, window: 2 * batch, format: format)
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Submits the files to the service, at most `window` at a time (the batcher joins them into its running
+    /// batch as sessions finish), and prints each transcript in the files' order. Answers whether any file failed.
+    static func transcribe(
+        _ files: [String], service: any SpeechRecognitionServing, options: WhisperOptions, window: Int,
+        format: Format
+    ) async throws -> Bool {
         var failed = false
-        for group in stride(from: 0, to: files.count, by: batch).map({ Array(files[$0..<min($0 + batch, files.count)]) }
-        ) {
-            var sessions: [(file: String, session: WhisperSession?)] = []
-            for file in group {
-                do {
-                    let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                    let clip = try AudioDecoder.decode(Array(data), maxSeconds: maxSeconds).resampled(to: 16000)
-                    sessions.append((file, transcriber.session(clip.samples, options: options)))
-                } catch {
-                    failed = true
-                    sessions.append((file, nil))
-                    let reason = (error as? CocoaError)?.code == .fileReadNoSuchFile ? "no such file" : "\(error)"
-                    FileHandle.standardError.write(Data("mass transcribe: \(file): \(reason)\n".utf8))
+        try await withThrowingTaskGroup(of: (Int, Result<WhisperTranscriber.TimedTranscript, any Error>).self) {
+            group in
+            var next = 0
+            var printed = 0
+            var finished: [Int: Result<WhisperTranscriber.TimedTranscript, any Error>] = [:]
+            func submit() {
+                let index = next
+                let file = files[index]
+                next += 1
+                group.addTask {
+                    do {
+                        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                        let (transcript, _) = try await service.transcribe(file: Array(data), options: options)
+                        return (index, .success(transcript))
+                    } catch {
+                        return (index, .failure(error))
+                    }
                 }
             }
-            transcriber.run(sessions.compactMap(\.session), pool: pool)
-            for (file, session) in sessions {
-                guard let session else { continue }
-                print(Self.render(session.transcript, file: file, format: format), terminator: "")
+            while next < min(files.count, window) { submit() }
+            for try await (index, result) in group {
+                finished[index] = result
+                while let result = finished.removeValue(forKey: printed) {
+                    switch result {
+                    case .success(let transcript):
+                        print(render(transcript, file: files[printed], format: format), terminator: "")
+                    case .failure(let error):
+                        failed = true
+                        let reason = (error as? CocoaError)?.code == .fileReadNoSuchFile ? "no such file" : "\(error)"
+                        FileHandle.standardError.write(Data("mass transcribe: \(files[printed]): \(reason)\n".utf8))
+                    }
+                    printed += 1
+                }
+                if next < files.count { submit() }
             }
         }
-        if failed { throw ExitCode(1) }
+        return failed
     }
 
     static func render(_ transcript: WhisperTranscriber.TimedTranscript, file: String, format: Format) -> String {
@@ -139,9 +170,7 @@ struct TranscribeCommand: ParsableCommand {
                     return segment
                 },
             ]
-            let json = try! JSONSerialization.data(
-                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-            return String(decoding: json, as: UTF8.self) + "\n"
+            return OfflineServing.json(object) + "\n"
         case .srt: return transcript.srt
         case .vtt: return transcript.vtt
         }
