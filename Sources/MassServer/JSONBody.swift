@@ -49,7 +49,10 @@ enum JSONBody {
         case is Int.Type: "an integer"
         case is Double.Type, is Float.Type: "a number"
         case is [String].Type: "an array of strings"
-        default: "of type \(type)"
+        case is [Int].Type: "an array of integers"
+        default:
+            String(describing: type).hasPrefix("Array<")
+                ? "an array" : String(describing: type).hasPrefix("Dictionary<") ? "an object" : "of type \(type)"
         }
     }
 }

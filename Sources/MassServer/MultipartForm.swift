@@ -15,6 +15,25 @@ struct MultipartForm {
 
     func first(_ name: String) -> Part? { parts.first { $0.name == name } }
 
+    /// A text field, trimmed; nil when absent or empty. A part that is not UTF-8 is a 400 naming the field.
+    func text(_ name: String, family: APIError.Family) throws -> String? {
+        guard let part = first(name) else { return nil }
+        guard let text = part.text else {
+            throw APIError.badRequest("'\(name)' must be UTF-8 text", family, param: name)
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// An integer field; nil when absent or empty.
+    func integer(_ name: String, family: APIError.Family) throws -> Int? {
+        guard let text = try text(name, family: family) else { return nil }
+        guard let value = Int(text) else {
+            throw APIError.badRequest("'\(name)' must be an integer, not \"\(text)\"", family, param: name)
+        }
+        return value
+    }
+
     /// The boundary of a `multipart/form-data; boundary=...` content type, or nil for another type.
     static func boundary(of contentType: String) -> String? {
         let pieces = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -22,64 +22,88 @@ enum AudioRoutes {
                 }
                 let body = try await JSONResponse.collect(request, limit: state.bodyLimit, family: .openAI)
                 let form = try MultipartForm(Array(body.readableBytesView), boundary: boundary, family: .openAI)
-                func field(_ key: String) -> String? {
-                    form.first(key)?.text?.trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-                guard let name = field("model"), !name.isEmpty else {
-                    throw APIError.badRequest("'model' must name a hosted speech model", .openAI, param: "model")
-                }
+                let fields = try TranscriptionForm(form)
+                let name = fields.model
                 let service = try state.model(
                     name, as: (any SpeechRecognitionServing).self, serving: .speechRecognition)
-                guard let file = form.first("file"), !file.body.isEmpty else {
-                    throw APIError.badRequest("the form has no non-empty 'file' part", .openAI, param: "file")
-                }
-                let formatName = field("response_format") ?? "json"
-                guard let format = Format(rawValue: formatName) else {
-                    throw APIError.badRequest(
-                        "'response_format' must be json, text, srt, vtt or verbose_json", .openAI,
-                        param: "response_format")
-                }
-                if let language = field("language"), !language.isEmpty, language.lowercased() != "en" {
+                if let language = fields.language, language.lowercased() != "en" {
                     throw APIError.badRequest(
                         "model '\(name)' is English-only; 'language' must be \"en\", not \"\(language)\"", .openAI,
                         param: "language")
                 }
                 var options = WhisperOptions()
-                if let prompt = field("prompt"), !prompt.isEmpty {
-                    options.initialPrompt = try service.transcriber.promptTokens(prompt)
-                }
-                if let t = field("temperature"), !t.isEmpty {
-                    guard let value = Double(t), (0...1).contains(value) else {
-                        throw APIError.badRequest(
-                            "'temperature' must be a number from 0 to 1, not \"\(t)\"", .openAI, param: "temperature")
-                    }
-                    options.temperatures = temperatures(from: value)
-                }
-                var granularities: Set<String> = []
-                for g in form.parts where g.name.hasPrefix("timestamp_granularities") {
-                    let value = g.text?.trimmingCharacters(in: .whitespaces) ?? ""
-                    guard value == "segment" || value == "word" else {
-                        throw APIError.badRequest(
-                            "'timestamp_granularities[]' must be \"segment\" or \"word\", not \"\(value)\"", .openAI,
-                            param: "timestamp_granularities[]")
-                    }
-                    granularities.insert(value)
-                }
-                if !granularities.isEmpty && format != .verboseJSON {
-                    throw APIError.badRequest(
-                        "'timestamp_granularities[]' needs response_format verbose_json", .openAI,
-                        param: "timestamp_granularities[]")
-                }
+                if let prompt = fields.prompt { options.initialPrompt = try service.transcriber.promptTokens(prompt) }
+                if let t = fields.temperature { options.temperatures = temperatures(from: t) }
+                let granularities = fields.granularities
+                let format = fields.format
+                let file = fields.file
                 options.wordTimestamps = granularities.contains("word")
                 let chosen = options
                 let (transcript, seconds) = try await context.cancellingOnDisconnect {
-                    try await service.transcribe(file: Array(file.body), options: chosen)
+                    try await service.transcribe(file: Array(file), options: chosen)
                 }
                 return render(
                     transcript, seconds: seconds, format: format,
                     segments: granularities.isEmpty || granularities.contains("segment"),
                     words: options.wordTimestamps)
             }
+        }
+    }
+
+    /// The transcription form as a DTO: every field checked, with its name, before any model work.
+    struct TranscriptionForm {
+        let model: String
+        let file: ArraySlice<UInt8>
+        let format: Format
+        let language: String?
+        let prompt: String?
+        let temperature: Double?
+        /// `timestamp_granularities[]`: "segment", "word".
+        let granularities: Set<String>
+
+        init(_ form: MultipartForm) throws {
+            guard let model = try form.text("model", family: .openAI) else {
+                throw APIError.badRequest("'model' must name a hosted speech model", .openAI, param: "model")
+            }
+            self.model = model
+            guard let file = form.first("file"), !file.body.isEmpty else {
+                throw APIError.badRequest("the form has no non-empty 'file' part", .openAI, param: "file")
+            }
+            self.file = file.body
+            let formatName = try form.text("response_format", family: .openAI) ?? "json"
+            guard let format = Format(rawValue: formatName) else {
+                throw APIError.badRequest(
+                    "'response_format' must be json, text, srt, vtt or verbose_json", .openAI,
+                    param: "response_format")
+            }
+            self.format = format
+            language = try form.text("language", family: .openAI)
+            prompt = try form.text("prompt", family: .openAI)
+            if let raw = try form.text("temperature", family: .openAI) {
+                guard let value = Double(raw), (0...1).contains(value) else {
+                    throw APIError.badRequest(
+                        "'temperature' must be a number from 0 to 1, not \"\(raw)\"", .openAI, param: "temperature")
+                }
+                temperature = value
+            } else {
+                temperature = nil
+            }
+            var granularities: Set<String> = []
+            for g in form.parts where g.name.hasPrefix("timestamp_granularities") {
+                let value = g.text?.trimmingCharacters(in: .whitespaces) ?? ""
+                guard value == "segment" || value == "word" else {
+                    throw APIError.badRequest(
+                        "'timestamp_granularities[]' must be \"segment\" or \"word\", not \"\(value)\"", .openAI,
+                        param: "timestamp_granularities[]")
+                }
+                granularities.insert(value)
+            }
+            if !granularities.isEmpty && format != .verboseJSON {
+                throw APIError.badRequest(
+                    "'timestamp_granularities[]' needs response_format verbose_json", .openAI,
+                    param: "timestamp_granularities[]")
+            }
+            self.granularities = granularities
         }
     }
 

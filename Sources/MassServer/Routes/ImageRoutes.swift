@@ -24,17 +24,18 @@ enum ImageRoutes {
         router.post("/v1/images/classifications") { request, context in
             RequestLabels.inference("/v1/images/classifications")
             do {
-                let (fields, image) = try await read(request, limit: state.bodyLimit)
-                guard let name = fields["model"] as? String else {
+                let body = try await read(request, limit: state.bodyLimit)
+                let image = body.image
+                guard let name = body.model else {
                     throw APIError.badRequest("'model' must name a hosted image model", .openAI, param: "model")
                 }
                 let service = try state.model(
                     name, as: (any ImageClassificationServing).self, serving: .imageClassification)
                 let classes = service.classifier.labels.count
                 let topK: Int
-                switch fields["top_k"] {
+                switch body.topK {
                 case nil: topK = min(defaultTopK, classes)
-                case let k as Int where (1...classes).contains(k): topK = k
+                case let k? where (1...classes).contains(k): topK = k
                 default:
                     throw APIError.badRequest(
                         "'top_k' must be an integer from 1 to \(classes)", .openAI, param: "top_k")
@@ -93,8 +94,15 @@ enum ImageRoutes {
         ).encode(for: infer)
     }
 
-    /// The form fields (`model` as a string, `top_k` as an integer) and the image bytes.
-    static func read(_ request: Request, limit: Int) async throws -> ([String: Any], [UInt8]) {
+    /// What the task route reads, from either body.
+    struct ImageInput {
+        var model: String?
+        var topK: Int?
+        var image: [UInt8]
+    }
+
+    /// Reads a multipart form (`file`, `model`, `top_k`) or a JSON `ImageRequest` (`image` in base64).
+    static func read(_ request: Request, limit: Int) async throws -> ImageInput {
         let type = request.headers[.contentType] ?? ""
         if let boundary = MultipartForm.boundary(of: type) {
             let body = try await JSONResponse.collect(request, limit: limit, family: .openAI)
@@ -102,15 +110,9 @@ enum ImageRoutes {
             guard let file = form.first("file") else {
                 throw APIError.badRequest("the form has no 'file' part", .openAI, param: "file")
             }
-            var fields: [String: Any] = [:]
-            if let model = form.first("model") { fields["model"] = model.text }
-            if let k = form.first("top_k") {
-                guard let text = k.text, let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                    throw APIError.badRequest("'top_k' must be an integer", .openAI, param: "top_k")
-                }
-                fields["top_k"] = value
-            }
-            return (fields, Array(file.body))
+            return ImageInput(
+                model: try form.text("model", family: .openAI), topK: try form.integer("top_k", family: .openAI),
+                image: Array(file.body))
         }
         let body = try await JSONBody.decode(ImageRequest.self, request, limit: limit)
         guard let encoded = body.image else {
@@ -122,9 +124,6 @@ enum ImageRoutes {
         guard let image = Data(base64Encoded: base64, options: .ignoreUnknownCharacters) else {
             throw APIError.badRequest("'image' is not valid base64", .openAI, param: "image")
         }
-        var fields: [String: Any] = [:]
-        if let model = body.model { fields["model"] = model }
-        if let k = body.topK { fields["top_k"] = k }
-        return (fields, Array(image))
+        return ImageInput(model: body.model, topK: body.topK, image: Array(image))
     }
 }

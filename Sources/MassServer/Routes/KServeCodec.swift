@@ -66,65 +66,37 @@ struct InferRequest {
             jsonLength = n
         }
         let start = bytes.startIndex
-        let header = try JSONResponse.parseObject(bytes[start..<(start + jsonLength)], family: .kserve)
-        return try decode(header, binary: Array(bytes[(start + jsonLength)...]))
+        let header = try JSONBody.decode(InferBody.self, from: Data(bytes[start..<(start + jsonLength)]))
+        return try make(header, binary: Array(bytes[(start + jsonLength)...]))
     }
 
-    static func decode(_ body: [String: Any], binary: [UInt8]) throws -> InferRequest {
-        if let id = body["id"], !(id is String) { throw APIError.badRequest("'id' must be a string", .kserve) }
-        let parameters = try dictionary(body["parameters"], "parameters")
-        guard let rawInputs = body["inputs"] as? [Any], !rawInputs.isEmpty else {
+    /// Checks the decoded body against the rules the DTO cannot state (shapes, sizes, the binary tail).
+    static func make(_ body: InferBody, binary: [UInt8]) throws -> InferRequest {
+        guard !body.inputs.isEmpty else {
             throw APIError.badRequest("'inputs' must be a non-empty array of tensors", .kserve)
         }
         var offset = 0
-        var inputs: [Input] = []
-        for (index, raw) in rawInputs.enumerated() {
-            guard let input = raw as? [String: Any] else {
-                throw APIError.badRequest("inputs[\(index)] must be an object", .kserve)
-            }
-            inputs.append(try decodeInput(input, index: index, binary: binary, offset: &offset))
-        }
+        let inputs = try body.inputs.map { try input($0, binary: binary, offset: &offset) }
         guard offset == binary.count else {
             throw APIError.badRequest(
                 "the body has \(binary.count) bytes after the JSON header but the inputs' binary_data_size add up to \(offset)",
                 .kserve)
         }
-        var outputs: [RequestedOutput]? = nil
+        let parameters = body.parameters ?? [:]
         let binaryDefault = try flag(parameters["binary_data_output"], "parameters.binary_data_output") ?? false
-        if let rawOutputs = body["outputs"] {
-            guard let list = rawOutputs as? [Any] else {
-                throw APIError.badRequest("'outputs' must be an array", .kserve)
-            }
-            outputs = try list.enumerated().map { index, raw in
-                guard let output = raw as? [String: Any], let name = output["name"] as? String else {
-                    throw APIError.badRequest("outputs[\(index)] must be an object with a string 'name'", .kserve)
-                }
-                let p = try dictionary(output["parameters"], "outputs[\(index)].parameters")
-                let binary = try flag(p["binary_data"], "outputs[\(index)].parameters.binary_data") ?? binaryDefault
-                return RequestedOutput(name: name, binary: binary)
-            }
-        }
-        var flags: [String: Bool] = [:]
-        for (key, value) in parameters {
-            if let n = value as? NSNumber, isBoolean(n) { flags[key] = n.boolValue }
+        let outputs = try body.outputs?.enumerated().map { index, output in
+            let binary = try flag(output.parameters?["binary_data"], "outputs[\(index)].parameters.binary_data")
+            return RequestedOutput(name: output.name, binary: binary ?? binaryDefault)
         }
         return InferRequest(
-            id: body["id"] as? String, inputs: inputs, outputs: outputs, binaryOutputs: binaryDefault, flags: flags)
+            id: body.id, inputs: inputs, outputs: outputs, binaryOutputs: binaryDefault,
+            flags: parameters.compactMapValues { if case .bool(let b) = $0 { b } else { nil } })
     }
 
-    private static func decodeInput(
-        _ input: [String: Any], index: Int, binary: [UInt8], offset: inout Int
-    ) throws -> Input {
-        guard let name = input["name"] as? String else {
-            throw APIError.badRequest("inputs[\(index)] 'name' must be a string", .kserve)
-        }
-        guard let datatype = input["datatype"] as? String else {
-            throw APIError.badRequest("input '\(name)': 'datatype' must be a string", .kserve)
-        }
-        guard let shape = input["shape"] as? [Any], !shape.isEmpty,
-            let dims = shape.map({ ($0 as? NSNumber).flatMap { isInteger($0) ? $0.intValue : nil } }) as? [Int],
-            dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 30 })
-        else {
+    private static func input(_ input: InferBody.Input, binary: [UInt8], offset: inout Int) throws -> Input {
+        let name = input.name
+        let dims = input.shape
+        guard !dims.isEmpty, dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 30 }) else {
             throw APIError.badRequest(
                 "input '\(name)': 'shape' must be a non-empty array of non-negative integers", .kserve)
         }
@@ -133,70 +105,32 @@ struct InferRequest {
             return (p, acc.1 || o)
         }
         guard !overflow else { throw APIError.badRequest("input '\(name)': 'shape' \(dims) is too large", .kserve) }
-        let parameters = try dictionary(input["parameters"], "input '\(name)' parameters")
         let data: TensorData
-        if let size = parameters["binary_data_size"] {
-            guard let n = size as? NSNumber, isInteger(n), n.intValue >= 0 else {
+        if let size = input.parameters?["binary_data_size"] {
+            guard case .integer(let n) = size, n >= 0 else {
                 throw APIError.badRequest("input '\(name)': 'binary_data_size' must be a non-negative integer", .kserve)
             }
-            guard input["data"] == nil else {
+            guard input.data == nil else {
                 throw APIError.badRequest("input '\(name)' has both 'data' and 'binary_data_size'", .kserve)
             }
-            guard n.intValue <= binary.count - offset else {
+            guard n <= binary.count - offset else {
                 throw APIError.badRequest(
-                    "input '\(name)': binary_data_size \(n.intValue) runs past the end of the body", .kserve)
+                    "input '\(name)': binary_data_size \(n) runs past the end of the body", .kserve)
             }
-            let slice = binary[offset..<(offset + n.intValue)]
-            offset += n.intValue
-            data = try decodeBinary(slice, datatype: datatype, name: name)
+            let slice = binary[offset..<(offset + n)]
+            offset += n
+            data = try decodeBinary(slice, datatype: input.datatype, name: name)
         } else {
-            guard let values = input["data"] as? [Any] else {
+            guard let values = input.data else {
                 throw APIError.badRequest("input '\(name)': 'data' must be an array", .kserve)
             }
-            data = try decodeJSON(values, datatype: datatype, name: name)
+            data = values
         }
         guard data.count == elements else {
             throw APIError.badRequest(
                 "input '\(name)': 'shape' \(dims) holds \(elements) elements but the data has \(data.count)", .kserve)
         }
-        return Input(name: name, datatype: datatype, shape: dims, data: data)
-    }
-
-    private static func decodeJSON(_ values: [Any], datatype: String, name: String) throws -> TensorData {
-        switch datatype {
-        case "BYTES":
-            var out: [[UInt8]] = []
-            func flatten(_ values: [Any]) throws {
-                for v in values {
-                    if let s = v as? String {
-                        out.append(Array(s.utf8))
-                    } else if let nested = v as? [Any] {
-                        try flatten(nested)
-                    } else {
-                        throw APIError.badRequest("input '\(name)': BYTES 'data' must hold strings", .kserve)
-                    }
-                }
-            }
-            try flatten(values)
-            return .bytes(out)
-        case "FP32":
-            var out: [Float] = []
-            func flatten(_ values: [Any]) throws {
-                for v in values {
-                    if let n = v as? NSNumber, !isBoolean(n) {
-                        out.append(n.floatValue)
-                    } else if let nested = v as? [Any] {
-                        try flatten(nested)
-                    } else {
-                        throw APIError.badRequest("input '\(name)': FP32 'data' must hold numbers", .kserve)
-                    }
-                }
-            }
-            try flatten(values)
-            return .fp32(out)
-        default:
-            throw APIError.badRequest("input '\(name)': datatype '\(datatype)' is not supported", .kserve)
-        }
+        return Input(name: name, datatype: input.datatype, shape: dims, data: data)
     }
 
     /// BYTES elements are a 4-byte little-endian length followed by the bytes; FP32 is little-endian floats.
@@ -234,26 +168,10 @@ struct InferRequest {
         }
     }
 
-    private static func dictionary(_ value: Any?, _ what: String) throws -> [String: Any] {
-        guard let value else { return [:] }
-        guard let d = value as? [String: Any] else { throw APIError.badRequest("'\(what)' must be an object", .kserve) }
-        return d
-    }
-
-    private static func flag(_ value: Any?, _ what: String) throws -> Bool? {
+    private static func flag(_ value: InferBody.Parameter?, _ what: String) throws -> Bool? {
         guard let value else { return nil }
-        guard let n = value as? NSNumber, isBoolean(n) else {
-            throw APIError.badRequest("'\(what)' must be true or false", .kserve)
-        }
-        return n.boolValue
-    }
-
-    /// JSONSerialization gives booleans as NSNumber of objCType "c".
-    private static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
-
-    private static func isInteger(_ n: NSNumber) -> Bool {
-        let type = String(cString: n.objCType)
-        return type != "c" && type != "d" && type != "f"
+        guard case .bool(let b) = value else { throw APIError.badRequest("'\(what)' must be true or false", .kserve) }
+        return b
     }
 }
 
