@@ -152,3 +152,10 @@ int cmass_pin_current_thread(int core) {
     }
     return -1;
 }
+
+int cmass_name_current_thread(const char *name) {
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = 0;
+    return pthread_setname_np(pthread_self(), shortened);
+}

@@ -120,9 +120,7 @@ public final class BatchingService<Model: BatchModel>: Sendable {
         let instances = max(1, config.instanceCount)
         state.withLock { $0.runningWorkers = instances }
         for index in 0..<instances {
-            let thread = Thread { [self] in workerLoop(threads: max(1, threads / instances)) }
-            thread.name = "mass-worker-\(index)"
-            thread.start()
+            NamedThread.start("mass-worker-\(index)") { [self] in workerLoop(threads: max(1, threads / instances)) }
         }
     }
 

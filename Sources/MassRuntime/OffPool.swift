@@ -1,4 +1,5 @@
 import Foundation
+import MassTensor
 import Synchronization
 
 /// Runs heavy synchronous work (loading a model, tokenizing a large request, decoding audio) on a bounded set of
@@ -40,10 +41,7 @@ public enum OffPool {
         wakeup.signal()
         wakeup.unlock()
         if start {
-            let thread = Thread { loop() }
-            thread.name = "mass-offpool"
-            thread.stackSize = 8 << 20
-            thread.start()
+            NamedThread.start("mass-offpool", stackSize: 8 << 20) { loop() }
         }
     }
 

@@ -48,13 +48,10 @@ public final class ComputePool: @unchecked Sendable {
         for index in 1..<threadCount {
             let state = self.state
             let core = base.map { $0 + index }
-            let thread = Thread {
+            NamedThread.start("mass-compute-\(index)", stackSize: 1 << 20) {
                 if let core { _ = cmass_pin_current_thread(Int32(core)) }
                 ComputePool.helperLoop(state: state, index: index)
             }
-            thread.name = "mass-compute-\(index)"
-            thread.stackSize = 1 << 20
-            thread.start()
         }
     }
 

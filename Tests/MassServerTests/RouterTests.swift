@@ -44,6 +44,15 @@ import Testing
             let outputs = (json(v2.body) as? [String: Any])?["outputs"] as? [[String: Any]]
             #expect(outputs?.first?["data"] as? [Double] == [4, 4])
             #expect(outputs?.first?["shape"] as? [Int] == [1, 2])
+            // Nested data is row-major; parameters of any JSON type are accepted.
+            let nested = try await post(
+                client, "/v2/models/fake/infer",
+                #"{"id": "n", "parameters": {"note": {"a": 1}, "priority": 2}, "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2, 1], "data": [["ab"], ["abc"]]}]}"#
+            )
+            let nestedObject = json(nested.body) as? [String: Any]
+            #expect(nestedObject?["id"] as? String == "n")
+            let nestedOutputs = nestedObject?["outputs"] as? [[String: Any]]
+            #expect(nestedOutputs?.first?["data"] as? [Double] == [2, 2, 3, 3])
         }
     }
 
@@ -69,6 +78,36 @@ import Testing
                 ("/predict", #"{"model": "fake", "inputs": "x"}"#, 400, "this route serves text-classification models"),
                 ("/rerank", #"{"query": "q"}"#, 400, "'texts' is required"),
                 ("/v2/models/fake/infer", #"{"inputs": []}"#, 400, "'inputs' must be a non-empty array"),
+                ("/v2/models/fake/infer", #"{"inputs": 5}"#, 400, "'inputs' must be an array"),
+                (
+                    "/v2/models/fake/infer", #"{"inputs": [{"name": "text", "datatype": "BYTES", "data": ["a"]}]}"#,
+                    400, "'inputs[0].shape' is required"
+                ),
+                (
+                    "/v2/models/fake/infer",
+                    #"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1.5], "data": ["a"]}]}"#, 400,
+                    "'inputs[0].shape[0]' must be an integer"
+                ),
+                (
+                    "/v2/models/fake/infer",
+                    #"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a", 3]}]}"#, 400,
+                    "'inputs[0].data[1]' must be a string"
+                ),
+                (
+                    "/v2/models/fake/infer",
+                    #"{"inputs": [{"name": "text", "datatype": "INT8", "shape": [1], "data": [1]}]}"#, 400,
+                    "datatype 'INT8' is not supported"
+                ),
+                (
+                    "/v2/models/fake/infer",
+                    #"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [3], "data": ["a"]}]}"#, 400,
+                    "'shape' [3] holds 3 elements but the data has 1"
+                ),
+                (
+                    "/v2/models/fake/infer",
+                    #"{"parameters": {"binary_data_output": 1}, "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a"]}]}"#,
+                    400, "'parameters.binary_data_output' must be true or false"
+                ),
                 ("/v2/models/nope/infer", #"{"inputs": []}"#, 404, "unknown model 'nope'"),
                 ("/v2/repository/models/nope/load", "", 404, "no model 'nope' in the repository"),
             ]

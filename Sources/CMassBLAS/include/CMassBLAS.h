@@ -28,10 +28,12 @@ int cmass_blas_get_threads(void);
 const char *cmass_blas_corename(void);
 const char *cmass_blas_config(void);
 
-/// A spin-wait hint (x86 `pause`): lets a busy-waiting thread spin without a system call.
 /// Pins the calling thread to one CPU (`core` modulo the CPUs the process may use); returns 0 on success.
 int cmass_pin_current_thread(int core);
+/// Names the calling thread for ps, top and gdb (at most 15 bytes are kept). Returns 0 on success.
+int cmass_name_current_thread(const char *name);
 
+/// A spin-wait hint (x86 `pause`): lets a busy-waiting thread spin without a system call.
 static inline void cmass_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
