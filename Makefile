@@ -10,8 +10,9 @@ PEERS_VENV ?= $(HOME)/.cache/mass-peers
 DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-turbo-dev libsndfile1-dev zlib1g-dev libdnnl-dev
 
 # The fast tier: suites that need no downloaded model and no built binary (kernels, readers, the batcher, the
-# model manager and the router on fake models, the text heads on the checkpoints that ship with the tests).
-FAST_TESTS := KernelTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests
+# model manager and the router on fake models, the text heads on the checkpoints that ship with the tests, the
+# registry on SQLite and on the throwaway PostgreSQL server).
+FAST_TESTS := KernelTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests
 
 .PHONY: all deps models build serve lint test test-fast bench bench-peers clean
 
@@ -43,16 +44,16 @@ lint:
 # every test in release mode (the parity tests run the real models; the CLI and live-server tests run the built
 # binary). Serially: the heavy suites use every core themselves, and in parallel they starved the cooperative
 # pool that the runtime tests' timing depends on.
+# A throwaway PostgreSQL server (scripts/with-postgres.sh: installed from Debian when missing, on a loopback
+# port, in a temporary folder) runs for both tiers and is stopped after.
 test: deps lint
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
-	scripts/fetch-models.sh $(MODELS)
-	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel
+	scripts/with-postgres.sh sh -c "$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint && scripts/fetch-models.sh $(MODELS) && $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel"
 
 # The fast tier alone.
 test-fast: deps lint
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
+	scripts/with-postgres.sh $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
 
 # Mass's own figures on the peer kit's 1,000-line corpus: batch 1 (latency) and ragged batches (throughput).
 bench: build models

@@ -34,6 +34,13 @@ let package = Package(
         // Already in the graph through Hummingbird; the runtime uses them directly (logging, the service group).
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The registry: SQLKit's query builder over SQLite (embedded default) and PostgreSQL (shared store), and
+        // swift-crypto's SHA-256 for the content-addressed artifacts (already in the graph through postgres-nio).
+        .package(url: "https://github.com/vapor/sql-kit", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit", from: "2.17.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Layer 0: OpenBLAS, loaded at run time so that Mass picks the kernel family for the CPU (see shim).
@@ -70,6 +77,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // Layer 4: the model registry (records, history, artifacts); no HTTP, no models.
+        .target(
+            name: "MassRegistry",
+            dependencies: [
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // Layer 5
         .target(
             name: "MassServer",
@@ -87,6 +106,7 @@ let package = Package(
             name: "MassCLI",
             dependencies: [
                 "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
+                "MassRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -118,6 +138,10 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MassRegistryTests",
+            dependencies: ["MassRegistry", "MassTesting", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",

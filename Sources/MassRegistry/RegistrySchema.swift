@@ -1,0 +1,126 @@
+import Foundation
+import SQLKit
+
+/// The registry's tables, as numbered migrations. A database records the migrations it has applied in
+/// `mass_schema`; opening a registry applies the missing ones in order, each in its own transaction (a server
+/// started against a newer schema than it knows refuses to run instead of guessing).
+enum RegistrySchema {
+    struct Migration: Sendable {
+        let version: Int
+        let summary: String
+        let apply: @Sendable (any SQLDatabase) async throws -> Void
+    }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, summary: "models, versions, files, aliases, tags, metrics, events") { db in
+            try await db.create(table: "models")
+                .column("name", type: .text, .primaryKey(autoIncrement: false))
+                .column("task", type: .text, .notNull)
+                .column("description", type: .text)
+                .column("created_at", type: .bigint, .notNull)
+                .run()
+            try await db.create(table: "versions")
+                .column("model", type: .text, .notNull, .references("models", "name"))
+                .column("version", type: .bigint, .notNull)
+                .column("task", type: .text, .notNull)
+                .column("architecture", type: .text)
+                .column("format", type: .text)
+                .column("source_kind", type: .text, .notNull)
+                .column("source_uri", type: .text, .notNull)
+                .column("source_revision", type: .text)
+                .column("parent", type: .bigint)
+                .column("dataset", type: .text)
+                .column("training_run", type: .text)
+                .column("description", type: .text)
+                .column("created_at", type: .bigint, .notNull)
+                .column("created_by", type: .text, .notNull)
+                .primaryKey("model", "version")
+                .run()
+            try await db.create(table: "files")
+                .column("model", type: .text, .notNull)
+                .column("version", type: .bigint, .notNull)
+                .column("path", type: .text, .notNull)
+                .column("sha256", type: .text, .notNull)
+                .column("size", type: .bigint, .notNull)
+                .primaryKey("model", "version", "path")
+                .foreignKey(["model", "version"], references: "versions", ["model", "version"], onDelete: .cascade)
+                .run()
+            try await db.create(table: "aliases")
+                .column("model", type: .text, .notNull, .references("models", "name"))
+                .column("alias", type: .text, .notNull)
+                .column("version", type: .bigint, .notNull)
+                .column("updated_at", type: .bigint, .notNull)
+                .primaryKey("model", "alias")
+                .foreignKey(["model", "version"], references: "versions", ["model", "version"])
+                .run()
+            // version 0: a tag of the model itself.
+            try await db.create(table: "tags")
+                .column("model", type: .text, .notNull, .references("models", "name"))
+                .column("version", type: .bigint, .notNull)
+                .column("key", type: .text, .notNull)
+                .column("value", type: .text, .notNull)
+                .primaryKey("model", "version", "key")
+                .run()
+            try await db.create(table: "metrics")
+                .column("model", type: .text, .notNull)
+                .column("version", type: .bigint, .notNull)
+                .column("key", type: .text, .notNull)
+                .column("value", type: .custom(SQLRaw("DOUBLE PRECISION")), .notNull)  // REAL is 4 bytes in PostgreSQL
+                .column("recorded_at", type: .bigint, .notNull)
+                .foreignKey(["model", "version"], references: "versions", ["model", "version"], onDelete: .cascade)
+                .run()
+            // Append-only: rows are inserted, never updated or deleted (not even with their model).
+            try await db.create(table: "events")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("model", type: .text, .notNull)
+                .column("at", type: .bigint, .notNull)
+                .column("actor", type: .text, .notNull)
+                .column("kind", type: .text, .notNull)
+                .column("version", type: .bigint)
+                .column("alias", type: .text)
+                .column("from_version", type: .bigint)
+                .column("reason", type: .text)
+                .run()
+            try await db.create(index: "events_by_model").on("events").column("model").column("id").run()
+        }
+    ]
+
+    /// The newest schema this build knows.
+    static var latest: Int { migrations.map(\.version).max() ?? 0 }
+
+    /// Applies the migrations `database` lacks. Concurrent starts are safe: each migration runs in a
+    /// transaction that first takes the schema lock (PostgreSQL's advisory lock; SQLite's write lock).
+    static func migrate(_ database: any RegistryDatabase) async throws {
+        struct Applied: Decodable { let version: Int }
+        try await database.transaction { db in
+            try await db.create(table: "mass_schema").ifNotExists()
+                .column("version", type: .bigint, .primaryKey(autoIncrement: false))
+                .column("summary", type: .text, .notNull)
+                .column("applied_at", type: .bigint, .notNull)
+                .run()
+        }
+        for migration in migrations {
+            try await database.transaction { db in
+                if database.isPostgres { try await db.raw("SELECT pg_advisory_xact_lock(7262001)").run() }
+                let applied = try await db.select().column("version").from("mass_schema").all(decoding: Applied.self)
+                let versions = Set(applied.map(\.version))
+                if let newest = versions.max(), newest > latest {
+                    throw RegistryError(
+                        .conflict,
+                        "the registry (\(database.location)) has schema \(newest); this mass knows up to \(latest): upgrade mass"
+                    )
+                }
+                guard !versions.contains(migration.version) else { return }
+                try await migration.apply(db)
+                try await db.insert(into: "mass_schema")
+                    .columns("version", "summary", "applied_at")
+                    .values(SQLBind(migration.version), SQLBind(migration.summary), SQLBind(Timestamp.now()))
+                    .run()
+            }
+        }
+    }
+}
+
+enum Timestamp {
+    static func now() -> Int { Int((Date().timeIntervalSince1970 * 1000).rounded()) }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import MassTesting
+import Testing
+
+/// `mass models` end to end with the built binary, on the default SQLite registry beside a repository and, when
+/// `make test` runs a PostgreSQL server, on it too: register, list, show, alias, tag, promote, rollback, history,
+/// and the refusals.
+@Suite struct ModelsCommandTests {
+    let runner = EmbedCommandTests()
+
+    func walkThrough(registry: [String]) throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("mass-models-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let common = ["--repository", home.appendingPathComponent("models").path, "--actor", "ana"] + registry
+        func mass(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+            let r = try runner.run(arguments + common)
+            return (r.status, String(decoding: r.stdout, as: UTF8.self), r.stderr)
+        }
+        let folder = TextHeadFixture.classifierDirectory.path
+        let first = try mass(["models", "register", folder, "--name", "intent", "--task", "text-classification"])
+        #expect(first.status == 0, "\(first.err)")
+        let version = try JSONSerialization.jsonObject(with: Data(first.out.utf8)) as? [String: Any]
+        #expect(version?["version"] as? Int == 1)
+        #expect(version?["architecture"] as? String == "bert")
+        #expect(version?["format"] as? String == "safetensors")
+        let second = try mass([
+            "models", "register", folder, "--name", "intent", "--task", "text-classification", "--parent", "1",
+            "--alias", "staging", "--tag", "owner=search",
+        ])
+        #expect(second.status == 0, "\(second.err)")
+        #expect(try mass(["models", "list"]).out == "intent\ttext-classification\tversions 1,2\taliases staging=2\n")
+        #expect(try mass(["models", "promote", "intent", "1"]).out == "intent: production → 1\n")
+        #expect(
+            try mass(["models", "promote", "intent", "2", "--reason", "better"]).out
+                == "intent: production → 2 (was 1)\n")
+        #expect(try mass(["models", "rollback", "intent"]).out == "intent: production → 1 (was 2)\n")
+        let shown = try mass(["models", "show", "intent", "--version", "production"])
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(shown.out.utf8)) as? [String: Any])?["version"] as? Int == 1)
+        let history = try mass(["models", "history", "intent"]).out.split(separator: "\n").map {
+            $0.split(separator: "\t").dropFirst().joined(separator: " ")
+        }
+        #expect(
+            history == [
+                "ana registered 1", "ana registered 2", "ana alias_set staging 2", "ana promoted production 1",
+                "ana promoted production 1 → 2 better", "ana rolled_back production 2 → 1",
+            ])
+        let refused = try mass(["models", "delete", "intent", "1"])
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("version 1 serves traffic through alias 'production'"))
+        let unknown = try mass(["models", "show", "nope"])
+        #expect(unknown.status != 0 && unknown.err.contains("no model 'nope' in the registry"))
+        let noTask = try mass(["models", "register", folder, "--name", "x"])
+        #expect(noTask.status != 0 && noTask.err.contains("give --task"))
+        try #require(try mass(["models", "alias", "delete", "intent", "staging"]).status == 0)
+        let deleted = try mass(["models", "delete", "intent", "2"])
+        #expect(deleted.status == 0 && deleted.out.hasPrefix("intent: version 2 deleted"), "\(deleted.err)")
+    }
+
+    @Test func walkThroughOnTheDefaultSQLiteRegistry() throws {
+        try walkThrough(registry: [])
+    }
+
+    @Test func walkThroughOnPostgreSQL() throws {
+        let url = try #require(
+            ProcessInfo.processInfo.environment["MASS_TEST_POSTGRES_URL"],
+            "run through make test, which starts PostgreSQL (scripts/with-postgres.sh)")
+        let database = "mass_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        create.arguments = [url, "-q", "-c", "CREATE DATABASE \(database)"]
+        try create.run()
+        create.waitUntilExit()
+        try #require(create.terminationStatus == 0)
+        var parts = try #require(URLComponents(string: url))
+        parts.path = "/" + database
+        try walkThrough(registry: ["--registry", parts.string!])
+    }
+}
