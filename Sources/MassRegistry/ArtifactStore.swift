@@ -46,7 +46,10 @@ public struct ArtifactStore: Sendable {
         let (digest, size) = try Self.hash(input, copyingTo: output, name: path)
         try output.close()
         let target = blob(digest)
-        if !FileManager.default.fileExists(atPath: target.path) {
+        if FileManager.default.fileExists(atPath: target.path) {
+            // Fresh again: `collect` leaves recent blobs alone, and this one is about to be referenced.
+            try? FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: target.path)
+        } else {
             try FileManager.default.createDirectory(
                 at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             // rename(2) is atomic: a reader sees the whole blob or none. Losing a race to the same content is fine.
@@ -94,10 +97,11 @@ public struct ArtifactStore: Sendable {
         return tree
     }
 
-    /// Deletes blobs no version refers to (`keep`: every sha256 still registered) and the trees of versions
-    /// that are gone. Answers the bytes freed.
+    /// Deletes blobs no version refers to (`keep`: every sha256 still registered) that are older than
+    /// `minimumAge` (a registration in progress has stored its blobs but not yet committed the version that
+    /// names them), and the trees of versions that are gone. Answers the bytes freed.
     @discardableResult
-    public func collect(keep: Set<String>, trees: Set<String>) throws -> Int {
+    public func collect(keep: Set<String>, trees: Set<String>, minimumAge: TimeInterval = 600) throws -> Int {
         let fm = FileManager.default
         var freed = 0
         let blobs = root.appendingPathComponent("blobs/sha256")
@@ -105,7 +109,10 @@ public struct ArtifactStore: Sendable {
             let folder = blobs.appendingPathComponent(prefix)
             for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where !keep.contains(name) {
                 let url = folder.appendingPathComponent(name)
-                freed += ((try? fm.attributesOfItem(atPath: url.path)[.size]) as? Int) ?? 0
+                let attributes = (try? fm.attributesOfItem(atPath: url.path)) ?? [:]
+                let modified = attributes[.modificationDate] as? Date ?? .distantPast
+                guard Date().timeIntervalSince(modified) >= minimumAge else { continue }
+                freed += attributes[.size] as? Int ?? 0
                 try fm.removeItem(at: url)
             }
         }

@@ -86,7 +86,7 @@ public final class ModelRegistry: Sendable {
     // MARK: Reading
 
     public func models() async throws -> [RegisteredModel] {
-        try await database.transaction { db in
+        try await database.transaction(readOnly: true) { db in
             let names = try await db.select().column("name").from("models").orderBy("name")
                 .all(decodingColumn: "name", as: String.self)
             var out: [RegisteredModel] = []
@@ -96,7 +96,7 @@ public final class ModelRegistry: Sendable {
     }
 
     public func model(_ name: String) async throws -> RegisteredModel {
-        try await database.transaction { db in try await Self.readModel(name, db) }
+        try await database.transaction(readOnly: true) { db in try await Self.readModel(name, db) }
     }
 
     public func version(_ name: String, _ number: Int) async throws -> ModelVersion {
@@ -119,7 +119,7 @@ public final class ModelRegistry: Sendable {
 
     /// The model's history, oldest first.
     public func history(_ name: String) async throws -> [RegistryEvent] {
-        try await database.transaction { db in
+        try await database.transaction(readOnly: true) { db in
             let rows = try await db.select().columns("*").from("events").where("model", .equal, name)
                 .orderBy("id").all(decoding: EventRow.self, keyDecodingStrategy: .convertFromSnakeCase)
             guard !rows.isEmpty else { throw RegistryError(.notFound, "no model '\(name)' in the registry") }
@@ -200,6 +200,12 @@ public final class ModelRegistry: Sendable {
             guard let current = try await Self.aliasVersion(name, alias, db) else {
                 throw RegistryError(.notFound, "model '\(name)' has no alias '\(alias)'")
             }
+            if let spec = try await Self.readDeployment(name, db),
+                spec.routes.contains(where: { $0.target == alias }) || spec.shadow?.target == alias
+            {
+                throw RegistryError(
+                    .conflict, "the deployment of '\(name)' routes to alias '\(alias)'; change the deployment first")
+            }
             try await db.delete(from: "aliases").where("model", .equal, name).where("alias", .equal, alias).run()
             try await Self.append(
                 EventDraft(
@@ -266,6 +272,13 @@ public final class ModelRegistry: Sendable {
                     "model '\(name)' version \(version) serves traffic through alias \(aliases.map { "'\($0)'" }.joined(separator: ", ")); move or delete the alias first"
                 )
             }
+            if let spec = try await Self.readDeployment(name, db),
+                spec.routes.contains(where: { $0.target == String(version) }) || spec.shadow?.target == String(version)
+            {
+                throw RegistryError(
+                    .conflict,
+                    "model '\(name)' version \(version) serves traffic in its deployment; change the deployment first")
+            }
             try await db.delete(from: "tags").where("model", .equal, name).where("version", .equal, version).run()
             try await db.delete(from: "metrics").where("model", .equal, name).where("version", .equal, version).run()
             try await db.delete(from: "files").where("model", .equal, name).where("version", .equal, version).run()
@@ -276,15 +289,16 @@ public final class ModelRegistry: Sendable {
         }
     }
 
-    /// Deletes blobs and version folders no registered version refers to; answers the bytes freed.
+    /// Deletes blobs (older than `minimumAge` seconds) and version folders no registered version refers to;
+    /// answers the bytes freed.
     @discardableResult
-    public func collectGarbage() async throws -> Int {
+    public func collectGarbage(minimumAge: TimeInterval = 600) async throws -> Int {
         let (hashes, trees) = try await database.transaction { db in
             let files = try await db.select().columns("model", "version", "sha256").from("files")
                 .all(decoding: FileKey.self)
             return (Set(files.map(\.sha256)), Set(files.map { "\($0.model)/\($0.version)" }))
         }
-        return try store.collect(keep: hashes, trees: trees)
+        return try store.collect(keep: hashes, trees: trees, minimumAge: minimumAge)
     }
 
     // MARK: Rows and helpers (inside a transaction)
@@ -337,6 +351,12 @@ public final class ModelRegistry: Sendable {
             .run()
     }
 
+    static func appendEvent(
+        _ name: String, actor: String, kind: String, reason: String?, _ db: any SQLDatabase
+    ) async throws {
+        try await append(EventDraft(model: name, actor: actor, kind: kind, reason: reason), db)
+    }
+
     @discardableResult
     private static func append(_ draft: EventDraft, _ db: any SQLDatabase) async throws -> RegistryEvent {
         let at = Timestamp.now()
@@ -355,7 +375,7 @@ public final class ModelRegistry: Sendable {
             alias: draft.alias, fromVersion: draft.fromVersion, reason: draft.reason)
     }
 
-    private static func readModel(_ name: String, _ db: any SQLDatabase) async throws -> RegisteredModel {
+    static func readModel(_ name: String, _ db: any SQLDatabase) async throws -> RegisteredModel {
         guard
             let model = try await db.select().columns("*").from("models").where("name", .equal, name)
                 .first(decoding: ModelRow.self, keyDecodingStrategy: .convertFromSnakeCase)

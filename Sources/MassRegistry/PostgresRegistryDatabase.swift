@@ -39,12 +39,14 @@ final class PostgresRegistryDatabase: RegistryDatabase {
         runner = Task { await client.run() }
     }
 
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
         let acquired = Flag()
         let unreachable = RegistryError(.unavailable, "the registry (\(location)) is unreachable")
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await self.run(body, acquired: acquired) }
+                group.addTask { try await self.run(body, readOnly: readOnly, acquired: acquired) }
                 group.addTask {
                     try await Task.sleep(for: self.acquireTimeout)
                     if acquired.isSet { return nil }
@@ -70,12 +72,12 @@ final class PostgresRegistryDatabase: RegistryDatabase {
     }
 
     private func run<T: Sendable>(
-        _ body: @escaping @Sendable (any SQLDatabase) async throws -> T, acquired: Flag
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> T, readOnly: Bool, acquired: Flag
     ) async throws -> T {
         try await client.withConnection { connection in
             acquired.set()
             let db = connection.sql()
-            try await db.raw("BEGIN").run()
+            try await db.raw(readOnly ? "BEGIN READ ONLY" : "BEGIN").run()
             do {
                 let result = try await body(db)
                 try await db.raw("COMMIT").run()

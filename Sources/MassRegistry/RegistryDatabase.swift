@@ -9,8 +9,20 @@ public protocol RegistryDatabase: Sendable {
     var backend: String { get }
     /// Where it is, for messages: the SQLite file's name or the PostgreSQL host, port and database (no password).
     var location: String { get }
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// `readOnly`: the body only reads (SQLite then takes no write lock; PostgreSQL runs it READ ONLY).
+    func transaction<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T
     func close() async
+}
+
+extension RegistryDatabase {
+    /// A transaction that writes.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
+        async throws -> T
+    {
+        try await transaction(readOnly: false, body)
+    }
 }
 
 extension RegistryDatabase {

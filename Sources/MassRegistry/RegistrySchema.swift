@@ -82,7 +82,15 @@ enum RegistrySchema {
                 .column("reason", type: .text)
                 .run()
             try await db.create(index: "events_by_model").on("events").column("model").column("id").run()
-        }
+        },
+        Migration(version: 2, summary: "deployments") { db in
+            // One deployment per registered model; `spec` is a DeploymentSpec as JSON.
+            try await db.create(table: "deployments")
+                .column("model", type: .text, .primaryKey(autoIncrement: false), .references("models", "name"))
+                .column("spec", type: .text, .notNull)
+                .column("updated_at", type: .bigint, .notNull)
+                .run()
+        },
     ]
 
     /// The newest schema this build knows.

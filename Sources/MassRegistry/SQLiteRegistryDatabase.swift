@@ -20,11 +20,15 @@ final class SQLiteRegistryDatabase: RegistryDatabase {
         self.logger = logger
     }
 
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await turn.withLock { try await self.run(body) }
+    func transaction<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
+        try await turn.withLock { try await self.run(readOnly: readOnly, body) }
     }
 
-    private func run<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    private func run<T: Sendable>(
+        readOnly: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
         let connection: SQLiteConnection
         do {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
@@ -37,8 +41,13 @@ final class SQLiteRegistryDatabase: RegistryDatabase {
         do {
             try await db.raw("PRAGMA busy_timeout = 10000").run()
             try await db.raw("PRAGMA foreign_keys = ON").run()
-            try await db.raw("PRAGMA journal_mode = WAL").run()
-            try await db.raw("BEGIN IMMEDIATE").run()
+            if readOnly {
+                try await db.raw("BEGIN").run()
+            } else {
+                // WAL (kept in the file once set): readers do not wait for a writer, nor it for them.
+                try await db.raw("PRAGMA journal_mode = WAL").run()
+                try await db.raw("BEGIN IMMEDIATE").run()
+            }
         } catch {
             try? await connection.close()
             throw RegistryError(.unavailable, "the registry (\(location)) is busy or unreadable", detail: "\(error)")

@@ -144,8 +144,16 @@ import Testing
         let next = try await f.registry.register(folder: Self.folder, name: "m", draft: Self.draft, actor: "ana")
         #expect(next.version == 3)
         #expect(try await f.registry.model("m").versions.map(\.version) == [1, 3])
-        // Unreferenced blobs are collected only when no version holds them.
-        #expect(try await f.registry.collectGarbage() == 0)
+        // Blobs are collected only when no version holds them: version 1 and 3 share version 2's files.
+        #expect(try await f.registry.collectGarbage(minimumAge: 0) == 0)
+        // A blob no version names (a registration that died before its commit) goes, once it is old enough.
+        let loose = f.root.appendingPathComponent("loose.bin")
+        try Data("no version names these 31 bytes".utf8).write(to: loose)
+        let orphan = try f.registry.store.ingest(file: loose, as: "loose.bin")
+        #expect(try await f.registry.collectGarbage() == 0)  // too recent: it may be about to be committed
+        #expect(try await f.registry.collectGarbage(minimumAge: 0) == orphan.size)
+        #expect(!FileManager.default.fileExists(atPath: f.registry.store.blob(orphan.sha256).path))
+        #expect(try await f.registry.folder("m", 3).lastPathComponent == "3")
     }
 
     @Test(arguments: Backend.allCases) func refusesAnAlteredOrMissingFile(_ backend: Backend) async throws {
