@@ -72,12 +72,12 @@ let package = Package(
         .target(
             name: "MassRuntime",
             dependencies: [
-                "MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio",
+                "MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio", "MassRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
-        // Layer 4: the model registry (records, history, artifacts); no HTTP, no models.
+        // Layer 4: the model registry (records, history, artifacts, deployments); no HTTP, no models.
         .target(
             name: "MassRegistry",
             dependencies: [
@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "MassServer",
             dependencies: [
-                "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS",
+                "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS", "MassRegistry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MassModels
 import MassRegistry
+import MassRuntime
 
 /// Where the registry is: `--registry` / `$MASS_REGISTRY` (an SQLite path or a postgres:// URL), and the
 /// artifact store, `--store` / `$MASS_STORE`. By default both sit beside the repository: `<repository>.mass/`.
@@ -27,12 +28,22 @@ struct RegistryOptions: ParsableArguments {
         return base.deletingLastPathComponent().appendingPathComponent(base.lastPathComponent + ".mass")
     }
     var who: String { actor ?? environment["USER"] ?? "cli" }
+    var databaseURL: String {
+        registry ?? environment["MASS_REGISTRY"] ?? home.appendingPathComponent("registry.sqlite").path
+    }
+    var storePath: String { store ?? environment["MASS_STORE"] ?? home.appendingPathComponent("store").path }
+
+    init() {}
+
+    init(repository: String?, registry: String?, store: String?) {
+        self.repository = repository
+        self.registry = registry
+        self.store = store
+    }
 
     func open() async throws -> ModelRegistry {
-        let url = registry ?? environment["MASS_REGISTRY"] ?? home.appendingPathComponent("registry.sqlite").path
-        let root = store ?? environment["MASS_STORE"] ?? home.appendingPathComponent("store").path
-        return try await ModelRegistry.open(
-            database: RegistryDatabases.open(url), store: ArtifactStore(root: URL(fileURLWithPath: root)))
+        try await ModelRegistry.open(
+            database: RegistryDatabases.open(databaseURL), store: ArtifactStore(root: URL(fileURLWithPath: storePath)))
     }
 
     /// Runs `body` on an open registry and closes it, whatever happens.
@@ -100,52 +111,19 @@ struct ModelsRegister: AsyncParsableCommand {
 
     func run() async throws {
         let folder = URL(fileURLWithPath: directory).standardizedFileURL
-        guard let chosen = task ?? Self.taskFromMassJSON(folder) else {
-            throw CLIError("\(directory): give --task (no mass.json with a 'task' in the folder or its parent)")
-        }
-        guard let modelTask = ModelTask(rawValue: chosen) else {
-            throw CLIError(
-                "unknown task '\(chosen)' (known: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        let architecture = (try? ModelFolder(directory: folder)).flatMap { f in
-            ArchitectureRegistry.standard.entries.first { $0.tasks.contains(modelTask) && $0.matches(f) }?.name
-        }
         var tags: [String: String] = [:]
         for pair in tag {
             let parts = pair.split(separator: "=", maxSplits: 1)
             guard parts.count == 2 else { throw CLIError("--tag '\(pair)' must be KEY=VALUE") }
             tags[String(parts[0])] = String(parts[1])
         }
-        let draft = VersionDraft(
-            task: modelTask.rawValue, architecture: architecture, format: Self.format(folder),
-            source: VersionSource(kind: "folder", uri: source ?? folder.path), parent: parent, dataset: dataset,
-            trainingRun: trainingRun, description: description, tags: tags)
+        let draft = try RegistryDrafts.draft(
+            folder: folder, task: task, source: VersionSource(kind: "folder", uri: source ?? folder.path),
+            parent: parent, dataset: dataset, trainingRun: trainingRun, description: description, tags: tags)
         let version = try await options.with {
             try await $0.register(folder: folder, name: name, draft: draft, alias: alias, actor: options.who)
         }
         print(ModelsCommand.json(version))
-    }
-
-    static func taskFromMassJSON(_ folder: URL) -> String? {
-        for candidate in [folder, folder.deletingLastPathComponent()] {
-            struct Keys: Decodable { let task: String? }
-            if let data = try? Data(contentsOf: candidate.appendingPathComponent("mass.json")),
-                let task = (try? JSONDecoder().decode(Keys.self, from: data))?.task
-            {
-                return task
-            }
-        }
-        return nil
-    }
-
-    /// The weights' format, from the file names.
-    static func format(_ folder: URL) -> String? {
-        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
-        if files.contains("model.safetensors") { return "safetensors" }
-        if files.contains("model.bin") && files.contains("vocabulary.txt") { return "ctranslate2" }
-        if files.contains(where: { $0.hasSuffix(".onnx") }) { return "onnx" }
-        if files.contains(where: { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }) { return "pytorch" }
-        return nil
     }
 }
 

@@ -16,6 +16,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Model repository (default ./models, or $MASS_REPOSITORY).")
     var repository: String?
 
+    @Option(
+        name: .long,
+        help:
+            "Registry database: an SQLite file or postgres://user:password@host:port/db (default <repository>.mass/registry.sqlite, or $MASS_REGISTRY)."
+    )
+    var registry: String?
+
+    @Option(name: .long, help: "Artifact store (default <repository>.mass/store, or $MASS_STORE).")
+    var store: String?
+
     @Option(name: .long, help: "Address to listen on (default 127.0.0.1, or $MASS_HOST).")
     var host: String?
 
@@ -45,9 +55,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "mass")
         logger.logLevel = level
+        let registryOptions = RegistryOptions(repository: repository, registry: registry, store: store)
         let options = MassServer.Options(
             repository: URL(fileURLWithPath: repository ?? env["MASS_REPOSITORY"] ?? "models"),
-            host: host ?? env["MASS_HOST"] ?? "127.0.0.1", port: port, logger: logger)
+            host: host ?? env["MASS_HOST"] ?? "127.0.0.1", port: port, logger: logger,
+            registry: registryOptions.databaseURL, store: URL(fileURLWithPath: registryOptions.storePath))
         try await MassServer.run(options) {
             FileHandle.standardError.write(
                 Data("mass: serving \(options.repository.path) on http://\(options.host):\(options.port)\n".utf8))

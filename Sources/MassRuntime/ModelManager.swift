@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import MassModels
+public import MassRegistry
 import MassTensor
 public import ServiceLifecycle
 import Synchronization
@@ -31,16 +32,29 @@ public final class ModelManager: Service, Sendable {
     public let tasks: TaskRegistry
     public let metrics: MetricsRegistry
     public let cores: Int
-    private let logger: Logger
-    private let slots = Mutex<[String: Slot]>([:])
+    /// The model registry whose deployments this server also serves (nil: the folder repository only).
+    public let registry: ModelRegistry?
+    /// How often the registry is polled for changes made elsewhere (another server, the CLI).
+    public let registryPollInterval: Duration
+    let logger: Logger
+    let slots = Mutex<[String: Slot]>([:])
     /// Names with a load or unload in progress (one at a time per model).
     private let busy = Mutex<Set<String>>([])
+    /// Registry models: their deployment and routing, by name.
+    let deployed = Mutex<[String: DeployedModel]>([:])
+    /// One registry sync at a time (the poll and admin changes), so the last to run applies the newest state.
+    let syncing = AsyncLock()
+    /// Registry state: the change counter last applied, and the error if the registry cannot be read.
+    let registryState = Mutex<(counter: Int?, problem: String?, unloaded: Set<String>)>((nil, nil, []))
 
     public init(
         repository: ModelRepository, architectures: ArchitectureRegistry = .standard, tasks: TaskRegistry = .standard,
         metrics: MetricsRegistry = MetricsRegistry(), logger: Logger = Logger(label: "mass.models"),
-        cores: Int = ProcessInfo.processInfo.activeProcessorCount
+        cores: Int = ProcessInfo.processInfo.activeProcessorCount, registry: ModelRegistry? = nil,
+        registryPollInterval: Duration = .seconds(1)
     ) {
+        self.registry = registry
+        self.registryPollInterval = registryPollInterval
         self.repository = repository
         self.architectures = architectures
         self.tasks = tasks
@@ -62,11 +76,22 @@ public final class ModelManager: Service, Sendable {
                 throw error
             }
         }
+        try await loadRegistry()
         publishLoadedCount()
     }
 
-    /// Waits for the service group's graceful shutdown, then stops every model and returns once they drained.
+    /// Polls the registry (when there is one) until the service group's graceful shutdown, then stops every
+    /// model and returns once they drained.
     public func run() async throws {
+        if registry != nil {
+            await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.registryPollInterval)
+                    if Task.isCancelled { break }
+                    await self.pollRegistry()
+                }
+            }
+        }
         try? await gracefulShutdown()
         await stopAll()
     }
@@ -89,27 +114,10 @@ public final class ModelManager: Service, Sendable {
         var served: [any ServedModel] = []
         do {
             for version in entry.servedVersions {
-                let directory = entry.versionDirectory(version)
-                let config = entry.config
-                let architectures = self.architectures
-                let started = ContinuousClock.now
-                let model = try await sanitized {
-                    try await OffPool.run {
-                        try architectures.load(directory, task: config.task, architecture: config.architecture)
-                    }
-                }
-                let context = ServingContext(
-                    identity: ServedIdentity(name: entry.name, version: version), config: config, metrics: metrics,
-                    threads: threads(for: config))
-                let servedModel = try sanitized { try tasks.serve(model, task: config.task, context: context) }
-                served.append(servedModel)
-                try await sanitized { try await servedModel.warmUp() }
-                logger.debug(
-                    "model loaded",
-                    metadata: [
-                        "model": "\(entry.name)", "version": "\(version)", "task": "\(config.task.rawValue)",
-                        "seconds": "\(ContinuousClock.now - started)",
-                    ])
+                served.append(
+                    try await startVersion(
+                        name: entry.name, version: version, directory: entry.versionDirectory(version),
+                        config: entry.config))
             }
         } catch {
             for model in served { model.shutdown() }
@@ -118,9 +126,39 @@ public final class ModelManager: Service, Sendable {
         return served
     }
 
+    /// Builds, serves and warms up one version of a model.
+    func startVersion(name: String, version: Int, directory: URL, config: ModelConfig) async throws
+        -> any ServedModel
+    {
+        let architectures = self.architectures
+        let started = ContinuousClock.now
+        let model = try await sanitized {
+            try await OffPool.run {
+                try architectures.load(directory, task: config.task, architecture: config.architecture)
+            }
+        }
+        let context = ServingContext(
+            identity: ServedIdentity(name: name, version: version), config: config, metrics: metrics,
+            threads: threads(for: config))
+        let servedModel = try sanitized { try tasks.serve(model, task: config.task, context: context) }
+        do {
+            try await sanitized { try await servedModel.warmUp() }
+        } catch {
+            servedModel.shutdown()
+            throw error
+        }
+        logger.debug(
+            "model loaded",
+            metadata: [
+                "model": "\(name)", "version": "\(version)", "task": "\(config.task.rawValue)",
+                "seconds": "\(ContinuousClock.now - started)",
+            ])
+        return servedModel
+    }
+
     /// Runs `body`, turning its errors into `RuntimeError`s without the repository's absolute path; the log keeps
     /// the original.
-    private func sanitized<T>(_ body: () async throws -> T) async throws -> T {
+    func sanitized<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch {
@@ -138,8 +176,12 @@ public final class ModelManager: Service, Sendable {
 
     private func clean(_ error: any Error) -> RuntimeError {
         let root = repository.root.standardizedFileURL.path
+        let trees = registry.map { $0.store.root.appendingPathComponent("trees").standardizedFileURL.path }
         func relative(_ text: String) -> String {
-            text.replacingOccurrences(of: root + "/", with: "").replacingOccurrences(of: root, with: "<repository>")
+            var text = text
+            if let trees { text = text.replacingOccurrences(of: trees + "/", with: "registry:") }
+            return text.replacingOccurrences(of: root + "/", with: "").replacingOccurrences(
+                of: root, with: "<repository>")
         }
         logger.debug("model error", metadata: ["error": "\(error)"])
         if var e = error as? RuntimeError {
@@ -185,7 +227,16 @@ public final class ModelManager: Service, Sendable {
 
     /// A loaded version of a model: the given one, or the latest when `version` is nil.
     public func model(_ name: String, version: String? = nil) throws -> any ServedModel {
+        let chosen = try pick(name, version: version)
+        RequestRouting.current?.record(chosen.identity)
+        return chosen
+    }
+
+    private func pick(_ name: String, version: String?) throws -> any ServedModel {
         let versions = try versions(name)
+        if version == nil, let routed = deployed.withLock({ $0[name] })?.route(RequestRouting.current?.header) {
+            return routed
+        }
         guard let version else {
             guard let latest = versions.last else {
                 throw RuntimeError(.modelUnavailable, "model '\(name)' has no loaded version")
@@ -218,6 +269,7 @@ public final class ModelManager: Service, Sendable {
     /// (Re)loads a model from the repository: a new mass.json and new version folders take effect. The old
     /// versions keep serving until the new ones are warmed up, then drain.
     public func load(_ name: String) async throws {
+        if try await loadRegistryModel(name) { return }
         try claim(name)
         defer { release(name) }
         let entry: ModelRepository.Entry
@@ -247,6 +299,7 @@ public final class ModelManager: Service, Sendable {
 
     /// Unloads a model: new requests get 404 at once, accepted ones are answered, then its memory is returned.
     public func unload(_ name: String) async throws {
+        if try await unloadRegistryModel(name) { return }
         try claim(name)
         defer { release(name) }
         let previous = slots.withLock { s -> Slot? in
@@ -263,7 +316,7 @@ public final class ModelManager: Service, Sendable {
         publishLoadedCount()
     }
 
-    private static func stop(_ versions: [any ServedModel]) async {
+    static func stop(_ versions: [any ServedModel]) async {
         for model in versions { model.shutdown() }
         for model in versions { await model.waitUntilStopped() }
         // The weights and workspaces are freed once the last request releases its reference; hand the
@@ -274,16 +327,16 @@ public final class ModelManager: Service, Sendable {
         }
     }
 
-    private func claim(_ name: String) throws {
+    func claim(_ name: String) throws {
         let claimed = busy.withLock { $0.insert(name).inserted }
         guard claimed else {
             throw RuntimeError(.conflict, "model '\(name)' is already being loaded or unloaded")
         }
     }
 
-    private func release(_ name: String) { _ = busy.withLock { $0.remove(name) } }
+    func release(_ name: String) { _ = busy.withLock { $0.remove(name) } }
 
-    private func publishLoadedCount() {
+    func publishLoadedCount() {
         metrics.set("mass_models_loaded", Double(readyNames.count), help: "Models loaded and ready.")
     }
 }

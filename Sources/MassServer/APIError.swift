@@ -3,6 +3,7 @@ import Hummingbird
 import MassAudio
 import MassImage
 import MassModels
+import MassRegistry
 import MassRuntime
 
 /// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
@@ -12,9 +13,10 @@ struct APIError: Error, HTTPResponseError {
     enum Family: Sendable {
         case kserve, openAI, tei
 
-        /// The envelope of a path's API: KServe under /v2, TEI's task routes, OpenAI's otherwise.
+        /// The envelope of a path's API: KServe under /v2 (and the admin API, which shares its plain
+        /// `{"error"}`), TEI's task routes, OpenAI's otherwise.
         static func of(path: String) -> Family {
-            if path.hasPrefix("/v2") { return .kserve }
+            if path.hasPrefix("/v2") || path.hasPrefix("/admin/") { return .kserve }
             if path == "/predict" || path == "/rerank" { return .tei }
             return .openAI
         }
@@ -52,6 +54,16 @@ struct APIError: Error, HTTPResponseError {
             case .missingFile, .badConfig, .unsupported:
                 return APIError(status: .internalServerError, message: "internal error", family: family)
             }
+        case let e as RegistryError:
+            let status: HTTPResponse.Status
+            switch e.code {
+            case .notFound: status = .notFound
+            case .conflict: status = .conflict
+            case .invalid: status = .badRequest
+            case .integrity: status = .unprocessableContent
+            case .unavailable: status = .serviceUnavailable
+            }
+            return APIError(status: status, message: e.message, family: family)
         case let e as HTTPError:
             // Hummingbird's own: no route (404), a method not allowed, a body it could not read.
             let message = e.body ?? (e.status == .notFound ? "no such route" : e.status.reasonPhrase)

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import MassModels
+import MassRegistry
 import MassRuntime
 import MassTensor
 import ServiceLifecycle
@@ -16,11 +17,17 @@ public enum MassServer {
         /// Request bodies over this many bytes get 413.
         public var bodyLimit: Int
         public var logger: Logger
+        /// The registry database (an SQLite path or a postgres:// URL) and artifact store; nil: the folder
+        /// repository only.
+        public var registry: String?
+        public var store: URL?
 
         public init(
             repository: URL, host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 8 << 20,
-            logger: Logger = Logger(label: "mass")
+            logger: Logger = Logger(label: "mass"), registry: String? = nil, store: URL? = nil
         ) {
+            self.registry = registry
+            self.store = store
             self.repository = repository
             self.host = host
             self.port = port
@@ -45,6 +52,7 @@ public enum MassServer {
         ImageRoutes.add(to: router, state: state)
         AudioRoutes.add(to: router, state: state)
         TEIRoutes.add(to: router, state: state)
+        AdminRoutes.add(to: router, state: state)
         return router
     }
 
@@ -62,8 +70,15 @@ public enum MassServer {
     /// finishes what was accepted, stops the models and returns. `onReady` is called once the port is open.
     public static func run(_ options: Options, onReady: @escaping @Sendable () async -> Void = {}) async throws {
         Memory.configureAllocator()  // before any model is loaded: unloading must return its memory
+        var registry: ModelRegistry? = nil
+        if let url = options.registry {
+            let store =
+                options.store ?? options.repository.appendingPathExtension("mass").appendingPathComponent("store")
+            registry = try await ModelRegistry.open(
+                database: RegistryDatabases.open(url), store: ArtifactStore(root: store))
+        }
         let manager = ModelManager(
-            repository: ModelRepository(root: options.repository), logger: options.logger)
+            repository: ModelRepository(root: options.repository), logger: options.logger, registry: registry)
         try await manager.loadAll()
         let app = application(
             manager: manager, bodyLimit: options.bodyLimit,
@@ -75,5 +90,6 @@ public enum MassServer {
                 services: [.init(service: manager), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: options.logger))
         try await group.run()
+        await registry?.close()
     }
 }

@@ -32,9 +32,14 @@ struct RequestMiddleware: RouterMiddleware {
         let labels = RequestLabels()
         let start = ContinuousClock.now
         let family = APIError.Family.of(path: request.uri.path)
+        let headers = request.headers
+        let routing = RequestRouting { name in HTTPField.Name(name).flatMap { headers[$0] } }
         do {
-            var response = try await RequestLabels.$current.withValue(labels) { try await next(request, context) }
+            var response = try await RequestRouting.$current.withValue(routing) {
+                try await RequestLabels.$current.withValue(labels) { try await next(request, context) }
+            }
             response.headers[.requestID] = context.id
+            if let identity = routing.servedBy { response.headers[.modelVersion] = String(identity.version) }
             record(labels, status: response.status.code, since: start)
             return response
         } catch {
@@ -70,6 +75,8 @@ struct RequestMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-Id")!
+    /// The version of the model that computed the response (with deployments, the route the request took).
+    static let modelVersion = HTTPField.Name("X-Model-Version")!
 }
 
 extension Response {

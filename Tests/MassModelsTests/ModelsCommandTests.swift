@@ -51,7 +51,7 @@ import Testing
         let unknown = try mass(["models", "show", "nope"])
         #expect(unknown.status != 0 && unknown.err.contains("no model 'nope' in the registry"))
         let noTask = try mass(["models", "register", folder, "--name", "x"])
-        #expect(noTask.status != 0 && noTask.err.contains("give --task"))
+        #expect(noTask.status != 0 && noTask.err.contains("give a task"))
         try #require(try mass(["models", "alias", "delete", "intent", "staging"]).status == 0)
         let deleted = try mass(["models", "delete", "intent", "2"])
         #expect(deleted.status == 0 && deleted.out.hasPrefix("intent: version 2 deleted"), "\(deleted.err)")

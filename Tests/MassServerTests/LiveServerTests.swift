@@ -17,13 +17,24 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     /// `massJSON`, when given, replaces the default model's mass.json (in a temporary repository whose version
     /// folders, `versions`, link to the real one); `also` adds more models to that repository (name, mass.json,
     /// version 1's folder).
+    /// The registry of this server: a temporary SQLite file and store unless `registry` names one (the
+    /// repository's default registry beside it is never touched by tests).
+    let registryHome: URL
+    let registryArguments: [String]
+
     init(
         massJSON: String? = nil, versions: [Int] = [1], model: String = "all-MiniLM-L6-v2",
-        modelDirectory: URL = MiniLMFixture.modelDirectory, also: [(String, String, URL)] = []
+        modelDirectory: URL = MiniLMFixture.modelDirectory, also: [(String, String, URL)] = [],
+        repositoryRoot: URL? = nil, registry: String? = nil
     ) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
-        var root = FixturePaths.models
+        registryHome = FileManager.default.temporaryDirectory.appendingPathComponent("mass-live-registry-\(UUID())")
+        registryArguments = [
+            "--registry", registry ?? registryHome.appendingPathComponent("registry.sqlite").path, "--store",
+            registryHome.appendingPathComponent("store").path,
+        ]
+        var root = repositoryRoot ?? FixturePaths.models
         if let massJSON {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("mass-live-\(getpid())-\(port)")
             let folder = root.appendingPathComponent(model)
@@ -45,7 +56,7 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
             repository = nil
         }
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--repository", root.path, "--port", String(port)]
+        process.arguments = ["serve", "--repository", root.path, "--port", String(port)] + registryArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -73,6 +84,7 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     deinit {
         stop()
         if let repository { try? FileManager.default.removeItem(at: repository) }
+        try? FileManager.default.removeItem(at: registryHome)
     }
 
     static var binary: URL {

@@ -21,7 +21,13 @@ enum KServeRoutes {
         router.get("/v2/health/live") { _, _ in JSONResponse.make(["live": true]) }
         router.get("/v2/health/ready") { _, _ in
             let ready = manager.isReady
-            return JSONResponse.make(["ready": ready], status: ready ? .ok : .serviceUnavailable)
+            var body: [String: Any] = ["ready": ready]
+            // Degraded: the registry cannot be read; what is loaded keeps serving, changes wait for it.
+            if let problem = manager.registryProblem {
+                body["degraded"] = true
+                body["reason"] = problem
+            }
+            return JSONResponse.make(body, status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/v2") { _, _ in
             JSONResponse.make([

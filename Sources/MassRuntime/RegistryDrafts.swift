@@ -1,0 +1,51 @@
+public import Foundation
+public import MassModels
+public import MassRegistry
+
+/// What a model folder is, for registering it: the task (given, or from the folder's or its parent's
+/// mass.json), the architecture the server would pick for it, and the weights' format.
+public enum RegistryDrafts {
+    public static func draft(
+        folder: URL, task given: String?, source: VersionSource, parent: Int? = nil, dataset: String? = nil,
+        trainingRun: String? = nil, description: String? = nil, tags: [String: String] = [:]
+    ) throws -> VersionDraft {
+        guard let chosen = given ?? taskFromMassJSON(folder) else {
+            throw RegistryError(
+                .invalid,
+                "\(folder.lastPathComponent): give a task (no mass.json with a 'task' in the folder or its parent)")
+        }
+        guard let task = ModelTask(rawValue: chosen) else {
+            throw RegistryError(
+                .invalid,
+                "unknown task '\(chosen)' (known: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let architecture = (try? ModelFolder(directory: folder)).flatMap { f in
+            ArchitectureRegistry.standard.entries.first { $0.tasks.contains(task) && $0.matches(f) }?.name
+        }
+        return VersionDraft(
+            task: task.rawValue, architecture: architecture, format: format(folder), source: source, parent: parent,
+            dataset: dataset, trainingRun: trainingRun, description: description, tags: tags)
+    }
+
+    static func taskFromMassJSON(_ folder: URL) -> String? {
+        struct Keys: Decodable { let task: String? }
+        for candidate in [folder, folder.deletingLastPathComponent()] {
+            if let data = try? Data(contentsOf: candidate.appendingPathComponent("mass.json")),
+                let task = (try? JSONDecoder().decode(Keys.self, from: data))?.task
+            {
+                return task
+            }
+        }
+        return nil
+    }
+
+    /// The weights' format, from the file names.
+    static func format(_ folder: URL) -> String? {
+        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+        if files.contains("model.safetensors") { return "safetensors" }
+        if files.contains("model.bin") && files.contains("vocabulary.txt") { return "ctranslate2" }
+        if files.contains(where: { $0.hasSuffix(".onnx") }) { return "onnx" }
+        if files.contains(where: { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }) { return "pytorch" }
+        return nil
+    }
+}

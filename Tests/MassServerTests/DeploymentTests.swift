@@ -1,0 +1,205 @@
+import Foundation
+import MassTesting
+import Testing
+
+/// Deployments on a live `mass serve` with a registry: versions registered through the admin API, a canary, a
+/// promotion and a rollback under load with no failed request, every response labelled with its version, and
+/// sticky routing.
+@Suite(.serialized) struct DeploymentTests {
+    static let classifier = TextHeadFixture.classifierDirectory.path
+
+    /// A server with an empty repository, and two versions of one text classifier in its registry.
+    func server(registry: String? = nil) throws -> (LiveServer, URL) {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("mass-empty-\(UUID())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let server = try LiveServer(repositoryRoot: empty, registry: registry)
+        for alias in ["production", "candidate"] {
+            let (status, body) = try server.request(
+                "POST", "/admin/v1/models/intent/versions",
+                json: #"{"path": "\#(Self.classifier)", "task": "text-classification", "alias": "\#(alias)"}"#)
+            try #require(status == 201, "\(body)")
+        }
+        return (server, empty)
+    }
+
+    /// One /predict call on its own connection: the status and the version header.
+    static func predict(_ server: LiveServer, user: String? = nil) -> (status: Int, version: Int?) {
+        let r = server.rawPost(
+            "/predict", body: Array(#"{"model": "intent", "inputs": "turn the lights on"}"#.utf8),
+            headers: ["Content-Type: application/json"] + (user.map { ["X-User: \($0)"] } ?? []))
+        let version = r.headers.first { $0.lowercased().hasPrefix("x-model-version:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+        return (r.status, version)
+    }
+
+    @Test func canaryPromoteAndRollbackUnderLoadFailNoRequest() throws {
+        let (server, empty) = try server()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        // Each result: the phase the request was sent in, its status and version.
+        struct Result {
+            let phase: Int
+            let status: Int
+            let version: Int?
+        }
+        let phase = Shared(0)
+        let results = Shared<[Result]>([])
+        let stop = Shared(false)
+        let group = DispatchGroup()
+        for _ in 0..<6 {
+            group.enter()
+            Thread.detachNewThread {
+                while !stop.get() {
+                    let sent = phase.get()
+                    let (status, version) = Self.predict(server)
+                    // A phase counts a request only if it was sent and answered within it.
+                    let answered = phase.get()
+                    results.update {
+                        $0.append(Result(phase: sent == answered ? sent : -1, status: status, version: version))
+                    }
+                }
+                group.leave()
+            }
+        }
+        func waitFor(_ count: Int, inPhase p: Int) {
+            while results.get().filter({ $0.phase == p }).count < count { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        func admin(_ method: String, _ path: String, _ json: String) throws {
+            let (status, body) = try server.request(method, path, json: json)
+            try #require((200..<300).contains(status), "\(method) \(path): \(status) \(body)")
+        }
+        waitFor(500, inPhase: 0)  // production = version 1
+        try admin(
+            "PUT", "/admin/v1/deployments/intent",
+            #"{"routes": [{"target": "production", "weight": 90}, {"target": "2", "weight": 10}]}"#)
+        phase.set(1)
+        waitFor(1000, inPhase: 1)  // the canary at 10 %
+        try admin("POST", "/admin/v1/models/intent/promote", #"{"version": 2, "reason": "canary looked fine"}"#)
+        try admin("PUT", "/admin/v1/deployments/intent", #"{"routes": [{"target": "production", "weight": 100}]}"#)
+        phase.set(2)
+        waitFor(500, inPhase: 2)  // promoted: version 2
+        try admin("POST", "/admin/v1/models/intent/rollback", #"{"reason": "drill"}"#)
+        phase.set(3)
+        waitFor(500, inPhase: 3)  // rolled back: version 1
+        stop.set(true)
+        group.wait()
+
+        let all = results.get()
+        #expect(all.count >= 2500)
+        #expect(
+            all.filter { $0.status != 200 }.count == 0,
+            "failed: \(all.filter { $0.status != 200 }.prefix(5).map(\.status))")
+        #expect(all.allSatisfy { $0.version == 1 || $0.version == 2 })
+        func versions(_ p: Int) -> [Int] { all.filter { $0.phase == p }.compactMap(\.version) }
+        #expect(Set(versions(0)) == [1])
+        let canary = Double(versions(1).filter { $0 == 2 }.count) / Double(versions(1).count)
+        #expect(canary > 0.04 && canary < 0.18, "canary share \(canary)")
+        #expect(Set(versions(2)) == [2])
+        #expect(Set(versions(3)) == [1])
+        // The history tells the story, with who and why.
+        let (_, history) = try server.request("GET", "/admin/v1/models/intent")
+        #expect((history["aliases"] as? [String: Int])?["production"] == 1)
+    }
+
+    @Test func stickyRoutingKeepsAUserOnOneVersion() throws {
+        let (server, empty) = try server()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let (status, body) = try server.request(
+            "PUT", "/admin/v1/deployments/intent",
+            json:
+                #"{"routes": [{"target": "1", "weight": 50}, {"target": "2", "weight": 50}], "sticky_header": "X-User"}"#
+        )
+        try #require(status == 200, "\(body)")
+        var seen: [String: Set<Int>] = [:]
+        for round in 0..<5 {
+            for user in (0..<40).map({ "user-\($0)" }) {
+                let r = Self.predict(server, user: user)
+                #expect(r.status == 200, "round \(round)")
+                if let v = r.version { seen[user, default: []].insert(v) }
+            }
+        }
+        #expect(seen.values.allSatisfy { $0.count == 1 })
+        let onTwo = seen.values.filter { $0 == [2] }.count
+        #expect(onTwo > 8 && onTwo < 32, "\(onTwo) of 40 users on version 2")
+    }
+
+    /// The registry's database goes away under a running server (PostgreSQL: the database is dropped with its
+    /// connections): the server keeps serving what it loaded and reports itself degraded.
+    @Test func aLostDatabaseLeavesTheServerServingAndDegraded() throws {
+        let url = try #require(
+            ProcessInfo.processInfo.environment["MASS_TEST_POSTGRES_URL"],
+            "run through make test, which starts PostgreSQL (scripts/with-postgres.sh)")
+        let database = "mass_live_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        func psql(_ sql: String) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+            process.arguments = [url, "-q", "-c", sql]
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "psql \(sql)")
+        }
+        try psql("CREATE DATABASE \(database)")
+        var parts = try #require(URLComponents(string: url))
+        parts.path = "/" + database
+        let (server, empty) = try server(registry: parts.string!)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        #expect(Self.predict(server).status == 200)
+        let (_, healthy) = try server.request("GET", "/v2/health/ready")
+        #expect(healthy["degraded"] == nil)
+        try psql("DROP DATABASE \(database) WITH (FORCE)")
+        var degraded: [String: Any] = [:]
+        for _ in 0..<100 {
+            let (status, body) = try server.request("GET", "/v2/health/ready")
+            #expect(status == 200)
+            if body["degraded"] as? Bool == true {
+                degraded = body
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(degraded["degraded"] as? Bool == true, "\(degraded)")
+        #expect((degraded["reason"] as? String)?.contains("registry") == true, "\(degraded)")
+        #expect((0..<20).allSatisfy { _ in Self.predict(server).status == 200 })
+        #expect(try server.metric("mass_registry_up") == 0)
+        let (status, body) = try server.request("GET", "/admin/v1/models/intent")
+        #expect(status == 503, "\(body)")
+    }
+
+    @Test func adminErrorsAreClear() throws {
+        let (server, empty) = try server()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let cases: [(String, String, String?, Int, String)] = [
+            ("GET", "/admin/v1/models/nope", nil, 404, "no model 'nope' in the registry"),
+            ("PUT", "/admin/v1/deployments/intent", #"{"routes": []}"#, 400, "at least one route"),
+            (
+                "PUT", "/admin/v1/deployments/intent", #"{"routes": [{"target": "9", "weight": 1}]}"#, 404,
+                "no version 9"
+            ),
+            (
+                "PUT", "/admin/v1/deployments/intent", #"{"routes": [{"target": "1", "weight": "x"}]}"#, 400,
+                "'routes[0].weight' must be a number"
+            ),
+            ("DELETE", "/admin/v1/models/intent/versions/1", nil, 409, "serves traffic through alias 'production'"),
+            (
+                "POST", "/admin/v1/models/intent/versions", #"{"path": "/nonexistent", "task": "text-classification"}"#,
+                400, "is not a folder"
+            ),
+            ("POST", "/admin/v1/models/intent/rollback", "{}", 409, "no earlier version"),
+            ("PUT", "/admin/v1/models/intent/aliases/7", #"{"version": 1}"#, 400, "not a number"),
+        ]
+        for (method, path, json, expected, text) in cases {
+            let (status, body) = try server.request(method, path, json: json)
+            #expect(status == expected, "\(method) \(path): \(status) \(body)")
+            #expect((body["error"] as? String)?.contains(text) == true, "\(method) \(path): \(body)")
+        }
+    }
+}
+
+/// A value shared between threads.
+final class Shared<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func get() -> Value { lock.withLock { value } }
+    func set(_ new: Value) { lock.withLock { value = new } }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&value) } }
+}
