@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
 import MassRegistry
+import MassRuntime
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +16,7 @@ struct DeployCommand: AsyncParsableCommand {
             whose admin API made them). Without a deployment a model serves its production alias, or its latest \
             version.
             """,
-        subcommands: [DeploySet.self, DeployShow.self, DeployDelete.self])
+        subcommands: [DeploySet.self, DeployShow.self, DeployDelete.self, DeployReport.self])
 }
 
 struct DeploySet: AsyncParsableCommand {
@@ -72,5 +77,60 @@ struct DeployDelete: AsyncParsableCommand {
     func run() async throws {
         try await options.with { try await $0.undeploy(name, actor: options.who) }
         print("\(name): deployment removed")
+    }
+}
+
+struct DeployReport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "The shadow report of a running server: agreement, latency, examples of disagreement.",
+        discussion: "Agreement is computed in the server's memory; this asks the server (its admin API).")
+    @Argument(help: "Model name.") var name: String
+    @Option(name: .long, help: "The server (default http://127.0.0.1:8080, or $MASS_SERVER).")
+    var server: String?
+    @Flag(name: .long, help: "Print the JSON report.") var json = false
+
+    func run() async throws {
+        let base = server ?? ProcessInfo.processInfo.environment["MASS_SERVER"] ?? "http://127.0.0.1:8080"
+        guard let url = URL(string: "\(base)/admin/v1/deployments/\(name)/report") else {
+            throw CLIError("'\(base)' is not a server URL")
+        }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(from: url)
+        } catch {
+            throw CLIError("cannot reach \(base): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else {
+            let message = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? String
+            throw CLIError(message ?? "\(base) answered \(status)")
+        }
+        if json { return print(String(decoding: data, as: UTF8.self)) }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let r = try decoder.decode(ShadowReport.self, from: data)
+        print(
+            "\(r.model): shadow version \(r.shadowVersion) beside \(r.primaryVersions.map(String.init).joined(separator: ", ")), sample \(r.sample)"
+        )
+        print("  compared \(r.compared), dropped \(r.dropped), failed \(r.failed)")
+        for (measure, value) in r.agreement.sorted(by: { $0.key < $1.key }) {
+            print("  \(measure): \(String(format: "%.4f", value))")
+        }
+        if let p = r.primaryLatency, let s = r.shadowLatency {
+            print(
+                String(
+                    format: "  latency ms: primary p50 %.2f p99 %.2f, shadow p50 %.2f p99 %.2f", p.p50Ms, p.p99Ms,
+                    s.p50Ms, s.p99Ms))
+        }
+        for (side, counts) in r.labelDistribution.sorted(by: { $0.key < $1.key }) {
+            print(
+                "  \(side) labels: "
+                    + counts.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \($0.value)" }.joined(
+                        separator: ", "))
+        }
+        for e in r.disagreements.suffix(5) {
+            print("  disagreement: \(e.input)\n    primary v\(e.primaryVersion): \(e.primary)\n    shadow: \(e.shadow)")
+        }
     }
 }

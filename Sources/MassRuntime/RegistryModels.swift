@@ -25,18 +25,24 @@ public final class RequestRouting: Sendable {
 struct DeployedModel: Sendable {
     let plan: ResolvedDeployment
     let versions: [Int: any ServedModel]
+    /// The shadow's mirror, when the deployment has one (kept across changes that leave the shadow alone).
+    let mirror: ShadowMirror?
     private let routes: [(model: any ServedModel, upTo: Double)]
     private let total: Double
 
-    init(plan: ResolvedDeployment, versions: [Int: any ServedModel]) {
+    init(plan: ResolvedDeployment, versions: [Int: any ServedModel], mirror: ShadowMirror?) {
         self.plan = plan
         self.versions = versions
+        self.mirror = mirror
         var running = 0.0
         var routes: [(any ServedModel, Double)] = []
         for route in plan.routes where route.weight > 0 {
             guard let model = versions[route.version] else { continue }
             running += route.weight
-            routes.append((model, running))
+            // A route to the shadow's own version is not mirrored to itself.
+            let served =
+                mirror.map { route.version == $0.shadowVersion ? model : ShadowServing.wrap(model, $0) } ?? model
+            routes.append((served, running))
         }
         self.routes = routes
         total = running
@@ -70,6 +76,12 @@ extension ModelManager {
     /// How the registry looks from this server: nil when it was read at the last poll, else why not (the
     /// server keeps serving what it has loaded and reports itself degraded).
     public var registryProblem: String? { registryState.withLock { $0.problem } }
+
+    /// The shadow report of a registry model's deployment (nil: it has no shadow on this server).
+    public func shadowReport(_ name: String) -> ShadowReport? {
+        guard let deployed = deployed.withLock({ $0[name] }), let mirror = deployed.mirror else { return nil }
+        return mirror.report(primary: Array(Set(deployed.plan.routes.map(\.version))).sorted())
+    }
 
     /// The resolved deployment of a registry model this server serves.
     public func deployment(_ name: String) -> ResolvedDeployment? { deployed.withLock { $0[name]?.plan } }
@@ -184,7 +196,17 @@ extension ModelManager {
             for model in started { model.shutdown() }
             throw error
         }
-        let next = DeployedModel(plan: plan, versions: versions)
+        var mirror: ShadowMirror? = nil
+        if let shadow = plan.shadow, let model = versions[shadow.version] {
+            if let kept = current?.mirror, kept.shadowVersion == shadow.version, kept.sample == shadow.sample,
+                kept.shadow === model
+            {
+                mirror = kept
+            } else {
+                mirror = ShadowMirror(model: name, shadow: model, sample: shadow.sample, metrics: metrics)
+            }
+        }
+        let next = DeployedModel(plan: plan, versions: versions, mirror: mirror)
         let kept = Set(versions.values.map { ObjectIdentifier($0 as AnyObject) })
         let stale = (current?.versions.values ?? [:].values).filter {
             !kept.contains(ObjectIdentifier($0 as AnyObject))

@@ -67,16 +67,21 @@ import Testing
             let (status, body) = try server.request(method, path, json: json)
             try #require((200..<300).contains(status), "\(method) \(path): \(status) \(body)")
         }
+        // Requests overlapping an admin call belong to no phase: the change lands somewhere inside the call.
+        let between = 99
         waitFor(500, inPhase: 0)  // production = version 1
+        phase.set(between)
         try admin(
             "PUT", "/admin/v1/deployments/intent",
             #"{"routes": [{"target": "production", "weight": 90}, {"target": "2", "weight": 10}]}"#)
         phase.set(1)
         waitFor(1000, inPhase: 1)  // the canary at 10 %
+        phase.set(between)
         try admin("POST", "/admin/v1/models/intent/promote", #"{"version": 2, "reason": "canary looked fine"}"#)
         try admin("PUT", "/admin/v1/deployments/intent", #"{"routes": [{"target": "production", "weight": 100}]}"#)
         phase.set(2)
         waitFor(500, inPhase: 2)  // promoted: version 2
+        phase.set(between)
         try admin("POST", "/admin/v1/models/intent/rollback", #"{"reason": "drill"}"#)
         phase.set(3)
         waitFor(500, inPhase: 3)  // rolled back: version 1
@@ -164,6 +169,81 @@ import Testing
         #expect(status == 503, "\(body)")
     }
 
+    /// A copy of the test classifier whose last label's bias is raised by 100: a genuinely different model
+    /// that always answers that label.
+    static func biasedClassifier() throws -> URL {
+        let source = TextHeadFixture.classifierDirectory
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mass-biased-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in ["config.json", "tokenizer.json"] {
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+        }
+        var bytes = [UInt8](try Data(contentsOf: source.appendingPathComponent("model.safetensors")))
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try #require(
+            try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any])
+        let bias = try #require(header["classifier.bias"] as? [String: Any])
+        let offsets = try #require(bias["data_offsets"] as? [Int])
+        let last = 8 + headerLength + offsets[1] - 4
+        var value = Float(
+            bitPattern: bytes[last..<(last + 4)].enumerated().reduce(UInt32(0)) {
+                $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+            })
+        value += 100
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.replaceSubrange(last..<(last + 4), with: $0) }
+        try Data(bytes).write(to: folder.appendingPathComponent("model.safetensors"))
+        return folder
+    }
+
+    /// A shadow gets every request (sample 1), the client only the primary's answer; the report compares the
+    /// two: top-1 agreement below 1, the shadow's labels all the biased one, examples of disagreement.
+    @Test func shadowTrafficIsComparedNotReturned() throws {
+        let (server, empty) = try server()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let biased = try Self.biasedClassifier()
+        defer { try? FileManager.default.removeItem(at: biased) }
+        let (registered, body) = try server.request(
+            "POST", "/admin/v1/models/intent/versions",
+            json: #"{"path": "\#(biased.path)", "task": "text-classification", "parent": 1}"#)
+        try #require(registered == 201, "\(body)")
+        let (deployed, view) = try server.request(
+            "PUT", "/admin/v1/deployments/intent",
+            json: #"{"routes": [{"target": "production", "weight": 100}], "shadow": {"target": "3", "sample": 1.0}}"#)
+        try #require(deployed == 200, "\(view)")
+        let texts = try TextHeadFixture.load().classification.map(\.text)
+        let total = 120
+        for i in 0..<total {
+            let text = texts[i % texts.count].replacingOccurrences(of: "\"", with: "'")
+            let r = server.rawPost(
+                "/predict", body: Array(#"{"model": "intent", "inputs": "\#(text)"}"#.utf8),
+                headers: ["Content-Type: application/json"])
+            #expect(r.status == 200)
+            #expect(r.headers.contains { $0.lowercased() == "x-model-version: 1" })
+        }
+        var report: [String: Any] = [:]
+        for _ in 0..<100 {
+            (_, report) = try server.request("GET", "/admin/v1/deployments/intent/report")
+            let seen = ["compared", "dropped", "failed"].compactMap { report[$0] as? Int }.reduce(0, +)
+            if seen == total { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let compared = report["compared"] as? Int ?? 0
+        #expect(compared + (report["dropped"] as? Int ?? 0) == total, "\(report)")
+        #expect(compared >= 10 && report["failed"] as? Int == 0, "\(report)")
+        #expect(report["shadow_version"] as? Int == 3 && report["primary_versions"] as? [Int] == [1])
+        let top1 = try #require((report["agreement"] as? [String: Double])?["top1"])
+        #expect(top1 < 0.9, "the biased shadow should disagree: \(report)")
+        let shadowLabels = (report["label_distribution"] as? [String: [String: Int]])?["shadow"] ?? [:]
+        #expect(shadowLabels.count == 1, "\(shadowLabels)")
+        #expect(!((report["disagreements"] as? [[String: Any]]) ?? []).isEmpty)
+        #expect(
+            try server.metric(#"mass_shadow_requests_total{model="intent",outcome="compared"}"#) == Double(compared))
+        // The CLI prints the same report.
+        let cli = try BinaryRunner.run(["deploy", "report", "intent", "--server", server.base.absoluteString])
+        #expect(cli.contains("intent: shadow version 3 beside 1, sample 1.0"), "\(cli)")
+    }
+
     @Test func adminErrorsAreClear() throws {
         let (server, empty) = try server()
         defer { try? FileManager.default.removeItem(at: empty) }
@@ -202,4 +282,20 @@ final class Shared<Value>: @unchecked Sendable {
     func get() -> Value { lock.withLock { value } }
     func set(_ new: Value) { lock.withLock { value = new } }
     func update(_ body: (inout Value) -> Void) { lock.withLock { body(&value) } }
+}
+
+/// Runs the built binary and answers its standard output.
+enum BinaryRunner {
+    static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = LiveServer.binary
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
 }

@@ -156,6 +156,15 @@ enum AdminRoutes {
             let served = manager.deployment(model)
             return try encode(DeploymentView(model: model, spec: stored, serving: served.map(ServingView.init)))
         }
+        admin.get("/deployments/:name/report") { _, context in
+            let model = try name(context)
+            guard let report = manager.shadowReport(model) else {
+                throw APIError(
+                    status: .notFound, message: "the deployment of '\(model)' has no shadow on this server",
+                    family: .kserve)
+            }
+            return try encode(report)
+        }
         admin.put("/deployments/:name") { request, context in
             let spec = try await JSONBody.decode(DeploymentSpecBody.self, request, limit: limit).spec
             try await registry().deploy(try name(context), spec, actor: actor(request))
