@@ -9,7 +9,8 @@ struct Mass: AsyncParsableCommand {
         abstract: "Models as a service: host, run and benchmark AI models on a native CPU engine.",
         subcommands: [
             ServeCommand.self, EmbedCommand.self, ClassifyCommand.self, TranscribeCommand.self,
-            ClassifyTextCommand.self, RerankCommand.self, ModelsCommand.self, DeployCommand.self, BenchCommand.self,
+            ClassifyTextCommand.self, RerankCommand.self, ModelsCommand.self, DeployCommand.self, PullCommand.self,
+            BenchCommand.self,
             InfoCommand.self,
         ]
     )

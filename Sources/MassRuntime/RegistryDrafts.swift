@@ -9,7 +9,7 @@ public enum RegistryDrafts {
         folder: URL, task given: String?, source: VersionSource, parent: Int? = nil, dataset: String? = nil,
         trainingRun: String? = nil, description: String? = nil, tags: [String: String] = [:]
     ) throws -> VersionDraft {
-        guard let chosen = given ?? taskFromMassJSON(folder) else {
+        guard let chosen = given ?? taskFromMassJSON(folder) ?? taskFromFiles(folder) else {
             throw RegistryError(
                 .invalid,
                 "\(folder.lastPathComponent): give a task (no mass.json with a 'task' in the folder or its parent)")
@@ -35,6 +35,23 @@ public enum RegistryDrafts {
             {
                 return task
             }
+        }
+        return nil
+    }
+
+    /// The task a folder's files imply, for folders without mass.json (a hub repository): sentence-transformers
+    /// modules → text-embedding; a `*ForSequenceClassification` head → text-classification; CTranslate2 Whisper
+    /// files → speech-recognition.
+    static func taskFromFiles(_ folder: URL) -> String? {
+        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+        if files.contains("modules.json") { return ModelTask.textEmbedding.rawValue }
+        if files.contains("model.bin") && files.contains(where: { $0.hasPrefix("vocabulary.") }) {
+            return ModelTask.speechRecognition.rawValue
+        }
+        if let folderInfo = try? ModelFolder(directory: folder),
+            folderInfo.architectures.contains(where: { $0.hasSuffix("ForSequenceClassification") })
+        {
+            return ModelTask.textClassification.rawValue
         }
         return nil
     }
