@@ -57,6 +57,48 @@ import Testing
         #expect(deleted.status == 0 && deleted.out.hasPrefix("intent: version 2 deleted"), "\(deleted.err)")
     }
 
+    /// `mass models register` killed (SIGKILL) part-way leaves no version: the next registration is version 1 and
+    /// the history holds only it.
+    @Test func aKilledRegistrationLeavesNoVersion() throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("mass-kill-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let common = ["--repository", home.appendingPathComponent("models").path]
+        let model = FixturePaths.models.appendingPathComponent("all-MiniLM-L6-v2/1").path
+        let model0 = model
+        for delay in [0.05, 0.15, 0.3] {
+            let process = Process()
+            process.executableURL = EmbedCommandTests.binary
+            process.arguments = ["models", "register", model, "--name", "minilm"] + common
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: delay)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .exit { continue }  // it finished first: the next delay is shorter work
+            // Either nothing was registered, or a whole version was (the kill came after the commit).
+            let shown = try runner.run(["models", "show", "minilm"] + common)
+            if shown.status == 0 {
+                let model = try JSONSerialization.jsonObject(with: shown.stdout) as? [String: Any]
+                let versions = model?["versions"] as? [[String: Any]] ?? []
+                let files = versions.first?["files"] as? [[String: Any]] ?? []
+                let expected = try FileManager.default.subpathsOfDirectory(atPath: model0).filter {
+                    var isDirectory: ObjCBool = false
+                    return !$0.split(separator: "/").contains { $0.hasPrefix(".") }
+                        && FileManager.default.fileExists(atPath: model0 + "/" + $0, isDirectory: &isDirectory)
+                        && !isDirectory.boolValue
+                }
+                #expect(versions.count == 1 && files.count == expected.count, "after a kill at \(delay) s")
+            } else {
+                #expect(shown.stderr.contains("no model 'minilm'"), "after a kill at \(delay) s: \(shown.stderr)")
+            }
+        }
+        let registered = try runner.run(["models", "register", model, "--name", "fresh"] + common)
+        #expect(registered.status == 0, "\(registered.stderr)")
+        let history = try runner.run(["models", "history", "fresh"] + common)
+        #expect(String(decoding: history.stdout, as: UTF8.self).split(separator: "\n").count == 1)
+    }
+
     @Test func walkThroughOnTheDefaultSQLiteRegistry() throws {
         try walkThrough(registry: [])
     }
