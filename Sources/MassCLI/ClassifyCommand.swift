@@ -99,9 +99,7 @@ struct ClassifyCommand: AsyncParsableCommand {
                 "file": file,
                 "data": predictions.map { ["label": $0.label, "index": $0.index, "score": Double($0.score)] },
             ]
-            let data = try! JSONSerialization.data(
-                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-            Swift.print(String(decoding: data, as: UTF8.self))
+            Swift.print(OfflineServing.json(object))
         } else {
             Swift.print(file)
             for p in predictions { Swift.print(String(format: "  %.4f  %@ (%d)", p.score, p.label, p.index)) }
