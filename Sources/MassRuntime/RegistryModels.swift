@@ -135,19 +135,23 @@ extension ModelManager {
     }
 
     /// Brings every registry model to its deployment now (after an admin change; the poll does the same).
-    public func syncRegistry() async throws {
-        guard registry != nil else { return }
-        try await syncing.withLock { try await self.syncRegistryNow() }
+    /// Answers the models whose deployment could not be applied, with why (they keep their previous one).
+    @discardableResult
+    public func syncRegistry() async throws -> [String: any Error] {
+        guard registry != nil else { return [:] }
+        return try await syncing.withLock { try await self.syncRegistryNow() }
     }
 
-    private func syncRegistryNow() async throws {
-        guard let registry else { return }
+    private func syncRegistryNow() async throws -> [String: any Error] {
+        guard let registry else { return [:] }
         let plans = try await registry.resolvedDeployments()
         let unloaded = registryState.withLock { $0.unloaded }
+        var failures: [String: any Error] = [:]
         for plan in plans where !unloaded.contains(plan.model) {
             do {
                 try await apply(plan)
             } catch {
+                failures[plan.model] = error
                 registryState.withLock { $0.problem = "\(plan.model): \(error)" }
                 metrics.add(
                     "mass_deployment_failures_total", labels: [("model", plan.model)],
@@ -160,8 +164,9 @@ extension ModelManager {
         // Models gone from the registry (deleted) stop serving.
         let current = Set(plans.map(\.model))
         let gone = deployed.withLock { d in d.keys.filter { !current.contains($0) } }
-        for name in gone { try? await unloadRegistryModel(name, remember: false) }
+        for name in gone { _ = try? await unloadRegistryModel(name, remember: false) }
         publishLoadedCount()
+        return failures
     }
 
     /// Loads what `plan` needs that is not loaded (verifying every file), then swaps the routing in one step
@@ -181,12 +186,8 @@ extension ModelManager {
         var started: [any ServedModel] = []
         do {
             for version in plan.versions.sorted() where versions[version] == nil {
-                let folder: URL
-                do {
-                    folder = try await registry.folder(name, version)
-                } catch let error as RegistryError {
-                    throw RuntimeError(.loadFailed, error.message, detail: error.detail)
-                }
+                // An altered or missing file is a RegistryError naming it (.integrity).
+                let folder = try await registry.folder(name, version)
                 let config = try Self.config(in: folder, task: task, name: name, version: version)
                 let model = try await startVersion(name: name, version: version, directory: folder, config: config)
                 started.append(model)

@@ -244,6 +244,48 @@ import Testing
         #expect(cli.contains("intent: shadow version 3 beside 1, sample 1.0"), "\(cli)")
     }
 
+    /// A version whose stored file was altered is refused when a deployment routes to it, naming the file and
+    /// both hashes; the version serving keeps serving.
+    @Test func anAlteredArtifactIsRefusedAndTheOldVersionServes() throws {
+        let (server, empty) = try server()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let (_, version) = try server.request("GET", "/admin/v1/models/intent/versions/2")
+        let files = version["files"] as? [[String: Any]] ?? []
+        let config = try #require(files.first { $0["path"] as? String == "config.json" })
+        let sha = try #require(config["sha256"] as? String)
+        // Both versions hold the same files: a new version with its own config.json is the one altered.
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("mass-copy-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+            try FileManager.default.copyItem(
+                at: TextHeadFixture.classifierDirectory.appendingPathComponent(file),
+                to: copy.appendingPathComponent(file))
+        }
+        var json = try String(contentsOf: copy.appendingPathComponent("config.json"), encoding: .utf8)
+        json = json.replacingOccurrences(
+            of: "{", with: "{\n  \"mass_note\": \"v3\",", options: [], range: json.range(of: "{"))
+        try json.write(to: copy.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let (created, v3) = try server.request(
+            "POST", "/admin/v1/models/intent/versions",
+            json: #"{"path": "\#(copy.path)", "task": "text-classification"}"#)
+        try #require(created == 201, "\(v3)")
+        let v3config = try #require((v3["files"] as? [[String: Any]])?.first { $0["path"] as? String == "config.json" })
+        let v3sha = try #require(v3config["sha256"] as? String)
+        #expect(v3sha != sha)
+        let v3blob = server.registryHome.appendingPathComponent("store/blobs/sha256/\(v3sha.prefix(2))/\(v3sha)")
+        var bytes = try Data(contentsOf: v3blob)
+        bytes.append(contentsOf: Array(" ".utf8))
+        try bytes.write(to: v3blob)
+        let (status, body) = try server.request(
+            "PUT", "/admin/v1/deployments/intent", json: #"{"routes": [{"target": "3", "weight": 100}]}"#)
+        #expect(status == 422, "\(body)")
+        let message = body["error"] as? String ?? ""
+        #expect(message.contains("'config.json' is altered: registered sha256 \(v3sha)"), "\(message)")
+        #expect(!message.contains(server.registryHome.path), "\(message)")
+        for _ in 0..<10 { #expect(Self.predict(server).version == 1) }
+    }
+
     @Test func adminErrorsAreClear() throws {
         let (server, empty) = try server()
         defer { try? FileManager.default.removeItem(at: empty) }

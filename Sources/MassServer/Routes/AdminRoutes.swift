@@ -74,8 +74,12 @@ enum AdminRoutes {
             }
             return n
         }
-        /// Applies the change on this server at once.
-        @Sendable func changed() async throws { try await manager.syncRegistry() }
+        /// Applies the change on this server at once; a model whose new deployment cannot be loaded (an altered
+        /// file, a bad config) answers with why, and keeps serving its previous one.
+        @Sendable func changed(_ model: String? = nil) async throws {
+            let failures = try await manager.syncRegistry()
+            if let model, let failure = failures[model] { throw failure }
+        }
 
         let admin = router.group("/admin/v1")
         admin.get("/models") { _, _ in try encode(try await registry().models()) }
@@ -123,7 +127,7 @@ enum AdminRoutes {
             let event = try await registry().promote(
                 try name(context), version: body.version, alias: body.alias ?? DeploymentSpec.fallbackAlias,
                 actor: actor(request), reason: body.reason)
-            try await changed()
+            try await changed(try name(context))
             return try encode(event)
         }
         admin.post("/models/:name/rollback") { request, context in
@@ -168,7 +172,7 @@ enum AdminRoutes {
         admin.put("/deployments/:name") { request, context in
             let spec = try await JSONBody.decode(DeploymentSpecBody.self, request, limit: limit).spec
             try await registry().deploy(try name(context), spec, actor: actor(request))
-            try await changed()
+            try await changed(try name(context))
             let model = try name(context)
             return try encode(
                 DeploymentView(model: model, spec: spec, serving: manager.deployment(model).map(ServingView.init)))
