@@ -50,8 +50,15 @@ import Testing
         #expect(refused.err.contains("version 1 serves traffic through alias 'production'"))
         let unknown = try mass(["models", "show", "nope"])
         #expect(unknown.status != 0 && unknown.err.contains("no model 'nope' in the registry"))
-        let noTask = try mass(["models", "register", folder, "--name", "x"])
-        #expect(noTask.status != 0 && noTask.err.contains("give a task"))
+        // Without --task: the BertForSequenceClassification head says text-classification; a folder whose files
+        // say nothing needs --task.
+        let inferred = try mass(["models", "register", folder, "--name", "x"])
+        #expect(inferred.status == 0 && inferred.out.contains("\"task\" : \"text-classification\""), "\(inferred.err)")
+        let bare = home.appendingPathComponent("bare")
+        try FileManager.default.createDirectory(at: bare, withIntermediateDirectories: true)
+        try Data("weights".utf8).write(to: bare.appendingPathComponent("weights.bin"))
+        let noTask = try mass(["models", "register", bare.path, "--name", "y"])
+        #expect(noTask.status != 0 && noTask.err.contains("give a task"), "\(noTask.err)")
         try #require(try mass(["models", "alias", "delete", "intent", "staging"]).status == 0)
         let deleted = try mass(["models", "delete", "intent", "2"])
         #expect(deleted.status == 0 && deleted.out.hasPrefix("intent: version 2 deleted"), "\(deleted.err)")
