@@ -111,18 +111,7 @@ import Testing
     }
 
     @Test func walkThroughOnPostgreSQL() throws {
-        let url = try #require(
-            ProcessInfo.processInfo.environment["MASS_TEST_POSTGRES_URL"],
-            "run through make test, which starts PostgreSQL (scripts/with-postgres.sh)")
-        let database = "mass_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let create = Process()
-        create.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        create.arguments = [url, "-q", "-c", "CREATE DATABASE \(database)"]
-        try create.run()
-        create.waitUntilExit()
-        try #require(create.terminationStatus == 0)
-        var parts = try #require(URLComponents(string: url))
-        parts.path = "/" + database
-        try walkThrough(registry: ["--registry", parts.string!])
+        let database = try ExternalTools.freshPostgresDatabase(prefix: "mass_cli")
+        try walkThrough(registry: ["--registry", database.url])
     }
 }

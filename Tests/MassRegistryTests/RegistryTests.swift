@@ -25,7 +25,7 @@ import Testing
             let url: String
             switch backend {
             case .sqlite: url = root.appendingPathComponent("registry.sqlite").path
-            case .postgresql: url = try PostgresTestServer.freshDatabase()
+            case .postgresql: url = try ExternalTools.freshPostgresDatabase().url
             }
             let registry = try await ModelRegistry.open(
                 database: RegistryDatabases.open(url), store: ArtifactStore(root: root.appendingPathComponent("store")))
@@ -43,19 +43,6 @@ import Testing
         task: "text-classification", architecture: "bert", format: "safetensors",
         source: VersionSource(kind: "folder", uri: "Goldens/text-classifier"))
 
-    /// sha256sum(1)'s answer for a file: the hashes are checked against a tool that is not ours.
-    static func sha256sum(_ url: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [url.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
-    }
-
     @Test(arguments: Backend.allCases) func registersVersionsWithFilesAndLineage(_ backend: Backend) async throws {
         let f = try await Fixture.make(backend)
         defer { Task { await f.close() } }
@@ -64,7 +51,7 @@ import Testing
         #expect(v1.files.map(\.path) == ["config.json", "model.safetensors", "tokenizer.json"])
         for file in v1.files {
             let original = Self.folder.appendingPathComponent(file.path)
-            #expect(file.sha256 == (try Self.sha256sum(original)))
+            #expect(file.sha256 == (try ExternalTools.sha256sum(original)))
             let size = try FileManager.default.attributesOfItem(atPath: original.path)[.size] as? Int
             #expect(file.size == size)
         }
@@ -302,28 +289,5 @@ import Testing
         #expect(error?.message == "the registry (postgresql at 127.0.0.1:1/registry) is unreachable")
         #expect(error?.message.contains("secret") == false)
         #expect(Date().timeIntervalSince(start) < 30)
-    }
-}
-
-/// The PostgreSQL server of the test run: one new database per test.
-enum PostgresTestServer {
-    static func freshDatabase() throws -> String {
-        guard let server = ProcessInfo.processInfo.environment["MASS_TEST_POSTGRES_URL"] else {
-            throw RegistryError(
-                .unavailable,
-                "MASS_TEST_POSTGRES_URL is not set: run the suite through make test (scripts/with-postgres.sh)")
-        }
-        let name = "mass_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [server, "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE \(name)"]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw RegistryError(.unavailable, "psql could not create database \(name) on \(server)")
-        }
-        guard var parts = URLComponents(string: server) else { throw RegistryError(.invalid, server) }
-        parts.path = "/" + name
-        return parts.string!
     }
 }

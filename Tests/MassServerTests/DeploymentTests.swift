@@ -130,27 +130,13 @@ import Testing
     /// The registry's database goes away under a running server (PostgreSQL: the database is dropped with its
     /// connections): the server keeps serving what it loaded and reports itself degraded.
     @Test func aLostDatabaseLeavesTheServerServingAndDegraded() throws {
-        let url = try #require(
-            ProcessInfo.processInfo.environment["MASS_TEST_POSTGRES_URL"],
-            "run through make test, which starts PostgreSQL (scripts/with-postgres.sh)")
-        let database = "mass_live_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        func psql(_ sql: String) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-            process.arguments = [url, "-q", "-c", sql]
-            try process.run()
-            process.waitUntilExit()
-            try #require(process.terminationStatus == 0, "psql \(sql)")
-        }
-        try psql("CREATE DATABASE \(database)")
-        var parts = try #require(URLComponents(string: url))
-        parts.path = "/" + database
-        let (server, empty) = try server(registry: parts.string!)
+        let database = try ExternalTools.freshPostgresDatabase(prefix: "mass_live")
+        let (server, empty) = try server(registry: database.url)
         defer { try? FileManager.default.removeItem(at: empty) }
         #expect(Self.predict(server).status == 200)
         let (_, healthy) = try server.request("GET", "/v2/health/ready")
         #expect(healthy["degraded"] == nil)
-        try psql("DROP DATABASE \(database) WITH (FORCE)")
+        try ExternalTools.psql("DROP DATABASE \(database.name) WITH (FORCE)")
         var degraded: [String: Any] = [:]
         for _ in 0..<100 {
             let (status, body) = try server.request("GET", "/v2/health/ready")

@@ -26,7 +26,7 @@ import Testing
         func shouldDrop(_ path: String) -> Bool { lock.withLock { dropped.insert(path).inserted } }
     }
 
-    static func sha256sum(_ url: URL) throws -> String { try Sha256Sum.sha256sum(url) }
+    static func sha256sum(_ url: URL) throws -> String { try ExternalTools.sha256sum(url) }
 
     /// Starts the stub on a free port; answers its base URL and a handle to stop it.
     static func startHub(_ hub: Hub) async throws -> (URL, Task<Void, any Error>) {
@@ -193,29 +193,9 @@ import Testing
         let ok = try Self.pull(["mass/private", "--name", "p"], hub: base, token: "sesame", home: home)
         #expect(ok.0 == 0, "\(ok.2)")
         // Nothing was registered for the refused pulls.
-        let list = Process()
-        list.executableURL = LiveServer.binary
-        list.arguments = ["models", "list", "--repository", home.appendingPathComponent("models").path]
-        let pipe = Pipe()
-        list.standardOutput = pipe
-        try list.run()
-        let listed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        list.waitUntilExit()
+        let listed = try BinaryRunner.run([
+            "models", "list", "--repository", home.appendingPathComponent("models").path,
+        ])
         #expect(listed == "p\ttext-classification\tversions 1\n", "\(listed)")
-    }
-}
-
-/// sha256sum(1)'s answer for a file (a tool that is not ours).
-enum Sha256Sum {
-    static func sha256sum(_ url: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [url.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
     }
 }
