@@ -95,8 +95,8 @@ let package = Package(
         .target(
             name: "MassHub",
             dependencies: [
+                "MassRegistry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import Crypto
 public import Foundation
+import MassRegistry
 import NIOCore
 import NIOHTTP1
 
@@ -169,7 +169,7 @@ public struct HubClient: Sendable {
         }
         let expected = sibling.lfs?.sha256 ?? etag.flatMap { $0.count == 64 && $0.allSatisfy(\.isHexDigit) ? $0 : nil }
         guard let expected else { return }
-        let actual = try Self.sha256(file)
+        let actual = try ArtifactStore.sha256(of: file).sha256
         guard actual == expected.lowercased() else {
             try? FileManager.default.removeItem(at: file)
             throw HubError(
@@ -217,22 +217,6 @@ public struct HubClient: Sendable {
 
     static func size(_ url: URL) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? Int) ?? 0
-    }
-
-    static func sha256(_ url: URL) throws -> String {
-        guard let input = InputStream(url: url) else { throw HubError("cannot read \(url.lastPathComponent)") }
-        input.open()
-        defer { input.close() }
-        var hasher = SHA256()
-        let chunk = 1 << 20
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: chunk)
-        defer { buffer.deallocate() }
-        while true {
-            let n = input.read(buffer, maxLength: chunk)
-            if n <= 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: n))
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// `owner/name`: letters, digits, '-', '_', '.'.

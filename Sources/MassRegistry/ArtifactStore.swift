@@ -143,6 +143,14 @@ public struct ArtifactStore: Sendable {
         return out
     }
 
+    /// The sha256 (lowercase hex) and size of a file, read in 1 MiB chunks.
+    public static func sha256(of file: URL) throws -> (sha256: String, size: Int) {
+        guard let input = InputStream(url: file) else {
+            throw RegistryError(.invalid, "cannot read \(file.lastPathComponent)")
+        }
+        return try hash(input, copyingTo: nil, name: file.lastPathComponent)
+    }
+
     private static func hash(_ input: InputStream, copyingTo output: FileHandle?, name: String) throws -> (
         String, Int
     ) {

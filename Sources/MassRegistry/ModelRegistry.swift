@@ -121,9 +121,9 @@ public final class ModelRegistry: Sendable {
     public func history(_ name: String) async throws -> [RegistryEvent] {
         try await database.transaction(readOnly: true) { db in
             let rows = try await db.select().columns("*").from("events").where("model", .equal, name)
-                .orderBy("id").all(decoding: EventRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+                .orderBy("id").all(decoding: RegistryEvent.self, keyDecodingStrategy: .convertFromSnakeCase)
             guard !rows.isEmpty else { throw RegistryError(.notFound, "no model '\(name)' in the registry") }
-            return rows.map(\.event)
+            return rows
         }
     }
 
@@ -171,7 +171,7 @@ public final class ModelRegistry: Sendable {
             _ = try await Self.lockModel(name, db)
             let rows = try await db.select().columns("*").from("events").where("model", .equal, name)
                 .where("alias", .equal, alias).orderBy("id")
-                .all(decoding: EventRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+                .all(decoding: RegistryEvent.self, keyDecodingStrategy: .convertFromSnakeCase)
             var stack: [Int] = []
             for row in rows {
                 switch row.kind {
@@ -359,19 +359,15 @@ public final class ModelRegistry: Sendable {
 
     @discardableResult
     private static func append(_ draft: EventDraft, _ db: any SQLDatabase) async throws -> RegistryEvent {
-        let at = Timestamp.now()
+        var draft = draft
+        draft.at = Timestamp.now()
         try await db.insert(into: "events")
-            .model(
-                EventInsert(
-                    model: draft.model, at: at, actor: draft.actor, kind: draft.kind, version: draft.version,
-                    alias: draft.alias, fromVersion: draft.fromVersion, reason: draft.reason),
-                keyEncodingStrategy: .convertToSnakeCase, nilEncodingStrategy: .asNil
-            ).run()
+            .model(draft, keyEncodingStrategy: .convertToSnakeCase, nilEncodingStrategy: .asNil).run()
         let id =
             try await db.select().column(SQLFunction("max", args: SQLColumn("id")), as: "id").from("events")
             .where("model", .equal, draft.model).first()?.decode(column: "id", as: Int.self) ?? 0
         return RegistryEvent(
-            id: id, model: draft.model, at: at, actor: draft.actor, kind: draft.kind, version: draft.version,
+            id: id, model: draft.model, at: draft.at, actor: draft.actor, kind: draft.kind, version: draft.version,
             alias: draft.alias, fromVersion: draft.fromVersion, reason: draft.reason)
     }
 
@@ -500,7 +496,8 @@ private struct AliasRow: Decodable {
     let version: Int
 }
 
-private struct EventDraft {
+/// An event before it is stored: the row the `events` table gets (its id comes from the database).
+private struct EventDraft: Encodable {
     var model: String
     var actor: String
     var kind: String
@@ -508,33 +505,5 @@ private struct EventDraft {
     var alias: String? = nil
     var fromVersion: Int? = nil
     var reason: String? = nil
-}
-
-private struct EventInsert: Encodable {
-    let model: String
-    let at: Int
-    let actor: String
-    let kind: String
-    let version: Int?
-    let alias: String?
-    let fromVersion: Int?
-    let reason: String?
-}
-
-private struct EventRow: Decodable {
-    let id: Int
-    let model: String
-    let at: Int
-    let actor: String
-    let kind: String
-    let version: Int?
-    let alias: String?
-    let fromVersion: Int?
-    let reason: String?
-
-    var event: RegistryEvent {
-        RegistryEvent(
-            id: id, model: model, at: at, actor: actor, kind: kind, version: version, alias: alias,
-            fromVersion: fromVersion, reason: reason)
-    }
+    var at = 0
 }
