@@ -209,7 +209,7 @@ extension ModelManager {
         }
         let next = DeployedModel(plan: plan, versions: versions, mirror: mirror)
         let kept = Set(versions.values.map { ObjectIdentifier($0 as AnyObject) })
-        let stale = (current?.versions.values ?? [:].values).filter {
+        let stale = (current.map { Array($0.versions.values) } ?? []).filter {
             !kept.contains(ObjectIdentifier($0 as AnyObject))
         }
         slots.withLock { s in
@@ -219,7 +219,7 @@ extension ModelManager {
         logger.debug("deployment applied", metadata: ["model": "\(name)", "versions": "\(versions.keys.sorted())"])
         if !stale.isEmpty {
             // A request that looked its version up just before the swap still reaches it: stop after a grace.
-            let old = Array(stale)
+            let old = stale
             Task {
                 try? await Task.sleep(for: .seconds(1))
                 await Self.stop(old)

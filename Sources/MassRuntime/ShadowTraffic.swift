@@ -191,9 +191,9 @@ struct ShadowStatistics {
 }
 
 /// How two answers of one task agree.
-enum Agreement {
+public enum Agreement {
     /// Mean cosine similarity of the paired vectors.
-    static func cosine(_ a: [[Float]], _ b: [[Float]]) -> Double {
+    public static func cosine(_ a: [[Float]], _ b: [[Float]]) -> Double {
         guard a.count == b.count, !a.isEmpty else { return 0 }
         var total = 0.0
         for (x, y) in zip(a, b) {
@@ -208,16 +208,16 @@ enum Agreement {
         return total / Double(a.count)
     }
 
-    static func argmax(_ row: [Float]) -> Int { row.indices.max { row[$0] < row[$1] } ?? 0 }
+    public static func argmax(_ row: [Float]) -> Int { row.indices.max { row[$0] < row[$1] } ?? 0 }
 
     /// The fraction of rows whose top index is the same.
-    static func top1(_ a: [[Float]], _ b: [[Float]]) -> Double {
+    public static func top1(_ a: [[Float]], _ b: [[Float]]) -> Double {
         guard a.count == b.count, !a.isEmpty else { return 0 }
         return Double(zip(a, b).filter { argmax($0) == argmax($1) }.count) / Double(a.count)
     }
 
     /// Kendall's tau between two scorings of the same items (1: the same order, -1: reversed).
-    static func kendall(_ a: [Float], _ b: [Float]) -> Double {
+    public static func kendall(_ a: [Float], _ b: [Float]) -> Double {
         guard a.count == b.count, a.count > 1 else { return 1 }
         var concordant = 0, discordant = 0
         for i in 0..<a.count {
@@ -231,16 +231,18 @@ enum Agreement {
     }
 
     /// Word error rate of `hypothesis` against `reference` (words by whitespace, case and punctuation ignored).
-    static func wordErrorRate(reference: String, hypothesis: String) -> Double {
+    public static func wordErrorRate(reference: String, hypothesis: String) -> Double {
         func words(_ s: String) -> [Substring] {
             s.lowercased().split { !$0.isLetter && !$0.isNumber && $0 != "'" }
         }
         let r = words(reference), h = words(hypothesis)
         guard !r.isEmpty else { return h.isEmpty ? 0 : 1 }
+        guard !h.isEmpty else { return 1 }
+        // Levenshtein over words, one row at a time.
         var previous = Array(0...h.count)
         for i in 1...r.count {
             var current = [i] + [Int](repeating: 0, count: h.count)
-            for j in 1...max(1, h.count) where h.count > 0 {
+            for j in 1...h.count {
                 current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r[i - 1] == h[j - 1] ? 0 : 1))
             }
             previous = current
