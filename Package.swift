@@ -91,6 +91,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Layer 4: tenants, API keys, plans and their exact limits, usage metering (over the registry's database).
+        .target(
+            name: "MassTenancy",
+            dependencies: [
+                "MassRegistry",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         // Layer 4: a Hugging Face-style hub client (listing, resumable and verified downloads, a cache).
         .target(
             name: "MassHub",
@@ -105,7 +114,7 @@ let package = Package(
         .target(
             name: "MassServer",
             dependencies: [
-                "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS", "MassRegistry",
+                "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS", "MassRegistry", "MassTenancy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -118,7 +127,7 @@ let package = Package(
             name: "MassCLI",
             dependencies: [
                 "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
-                "MassRegistry", "MassHub",
+                "MassRegistry", "MassHub", "MassTenancy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "MassServerTests",
             dependencies: [
-                "MassTesting", "MassServer", "MassRuntime",
+                "MassTesting", "MassServer", "MassRuntime", "MassRegistry", "MassTenancy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -154,7 +163,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "MassRegistryTests",
-            dependencies: ["MassRegistry", "MassTesting", .product(name: "SQLKit", package: "sql-kit")],
+            dependencies: [
+                "MassRegistry", "MassTenancy", "MassTesting", .product(name: "SQLKit", package: "sql-kit"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "MassModelsTests",

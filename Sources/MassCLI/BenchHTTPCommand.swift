@@ -55,6 +55,9 @@ struct BenchHTTPCommand: ParsableCommand {
     @Option(name: .long, help: "Texts per request.")
     var batch = 1
 
+    @Option(name: .long, help: "A request header, 'Name: value' (repeatable; e.g. 'Authorization: Bearer mass_...').")
+    var header: [String] = []
+
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
@@ -76,6 +79,9 @@ struct BenchHTTPCommand: ParsableCommand {
         guard concurrency >= 1, concurrency <= 1024 else { throw ValidationError("--concurrency must be 1-1024") }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0, --warmup >= 0") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        for h in header where !h.contains(":") || h.contains("\r") || h.contains("\n") {
+            throw ValidationError("--header '\(h)' must be 'Name: value' on one line")
+        }
         if let interval, !(interval > 0) { throw ValidationError("--interval must be > 0 seconds") }
         if let serverPid, ProcessCPU.seconds(pid: serverPid) == nil {
             throw ValidationError("--server-pid \(serverPid): no such process (or /proc/\(serverPid)/stat unreadable)")
@@ -154,7 +160,8 @@ struct BenchHTTPCommand: ParsableCommand {
                     let sent = Date()
                     let status: Int
                     do {
-                        status = try connection.post(route, body: body, contentType: contentType).status
+                        status = try connection.post(route, body: body, contentType: contentType, headers: header)
+                            .status
                     } catch {
                         failures.withLock { $0[String(describing: error), default: 0] += 1 }
                         Thread.sleep(forTimeInterval: 0.01)
@@ -200,7 +207,7 @@ struct BenchHTTPCommand: ParsableCommand {
         _ endpoint: (host: String, port: Int), route: String, body: [UInt8], contentType: String
     ) throws {
         let connection = HTTPConnection(host: endpoint.host, port: endpoint.port)
-        let response = try connection.post(route, body: body, contentType: contentType)
+        let response = try connection.post(route, body: body, contentType: contentType, headers: header)
         guard response.status == 200 else {
             throw CLIError(
                 "\(url)\(route) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"

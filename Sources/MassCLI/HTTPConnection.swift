@@ -38,13 +38,16 @@ final class HTTPConnection {
         return (host, components.port ?? 80)
     }
 
-    func post(_ path: String, body: [UInt8], contentType: String = "application/json") throws -> Response {
+    func post(
+        _ path: String, body: [UInt8], contentType: String = "application/json", headers: [String] = []
+    ) throws -> Response {
+        let extra = headers.map { $0 + "\r\n" }.joined()
         var lastError: (any Error)?
         for _ in 0..<2 {  // a kept-alive connection the server closed gets one retry on a new one
             do {
                 if fd < 0 { try connect() }
                 let head =
-                    "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n"
+                    "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)\r\n"
                 try send(Array(head.utf8) + body)
                 return try readResponse()
             } catch {

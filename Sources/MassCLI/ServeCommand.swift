@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MassServer
+import MassTenancy
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,6 +35,16 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        help:
+            "API keys: auto (required once any key exists, or when listening beyond loopback), required, off (default auto, or $MASS_AUTH)."
+    )
+    var auth: String?
+
+    @Flag(name: .long, help: "Require a key for /metrics too (probes never need one).")
+    var protectMetrics = false
+
+    @Option(
+        name: .long,
         help: "Log level: trace, debug, info, notice, warning, error, critical (default info, or $MASS_LOG_LEVEL).")
     var logLevel: String?
 
@@ -56,10 +67,20 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "mass")
         logger.logLevel = level
         let registryOptions = RegistryOptions(repository: repository, registry: registry, store: store)
+        let authName = auth ?? env["MASS_AUTH"] ?? "auto"
+        guard let mode = TenancyGate.Mode(rawValue: authName) else {
+            throw ValidationError("--auth must be auto, required or off, not '\(authName)'")
+        }
         let options = MassServer.Options(
             repository: URL(fileURLWithPath: repository ?? env["MASS_REPOSITORY"] ?? "models"),
             host: host ?? env["MASS_HOST"] ?? "127.0.0.1", port: port, logger: logger,
-            registry: registryOptions.databaseURL, store: URL(fileURLWithPath: registryOptions.storePath))
+            registry: registryOptions.databaseURL, store: URL(fileURLWithPath: registryOptions.storePath),
+            auth: mode, protectMetrics: protectMetrics)
+        if mode == .off && !MassServer.isLoopback(options.host) {
+            logger.warning(
+                "serving on \(options.host) without authentication (--auth off): anyone who reaches the port gets unlimited compute"
+            )
+        }
         try await MassServer.run(options) {
             FileHandle.standardError.write(
                 Data("mass: serving \(options.repository.path) on http://\(options.host):\(options.port)\n".utf8))

@@ -421,6 +421,16 @@ enum Names {
         }
     }
 
+    /// A tenant's or plan's name: the same rules as a model's.
+    static func check(subject name: String, _ what: String) throws {
+        guard valid(name) else {
+            throw RegistryError(
+                .invalid,
+                "\(what) name '\(name)' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        }
+    }
+
     static func check(alias: String) throws {
         guard valid(alias), Int(alias) == nil else {
             throw RegistryError(

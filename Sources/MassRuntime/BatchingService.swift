@@ -22,12 +22,17 @@ public protocol BatchModel: Sendable {
     func rest(_ lane: Lane)
     /// The counter of work done (`mass_tokens_total`, `mass_images_total`) and its help text.
     var unitsMetric: (name: String, help: String) { get }
+    /// What the request is charged under its tenant's plan: `tokens`, `images` or `audio_seconds`, and how many
+    /// (nil: nothing metered).
+    func usage(of item: Item) -> (kind: String, amount: Double)?
     /// Serves `batch` until every request in it has its answer. The default runs `run(_:lane:)` once; a model that
     /// batches continuously (speech) admits more requests between its steps and finishes each one when it is ready.
     func serve(_ batch: ServedBatch<Self>, lane: Lane)
 }
 
 extension BatchModel {
+    public func usage(of item: Item) -> (kind: String, amount: Double)? { nil }
+
     public func serve(_ batch: ServedBatch<Self>, lane: Lane) {
         do {
             let outputs = try run(batch.items.map(\.item), lane: lane)
@@ -80,6 +85,8 @@ public final class BatchingService<Model: BatchModel>: Sendable {
         var machine: BatcherStateMachine<Model.Item>
         /// Queued and running requests.
         var waiting: [UInt64: CheckedContinuation<Model.Output, any Error>] = [:]
+        /// The routing of queued and running requests that have one (for their queue and compute times).
+        var routing: [UInt64: RequestRouting] = [:]
         /// Running requests whose caller went away.
         var abandoned: Set<UInt64> = []
         var statistics = Statistics()
@@ -116,7 +123,8 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                     limits: .init(
                         maxBatchSize: config.batching.maxBatchSize, maxBatchTokens: config.batching.maxBatchTokens,
                         maxQueueDelay: config.batching.maxQueueDelayMilliseconds / 1000,
-                        maxQueueSize: config.maxQueueSize))))
+                        maxQueueSize: config.maxQueueSize,
+                        contendedBatchTokens: config.batching.contendedBatchTokens))))
         let instances = max(1, config.instanceCount)
         state.withLock { $0.runningWorkers = instances }
         for index in 0..<instances {
@@ -138,15 +146,22 @@ public final class BatchingService<Model: BatchModel>: Sendable {
     /// `CancellationError` when the calling task is cancelled before compute.
     public func submit(_ item: Model.Item) async throws -> Model.Output {
         let cost = model.cost(of: item)
+        let routing = RequestRouting.current
+        if let routing, let usage = model.usage(of: item) { try routing.charge(usage.kind, usage.amount) }
         let idBox = Mutex<UInt64?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Model.Output, any Error>) in
                 let now = self.now
                 let outcome: Swift.Result<UInt64, RuntimeError> = state.withLock { s in
                     if s.stopping { return .failure(RuntimeError(.queueFull, "the server is shutting down")) }
-                    let r = s.machine.enqueue(
-                        item, tokens: cost, now: now, deadline: now + config.requestTimeoutMilliseconds / 1000)
-                    if case .success(let id) = r { s.waiting[id] = continuation }
+                    let flow = routing?.flow ?? .anonymous
+                    let timeout =
+                        flow.isBatch ? config.batchRequestTimeoutMilliseconds : config.requestTimeoutMilliseconds
+                    let r = s.machine.enqueue(item, tokens: cost, now: now, deadline: now + timeout / 1000, flow: flow)
+                    if case .success(let id) = r {
+                        s.waiting[id] = continuation
+                        if let routing { s.routing[id] = routing }
+                    }
                     return r
                 }
                 switch outcome {
@@ -173,7 +188,10 @@ public final class BatchingService<Model: BatchModel>: Sendable {
     /// is marked for the model to drop at its next step (`ServedBatch.isCancelled`).
     private func abandon(_ id: UInt64) {
         let continuation: CheckedContinuation<Model.Output, any Error>? = state.withLock { s in
-            if s.machine.cancel(id) { return s.waiting.removeValue(forKey: id) }
+            if s.machine.cancel(id) {
+                s.routing[id] = nil
+                return s.waiting.removeValue(forKey: id)
+            }
             if s.waiting[id] != nil { s.abandoned.insert(id) }
             return nil
         }
@@ -233,7 +251,10 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                 (BatcherStateMachine<Model.Item>.Decision, [CheckedContinuation<Model.Output, any Error>], Bool) =
                     state.withLock { s in
                         let d = s.machine.next(now: now, idleWorkers: 1)
-                        let gone = d.expired.compactMap { s.waiting.removeValue(forKey: $0.id) }
+                        let gone = d.expired.compactMap { r in
+                            s.routing[r.id] = nil
+                            return s.waiting.removeValue(forKey: r.id)
+                        }
                         s.statistics.expired += gone.count
                         return (d, gone, s.stopping && s.machine.queueDepth == 0 && d.batch == nil)
                     }
@@ -283,10 +304,11 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                 return taken.map { ($0.id, $0.item) }
             },
             finish: { [self] key, result in
-                let continuation = state.withLock { s in
+                let (continuation, routing) = state.withLock { s in
                     s.abandoned.remove(key)
-                    return s.waiting.removeValue(forKey: key)
+                    return (s.waiting.removeValue(forKey: key), s.routing.removeValue(forKey: key))
                 }
+                routing?.add(compute: now - started)
                 switch result {
                 case .success(let output):
                     let units = model.unitsMetric
@@ -302,7 +324,12 @@ public final class BatchingService<Model: BatchModel>: Sendable {
         model.serve(served, lane: lane)
         // A model that forgot a request must not leave its caller waiting.
         let forgotten = state.withLock { s in
-            costs.withLock { c in c.keys.compactMap { s.waiting.removeValue(forKey: $0) } }
+            costs.withLock { c in
+                c.keys.compactMap { key in
+                    s.routing[key] = nil
+                    return s.waiting.removeValue(forKey: key)
+                }
+            }
         }
         for continuation in forgotten {
             continuation.resume(throwing: RuntimeError(.modelFailed, "the model returned no answer for the request"))
@@ -317,7 +344,10 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                 state.withLock { s in
                     guard !s.stopping || s.machine.queueDepth > 0 else { return ([], []) }
                     let d = s.machine.next(now: now, idleWorkers: 1, room: room)
-                    let gone = d.expired.compactMap { s.waiting.removeValue(forKey: $0.id) }
+                    let gone = d.expired.compactMap { r in
+                        s.routing[r.id] = nil
+                        return s.waiting.removeValue(forKey: r.id)
+                    }
                     s.statistics.expired += gone.count
                     return (d.batch ?? [], gone)
                 }
@@ -335,6 +365,8 @@ public final class BatchingService<Model: BatchModel>: Sendable {
             s.statistics.requests += batch.count
             s.statistics.largestBatch = max(s.statistics.largestBatch, batch.count)
         }
+        let routes = state.withLock { s in batch.map { s.routing[$0.id] } }
+        for (request, routing) in zip(batch, routes) { routing?.add(queue: started - request.enqueued) }
         if let metrics {
             for request in batch {
                 metrics.observe(

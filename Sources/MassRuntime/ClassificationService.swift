@@ -52,6 +52,9 @@ public struct ImageClassificationBatch: BatchModel {
         }
     }
 
+    public func usage(of item: [ImageClassifier.Image]) -> (kind: String, amount: Double)? {
+        ("images", Double(item.count))
+    }
     public var unitsMetric: (name: String, help: String) { ("mass_images_total", "Images processed.") }
 }
 

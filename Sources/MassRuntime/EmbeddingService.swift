@@ -20,6 +20,9 @@ public struct TextEmbeddingBatch: BatchModel {
         }
     }
 
+    public func usage(of item: [[Int32]]) -> (kind: String, amount: Double)? {
+        ("tokens", Double(cost(of: item)))
+    }
     public var unitsMetric: (name: String, help: String) { ("mass_tokens_total", "Tokens processed.") }
 }
 

@@ -22,11 +22,18 @@ public struct ModelConfig: Sendable, Equatable {
         public var maxQueueDelayMilliseconds = 0.0
         /// Tokens (text models) in one model call, at most.
         public var maxBatchTokens = 4096
+        /// Tokens in one model call while requests of more than one tenant wait (fair scheduling: a light
+        /// tenant's request waits behind a short batch, not a full one).
+        public var contendedBatchTokens = 256
 
-        public init(maxBatchSize: Int = 32, maxQueueDelayMilliseconds: Double = 0.0, maxBatchTokens: Int = 4096) {
+        public init(
+            maxBatchSize: Int = 32, maxQueueDelayMilliseconds: Double = 0.0, maxBatchTokens: Int = 4096,
+            contendedBatchTokens: Int = 256
+        ) {
             self.maxBatchSize = maxBatchSize
             self.maxQueueDelayMilliseconds = maxQueueDelayMilliseconds
             self.maxBatchTokens = maxBatchTokens
+            self.contendedBatchTokens = contendedBatchTokens
         }
     }
 
@@ -38,6 +45,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var instanceCount = 1
     /// A request not answered within this is dropped and gets an error.
     public var requestTimeoutMilliseconds = 30_000.0
+    /// The same for batch-class requests (tenants on a batch plan, or `X-Mass-Priority: batch`).
+    public var batchRequestTimeoutMilliseconds = 300_000.0
     /// Texts in one request, at most.
     public var maxInputs = 256
     /// Characters in one text, at most.
@@ -84,12 +93,16 @@ public struct ModelConfig: Sendable, Equatable {
                 try b.number("max_queue_delay_ms", in: 0...10_000) ?? config.batching.maxQueueDelayMilliseconds
             config.batching.maxBatchTokens =
                 try b.int("max_batch_tokens", in: 1...1_000_000) ?? config.batching.maxBatchTokens
+            config.batching.contendedBatchTokens =
+                try b.int("contended_batch_tokens", in: 1...1_000_000) ?? config.batching.contendedBatchTokens
             try b.finish()
         }
         config.maxQueueSize = try reader.int("max_queue_size", in: 1...1_000_000) ?? config.maxQueueSize
         config.instanceCount = try reader.int("instance_count", in: 1...64) ?? config.instanceCount
         config.requestTimeoutMilliseconds =
             try reader.number("request_timeout_ms", in: 1...3_600_000) ?? config.requestTimeoutMilliseconds
+        config.batchRequestTimeoutMilliseconds =
+            try reader.number("batch_request_timeout_ms", in: 1...86_400_000) ?? config.batchRequestTimeoutMilliseconds
         config.maxInputs = try reader.int("max_inputs", in: 1...100_000) ?? config.maxInputs
         config.maxInputCharacters =
             try reader.int("max_input_characters", in: 1...100_000_000) ?? config.maxInputCharacters

@@ -4,19 +4,41 @@ public import MassModels
 public import MassRegistry
 import Synchronization
 
-/// What the request being served carries for routing, set by the server around each request: its headers
-/// (for sticky routing), and the version the manager chose, which the server reads back as the response's label.
+/// What the request being served carries through the runtime, set by the server around each request: its
+/// headers (for sticky routing); the version the manager chose, which the server reads back as the response's
+/// label; the charge for the work it queues (tokens, images, audio seconds: known exactly once the input is
+/// tokenized or decoded, before compute), which may refuse it; and the time it waited and was computed.
 public final class RequestRouting: Sendable {
     @TaskLocal public static var current: RequestRouting?
 
     public let header: @Sendable (String) -> String?
-    private let served = Mutex<ServedIdentity?>(nil)
+    /// Called with a usage kind and amount before the work is queued; throws to refuse the request.
+    let charge: @Sendable (String, Double) throws -> Void
+    /// The request's flow in each model's fair queue (its tenant, weight and class).
+    public let flow: SchedulingFlow
+    private let state = Mutex<(served: ServedIdentity?, queue: Double, compute: Double)>((nil, 0, 0))
 
-    public init(header: @escaping @Sendable (String) -> String?) { self.header = header }
+    public init(
+        header: @escaping @Sendable (String) -> String?,
+        charge: @escaping @Sendable (String, Double) throws -> Void = { _, _ in }, flow: SchedulingFlow = .anonymous
+    ) {
+        self.header = header
+        self.charge = charge
+        self.flow = flow
+    }
 
     /// The version that served the request.
-    public var servedBy: ServedIdentity? { served.withLock { $0 } }
-    func record(_ identity: ServedIdentity) { served.withLock { $0 = identity } }
+    public var servedBy: ServedIdentity? { state.withLock { $0.served } }
+    func record(_ identity: ServedIdentity) { state.withLock { $0.served = identity } }
+
+    /// Seconds the request's work waited in queues and was computed (summed over its model calls).
+    public var timing: (queue: Double, compute: Double) { state.withLock { ($0.queue, $0.compute) } }
+    func add(queue: Double = 0, compute: Double = 0) {
+        state.withLock {
+            $0.queue += queue
+            $0.compute += compute
+        }
+    }
 }
 
 /// A registry model as this server serves it: its resolved deployment, the loaded versions it needs, and the

@@ -28,6 +28,9 @@ public struct SequenceScoringBatch: BatchModel {
         }
     }
 
+    public func usage(of item: [Encoding]) -> (kind: String, amount: Double)? {
+        ("tokens", Double(cost(of: item)))
+    }
     public var unitsMetric: (name: String, help: String) { ("mass_tokens_total", "Tokens processed.") }
 }
 

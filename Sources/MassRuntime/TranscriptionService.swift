@@ -51,6 +51,9 @@ public struct SpeechBatch: BatchModel {
         }
     }
 
+    public func usage(of item: TranscriptionJob) -> (kind: String, amount: Double)? {
+        ("audio_seconds", item.features.seconds)
+    }
     public var unitsMetric: (name: String, help: String) { ("mass_audio_seconds_total", "Audio seconds transcribed.") }
 }
 

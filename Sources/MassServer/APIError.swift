@@ -1,10 +1,12 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import MassAudio
 import MassImage
 import MassModels
 import MassRegistry
 import MassRuntime
+import MassTenancy
 
 /// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
 /// `{"error": "..."}`, OpenAI `{"error": {"message", "type", "param", "code"}}` or TEI
@@ -26,6 +28,11 @@ struct APIError: Error, HTTPResponseError {
     let message: String
     let family: Family
     var param: String? = nil
+    /// OpenAI's `type` and `code`, when not the status's default.
+    var type: String? = nil
+    var code: String? = nil
+    /// Extra response headers (rate limits, `Retry-After`, `WWW-Authenticate`).
+    var headers: [(String, String)] = []
 
     static func badRequest(_ message: String, _ family: Family, param: String? = nil) -> APIError {
         APIError(status: .badRequest, message: message, family: family, param: param)
@@ -64,6 +71,20 @@ struct APIError: Error, HTTPResponseError {
             case .unavailable: status = .serviceUnavailable
             }
             return APIError(status: status, message: e.message, family: family)
+        case let e as TenancyError:
+            // One stable mapping (docs/tenancy.md): 401 no or bad key, 403 role or model not allowed, 429 rate
+            // limit (`rate_limit_exceeded`) or quota (`insufficient_quota`).
+            var mapped = APIError(
+                status: .init(code: e.status), message: e.message, family: family, headers: e.headers)
+            switch e.code {
+            case .unauthenticated:
+                (mapped.type, mapped.code) = ("invalid_request_error", "invalid_api_key")
+                mapped.headers.append(("WWW-Authenticate", "Bearer realm=\"mass\""))
+            case .forbidden: (mapped.type, mapped.code) = ("invalid_request_error", "permission_denied")
+            case .rateLimited: (mapped.type, mapped.code) = ("rate_limit_error", "rate_limit_exceeded")
+            case .quotaExhausted: (mapped.type, mapped.code) = ("insufficient_quota", "insufficient_quota")
+            }
+            return mapped
         case let e as HTTPError:
             // Hummingbird's own: no route (404), a method not allowed, a body it could not read.
             let message = e.body ?? (e.status == .notFound ? "no such route" : e.status.reasonPhrase)
@@ -90,17 +111,35 @@ struct APIError: Error, HTTPResponseError {
             body = ["error": message]
         case .openAI:
             let type =
-                status.code == 429 ? "rate_limit_error" : status.code >= 500 ? "server_error" : "invalid_request_error"
-            body = ["error": ["message": message, "type": type, "param": param as Any? ?? NSNull(), "code": NSNull()]]
+                self.type
+                ?? (status.code == 429
+                    ? "rate_limit_error" : status.code >= 500 ? "server_error" : "invalid_request_error")
+            body = [
+                "error": [
+                    "message": message, "type": type, "param": param as Any? ?? NSNull(),
+                    "code": code as Any? ?? NSNull(),
+                ]
+            ]
         case .tei:
-            // TEI's error types: Validation (4xx), Overloaded (429), Backend / Unhealthy (5xx).
+            // TEI's error types: Validation (4xx), Overloaded (429), Backend / Unhealthy (5xx); and Mass's
+            // Unauthorized (401), Forbidden (403), Quota (429 insufficient_quota).
             let type =
-                status.code == 429
-                ? "overloaded" : status.code == 503 ? "unhealthy" : status.code >= 500 ? "backend" : "validation"
+                status.code == 401
+                ? "unauthorized"
+                : status.code == 403
+                    ? "forbidden"
+                    : code == "insufficient_quota"
+                        ? "quota"
+                        : status.code == 429
+                            ? "overloaded"
+                            : status.code == 503 ? "unhealthy" : status.code >= 500 ? "backend" : "validation"
             body = ["error": message, "error_type": type]
         }
         var response = JSONResponse.make(body, status: status)
         if status == .tooManyRequests { response.headers[.retryAfter] = "1" }
+        for (name, value) in headers {
+            if let field = HTTPField.Name(name) { response.headers[field] = value }
+        }
         return response
     }
 }

@@ -4,8 +4,10 @@ import Logging
 import MassModels
 import MassRegistry
 import MassRuntime
+import MassTenancy
 import MassTensor
 import ServiceLifecycle
+import Synchronization
 
 /// Builds and runs the HTTP server over a model repository (Hummingbird 2), in one `ServiceGroup` with the model
 /// manager.
@@ -21,11 +23,18 @@ public enum MassServer {
         /// repository only.
         public var registry: String?
         public var store: URL?
+        /// When requests need an API key (with a registry): see `TenancyGate.Mode`.
+        public var auth: TenancyGate.Mode
+        /// Whether `/metrics` needs a key too.
+        public var protectMetrics: Bool
 
         public init(
             repository: URL, host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 8 << 20,
-            logger: Logger = Logger(label: "mass"), registry: String? = nil, store: URL? = nil
+            logger: Logger = Logger(label: "mass"), registry: String? = nil, store: URL? = nil,
+            auth: TenancyGate.Mode = .auto, protectMetrics: Bool = false
         ) {
+            self.auth = auth
+            self.protectMetrics = protectMetrics
             self.registry = registry
             self.store = store
             self.repository = repository
@@ -43,26 +52,31 @@ public enum MassServer {
     ]
 
     /// The application's router over a manager: every route, the request middleware.
-    static func router(manager: ModelManager, bodyLimit: Int) -> Router<MassRequestContext> {
-        let state = ServerState(manager: manager, bodyLimit: bodyLimit, kserve: kserveAdapters)
+    static func router(
+        manager: ModelManager, bodyLimit: Int, gate: TenancyGate? = nil, protectMetrics: Bool = false
+    ) -> Router<MassRequestContext> {
+        let state = ServerState(manager: manager, bodyLimit: bodyLimit, kserve: kserveAdapters, gate: gate)
         let router = Router(context: MassRequestContext.self)
-        router.add(middleware: RequestMiddleware(manager: manager))
+        router.add(middleware: RequestMiddleware(manager: manager, gate: gate, protectMetrics: protectMetrics))
         KServeRoutes.add(to: router, state: state)
         OpenAIRoutes.add(to: router, state: state)
         ImageRoutes.add(to: router, state: state)
         AudioRoutes.add(to: router, state: state)
         TEIRoutes.add(to: router, state: state)
         AdminRoutes.add(to: router, state: state)
+        TenancyRoutes.add(to: router, state: state)
         return router
     }
 
     /// The HTTP application over a manager whose models are loaded (for tests in process, and `run`).
     public static func application(
         manager: ModelManager, bodyLimit: Int = 8 << 20, configuration: ApplicationConfiguration = .init(),
-        logger: Logger = Logger(label: "mass"), onReady: @escaping @Sendable () async -> Void = {}
+        logger: Logger = Logger(label: "mass"), gate: TenancyGate? = nil, protectMetrics: Bool = false,
+        onReady: @escaping @Sendable () async -> Void = {}
     ) -> some ApplicationProtocol & Service {
         Application(
-            router: router(manager: manager, bodyLimit: bodyLimit), configuration: configuration,
+            router: router(manager: manager, bodyLimit: bodyLimit, gate: gate, protectMetrics: protectMetrics),
+            configuration: configuration,
             onServerRunning: { _ in await onReady() }, logger: logger)
     }
 
@@ -79,17 +93,61 @@ public enum MassServer {
         }
         let manager = ModelManager(
             repository: ModelRepository(root: options.repository), logger: options.logger, registry: registry)
+        var gate: TenancyGate? = nil
+        if let registry {
+            let opened = TenancyGate(
+                store: TenancyStore(database: registry.database), mode: options.auth,
+                loopbackOnly: isLoopback(options.host), logger: options.logger)
+            try await opened.start()
+            countUsage(opened, metrics: manager.metrics)
+            gate = opened
+        }
         try await manager.loadAll()
         let app = application(
             manager: manager, bodyLimit: options.bodyLimit,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "mass"),
-            logger: options.logger, onReady: onReady)
-        // Shut down in reverse order: the HTTP server drains first, then the manager stops the models.
+            logger: options.logger, gate: gate, protectMetrics: options.protectMetrics, onReady: onReady)
+        // Shut down in reverse order: the HTTP server drains first, then the usage meter writes what the drained
+        // requests used, then the manager stops the models.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: manager)]
+        if let gate { services.append(.init(service: gate)) }
+        services.append(.init(service: app))
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: manager), .init(service: app)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: options.logger))
         try await group.run()
         await registry?.close()
+    }
+
+    /// Whether a listening address is reachable only from this machine.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Per-tenant counters from the usage records (tenants are created by admins, so the labels are bounded;
+    /// past 200 tenants the rest are counted as "other").
+    static func countUsage(_ gate: TenancyGate, metrics: MetricsRegistry) {
+        let seen = Mutex(Set<String>())
+        gate.meter.observe { record in
+            let tenant = seen.withLock { s in
+                if s.contains(record.tenant) || s.count < 200 {
+                    s.insert(record.tenant)
+                    return record.tenant
+                }
+                return "other"
+            }
+            metrics.add(
+                "mass_tenant_requests_total", labels: [("tenant", tenant), ("status", String(record.status))],
+                help: "Requests by tenant and HTTP status.")
+            for (kind, amount) in [
+                ("tokens", Double(record.tokens)), ("audio_seconds", record.audioSeconds),
+                ("images", Double(record.images)), ("units", record.units),
+            ] where amount > 0 {
+                metrics.add(
+                    "mass_tenant_usage_total", amount, labels: [("tenant", tenant), ("kind", kind)],
+                    help: "Metered usage by tenant and kind (tokens, audio_seconds, images, units).")
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import MassModels
 import MassRuntime
+import MassTenancy
 
 /// What every route shares: the model manager (below HTTP: lifecycle, lookup, metrics) and the server's limits.
 /// The lookups here are thin: they throw the manager's `RuntimeError`s, which `RequestMiddleware` maps to HTTP.
@@ -10,8 +11,11 @@ final class ServerState: Sendable {
     let bodyLimit: Int
     /// KServe `infer`, one adapter per task (registered by the route file of that task's API).
     let kserve: [ModelTask: KServeAdapter]
+    /// Tenants, keys, plans and usage (nil: a server without a registry).
+    let gate: TenancyGate?
 
-    init(manager: ModelManager, bodyLimit: Int, kserve: [KServeAdapter]) {
+    init(manager: ModelManager, bodyLimit: Int, kserve: [KServeAdapter], gate: TenancyGate? = nil) {
+        self.gate = gate
         self.manager = manager
         self.bodyLimit = bodyLimit
         self.kserve = Dictionary(kserve.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
@@ -23,7 +27,7 @@ final class ServerState: Sendable {
     func model<Serving>(
         _ name: String, version: String? = nil, as type: Serving.Type, serving task: ModelTask
     ) throws -> Serving {
-        RequestLabels.model(name)
+        try RequestLabels.model(name)
         return try manager.model(name, version: version, as: type, serving: task)
     }
 

@@ -47,6 +47,10 @@ public struct FakeEmbeddingBatch: BatchModel {
     public func makeLane(threads: Int) -> Int { threads }
     public func rest(_ lane: Int) {}
     public func cost(of item: [String]) -> Int { item.count }
+    /// Its "tokens" are UTF-8 bytes, as its token counts say.
+    public func usage(of item: [String]) -> (kind: String, amount: Double)? {
+        ("tokens", Double(item.reduce(0) { $0 + $1.utf8.count }))
+    }
     public var unitsMetric: (name: String, help: String) { ("mass_tokens_total", "Tokens processed.") }
 
     public func run(_ items: [[String]], lane: Int) throws -> [[[Float]]] {

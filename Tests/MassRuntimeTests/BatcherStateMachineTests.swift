@@ -78,4 +78,64 @@ import Testing
         let free = m.next(now: 1, idleWorkers: 1)
         #expect(free.batch?.count == 1)
     }
+
+    // MARK: Fair queuing between flows (tenants)
+
+    func drain(_ m: inout Machine, size: Int) -> [[String]] {
+        var batches: [[String]] = []
+        while let batch = m.next(now: 1, idleWorkers: 1).batch { batches.append(batch.map(\.item)) }
+        return batches
+    }
+
+    @Test func oneFlowAloneIsFirstComeFirstServed() {
+        var m = machine(size: 2, queue: 16)
+        let flow = SchedulingFlow(name: "acme", weight: 3)
+        for name in ["a", "b", "c", "d", "e"] {
+            _ = m.enqueue(name, tokens: 1 + name.count, now: 0, deadline: 10, flow: flow)
+        }
+        #expect(drain(&m, size: 2) == [["a", "b"], ["c", "d"], ["e"]])
+    }
+
+    @Test func aLightFlowOvertakesAHeavyFlowsBacklog() {
+        var m = machine(size: 2, tokens: 1000, queue: 64)
+        let heavy = SchedulingFlow(name: "heavy")
+        for i in 0..<20 { _ = m.enqueue("h\(i)", tokens: 10, now: 0, deadline: 10, flow: heavy) }
+        _ = m.next(now: 1, idleWorkers: 1)  // h0 h1 run
+        _ = m.enqueue("light", tokens: 10, now: 1, deadline: 10, flow: SchedulingFlow(name: "light"))
+        let next = m.next(now: 1, idleWorkers: 1).batch?.map(\.item) ?? []
+        #expect(next.contains("light"), "the light request waited behind the backlog: \(next)")
+    }
+
+    @Test func weightsShareTheModelInProportion() {
+        var m = machine(size: 1, tokens: 1000, queue: 400)
+        let gold = SchedulingFlow(name: "gold", weight: 3)
+        let free = SchedulingFlow(name: "free", weight: 1)
+        for i in 0..<100 {
+            _ = m.enqueue("g\(i)", tokens: 10, now: 0, deadline: 10, flow: gold)
+            _ = m.enqueue("f\(i)", tokens: 10, now: 0, deadline: 10, flow: free)
+        }
+        let first = drain(&m, size: 1).prefix(80).flatMap { $0 }
+        let golds = first.filter { $0.hasPrefix("g") }.count
+        #expect(golds == 60, "gold got \(golds) of the first 80 model calls; weight 3:1 gives 60")
+    }
+
+    @Test func batchClassWaitsForInteractive() {
+        var m = machine(size: 1, queue: 16)
+        _ = m.enqueue("nightly", tokens: 1, now: 0, deadline: 10, flow: SchedulingFlow(name: "etl", isBatch: true))
+        _ = m.enqueue("chat", tokens: 1, now: 0.1, deadline: 10, flow: SchedulingFlow(name: "app"))
+        #expect(drain(&m, size: 1) == [["chat"], ["nightly"]])
+    }
+
+    @Test func contentionShortensBatches() {
+        var m = Machine(
+            limits: .init(
+                maxBatchSize: 32, maxBatchTokens: 1000, maxQueueDelay: 0, maxQueueSize: 64, contendedBatchTokens: 30))
+        for i in 0..<10 { _ = m.enqueue("h\(i)", tokens: 10, now: 0, deadline: 10, flow: SchedulingFlow(name: "h")) }
+        // Alone, the flow fills a batch up to the full budget.
+        #expect(m.next(now: 0, idleWorkers: 1).batch?.count == 10)
+        for i in 0..<10 { _ = m.enqueue("h\(i)", tokens: 10, now: 0, deadline: 10, flow: SchedulingFlow(name: "h")) }
+        _ = m.enqueue("l", tokens: 10, now: 0, deadline: 10, flow: SchedulingFlow(name: "l"))
+        // With a second flow waiting, a batch holds at most 30 tokens.
+        #expect(m.next(now: 0, idleWorkers: 1).batch?.count == 3)
+    }
 }

@@ -55,7 +55,7 @@ enum KServeRoutes {
             router.post("/v2/models/:name\(suffix)/infer") { request, context in
                 RequestLabels.inference("/v2/infer")
                 let name = try context.parameters.require("name")
-                RequestLabels.model(name)
+                try RequestLabels.model(name)
                 let model = try manager.model(name, version: context.parameters.get("version"))
                 guard let adapter = state.kserve[model.task] else {
                     throw RuntimeError(.wrongTask, "model '\(name)' (task '\(model.task.rawValue)') has no v2 infer")

@@ -1,0 +1,121 @@
+import Foundation
+public import MassRegistry
+
+/// Who is calling: the key a request authenticated with, its tenant, and the plans that limit it.
+public struct Principal: Sendable {
+    public let key: APIKey
+    public let tenantPlan: Plan?
+    public let keyPlan: Plan?
+
+    public var tenant: String { key.tenant }
+    /// The weight of the tenant's requests in each model's queue.
+    public var weight: Double { tenantPlan?.spec.weight ?? 1 }
+    public var priority: String { tenantPlan?.spec.priority ?? "interactive" }
+
+    /// Whether the key may call `model` (a served name).
+    public func allows(model: String) -> Bool { key.models.map { $0.contains(model) } ?? true }
+
+    /// The scopes that limit a request of this principal to `model` (nil: before the model is known).
+    func scopes(model: String?) -> [Scope] {
+        var scopes: [Scope] = []
+        if let plan = tenantPlan {
+            let spec = plan.spec
+            let prices: @Sendable (String) -> Double = { spec.price($0) }
+            scopes.append(
+                Scope(name: "tenant:\(tenant)", limits: spec.limits, maxConcurrent: spec.maxConcurrent, prices: prices))
+            if let perKey = spec.perKey {
+                scopes.append(
+                    Scope(
+                        name: "key:\(key.prefix)", limits: perKey.limits, maxConcurrent: perKey.maxConcurrent,
+                        prices: prices))
+            }
+            if let model, let scope = spec.models[model] {
+                scopes.append(
+                    Scope(
+                        name: "model:\(tenant)/\(model)", limits: scope.limits, maxConcurrent: scope.maxConcurrent,
+                        prices: prices))
+            }
+        }
+        if let plan = keyPlan {
+            let spec = plan.spec
+            let prices: @Sendable (String) -> Double = { spec.price($0) }
+            scopes.append(
+                Scope(
+                    name: "keyplan:\(key.prefix)", limits: spec.limits, maxConcurrent: spec.maxConcurrent,
+                    prices: prices))
+            if let model, let scope = spec.models[model] {
+                scopes.append(
+                    Scope(
+                        name: "keymodel:\(key.prefix)/\(model)", limits: scope.limits,
+                        maxConcurrent: scope.maxConcurrent, prices: prices))
+            }
+        }
+        return scopes
+    }
+
+    /// Units of `amount` of `kind` at the tenant plan's prices (what the usage record says).
+    func units(_ kind: String, _ amount: Double) -> Double {
+        amount * (tenantPlan?.spec.price(kind) ?? PlanSpec.defaultPrices[kind] ?? 0)
+    }
+}
+
+/// The keys a server knows, by the hash of their secret, from one snapshot of the database.
+struct KeyBook: Sendable {
+    let entries: [String: (key: APIKey, tenantPlan: Plan?, keyPlan: Plan?)]
+    let version: Int
+
+    init(_ snapshot: TenancySnapshot) {
+        let plans = Dictionary(snapshot.plans.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let tenants = Dictionary(snapshot.tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var entries: [String: (APIKey, Plan?, Plan?)] = [:]
+        for (key, hash) in snapshot.keys {
+            guard let tenant = tenants[key.tenant] else { continue }
+            entries[hash] = (key, tenant.plan.flatMap { plans[$0] }, key.plan.flatMap { plans[$0] })
+        }
+        self.entries = entries
+        version = snapshot.version
+    }
+
+    init() {
+        entries = [:]
+        version = -1
+    }
+
+    var isEmpty: Bool { entries.isEmpty }
+
+    /// The principal a secret names, or why not. `now` in milliseconds since 1970.
+    func principal(secret: String, now: Int) throws(TenancyError) -> Principal {
+        guard let entry = entries[TenancyStore.hash(secret)] else {
+            throw TenancyError(.unauthenticated, "the API key is not valid")
+        }
+        if entry.key.revokedAt != nil {
+            throw TenancyError(.unauthenticated, "API key \(entry.key.prefix) has been revoked")
+        }
+        if let expires = entry.key.expiresAt, expires <= now {
+            throw TenancyError(.unauthenticated, "API key \(entry.key.prefix) has expired")
+        }
+        return Principal(key: entry.key, tenantPlan: entry.tenantPlan, keyPlan: entry.keyPlan)
+    }
+
+    /// The secret of `Authorization: Bearer KEY` or `api-key: KEY`; nil when the request has neither.
+    static func secret(authorization: String?, apiKey: String?) throws(TenancyError) -> String? {
+        if let authorization {
+            let parts = authorization.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw TenancyError(.unauthenticated, "the Authorization header must be 'Bearer <API key>'")
+            }
+            return try checked(String(parts[1]))
+        }
+        if let apiKey { return try checked(apiKey.trimmingCharacters(in: .whitespaces)) }
+        return nil
+    }
+
+    private static func checked(_ secret: String) throws(TenancyError) -> String {
+        guard secret.hasPrefix("mass_"), secret.utf8.count == 53,
+            secret.utf8.dropFirst(5).allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) })
+        else {
+            throw TenancyError(.unauthenticated, "the API key is malformed (Mass keys are mass_ and 48 hex digits)")
+        }
+        return secret
+    }
+}
