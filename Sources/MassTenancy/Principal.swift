@@ -15,42 +15,29 @@ public struct Principal: Sendable {
     /// Whether the key may call `model` (a served name).
     public func allows(model: String) -> Bool { key.models.map { $0.contains(model) } ?? true }
 
-    /// The scopes that limit a request of this principal to `model` (nil: before the model is known).
+    /// The scopes that limit a request of this principal to `model` (nil: before the model is known): the
+    /// tenant's plan (tenant-wide, per key, per model) and the key's own plan (key-wide, per model).
     func scopes(model: String?) -> [Scope] {
-        var scopes: [Scope] = []
-        if let plan = tenantPlan {
-            let spec = plan.spec
+        func scopes(of plan: Plan?, whole: String, perKey: Bool, perModel: String) -> [Scope] {
+            guard let spec = plan?.spec else { return [] }
             let prices: @Sendable (String) -> Double = { spec.price($0) }
-            scopes.append(
-                Scope(name: "tenant:\(tenant)", limits: spec.limits, maxConcurrent: spec.maxConcurrent, prices: prices))
-            if let perKey = spec.perKey {
-                scopes.append(
+            var out = [Scope(name: whole, limits: spec.limits, maxConcurrent: spec.maxConcurrent, prices: prices)]
+            if perKey, let scope = spec.perKey {
+                out.append(
                     Scope(
-                        name: "key:\(key.prefix)", limits: perKey.limits, maxConcurrent: perKey.maxConcurrent,
+                        name: "key:\(key.prefix)", limits: scope.limits, maxConcurrent: scope.maxConcurrent,
                         prices: prices))
             }
             if let model, let scope = spec.models[model] {
-                scopes.append(
+                out.append(
                     Scope(
-                        name: "model:\(tenant)/\(model)", limits: scope.limits, maxConcurrent: scope.maxConcurrent,
+                        name: "\(perModel)/\(model)", limits: scope.limits, maxConcurrent: scope.maxConcurrent,
                         prices: prices))
             }
+            return out
         }
-        if let plan = keyPlan {
-            let spec = plan.spec
-            let prices: @Sendable (String) -> Double = { spec.price($0) }
-            scopes.append(
-                Scope(
-                    name: "keyplan:\(key.prefix)", limits: spec.limits, maxConcurrent: spec.maxConcurrent,
-                    prices: prices))
-            if let model, let scope = spec.models[model] {
-                scopes.append(
-                    Scope(
-                        name: "keymodel:\(key.prefix)/\(model)", limits: scope.limits,
-                        maxConcurrent: scope.maxConcurrent, prices: prices))
-            }
-        }
-        return scopes
+        return scopes(of: tenantPlan, whole: "tenant:\(tenant)", perKey: true, perModel: "model:\(tenant)")
+            + scopes(of: keyPlan, whole: "keyplan:\(key.prefix)", perKey: false, perModel: "keymodel:\(key.prefix)")
     }
 
     /// Units of `amount` of `kind` at the tenant plan's prices (what the usage record says).

@@ -54,22 +54,24 @@ public final class TenancyGate: Sendable {
         }
     }
 
-    /// Loads the keys and plans, and starts this month's, day's, hour's and minute's counters from the ledger.
+    /// Loads the keys and plans, and starts the current window of every plan limit from the ledger (one read
+    /// of the records since the earliest of those windows began).
     public func start() async throws {
         try await reload()
-        let now = Date().timeIntervalSince1970
-        for window in [LimitWindow.month, .seconds(86400), .seconds(3600), .seconds(60)] {
-            let start = window.bounds(at: now).start
-            let records = try await store.records(since: Int(start), until: Int(now) + 1)
-            seed(records, window: window, start: start)
-        }
-    }
-
-    private func seed(_ records: [UsageRecord], window: LimitWindow, start: Double) {
         let book = self.book.withLock { $0 }
+        let now = Date().timeIntervalSince1970
+        let windows = Set(
+            book.entries.values.flatMap { entry in
+                [entry.tenantPlan, entry.keyPlan].compactMap { $0 }.flatMap { plan in
+                    (plan.spec.limits + (plan.spec.perKey?.limits ?? []) + plan.spec.models.values.flatMap(\.limits))
+                        .compactMap { LimitWindow($0.window) }
+                }
+            })
+        let starts = Dictionary(uniqueKeysWithValues: windows.map { ($0, $0.bounds(at: now).start) })
+        guard let earliest = starts.values.min() else { return }
+        let records = try await store.records(since: Int(earliest), until: Int(now) + 1)
+        let byPrefix = Dictionary(book.entries.values.map { ($0.key.prefix, $0) }, uniquingKeysWith: { a, _ in a })
         var totals: [Ledger.CounterKey: Double] = [:]
-        let byPrefix = Dictionary(
-            book.entries.values.map { ($0.key.prefix, $0) }, uniquingKeysWith: { a, _ in a })
         for record in records {
             guard let entry = byPrefix[record.keyPrefix] else { continue }
             let principal = Principal(key: entry.key, tenantPlan: entry.tenantPlan, keyPlan: entry.keyPlan)
@@ -78,17 +80,20 @@ public final class TenancyGate: Sendable {
                 "requests": 1, "tokens": succeeded ? Double(record.tokens) : 0,
                 "audio_seconds": succeeded ? record.audioSeconds : 0, "images": succeeded ? Double(record.images) : 0,
             ]
+            let at = Double(record.at) / 1000
             for scope in principal.scopes(model: record.model) {
-                for limit in scope.limits where LimitWindow(limit.window) == window {
+                for limit in scope.limits {
+                    guard let window = LimitWindow(limit.window), let begins = starts[window], at >= begins else {
+                        continue
+                    }
                     let key = Ledger.CounterKey(scope: scope.name, kind: limit.kind, window: window)
-                    let amount =
+                    totals[key, default: 0] +=
                         limit.kind == "units"
                         ? amounts.reduce(0) { $0 + $1.value * scope.prices($1.key) } : amounts[limit.kind] ?? 0
-                    totals[key, default: 0] += amount
                 }
             }
         }
-        for (key, used) in totals { ledger.seed(key, start: start, used: used) }
+        for (key, used) in totals { ledger.seed(key, start: starts[key.window]!, used: used) }
     }
 
     /// The principal of a request's credentials (`Authorization`, `api-key`): nil for an anonymous request the

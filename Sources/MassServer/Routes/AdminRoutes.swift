@@ -55,6 +55,8 @@ enum AdminRoutes {
     }
 
     static let actorField = HTTPField.Name("X-Mass-Actor")!
+    /// Who makes a change, for the history: the `X-Mass-Actor` header, else "admin-api".
+    @Sendable static func actor(_ request: Request) -> String { request.headers[actorField] ?? "admin-api" }
 
     static func add(to router: Router<MassRequestContext>, state: ServerState) {
         let manager = state.manager
@@ -66,7 +68,6 @@ enum AdminRoutes {
             }
             return registry
         }
-        @Sendable func actor(_ request: Request) -> String { request.headers[actorField] ?? "admin-api" }
         @Sendable func name(_ context: MassRequestContext) throws -> String { try context.parameters.require("name") }
         @Sendable func number(_ context: MassRequestContext, _ key: String) throws -> Int {
             guard let n = Int(try context.parameters.require(key)) else {

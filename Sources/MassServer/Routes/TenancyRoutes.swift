@@ -55,7 +55,7 @@ enum TenancyRoutes {
             }
             return gate
         }
-        @Sendable func actor(_ request: Request) -> String { request.headers[AdminRoutes.actorField] ?? "admin-api" }
+        let actor = AdminRoutes.actor
         @Sendable func param(_ context: MassRequestContext, _ key: String) throws -> String {
             try context.parameters.require(key)
         }
