@@ -6,8 +6,10 @@
 /// tokens / weight; batches take the smallest tags first, interactive requests before batch-class ones. One flow
 /// alone is served first come, first served. A batch leaves when it is full (`maxBatchSize` requests or
 /// `maxBatchTokens` tokens), or when its oldest request has waited `maxQueueDelay`; while requests of more than
-/// one flow wait, a batch holds at most `contendedBatchTokens` tokens, so that a light flow's request never
-/// waits behind a long batch of a heavy one. A request over the token budget on its own still runs, alone. The
+/// one flow are active (they queued a request within the last `contentionWindow` seconds), a batch holds at most
+/// `contendedBatchTokens` tokens, so that a light flow's next request never waits behind a long batch of a heavy
+/// one: a light client with a few requests in flight is rarely in the queue at the moment a batch forms, so the
+/// queue alone cannot tell that it is there. A request over the token budget on its own still runs, alone. The
 /// queue holds at most `maxQueueSize` requests: more are refused at once (the server answers 429/503), never
 /// buffered. A request whose deadline passed, or whose caller left (`cancel`), is dropped before compute.
 public struct BatcherStateMachine<Item: Sendable>: Sendable {
@@ -17,18 +19,21 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
         /// Seconds.
         public var maxQueueDelay: Double
         public var maxQueueSize: Int
-        /// The token budget of a batch while more than one flow has requests waiting.
+        /// The token budget of a batch while more than one flow is active.
         public var contendedBatchTokens: Int
+        /// Seconds: a flow that queued a request this recently is active.
+        public var contentionWindow: Double
 
         public init(
             maxBatchSize: Int, maxBatchTokens: Int, maxQueueDelay: Double, maxQueueSize: Int,
-            contendedBatchTokens: Int? = nil
+            contendedBatchTokens: Int? = nil, contentionWindow: Double = 0.5
         ) {
             self.maxBatchSize = max(1, maxBatchSize)
             self.maxBatchTokens = max(1, maxBatchTokens)
             self.maxQueueDelay = max(0, maxQueueDelay)
             self.maxQueueSize = max(1, maxQueueSize)
             self.contendedBatchTokens = max(1, min(contendedBatchTokens ?? self.maxBatchTokens, self.maxBatchTokens))
+            self.contentionWindow = max(0, contentionWindow)
         }
     }
 
@@ -64,6 +69,8 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
     private var virtualTime = 0.0
     /// Each flow's last finish tag (flows whose tag the clock has passed are forgotten).
     private var finishTags: [String: Double] = [:]
+    /// When each recently active flow last queued a request (flows quiet for `contentionWindow` are forgotten).
+    private var lastSeen: [String: Double] = [:]
 
     public init(limits: Limits) {
         self.limits = limits
@@ -81,6 +88,7 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
         }
         let id = nextID
         nextID += 1
+        lastSeen[flow.name] = now
         let start = max(virtualTime, finishTags[flow.name] ?? 0)
         finishTags[flow.name] = start + Double(max(1, tokens)) / flow.weight
         let request = Request(
@@ -113,7 +121,8 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
         if !decision.expired.isEmpty { queue.removeAll { $0.deadline <= now } }
         guard !queue.isEmpty else { return decision }
         let oldest = queue.map(\.enqueued).min()!
-        let contended = queue.contains { $0.flow != queue[0].flow }
+        if lastSeen.count > 1 { lastSeen = lastSeen.filter { now - $0.value <= limits.contentionWindow } }
+        let contended = lastSeen.count > 1 || queue.contains { $0.flow != queue[0].flow }
         let budget = contended ? limits.contendedBatchTokens : limits.maxBatchTokens
         let (count, tokens) = takeable(room: max(1, room), budget: budget)
         let full = count == limits.maxBatchSize || count < queue.count || tokens >= budget

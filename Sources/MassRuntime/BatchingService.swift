@@ -124,7 +124,8 @@ public final class BatchingService<Model: BatchModel>: Sendable {
                         maxBatchSize: config.batching.maxBatchSize, maxBatchTokens: config.batching.maxBatchTokens,
                         maxQueueDelay: config.batching.maxQueueDelayMilliseconds / 1000,
                         maxQueueSize: config.maxQueueSize,
-                        contendedBatchTokens: config.batching.contendedBatchTokens))))
+                        contendedBatchTokens: config.batching.contendedBatchTokens,
+                        contentionWindow: config.batching.contentionWindowMilliseconds / 1000))))
         let instances = max(1, config.instanceCount)
         state.withLock { $0.runningWorkers = instances }
         for index in 0..<instances {

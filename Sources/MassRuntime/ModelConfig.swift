@@ -22,18 +22,21 @@ public struct ModelConfig: Sendable, Equatable {
         public var maxQueueDelayMilliseconds = 0.0
         /// Tokens (text models) in one model call, at most.
         public var maxBatchTokens = 4096
-        /// Tokens in one model call while requests of more than one tenant wait (fair scheduling: a light
-        /// tenant's request waits behind a short batch, not a full one).
-        public var contendedBatchTokens = 256
+        /// Tokens in one model call while more than one tenant is active (fair scheduling: a light tenant's
+        /// request waits behind a short batch, not a full one).
+        public var contendedBatchTokens = 32
+        /// A tenant that queued a request this recently is active.
+        public var contentionWindowMilliseconds = 500.0
 
         public init(
             maxBatchSize: Int = 32, maxQueueDelayMilliseconds: Double = 0.0, maxBatchTokens: Int = 4096,
-            contendedBatchTokens: Int = 256
+            contendedBatchTokens: Int = 32, contentionWindowMilliseconds: Double = 500
         ) {
             self.maxBatchSize = maxBatchSize
             self.maxQueueDelayMilliseconds = maxQueueDelayMilliseconds
             self.maxBatchTokens = maxBatchTokens
             self.contendedBatchTokens = contendedBatchTokens
+            self.contentionWindowMilliseconds = contentionWindowMilliseconds
         }
     }
 
@@ -95,6 +98,8 @@ public struct ModelConfig: Sendable, Equatable {
                 try b.int("max_batch_tokens", in: 1...1_000_000) ?? config.batching.maxBatchTokens
             config.batching.contendedBatchTokens =
                 try b.int("contended_batch_tokens", in: 1...1_000_000) ?? config.batching.contendedBatchTokens
+            config.batching.contentionWindowMilliseconds =
+                try b.number("contention_window_ms", in: 0...60_000) ?? config.batching.contentionWindowMilliseconds
             try b.finish()
         }
         config.maxQueueSize = try reader.int("max_queue_size", in: 1...1_000_000) ?? config.maxQueueSize

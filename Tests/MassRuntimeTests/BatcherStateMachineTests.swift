@@ -138,4 +138,20 @@ import Testing
         // With a second flow waiting, a batch holds at most 30 tokens.
         #expect(m.next(now: 0, idleWorkers: 1).batch?.count == 3)
     }
+
+    @Test func aRecentlyActiveFlowKeepsBatchesShortUntilItsWindowPasses() {
+        var m = Machine(
+            limits: .init(
+                maxBatchSize: 32, maxBatchTokens: 1000, maxQueueDelay: 0, maxQueueSize: 64, contendedBatchTokens: 30,
+                contentionWindow: 0.5))
+        let heavy = SchedulingFlow(name: "h")
+        _ = m.enqueue("l", tokens: 10, now: 0, deadline: 10, flow: SchedulingFlow(name: "l"))
+        #expect(m.next(now: 0, idleWorkers: 1).batch?.map(\.item) == ["l"])
+        // The light flow's request was answered and it is between requests: not in the queue, but active.
+        for i in 0..<10 { _ = m.enqueue("h\(i)", tokens: 10, now: 0.1, deadline: 10, flow: heavy) }
+        #expect(m.next(now: 0.1, idleWorkers: 1).batch?.count == 3)
+        #expect(m.next(now: 0.5, idleWorkers: 1).batch?.count == 3)
+        // Quiet for longer than the window: the heavy flow gets full batches again.
+        #expect(m.next(now: 0.51, idleWorkers: 1).batch?.count == 4)
+    }
 }
