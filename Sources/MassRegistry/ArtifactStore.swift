@@ -170,6 +170,6 @@ public struct ArtifactStore: Sendable {
             try output?.write(contentsOf: bytes)
             size += n
         }
-        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), size)
+        return (Hex.string(hasher.finalize()), size)
     }
 }

@@ -257,6 +257,12 @@ public struct UsageRecord: Codable, Sendable, Equatable {
     public var queueMs: Double
     public var computeMs: Double
 
+    /// The `usage` table's columns, in the order of the fields above.
+    static let columns = [
+        "id", "at", "tenant", "key_prefix", "model", "version", "route", "status", "requests", "tokens",
+        "audio_seconds", "images", "units", "queue_ms", "compute_ms",
+    ]
+
     public init(
         id: String, at: Int, tenant: String, keyPrefix: String, model: String, version: Int?, route: String,
         status: Int, requests: Int = 1, tokens: Int = 0, audioSeconds: Double = 0, images: Int = 0,

@@ -205,7 +205,7 @@ public final class TenancyStore: Sendable {
 
     /// The sha256 (hex) a key's secret is stored as.
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.string(SHA256.hash(data: Data(secret.utf8)))
     }
 
     // MARK: Reading it all
@@ -232,10 +232,17 @@ public final class TenancyStore: Sendable {
         try await database.transaction { db in
             for chunk in stride(from: 0, to: records.count, by: 200) {
                 let slice = records[chunk..<min(chunk + 200, records.count)]
-                var insert = db.insert(into: "usage")
-                for record in slice {
-                    insert = try insert.model(
-                        record, keyEncodingStrategy: .convertToSnakeCase, nilEncodingStrategy: .asNil)
+                // Binds row by row: SQLKit's Codable `model` path renames every key of every row, and a server
+                // writes a row per request.
+                let insert = db.insert(into: "usage").columns(UsageRecord.columns)
+                for r in slice {
+                    insert.values(
+                        [
+                            SQLBind(r.id), SQLBind(r.at), SQLBind(r.tenant), SQLBind(r.keyPrefix), SQLBind(r.model),
+                            SQLBind(r.version), SQLBind(r.route), SQLBind(r.status), SQLBind(r.requests),
+                            SQLBind(r.tokens), SQLBind(r.audioSeconds), SQLBind(r.images), SQLBind(r.units),
+                            SQLBind(r.queueMs), SQLBind(r.computeMs),
+                        ] as [any SQLExpression])
                 }
                 try await insert.ignoringConflicts(with: ["id"]).run()
             }
@@ -404,7 +411,7 @@ public final class TenancyStore: Sendable {
         for _ in 0..<8 {
             var generator = SystemRandomNumberGenerator()
             let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let secret = "mass_" + bytes.map { String(format: "%02x", $0) }.joined()
+            let secret = "mass_" + Hex.string(bytes)
             let prefix = String(secret.prefix(13))
             guard try await readKey(prefix, db) == nil else { continue }
             let key = APIKey(

@@ -29,9 +29,22 @@ public final class MetricsRegistry: Sendable {
 
     private static func render(_ labels: [(String, String)]) -> String {
         if labels.isEmpty { return "" }
+        // Called for every observation: escape (Prometheus' text format: backslash, quote, newline) only the
+        // values that need it, byte by byte rather than through Foundation's replacingOccurrences.
         let escaped = labels.map { key, value in
-            let v = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
+            guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 })
+            else {
+                return "\(key)=\"\(value)\""
+            }
+            var v = ""
+            for c in value.unicodeScalars {
+                switch c {
+                case "\\": v += "\\\\"
+                case "\"": v += "\\\""
+                case "\n": v += "\\n"
+                default: v.unicodeScalars.append(c)
+                }
+            }
             return "\(key)=\"\(v)\""
         }
         return "{" + escaped.joined(separator: ",") + "}"
