@@ -15,6 +15,12 @@ public final class MetricsRegistry: Sendable {
         var counts: [UInt64]
         var sum = 0.0
         var count: UInt64 = 0
+
+        mutating func add(_ value: Double) {
+            for i in buckets.indices where value <= buckets[i] { counts[i] += 1 }
+            sum += value
+            count += 1
+        }
     }
 
     private struct Storage {
@@ -51,16 +57,18 @@ public final class MetricsRegistry: Sendable {
     }
 
     public func add(_ name: String, _ value: Double = 1, labels: [(String, String)] = [], help: String) {
+        let key = Self.render(labels)  // outside the lock: the model workers observe under it too
         storage.withLock { s in
-            s.help[name] = s.help[name] ?? ("counter", help)
-            s.values[name, default: [:]][Self.render(labels), default: 0] += value
+            if s.help[name] == nil { s.help[name] = ("counter", help) }
+            s.values[name, default: [:]][key, default: 0] += value
         }
     }
 
     public func set(_ name: String, _ value: Double, labels: [(String, String)] = [], help: String) {
+        let key = Self.render(labels)
         storage.withLock { s in
-            s.help[name] = s.help[name] ?? ("gauge", help)
-            s.values[name, default: [:]][Self.render(labels)] = value
+            if s.help[name] == nil { s.help[name] = ("gauge", help) }
+            s.values[name, default: [:]][key] = value
         }
     }
 
@@ -68,16 +76,13 @@ public final class MetricsRegistry: Sendable {
         _ name: String, _ value: Double, labels: [(String, String)] = [], buckets: [Double] = durationBuckets,
         help: String
     ) {
+        let key = Self.render(labels)
         storage.withLock { s in
-            s.help[name] = s.help[name] ?? ("histogram", help)
-            let key = Self.render(labels)
-            var h =
-                s.histograms[name]?[key]
-                ?? Histogram(buckets: buckets, counts: Array(repeating: 0, count: buckets.count))
-            for (i, bound) in h.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
-            h.sum += value
-            h.count += 1
-            s.histograms[name, default: [:]][key] = h
+            if s.help[name] == nil { s.help[name] = ("histogram", help) }
+            // Updated in place: a copy out and back would copy the bucket counts on every observation.
+            s.histograms[name, default: [:]][
+                key, default: Histogram(buckets: buckets, counts: Array(repeating: 0, count: buckets.count))
+            ].add(value)
         }
     }
 
