@@ -30,7 +30,7 @@ bench() {  # bench CONCURRENCY HEADER...
     local c=$1
     shift
     "$MASS" bench http --url "http://127.0.0.1:$PORT" --model all-MiniLM-L6-v2 --concurrency "$c" \
-        --duration "$DURATION" --warmup 1 "$@" | grep -E "requests/s|latency|errors"
+        --duration "$DURATION" --warmup 1 --server-pid "$pid" "$@" | grep -E "requests/s|latency|errors|server CPU"
 }
 for round in $(seq "$ROUNDS"); do
     for c in 1 32; do

@@ -21,12 +21,19 @@ import Testing
             #"""
             {"task": "text-embedding", "max_queue_size": 10, "instance_count": 2, "request_timeout_ms": 500,
              "max_inputs": 8, "max_input_characters": 1000,
-             "batching": {"max_batch_size": 16, "max_queue_delay_ms": 1.5, "max_batch_tokens": 2048},
-             "version_policy": {"specific": [3, 1]}}
+             "batching": {"max_batch_size": 16, "max_queue_delay_ms": 1.5, "max_batch_tokens": 2048,
+                          "contended_batch_tokens": 64, "contention_window_ms": 250},
+             "batch_request_timeout_ms": 60000, "version_policy": {"specific": [3, 1]}}
             """#)
         #expect(full.maxQueueSize == 10 && full.instanceCount == 2 && full.requestTimeoutMilliseconds == 500)
         #expect(full.maxInputs == 8 && full.maxInputCharacters == 1000)
-        #expect(full.batching == .init(maxBatchSize: 16, maxQueueDelayMilliseconds: 1.5, maxBatchTokens: 2048))
+        #expect(
+            full.batching
+                == .init(
+                    maxBatchSize: 16, maxQueueDelayMilliseconds: 1.5, maxBatchTokens: 2048, contendedBatchTokens: 64,
+                    contentionWindowMilliseconds: 250))
+        #expect(full.batchRequestTimeoutMilliseconds == 60000)
+        #expect(minimal.batching.contendedBatchTokens == 32 && minimal.batching.contentionWindowMilliseconds == 500)
         #expect(full.versionPolicy == .specific([1, 3]))
         #expect(try parse(#"{"task": "text-embedding", "version_policy": {"all": true}}"#).versionPolicy == .all)
     }
@@ -41,6 +48,9 @@ import Testing
         #expect(failure(#"{"task": "text-embedding", "instance_count": 1.5}"#).contains("'instance_count'"))
         #expect(failure(#"{"task": "text-embedding", "max_inputs": true}"#).contains("'max_inputs'"))
         #expect(failure(#"{"task": "translation"}"#).contains("'task'"))
+        #expect(
+            failure(#"{"task": "text-embedding", "batching": {"contention_window_ms": -1}}"#).contains(
+                "'batching.contention_window_ms'"))
         #expect(failure(#"{}"#).contains("missing key 'task'"))
         #expect(
             failure(#"{"task": "text-embedding", "version_policy": {"latest": 1, "all": true}}"#).contains(
