@@ -29,6 +29,8 @@ import Testing
         let gate: TenancyGate
         let admin: String
         let session: URLSession
+        /// The PostgreSQL database's name (nil on SQLite).
+        let database: String?
 
         func request(
             _ method: String, _ path: String, key: String? = nil, json: String? = nil,
@@ -86,11 +88,9 @@ import Testing
         defer { repo.remove() }
         try repo.add("fake", versions: [1: #"{"dimension": 2}"#])
         try repo.add("other", versions: [1: #"{"dimension": 2}"#])
-        let url: String
-        switch backend {
-        case .sqlite: url = repo.root.appendingPathComponent("registry.sqlite").path
-        case .postgresql: url = try ExternalTools.freshPostgresDatabase().url
-        }
+        let fresh = backend == .postgresql ? try ExternalTools.freshPostgresDatabase() : nil
+        let url = fresh?.url ?? repo.root.appendingPathComponent("registry.sqlite").path
+        let database = fresh?.name
         let registry = try await ModelRegistry.open(
             database: RegistryDatabases.open(url), store: ArtifactStore(root: repo.root.appendingPathComponent("store"))
         )
@@ -115,7 +115,7 @@ import Testing
                 try await body(
                     Fixture(
                         base: URL(string: "http://127.0.0.1:\(port)")!, store: store, gate: gate, admin: admin,
-                        session: session))
+                        session: session, database: database))
             }
         } catch {
             poller.cancel()
@@ -326,6 +326,44 @@ import Testing
             let snapshot = try await f.store.snapshot()
             #expect(snapshot.keys.allSatisfy { $0.hash.count == 64 && !$0.hash.contains("mass_") })
             #expect(snapshot.keys.contains { $0.hash == TenancyStore.hash(new) })
+        }
+    }
+
+    /// The PostgreSQL database refuses connections for a while (its connections killed, new ones refused): the
+    /// server keeps authenticating from memory, keeps counting limits, buffers the usage records, and writes every
+    /// one of them, once, when the database is back.
+    @Test func aDatabaseThatGoesAwayLosesNoUsage() async throws {
+        try await Self.withServer(.postgresql, pollInterval: .milliseconds(200)) { f in
+            let database = try #require(f.database)
+            let key = try await f.tenant(
+                "steady", plan: #"{"limits": [{"kind": "requests", "limit": 8, "window": "hour"}]}"#)
+            try await Self.awayFromWindowEnd(3600, margin: 60)
+            for _ in 0..<3 { #expect(try await f.embed(key).status == 200) }
+            try await f.gate.meter.flush()
+            try ExternalTools.psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS false")
+            try ExternalTools.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+            await #expect(throws: (any Error).self) { try await f.store.records(since: 0, until: 1) }
+            for _ in 0..<5 { #expect(try await f.embed(key).status == 200) }
+            // The limit still holds while the database is away: 8 an hour, 8 admitted.
+            #expect(try await f.embed(key).status == 429)
+            // Polls come and go meanwhile (a flush waits for a connection, or fails and keeps its records).
+            try await Task.sleep(for: .milliseconds(800))
+            try ExternalTools.psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
+            // Written at a later poll (the connection pool backs off a little before it reconnects).
+            let deadline = ContinuousClock.now + .seconds(60)
+            var records: [UsageRecord] = []
+            repeat {
+                try await Task.sleep(for: .milliseconds(200))
+                records =
+                    (try? await f.store.records(
+                        since: 0, until: Int(Date().timeIntervalSince1970) + 1, tenant: "steady")) ?? []
+            } while records.count < 9 && ContinuousClock.now < deadline
+            try await Task.sleep(for: .milliseconds(500))  // nothing more arrives later, either
+            records = try await f.store.records(
+                since: 0, until: Int(Date().timeIntervalSince1970) + 1, tenant: "steady")
+            #expect(records.count == 9 && Set(records.map(\.id)).count == 9)
+            #expect(records.filter { $0.status == 200 }.count == 8 && records.filter { $0.status == 429 }.count == 1)
         }
     }
 
