@@ -19,13 +19,14 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     /// version 1's folder).
     /// The registry of this server: a temporary SQLite file and store unless `registry` names one (the
     /// repository's default registry beside it is never touched by tests).
+    /// `arguments` are added to `mass serve`'s; `log`, when given, receives its standard error.
     let registryHome: URL
     let registryArguments: [String]
 
     init(
         massJSON: String? = nil, versions: [Int] = [1], model: String = "all-MiniLM-L6-v2",
         modelDirectory: URL = MiniLMFixture.modelDirectory, also: [(String, String, URL)] = [],
-        repositoryRoot: URL? = nil, registry: String? = nil
+        repositoryRoot: URL? = nil, registry: String? = nil, arguments: [String] = [], log: URL? = nil
     ) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
@@ -56,9 +57,15 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
             repository = nil
         }
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--repository", root.path, "--port", String(port)] + registryArguments
+        process.arguments =
+            ["serve", "--repository", root.path, "--port", String(port)] + registryArguments + arguments
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         // Ready when the probe answers (the model is loaded and warmed up first).
         for _ in 0..<300 {
