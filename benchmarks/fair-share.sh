@@ -35,8 +35,9 @@ bench() {  # bench CONCURRENCY DURATION HEADER...
     "$MASS" bench http --url "http://127.0.0.1:$PORT" --model all-MiniLM-L6-v2 --concurrency "$c" --duration "$d" \
         --warmup 1 "$@" | grep -E "requests/s|latency|errors"
 }
+p99() { sed -n 's/.*p99 \([0-9.]*\).*/\1/p' "$1"; }
 echo "-- light tenant alone (concurrency 2)"
-bench 2 "$DURATION" "${light_header[@]}"
+bench 2 "$DURATION" "${light_header[@]}" | tee "$home/light-alone.txt"
 echo "-- heavy tenant alone (concurrency 64)"
 bench 64 "$DURATION" "${heavy_header[@]}"
 echo "-- heavy (concurrency 64) and light (concurrency 2) together"
@@ -44,7 +45,9 @@ bench 64 $((DURATION + 4)) "${heavy_header[@]}" >"$home/heavy.txt" &
 flood=$!
 sleep 2
 echo "   light:"
-bench 2 "$DURATION" "${light_header[@]}"
+bench 2 "$DURATION" "${light_header[@]}" | tee "$home/light-flood.txt"
 wait "$flood"
 echo "   heavy:"
 cat "$home/heavy.txt"
+echo "-- light p99 under the flood / alone: $(awk -v a="$(p99 "$home/light-alone.txt")" \
+    -v b="$(p99 "$home/light-flood.txt")" 'BEGIN { printf "%.2f", b / a }')x (the goal: at most 2x)"
