@@ -121,7 +121,10 @@ public struct BatcherStateMachine<Item: Sendable>: Sendable {
         if !decision.expired.isEmpty { queue.removeAll { $0.deadline <= now } }
         guard !queue.isEmpty else { return decision }
         let oldest = queue.map(\.enqueued).min()!
-        if lastSeen.count > 1 { lastSeen = lastSeen.filter { now - $0.value <= limits.contentionWindow } }
+        // Forget flows gone quiet (rebuilding the table only when one has: this runs at every decision).
+        if lastSeen.count > 1 && lastSeen.values.contains(where: { now - $0 > limits.contentionWindow }) {
+            lastSeen = lastSeen.filter { now - $0.value <= limits.contentionWindow }
+        }
         let contended = lastSeen.count > 1 || queue.contains { $0.flow != queue[0].flow }
         let budget = contended ? limits.contendedBatchTokens : limits.maxBatchTokens
         let (count, tokens) = takeable(room: max(1, room), budget: budget)
