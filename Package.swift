@@ -77,6 +77,10 @@ let package = Package(
                 "MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio", "MassRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Service-type models: a provider's API over a pooled, keep-alive HTTP client.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         // Layer 4: the model registry (records, history, artifacts, deployments); no HTTP, no models.
@@ -148,6 +152,7 @@ let package = Package(
             dependencies: [
                 "MassRuntime", "MassModels", "MassTesting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict),
         // The live tests run the built binary; RouterTests run the router in process with Hummingbird's client.
@@ -156,6 +161,10 @@ let package = Package(
             dependencies: [
                 "MassTesting", "MassServer", "MassRuntime", "MassRegistry", "MassTenancy",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // The fault-injecting proxy in front of a provider: raw channels (drops, hangs) and a client.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

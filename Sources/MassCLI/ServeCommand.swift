@@ -75,7 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
             repository: URL(fileURLWithPath: repository ?? env["MASS_REPOSITORY"] ?? "models"),
             host: host ?? env["MASS_HOST"] ?? "127.0.0.1", port: port, logger: logger,
             registry: registryOptions.databaseURL, store: URL(fileURLWithPath: registryOptions.storePath),
-            auth: mode, protectMetrics: protectMetrics)
+            auth: mode, protectMetrics: protectMetrics, environment: env)
         if mode == .off && !MassServer.isLoopback(options.host) {
             logger.warning(
                 "serving on \(options.host) without authentication (--auth off): anyone who reaches the port gets unlimited compute"

@@ -61,6 +61,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var versionPolicy = VersionPolicy.latest(1)
     /// The architecture registry entry to use (e.g. "bert"); nil: the first that matches the folder.
     public var architecture: String?
+    /// A service-type model: the provider whose API answers this model's requests (nil: computed here).
+    public var remote: RemoteConfig?
 
     public init(task: Task) {
         self.task = task
@@ -114,6 +116,12 @@ public struct ModelConfig: Sendable, Equatable {
         config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
         config.maxAudioSeconds = try reader.number("max_audio_seconds", in: 1...86_400) ?? config.maxAudioSeconds
         config.architecture = try reader.string("architecture")
+        if var r = try reader.object("remote") {
+            config.remote = try RemoteConfig.parse(&r, task: task)
+            if config.architecture != nil {
+                throw RuntimeError(.badConfig, "\(file): 'architecture' and 'remote' exclude each other")
+            }
+        }
         if var v = try reader.object("version_policy") {
             let latest = try v.int("latest", in: 1...1_000)
             let specific = try v.intArray("specific")
@@ -137,7 +145,7 @@ public struct ModelConfig: Sendable, Equatable {
 }
 
 /// Reads keys of one JSON object, remembering which it saw so that the rest can be reported as unknown.
-private struct KeyReader {
+struct KeyReader {
     let json: [String: Any]
     let file: String
     let path: String
@@ -197,6 +205,12 @@ private struct KeyReader {
             }
             return n.intValue
         }
+    }
+
+    mutating func stringArray(_ key: String) throws -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let list = v as? [Any], let strings = list as? [String] else { throw bad(key, "an array of strings") }
+        return strings
     }
 
     mutating func object(_ key: String) throws -> KeyReader? {

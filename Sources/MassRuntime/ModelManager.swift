@@ -36,6 +36,8 @@ public final class ModelManager: Service, Sendable {
     public let registry: ModelRegistry?
     /// How often the registry is polled for changes made elsewhere (another server, the CLI).
     public let registryPollInterval: Duration
+    /// The server's environment: service-type models read their API key variables from it.
+    let environment: [String: String]
     let logger: Logger
     let slots = Mutex<[String: Slot]>([:])
     /// Names with a load or unload in progress (one at a time per model).
@@ -51,8 +53,9 @@ public final class ModelManager: Service, Sendable {
         repository: ModelRepository, architectures: ArchitectureRegistry = .standard, tasks: TaskRegistry = .standard,
         metrics: MetricsRegistry = MetricsRegistry(), logger: Logger = Logger(label: "mass.models"),
         cores: Int = ProcessInfo.processInfo.activeProcessorCount, registry: ModelRegistry? = nil,
-        registryPollInterval: Duration = .seconds(1)
+        registryPollInterval: Duration = .seconds(1), environment: [String: String] = [:]
     ) {
+        self.environment = environment
         self.registry = registry
         self.registryPollInterval = registryPollInterval
         self.repository = repository
@@ -132,15 +135,24 @@ public final class ModelManager: Service, Sendable {
     {
         let architectures = self.architectures
         let started = ContinuousClock.now
-        let model = try await sanitized {
-            try await OffPool.run {
-                try architectures.load(directory, task: config.task, architecture: config.architecture)
-            }
-        }
         let context = ServingContext(
             identity: ServedIdentity(name: name, version: version), config: config, metrics: metrics,
-            threads: threads(for: config))
-        let servedModel = try sanitized { try tasks.serve(model, task: config.task, context: context) }
+            threads: threads(for: config), directory: directory, environment: environment,
+            resolve: { [weak self] other in
+                guard let self else { throw RuntimeError(.modelUnavailable, "the server is stopping") }
+                return try self.model(other)
+            })
+        let servedModel: any ServedModel
+        if let remote = config.remote {
+            servedModel = try sanitized { try RemoteModels.serve(remote, context: context) }
+        } else {
+            let model = try await sanitized {
+                try await OffPool.run {
+                    try architectures.load(directory, task: config.task, architecture: config.architecture)
+                }
+            }
+            servedModel = try sanitized { try tasks.serve(model, task: config.task, context: context) }
+        }
         do {
             try await sanitized { try await servedModel.warmUp() }
         } catch {

@@ -50,7 +50,7 @@ public struct ModelRepository: Sendable {
                 .modelNotFound, "no model '\(name)' in the repository", detail: "no \(configURL.path)", param: "model")
         }
         let config = try ModelConfig.parse(data, file: "\(name)/mass.json")
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+        var versions = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
             .compactMap { item -> Int? in
                 guard let v = Int(item), v >= 1, String(v) == item else { return nil }
                 var isDirectory: ObjCBool = false
@@ -58,6 +58,8 @@ public struct ModelRepository: Sendable {
                     atPath: directory.appendingPathComponent(item).path, isDirectory: &isDirectory)
                 return exists && isDirectory.boolValue ? v : nil
             }.sorted()
+        // A service-type model has no files to hold: without version folders it is version 1.
+        if versions.isEmpty, config.remote != nil { versions = [1] }
         let served: [Int]
         switch config.versionPolicy {
         case .all: served = versions

@@ -19,6 +19,10 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible, Equatable 
         case queueFull = "queue_full"
         case deadlineExceeded = "deadline_exceeded"
         case modelFailed = "model_failed"
+        /// A service-type model's provider answered wrongly or not at all (502).
+        case providerFailed = "provider_failed"
+        /// A service-type model's provider is not being called: breaker open, no key, no free slot (503).
+        case providerUnavailable = "provider_unavailable"
     }
 
     public var code: Code

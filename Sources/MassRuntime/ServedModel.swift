@@ -1,3 +1,4 @@
+public import Foundation
 public import MassModels
 
 /// A tensor a served model takes or returns, as KServe's model metadata lists it (-1: any length).
@@ -40,6 +41,13 @@ public protocol ServedModel: AnyObject, Sendable {
     func shutdown()
     /// Returns once every accepted request is answered and the workers have exited.
     func waitUntilStopped() async
+    /// Why the model cannot answer now although it is loaded (a service-type model whose provider is down);
+    /// nil when it can.
+    var unreadyReason: String? { get }
+}
+
+extension ServedModel {
+    public var unreadyReason: String? { nil }
 }
 
 /// The one service shell: a served model whose requests go through a `BatchingService`.
@@ -64,12 +72,25 @@ public struct ServingContext: Sendable {
     public let metrics: MetricsRegistry?
     /// Compute threads of each worker (the model manager's CPU budget).
     public let threads: Int
+    /// The version's folder (a service-type model's key file is relative to it).
+    public let directory: URL?
+    /// The server's environment (a service-type model's key variable).
+    public let environment: [String: String]
+    /// Another model of the server by name (a service-type model's fallbacks).
+    public let resolve: (@Sendable (String) throws -> any ServedModel)?
 
-    public init(identity: ServedIdentity, config: ModelConfig, metrics: MetricsRegistry?, threads: Int) {
+    public init(
+        identity: ServedIdentity, config: ModelConfig, metrics: MetricsRegistry?, threads: Int,
+        directory: URL? = nil, environment: [String: String] = [:],
+        resolve: (@Sendable (String) throws -> any ServedModel)? = nil
+    ) {
         self.identity = identity
         self.config = config
         self.metrics = metrics
         self.threads = threads
+        self.directory = directory
+        self.environment = environment
+        self.resolve = resolve
     }
 }
 

@@ -41,6 +41,7 @@ class ShadowedBase<Primary: Sendable>: @unchecked Sendable {  // immutable after
     var config: ModelConfig { base.config }
     var inputs: [TensorSpec] { base.inputs }
     var outputs: [TensorSpec] { base.outputs }
+    var unreadyReason: String? { base.unreadyReason }
     func warmUp() async throws { try await base.warmUp() }
     func shutdown() { base.shutdown() }
     func waitUntilStopped() async { await base.waitUntilStopped() }

@@ -49,7 +49,8 @@ struct APIError: Error, HTTPResponseError {
             case .wrongTask, .invalidInput, .loadFailed: status = .badRequest
             case .inputTooLong: status = .contentTooLarge
             case .conflict: status = .conflict
-            case .modelLoading, .deadlineExceeded: status = .serviceUnavailable
+            case .modelLoading, .deadlineExceeded, .providerUnavailable: status = .serviceUnavailable
+            case .providerFailed: status = .badGateway
             case .queueFull: status = family == .kserve ? .serviceUnavailable : .tooManyRequests
             case .badConfig, .modelFailed: status = .internalServerError
             }

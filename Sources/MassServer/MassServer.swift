@@ -27,12 +27,15 @@ public enum MassServer {
         public var auth: TenancyGate.Mode
         /// Whether `/metrics` needs a key too.
         public var protectMetrics: Bool
+        /// The process environment, where service-type models find their API key variables.
+        public var environment: [String: String]
 
         public init(
             repository: URL, host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 8 << 20,
             logger: Logger = Logger(label: "mass"), registry: String? = nil, store: URL? = nil,
-            auth: TenancyGate.Mode = .auto, protectMetrics: Bool = false
+            auth: TenancyGate.Mode = .auto, protectMetrics: Bool = false, environment: [String: String] = [:]
         ) {
+            self.environment = environment
             self.auth = auth
             self.protectMetrics = protectMetrics
             self.registry = registry
@@ -92,7 +95,8 @@ public enum MassServer {
                 database: RegistryDatabases.open(url), store: ArtifactStore(root: store))
         }
         let manager = ModelManager(
-            repository: ModelRepository(root: options.repository), logger: options.logger, registry: registry)
+            repository: ModelRepository(root: options.repository), logger: options.logger, registry: registry,
+            environment: options.environment)
         var gate: TenancyGate? = nil
         if let registry {
             let opened = TenancyGate(

@@ -79,7 +79,10 @@ struct RequestMiddleware: RouterMiddleware {
                 try await RequestLabels.$current.withValue(labels) { try await next(request, context) }
             }
             response.headers[.requestID] = context.id
-            if let identity = routing.servedBy { response.headers[.modelVersion] = String(identity.version) }
+            if let identity = routing.servedBy {
+                response.headers[.modelVersion] = String(identity.version)
+                response.headers[.answeredBy] = identity.name
+            }
             if let ticket {
                 close(ticket, status: response.status.code, path: path, labels: labels, routing: routing)
                 for (name, value) in ticket.headers() {
@@ -147,6 +150,8 @@ extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-Id")!
     /// The version of the model that computed the response (with deployments, the route the request took).
     static let modelVersion = HTTPField.Name("X-Model-Version")!
+    /// The model that answered: the one asked for, or a service-type model's fallback.
+    static let answeredBy = HTTPField.Name("X-Mass-Answered-By")!
     /// `batch`: serve this request after waiting interactive ones (fair scheduling's classes).
     static let priority = HTTPField.Name("X-Mass-Priority")!
     /// Azure OpenAI's key header.

@@ -26,7 +26,8 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
     init(
         massJSON: String? = nil, versions: [Int] = [1], model: String = "all-MiniLM-L6-v2",
         modelDirectory: URL = MiniLMFixture.modelDirectory, also: [(String, String, URL)] = [],
-        repositoryRoot: URL? = nil, registry: String? = nil, arguments: [String] = [], log: URL? = nil
+        repositoryRoot: URL? = nil, registry: String? = nil, arguments: [String] = [], log: URL? = nil,
+        environment: [String: String] = [:]
     ) throws {
         port = try Self.freePort()
         base = URL(string: "http://127.0.0.1:\(port)")!
@@ -60,6 +61,9 @@ final class LiveServer: @unchecked Sendable {  // fields are set once in init
         process.arguments =
             ["serve", "--repository", root.path, "--port", String(port)] + registryArguments + arguments
         process.standardOutput = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         if let log {
             FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: log)

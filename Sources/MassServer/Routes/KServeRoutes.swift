@@ -49,7 +49,12 @@ enum KServeRoutes {
             }
             router.get("/v2/models/:name\(suffix)/ready") { _, context in
                 let name = try context.parameters.require("name")
-                _ = try manager.model(name, version: context.parameters.get("version"))
+                let model = try manager.model(name, version: context.parameters.get("version"))
+                // A service-type model whose provider cannot be reached is loaded but not ready.
+                if let reason = model.unreadyReason {
+                    return JSONResponse.make(
+                        ["name": name, "ready": false, "reason": reason], status: .serviceUnavailable)
+                }
                 return JSONResponse.make(["name": name, "ready": true])
             }
             router.post("/v2/models/:name\(suffix)/infer") { request, context in
@@ -88,7 +93,16 @@ enum KServeRoutes {
                 switch manager.slot(name) {
                 case .ready(let versions):
                     for m in versions {
-                        index.append(["name": name, "version": String(m.identity.version), "state": "READY"])
+                        if let reason = m.unreadyReason {
+                            if !readyOnly {
+                                index.append([
+                                    "name": name, "version": String(m.identity.version), "state": "UNAVAILABLE",
+                                    "reason": reason,
+                                ])
+                            }
+                        } else {
+                            index.append(["name": name, "version": String(m.identity.version), "state": "READY"])
+                        }
                     }
                 case .loading: if !readyOnly { index.append(["name": name, "state": "LOADING"]) }
                 case .unloaded:

@@ -1,0 +1,215 @@
+import Foundation
+import NIOCore
+import Synchronization
+
+/// What every service-type model shares, whatever its task: the provider's client, the request's deadline, the
+/// fallback chain, readiness (a provider that cannot be reached or whose breaker is open makes the model unready
+/// with the reason, and is probed until it answers), and the drain on shutdown.
+final class RemoteBackend: Sendable {
+    /// The fallbacks a request already went through (a chain that loops back is cut).
+    @TaskLocal static var visited: Set<String> = []
+
+    let identity: ServedIdentity
+    let config: ModelConfig
+    let remote: RemoteConfig
+    let client: RemoteClient
+    let metrics: MetricsRegistry?
+    private let resolve: (@Sendable (String) throws -> any ServedModel)?
+    private let health: Health
+
+    /// Readiness and the drain, shared with the client's breaker callback.
+    final class Health: Sendable {
+        struct State {
+            var reason: String?
+            var stopped = false
+            var active = 0
+            var drained: [CheckedContinuation<Void, Never>] = []
+            var probing: Task<Void, Never>?
+            var probe: (@Sendable (ContinuousClock.Instant) async throws -> Void)?
+            /// Starts the probes (the backend, once built).
+            var unready: (@Sendable () -> Void)?
+        }
+        let state = Mutex(State())
+    }
+
+    init(context: ServingContext, remote: RemoteConfig) {
+        identity = context.identity
+        config = context.config
+        self.remote = remote
+        metrics = context.metrics
+        resolve = context.resolve
+        let health = Health()
+        self.health = health
+        let name = context.identity.name
+        let key = Self.key(remote.credential, directory: context.directory, environment: context.environment)
+        client = RemoteClient(
+            name: name, config: remote, key: key, metrics: context.metrics,
+            onBreaker: { open, why in
+                let unready = health.state.withLock { s in
+                    s.reason = open ? "the provider's circuit breaker opened: \(why)" : nil
+                    return open ? s.unready : nil
+                }
+                unready?()
+            })
+        if case .failure(let failure) = key { health.state.withLock { $0.reason = failure.description } }
+        health.state.withLock { $0.unready = { [weak self] in self?.startProbing() } }
+    }
+
+    /// The API key: read once, when the model is loaded. A failure names the variable or file only.
+    static func key(
+        _ credential: RemoteConfig.Credential, directory: URL?, environment: [String: String]
+    ) -> Result<String?, RemoteFailure> {
+        switch credential {
+        case .none: return .success(nil)
+        case .environment(let variable):
+            guard let value = environment[variable]?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !value.isEmpty
+            else { return .failure(.credential("environment variable \(variable) is not set")) }
+            return .success(value)
+        case .file(let path):
+            let url =
+                path.hasPrefix("/")
+                ? URL(fileURLWithPath: path)
+                : (directory ?? URL(fileURLWithPath: ".")).appendingPathComponent(path)
+            guard let data = FileManager.default.contents(atPath: url.path),
+                let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !text.isEmpty
+            else { return .failure(.credential("key file '\(path)' cannot be read or is empty")) }
+            return .success(text)
+        }
+    }
+
+    var unreadyReason: String? { health.state.withLock { $0.reason } }
+
+    /// The deadline of the request being served: its class's timeout from now.
+    func deadline() -> ContinuousClock.Instant {
+        let batch = RequestRouting.current?.flow.isBatch ?? false
+        let ms = batch ? config.batchRequestTimeoutMilliseconds : config.requestTimeoutMilliseconds
+        return ContinuousClock.now.advanced(by: .milliseconds(ms))
+    }
+
+    /// Answers a request from the provider (`call`), else from the first fallback that can (`fallback`).
+    /// A provider that refused the input (400, 413, 422) is the answer: no fallback.
+    func answer<Value: Sendable, Serving>(
+        _ call: (ContinuousClock.Instant) async throws -> Value,
+        fallback: (Serving) async throws -> Value
+    ) async throws -> Value {
+        try enter()
+        defer { leave() }
+        let failure: RemoteFailure
+        do {
+            let started = ContinuousClock.now
+            let value = try await call(deadline())
+            RequestRouting.current?.add(compute: RemoteClient.seconds(ContinuousClock.now - started))
+            return value
+        } catch let f as RemoteFailure {
+            failure = f
+        }
+        metrics?.add(
+            "mass_remote_errors_total", labels: [("model", identity.name), ("reason", failure.reason)],
+            help: "Requests a service-type model's provider could not answer, by reason.")
+        guard !failure.isClientError else { throw failure.runtimeError(model: identity.name) }
+        let visited = Self.visited.union([identity.name])
+        for name in remote.fallback where !visited.contains(name) {
+            guard let model = try? resolve?(name), let typed = model as? Serving else { continue }
+            do {
+                let value = try await Self.$visited.withValue(visited) { try await fallback(typed) }
+                metrics?.add(
+                    "mass_remote_fallbacks_total", labels: [("model", identity.name), ("to", name)],
+                    help: "Requests of a service-type model answered by a fallback model.")
+                return value
+            } catch let e as RuntimeError where [.invalidInput, .inputTooLong].contains(e.code) {
+                throw e
+            } catch {
+                continue
+            }
+        }
+        throw failure.runtimeError(model: identity.name)
+    }
+
+    /// Checks the provider with one call (no retries); on failure the model is unready and probed every
+    /// `probe_interval_ms` until the provider answers. The breaker opening starts the same probes.
+    func check(_ probe: @escaping @Sendable (ContinuousClock.Instant) async throws -> Void) async {
+        health.state.withLock { $0.probe = probe }
+        if await !probeOnce() { startProbing() }
+    }
+
+    /// One probe; true when the provider answered.
+    private func probeOnce() async -> Bool {
+        guard let probe = health.state.withLock({ $0.probe }) else { return false }
+        do {
+            try await probe(ContinuousClock.now.advanced(by: .milliseconds(remote.callTimeoutMilliseconds)))
+            health.state.withLock { $0.reason = nil }
+            return true
+        } catch {
+            let reason = (error as? RemoteFailure)?.description ?? String(describing: error)
+            health.state.withLock { $0.reason = reason }
+            return false
+        }
+    }
+
+    /// Probes until the provider answers (one loop at a time).
+    private func startProbing() {
+        let start = health.state.withLock { s -> Bool in
+            guard s.probing == nil, !s.stopped else { return false }
+            s.probing = Task {}  // claimed; replaced below
+            return true
+        }
+        guard start else { return }
+        let interval = remote.probeIntervalMilliseconds
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(interval))
+                guard let self, !Task.isCancelled else { return }
+                let unready = self.health.state.withLock { !$0.stopped && $0.reason != nil }
+                let answered = unready ? await self.probeOnce() : true
+                if answered {
+                    self.health.state.withLock { $0.probing = nil }
+                    return
+                }
+            }
+        }
+        health.state.withLock { s in
+            if s.stopped { task.cancel() } else { s.probing = task }
+        }
+    }
+
+    private func enter() throws {
+        let stopped = health.state.withLock { s -> Bool in
+            if !s.stopped { s.active += 1 }
+            return s.stopped
+        }
+        if stopped { throw RuntimeError(.modelUnavailable, "model '\(identity.name)' is shutting down") }
+    }
+
+    private func leave() {
+        let waiters = health.state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.active -= 1
+            guard s.stopped, s.active == 0 else { return [] }
+            defer { s.drained = [] }
+            return s.drained
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func shutdown() {
+        let probing = health.state.withLock { s -> Task<Void, Never>? in
+            s.stopped = true
+            defer { s.probing = nil }
+            return s.probing
+        }
+        probing?.cancel()
+    }
+
+    func waitUntilStopped() async {
+        await withCheckedContinuation { continuation in
+            let done = health.state.withLock { s -> Bool in
+                guard s.active > 0 else { return true }
+                s.drained.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        await client.shutdown()
+    }
+}

@@ -1,0 +1,370 @@
+import Foundation
+import MassTesting
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Service-type models on the built binary: a second `mass serve` is the provider, reached directly or through
+/// the fault-injecting proxy; the front server serves its models through every route of their task.
+final class RemoteRig: @unchecked Sendable {  // fields are set once in init
+    static let key = "sk-mass-test-0123456789abcdef"
+    let provider: LiveServer
+    /// In front of the provider for "svc" (with a fallback) and "bare" (without).
+    let proxy: FaultProxy
+    let bareProxy: FaultProxy
+    let front: LiveServer
+    let log: URL
+    let empty: URL
+
+    init() async throws {
+        provider = try LiveServer(
+            massJSON: #"{"task": "text-embedding"}"#, model: "minilm",
+            also: [
+                ("clf", #"{"task": "text-classification"}"#, TextHeadFixture.classifierDirectory),
+                ("rr", #"{"task": "rerank"}"#, TextHeadFixture.rerankerDirectory),
+            ])
+        proxy = try await FaultProxy(target: provider.base)
+        bareProxy = try await FaultProxy(target: provider.base)
+        empty = FileManager.default.temporaryDirectory.appendingPathComponent("mass-remote-\(UUID())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        log = empty.appendingPathComponent("front.log")
+        let closedPort = try LiveServer.freePort()
+        func remote(_ task: String, _ block: String) -> String { #"{"task": "\#(task)", "remote": {\#(block)}}"# }
+        let resilience =
+            #""api_key_env": "MASS_TEST_PROVIDER_KEY", "call_timeout_ms": 400, "probe_interval_ms": 200, "retry": {"attempts": 3, "base_delay_ms": 20, "max_delay_ms": 100, "max_retry_after_ms": 3000}, "breaker": {"consecutive_failures": 3, "min_calls": 1000, "open_ms": 700}"#
+        front = try LiveServer(
+            massJSON: #"{"task": "text-embedding"}"#, model: "local",
+            also: [
+                (
+                    "svc",
+                    remote(
+                        "text-embedding",
+                        #""api": "openai-embeddings", "url": "\#(proxy.base)", "model": "minilm", "fallback": ["missing", "local"], \#(resilience)"#
+                    ), empty
+                ),
+                (
+                    "bare",
+                    remote(
+                        "text-embedding",
+                        #""api": "openai-embeddings", "url": "\#(bareProxy.base)/", "model": "minilm", \#(resilience)"#
+                    ), empty
+                ),
+                (
+                    "svc-v2",
+                    remote("text-embedding", #""api": "kserve-v2", "url": "\#(provider.base)", "model": "minilm""#),
+                    empty
+                ),
+                ("svc-rr", remote("rerank", #""api": "tei-rerank", "url": "\#(provider.base)""#), empty),
+                ("svc-clf", remote("text-classification", #""api": "tei-predict", "url": "\#(provider.base)""#), empty),
+                (
+                    "down",
+                    remote(
+                        "text-embedding",
+                        #""api": "openai-embeddings", "url": "http://127.0.0.1:\#(closedPort)", "probe_interval_ms": 100, "retry": {"attempts": 2, "base_delay_ms": 1}"#
+                    ), empty
+                ),
+                (
+                    "nokey",
+                    remote(
+                        "text-embedding",
+                        #""api": "openai-embeddings", "url": "\#(provider.base)", "api_key_env": "MASS_TEST_MISSING_KEY""#
+                    ), empty
+                ),
+            ], arguments: ["--log-level", "debug"], log: log,
+            environment: ["MASS_TEST_PROVIDER_KEY": Self.key])
+    }
+
+    func stop() async {
+        front.stop()
+        provider.stop()
+        await proxy.stop()
+        await bareProxy.stop()
+        try? FileManager.default.removeItem(at: empty)
+    }
+
+    struct Reply {
+        let status: Int
+        let json: Any?
+        let headers: [String]
+        let seconds: Double
+        let text: String
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+                .map { String($0.drop(while: { $0 != ":" }).dropFirst()).trimmingCharacters(in: .whitespaces) }
+        }
+        var answeredBy: String? { header("X-Mass-Answered-By") }
+        var vectors: [[Double]] {
+            ((json as? [String: Any])?["data"] as? [[String: Any]] ?? []).compactMap { $0["embedding"] as? [Double] }
+        }
+        var message: String {
+            ((json as? [String: Any])?["error"] as? [String: Any])?["message"] as? String ?? text
+        }
+    }
+
+    func post(_ server: LiveServer, _ path: String, _ json: String) -> Reply {
+        let started = ContinuousClock.now
+        let r = server.rawPost(path, body: Array(json.utf8), headers: ["Content-Type: application/json"])
+        let elapsed = ContinuousClock.now - started
+        return Reply(
+            status: r.status, json: try? JSONSerialization.jsonObject(with: Data(r.body)), headers: r.headers,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+            text: String(decoding: r.body, as: UTF8.self))
+    }
+
+    func embed(_ model: String, _ texts: [String] = ["the cat sat on the mat", "a remote provider"]) -> Reply {
+        let input = String(decoding: try! JSONSerialization.data(withJSONObject: texts), as: UTF8.self)
+        return post(front, "/v1/embeddings", #"{"model": "\#(model)", "input": \#(input)}"#)
+    }
+
+    func ready(_ model: String) throws -> (Int, [String: Any]) {
+        try front.request("GET", "/v2/models/\(model)/ready")
+    }
+
+    /// Waits (up to `seconds`) until the model's readiness is `wanted`.
+    func waitReady(_ model: String, _ wanted: Bool, seconds: Double = 5) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try ready(model).0 == 200) == wanted { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    static func percentiles(_ seconds: [Double]) -> String {
+        let sorted = seconds.sorted()
+        func p(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] * 1000 }
+        return String(
+            format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (n=%d)", p(0.5), p(0.99), sorted.last! * 1000, sorted.count)
+    }
+}
+
+@Suite(.serialized) struct RemoteModelTests {
+    @Test func remoteModelsServeEveryRouteOfTheirTask() async throws {
+        let rig = try await RemoteRig()
+        defer { Task { await rig.stop() } }
+        let texts = ["the cat sat on the mat", "a remote provider"]
+        let direct = rig.post(
+            rig.provider, "/v1/embeddings",
+            #"{"model": "minilm", "input": ["the cat sat on the mat", "a remote provider"]}"#)
+        #expect(direct.status == 200)
+        // OpenAI embeddings through the proxy: the provider's vectors, answered by the service-type model.
+        let remote = rig.embed("svc", texts)
+        #expect(remote.status == 200)
+        #expect(remote.answeredBy == "svc")
+        #expect(remote.vectors.count == 2 && remote.vectors.map(\.count) == [384, 384])
+        for (a, b) in zip(remote.vectors, direct.vectors) { #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-6 }) }
+        // Usage: the provider's token count.
+        let usage = (remote.json as? [String: Any])?["usage"] as? [String: Any]
+        let directUsage = (direct.json as? [String: Any])?["usage"] as? [String: Any]
+        #expect(usage?["prompt_tokens"] as? Int == directUsage?["prompt_tokens"] as? Int)
+        // The key went to the provider as a bearer token (the proxy saw it; it does not forward it).
+        #expect(rig.proxy.authorizations.contains("Bearer \(RemoteRig.key)"))
+        // KServe v2 infer on the service-type model, and a service-type model that speaks KServe v2.
+        let v2 = rig.post(
+            rig.front, "/v2/models/svc/infer",
+            #"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["the cat sat on the mat", "a remote provider"]}]}"#
+        )
+        #expect(v2.status == 200)
+        let outputs = (v2.json as? [String: Any])?["outputs"] as? [[String: Any]]
+        let flat = outputs?.first?["data"] as? [Double] ?? []
+        #expect(flat.count == 768 && zip(flat, direct.vectors.flatMap { $0 }).allSatisfy { abs($0 - $1) < 1e-6 })
+        let viaKServe = rig.embed("svc-v2", texts)
+        #expect(viaKServe.status == 200)
+        for (a, b) in zip(viaKServe.vectors, direct.vectors) {
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-6 })
+        }
+        let metadata = try rig.front.request("GET", "/v2/models/svc-v2")
+        let shape = ((metadata.1["outputs"] as? [[String: Any]])?.first?["shape"] as? [Int])
+        #expect(shape == [-1, 384])
+        // Rerank and text classification through TEI's routes: the provider's logits.
+        let rerankBody =
+            #"{"query": "what is a cat", "texts": ["dogs bark", "a cat is a small feline"], "raw_scores": true}"#
+        let rr = rig.post(
+            rig.front, "/rerank",
+            #"{"model": "svc-rr", "query": "what is a cat", "texts": ["dogs bark", "a cat is a small feline"], "raw_scores": true}"#
+        )
+        let rrDirect = rig.post(rig.provider, "/rerank", rerankBody)
+        #expect(rr.status == 200 && rrDirect.status == 200)
+        let ranked = (rr.json as? [[String: Any]])?.map { ($0["index"] as? Int ?? -1, $0["score"] as? Double ?? .nan) }
+        let rankedDirect = (rrDirect.json as? [[String: Any]])?.map {
+            ($0["index"] as? Int ?? -1, $0["score"] as? Double ?? .nan)
+        }
+        #expect(ranked?.map(\.0) == rankedDirect?.map(\.0))
+        #expect(zip(ranked ?? [], rankedDirect ?? []).allSatisfy { abs($0.1 - $1.1) < 1e-5 })
+        let clf = rig.post(
+            rig.front, "/predict", #"{"model": "svc-clf", "inputs": [["I love it", "x"], "I love it", "I hate it"]}"#)
+        let clfDirect = rig.post(
+            rig.provider, "/predict", #"{"inputs": [["I love it", "x"], "I love it", "I hate it"]}"#)
+        #expect(clf.status == 200)
+        func top(_ reply: RemoteRig.Reply, from: Int = 0) -> [String] {
+            (reply.json as? [[[String: Any]]])?.dropFirst(from).compactMap { $0.first?["label"] as? String } ?? []
+        }
+        #expect(top(clf).count == 3 && top(clf) == top(clfDirect), "\(clf.text) \(clfDirect.text)")
+        let probabilities = (clf.json as? [[[String: Any]]])?.flatMap { $0.compactMap { $0["score"] as? Double } }
+        let directProbabilities = (clfDirect.json as? [[[String: Any]]])?.flatMap {
+            $0.compactMap { $0["score"] as? Double }
+        }
+        #expect(probabilities?.count == 9)
+        #expect(zip(probabilities ?? [], directProbabilities ?? []).allSatisfy { abs($0 - $1) < 1e-5 })
+        // Two texts (which TEI would read as one pair) through KServe infer: each classified on its own.
+        let two = rig.post(
+            rig.front, "/v2/models/svc-clf/infer",
+            #"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["I love it", "I hate it"]}]}"#)
+        let twoLogits =
+            ((two.json as? [String: Any])?["outputs"] as? [[String: Any]])?.first {
+                $0["name"] as? String == "probabilities"
+            }?["data"] as? [Double]
+        #expect(two.status == 200 && twoLogits?.count == 6)
+        // Labels sorted by name: negative, neutral, positive.
+        let loveDirect = (clfDirect.json as? [[[String: Any]]])?[1] ?? []
+        let expectedLove = ["negative", "neutral", "positive"].map { label in
+            loveDirect.first { $0["label"] as? String == label }?["score"] as? Double ?? .nan
+        }
+        #expect(zip(twoLogits?.prefix(3) ?? [], expectedLove).allSatisfy { abs($0 - $1) < 1e-5 })
+        // The provider's metrics, by model.
+        #expect(try rig.front.metric(#"mass_remote_calls_total{model="svc",outcome="2xx"}"#) ?? 0 >= 3)
+        #expect(try rig.front.metric(#"mass_remote_breaker_state{model="svc"}"#) == 0)
+        #expect(try rig.front.metric(#"mass_remote_calls_total{model="svc-rr",outcome="2xx"}"#) ?? 0 >= 2)
+    }
+
+    @Test func faultsWithAFallbackNeverReachTheClient() async throws {
+        let rig = try await RemoteRig()
+        defer { Task { await rig.stop() } }
+        #expect(try await rig.waitReady("svc", true))
+        func phase(_ name: String, requests: Int = 12, _ check: (RemoteRig.Reply) -> Void = { _ in }) -> [RemoteRig
+            .Reply]
+        {
+            let replies = (0..<requests).map { _ in rig.embed("svc") }
+            #expect(replies.allSatisfy { $0.status == 200 }, "\(name): \(replies.map(\.status))")
+            #expect(replies.allSatisfy { $0.vectors.count == 2 }, "\(name)")
+            print(
+                "remote fault \(name): \(RemoteRig.percentiles(replies.map(\.seconds))); answered by",
+                Dictionary(grouping: replies, by: { $0.answeredBy ?? "?" }).mapValues(\.count))
+            replies.forEach(check)
+            return replies
+        }
+        _ = phase("none") { #expect($0.answeredBy == "svc") }
+        // Retryable failures then success: the provider answers on a retry.
+        for (name, fault) in [
+            ("503", FaultProxy.Fault.status(503)), ("502", .status(502)), ("drop", .drop),
+        ] {
+            let before = try rig.front.metric(#"mass_remote_retries_total{model="svc"}"#) ?? 0
+            rig.proxy.script([fault, fault])
+            let reply = rig.embed("svc")
+            #expect(reply.status == 200 && reply.answeredBy == "svc", "\(name)")
+            #expect(try rig.front.metric(#"mass_remote_retries_total{model="svc"}"#) == before + 2, "\(name)")
+        }
+        // 429 with Retry-After: 1 is waited for, then the provider answers.
+        rig.proxy.script([.tooMany(retryAfter: 1)])
+        let throttled = rig.embed("svc")
+        #expect(throttled.status == 200 && throttled.answeredBy == "svc")
+        #expect(throttled.seconds >= 0.95)
+        // A 500 is not retried: the fallback answers at once.
+        let calls = rig.proxy.received
+        rig.proxy.script([.status(500)])
+        let failed = rig.embed("svc")
+        #expect(failed.status == 200 && failed.answeredBy == "local")
+        #expect(rig.proxy.received == calls + 1)
+        #expect(try rig.front.metric(#"mass_remote_fallbacks_total{model="svc",to="local"}"#) ?? 0 >= 1)
+        // Latency added below the call timeout: still the provider.
+        rig.proxy.set(.delay(milliseconds: 150))
+        _ = phase("latency 150 ms", requests: 6) { #expect($0.answeredBy == "svc" && $0.seconds >= 0.15) }
+        // Every call fails: the fallback answers; after 3 failures in a row the breaker opens and the provider is
+        // not called at all.
+        for (name, fault) in [("500", FaultProxy.Fault.status(500)), ("hang", .hang), ("drop", .drop)] {
+            rig.proxy.set(fault)
+            let replies = phase(name, requests: 10) { #expect($0.answeredBy == "local") }
+            #expect(try rig.front.metric(#"mass_remote_breaker_state{model="svc"}"#) == 2, "\(name)")
+            // Bounded: a hanging provider costs one call timeout (400 ms) at most, then the breaker skips it.
+            #expect(replies.map(\.seconds).max()! < 1.5, "\(name)")
+            let (status, body) = try rig.ready("svc")
+            #expect(status == 503 && (body["reason"] as? String ?? "").contains("breaker"), "\(name)")
+            // Recovery: the provider comes back; a probe closes the breaker and the provider answers again.
+            rig.proxy.set(.pass)
+            #expect(try await rig.waitReady("svc", true), "\(name)")
+            #expect(try rig.front.metric(#"mass_remote_breaker_state{model="svc"}"#) == 0, "\(name)")
+            _ = phase("\(name), recovered", requests: 4) { #expect($0.answeredBy == "svc") }
+        }
+        #expect(try rig.front.metric(#"mass_remote_breaker_opens_total{model="svc"}"#) == 3)
+        // Hedging is off here; the model asked for ("svc") is the one the usage names, the fallback answered.
+        #expect(try rig.front.metric(#"mass_remote_calls_total{model="svc",outcome="timeout"}"#) ?? 0 >= 1)
+    }
+
+    @Test func faultsWithoutAFallbackAreClearErrorsAndKeepTheKeySecret() async throws {
+        let rig = try await RemoteRig()
+        defer { Task { await rig.stop() } }
+        #expect(try await rig.waitReady("bare", true))
+        // An error status after the retries: 502 with the provider's status, counted by reason.
+        rig.bareProxy.set(.status(503))
+        let unavailable = rig.embed("bare")
+        #expect(unavailable.status == 502)
+        #expect(unavailable.message.contains("HTTP 503"))
+        #expect(try rig.front.metric(#"mass_remote_errors_total{model="bare",reason="status_5xx"}"#) == 1)
+        rig.bareProxy.set(.pass)
+        #expect(try await rig.waitReady("bare", true))
+        // Answers that are not what the API promises: an error for that request, by reason.
+        let cases: [(String, String)] = [
+            ("not json", "malformed_json"),
+            (#"{"data": [{"index": 0, "embedding": [0.5, 0.5]}]}"#, "wrong_count"),
+            (#"{"data": [{"index": 0, "embedding": [0.5]}, {"index": 1, "embedding": [0.5]}]}"#, "wrong_dimension"),
+        ]
+        for (body, reason) in cases {
+            rig.bareProxy.script([.answer(body)])
+            let reply = rig.embed("bare")
+            #expect(reply.status == 502, "\(reason)")
+            #expect(reply.message.contains("malformed"), "\(reason): \(reply.message)")
+            #expect(try rig.front.metric(#"mass_remote_errors_total{model="bare",reason="\#(reason)"}"#) == 1)
+        }
+        // A provider that refuses the input: the client's error (400), not the provider's fault, and the key the
+        // provider echoed back is not in it.
+        rig.bareProxy.script([.echoHeaders])
+        let refused = rig.embed("bare")
+        #expect(refused.status == 400)
+        #expect(refused.message.contains("refused the input") && refused.message.contains("[redacted]"))
+        #expect(!refused.text.contains(RemoteRig.key))
+        #expect(try rig.front.metric(#"mass_remote_breaker_state{model="bare"}"#) == 0)
+        // Breaker open without a fallback: 503 at once.
+        rig.bareProxy.set(.status(500))
+        for _ in 0..<3 { _ = rig.embed("bare") }
+        let open = rig.embed("bare")
+        #expect(open.status == 503 && open.message.contains("circuit breaker is open"))
+        #expect(open.seconds < 0.3)
+        // The key is in no log line, metric or error body.
+        let (_, exposition) = try LiveServer.sync(URLRequest(url: rig.front.base.appendingPathComponent("metrics")))
+        #expect(!String(decoding: exposition, as: UTF8.self).contains(RemoteRig.key))
+        let logText = (try? String(contentsOf: rig.log, encoding: .utf8)) ?? ""
+        #expect(logText.contains("debug") || logText.contains("info"))
+        #expect(!logText.contains(RemoteRig.key))
+    }
+
+    @Test func anUnreachableOrMisconfiguredProviderMakesTheModelUnready() async throws {
+        let rig = try await RemoteRig()
+        defer { Task { await rig.stop() } }
+        // The server started and is ready; the model whose provider is down is loaded but not ready.
+        let (serverStatus, _) = try rig.front.request("GET", "/v2/health/ready")
+        #expect(serverStatus == 200)
+        let (status, body) = try rig.ready("down")
+        #expect(status == 503)
+        #expect((body["reason"] as? String ?? "").contains("cannot reach the provider"))
+        let reply = rig.embed("down")
+        #expect(reply.status == 502 && reply.message.contains("cannot reach the provider"))
+        // The key variable that is not set is named; the request is refused without calling anyone.
+        let (keyStatus, keyBody) = try rig.ready("nokey")
+        #expect(keyStatus == 503)
+        #expect((keyBody["reason"] as? String ?? "").contains("MASS_TEST_MISSING_KEY is not set"))
+        let nokey = rig.embed("nokey")
+        #expect(nokey.status == 503 && nokey.message.contains("MASS_TEST_MISSING_KEY"))
+        // The repository index says why.
+        let index = rig.post(rig.front, "/v2/repository/index", "{}")
+        let entries = index.json as? [[String: Any]] ?? []
+        let down = entries.first { $0["name"] as? String == "down" }
+        #expect(down?["state"] as? String == "UNAVAILABLE")
+        #expect(entries.first { $0["name"] as? String == "svc" }?["state"] as? String == "READY")
+        // Wrong routes and unknown names are the same errors as for local models.
+        let wrongTask = rig.post(rig.front, "/rerank", #"{"model": "svc", "query": "q", "texts": ["a"]}"#)
+        #expect(wrongTask.status == 400)
+    }
+}
