@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "MassRuntime",
             dependencies: [
-                "MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio", "MassRegistry",
+                "MassModels", "MassTensor", "MassTokenizers", "MassImage", "MassAudio", "MassRegistry", "MassWeights",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // Service-type models: a provider's API over a pooled, keep-alive HTTP client.

@@ -17,6 +17,10 @@ typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int
 typedef void (*set_threads_fn)(int);
 typedef int (*get_threads_fn)(void);
 typedef char *(*string_fn)(void);
+typedef void (*dsyevd_fn)(const char *, const char *, const int *, double *, const int *, double *, double *,
+                          const int *, int *, const int *, int *);
+typedef void (*dposv_fn)(const char *, const int *, const int *, double *, const int *, double *, const int *,
+                         int *);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const char *requested_core;
@@ -26,6 +30,8 @@ static sgemm_fn p_sgemm;
 static set_threads_fn p_set_threads;
 static get_threads_fn p_get_threads;
 static string_fn p_corename, p_config;
+static dsyevd_fn p_dsyevd;
+static dposv_fn p_dposv;
 
 static void *first_library(void) {
     static const char *names[] = {"libopenblas.so.0", "libopenblas.so",
@@ -53,6 +59,8 @@ static void do_load(void) {
     p_get_threads = (get_threads_fn)dlsym(h, "openblas_get_num_threads");
     p_corename = (string_fn)dlsym(h, "openblas_get_corename");
     p_config = (string_fn)dlsym(h, "openblas_get_config");
+    p_dsyevd = (dsyevd_fn)dlsym(h, "dsyevd_");
+    p_dposv = (dposv_fn)dlsym(h, "dposv_");
     if (!p_sgemm || !p_set_threads || !p_get_threads) {
         snprintf(load_error, sizeof load_error, "the loaded libopenblas.so.0 lacks cblas_sgemm or "
                                                 "openblas_set_num_threads; is it OpenBLAS?");
@@ -158,4 +166,34 @@ int cmass_name_current_thread(const char *name) {
     strncpy(shortened, name, sizeof shortened - 1);
     shortened[sizeof shortened - 1] = 0;
     return pthread_setname_np(pthread_self(), shortened);
+}
+
+int cmass_dsyevd(int n, double *a, double *w) {
+    if (!p_dsyevd) return -1000;
+    const char jobz = 'V', uplo = 'U';
+    int lwork = -1, liwork = -1, info = 0, iwork_query = 0;
+    double work_query = 0;
+    p_dsyevd(&jobz, &uplo, &n, a, &n, w, &work_query, &lwork, &iwork_query, &liwork, &info);
+    if (info != 0) return info;
+    lwork = (int)work_query;
+    liwork = iwork_query;
+    double *work = malloc(sizeof(double) * (size_t)(lwork > 1 ? lwork : 1));
+    int *iwork = malloc(sizeof(int) * (size_t)(liwork > 1 ? liwork : 1));
+    if (!work || !iwork) {
+        free(work);
+        free(iwork);
+        return -1001;
+    }
+    p_dsyevd(&jobz, &uplo, &n, a, &n, w, work, &lwork, iwork, &liwork, &info);
+    free(work);
+    free(iwork);
+    return info;
+}
+
+int cmass_dposv(int n, int nrhs, double *a, double *b) {
+    if (!p_dposv) return -1000;
+    const char uplo = 'U';
+    int info = 0;
+    p_dposv(&uplo, &n, &nrhs, a, &n, b, &n, &info);
+    return info;
 }

@@ -4,6 +4,8 @@ public struct TensorError: Error, Sendable, CustomStringConvertible {
         case shapeMismatch = "shape_mismatch"
         case backendUnavailable = "backend_unavailable"
         case unsupportedDType = "unsupported_dtype"
+        /// A linear-algebra routine refused its input (singular, not positive definite, no convergence).
+        case numerical
     }
 
     public var code: Code

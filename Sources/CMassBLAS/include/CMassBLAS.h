@@ -21,6 +21,16 @@ int cmass_blas_load(const char *coretype, char *error, size_t error_size);
 void cmass_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
 
+/// LAPACK's symmetric eigen-decomposition (dsyevd, column-major, upper triangle): on return `a` holds the
+/// eigenvectors in its columns and `w` the eigenvalues, ascending. Returns LAPACK's info (0: done; -1000: the
+/// loaded library has no LAPACK).
+int cmass_dsyevd(int n, double *a, double *w);
+
+/// LAPACK's dposv: solves A X = B for a symmetric positive definite A (n x n, column-major) and `nrhs`
+/// right-hand sides in `b` (n x nrhs, column-major), overwritten with X. Returns LAPACK's info (> 0: A is not
+/// positive definite).
+int cmass_dposv(int n, int nrhs, double *a, double *b);
+
 /// OpenBLAS's process-wide thread count.
 void cmass_blas_set_threads(int n);
 int cmass_blas_get_threads(void);
