@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "MassServerTests",
             dependencies: [
-                "MassTesting", "MassServer", "MassRuntime", "MassRegistry", "MassTenancy",
+                "MassTesting", "MassServer", "MassRuntime", "MassRegistry", "MassTenancy", "MassTensor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The fault-injecting proxy in front of a provider: raw channels (drops, hangs) and a client.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

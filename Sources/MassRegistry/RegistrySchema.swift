@@ -146,6 +146,24 @@ enum RegistrySchema {
             try await db.create(index: "usage_by_time").on("usage").column("at").run()
             try await db.create(index: "usage_by_tenant").on("usage").column("tenant").column("at").run()
         },
+        Migration(version: 4, summary: "service pairs (calibration data)") { db in
+            // One input answered by a service-type model and by a local candidate; outputs as JSON arrays.
+            try await db.create(table: "service_pairs")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("service", type: .text, .notNull)
+                .column("candidate", type: .text, .notNull)
+                .column("kind", type: .text, .notNull)
+                .column("input", type: .text, .notNull)
+                .column("service_output", type: .text, .notNull)
+                .column("candidate_output", type: .text, .notNull)
+                .column("service_ms", type: .custom(SQLRaw("DOUBLE PRECISION")), .notNull)
+                .column("candidate_ms", type: .custom(SQLRaw("DOUBLE PRECISION")), .notNull)
+                .column("origin", type: .text, .notNull)
+                .column("at", type: .bigint, .notNull)
+                .run()
+            try await db.create(index: "service_pairs_by_model").on("service_pairs").column("service")
+                .column("candidate").column("id").run()
+        },
     ]
 
     /// The newest schema this build knows.

@@ -53,9 +53,18 @@ public final class EmbeddingService: BatchedServedModel, TextEmbeddingServing {
 
     public static let taskEntry = TaskRegistry.Entry(task: .textEmbedding) { model, context in
         guard let embedder = model as? SentenceEmbedder else { throw TaskRegistry.mismatch(model, .textEmbedding) }
+        var adapter: LinearAdapter?
+        if let file = context.config.adapter, let directory = context.directory {
+            adapter = try LinearAdapter.load(directory.appendingPathComponent(file), file: file)
+            guard adapter?.inputDimension == embedder.dimension else {
+                throw RuntimeError(
+                    .badConfig,
+                    "\(file) maps \(adapter?.inputDimension ?? 0)-value vectors; the model gives \(embedder.dimension)")
+            }
+        }
         return EmbeddingService(
             model: embedder, config: context.config, name: context.identity.name, version: context.identity.version,
-            metrics: context.metrics, threads: context.threads)
+            metrics: context.metrics, threads: context.threads, adapter: adapter)
     }
 
     /// Requests with more UTF-8 bytes than this are tokenized on a thread of their own, not the caller's task.
@@ -64,14 +73,18 @@ public final class EmbeddingService: BatchedServedModel, TextEmbeddingServing {
     public let batcher: BatchingService<TextEmbeddingBatch>
     public var model: SentenceEmbedder { batcher.model.embedder }
     public var task: ModelTask { .textEmbedding }
-    public var dimension: Int { model.dimension }
+    public var dimension: Int { adapter?.outputDimension ?? model.dimension }
     public var inputs: [TensorSpec] { [TensorSpec("text", "BYTES", [-1])] }
-    public var outputs: [TensorSpec] { [TensorSpec("embedding", "FP32", [-1, model.dimension])] }
+    public var outputs: [TensorSpec] { [TensorSpec("embedding", "FP32", [-1, dimension])] }
+    /// The calibration map applied to the model's vectors (mass.json `adapter`).
+    public let adapter: LinearAdapter?
 
     public init(
         model: SentenceEmbedder, config: ModelConfig, name: String = "model", version: Int = 1,
-        metrics: MetricsRegistry? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        metrics: MetricsRegistry? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        adapter: LinearAdapter? = nil
     ) {
+        self.adapter = adapter
         batcher = BatchingService(
             model: TextEmbeddingBatch(embedder: model), config: config, name: name, version: version,
             metrics: metrics, threads: threads)
@@ -85,7 +98,8 @@ public final class EmbeddingService: BatchedServedModel, TextEmbeddingServing {
             texts.reduce(0, { $0 + $1.utf8.count }) <= Self.inlineTokenizeLimit
             ? texts.map { model.tokenize($0).ids }
             : try await OffPool.run { texts.map { model.tokenize($0).ids } }
-        let embeddings = try await batcher.submit(sequences)
+        var embeddings = try await batcher.submit(sequences)
+        if let adapter { embeddings = try adapter.apply(embeddings) }
         return EmbeddingResult(embeddings: embeddings, tokenCounts: sequences.map(\.count))
     }
 }

@@ -63,6 +63,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var architecture: String?
     /// A service-type model: the provider whose API answers this model's requests (nil: computed here).
     public var remote: RemoteConfig?
+    /// A linear adapter file of the version folder applied to a text-embedding model's vectors (calibration).
+    public var adapter: String?
 
     public init(task: Task) {
         self.task = task
@@ -116,10 +118,18 @@ public struct ModelConfig: Sendable, Equatable {
         config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
         config.maxAudioSeconds = try reader.number("max_audio_seconds", in: 1...86_400) ?? config.maxAudioSeconds
         config.architecture = try reader.string("architecture")
+        config.adapter = try reader.string("adapter")
+        if let adapter = config.adapter {
+            guard task == .textEmbedding, !adapter.isEmpty, !adapter.contains("/"), adapter != "..", adapter != "."
+            else {
+                throw RuntimeError(
+                    .badConfig, "\(file): 'adapter' is a file name in the version folder, for text-embedding models")
+            }
+        }
         if var r = try reader.object("remote") {
             config.remote = try RemoteConfig.parse(&r, task: task)
-            if config.architecture != nil {
-                throw RuntimeError(.badConfig, "\(file): 'architecture' and 'remote' exclude each other")
+            if config.architecture != nil || config.adapter != nil {
+                throw RuntimeError(.badConfig, "\(file): 'remote' excludes 'architecture' and 'adapter'")
             }
         }
         if var v = try reader.object("version_policy") {

@@ -38,6 +38,8 @@ public final class ModelManager: Service, Sendable {
     public let registryPollInterval: Duration
     /// The server's environment: service-type models read their API key variables from it.
     let environment: [String: String]
+    /// Calibration pairs, in the registry's database.
+    public let pairStore: ServicePairStore?
     let logger: Logger
     let slots = Mutex<[String: Slot]>([:])
     /// Names with a load or unload in progress (one at a time per model).
@@ -56,6 +58,7 @@ public final class ModelManager: Service, Sendable {
         registryPollInterval: Duration = .seconds(1), environment: [String: String] = [:]
     ) {
         self.environment = environment
+        pairStore = registry.map { ServicePairStore(database: $0.database) }
         self.registry = registry
         self.registryPollInterval = registryPollInterval
         self.repository = repository
@@ -141,7 +144,7 @@ public final class ModelManager: Service, Sendable {
             resolve: { [weak self] other in
                 guard let self else { throw RuntimeError(.modelUnavailable, "the server is stopping") }
                 return try self.model(other)
-            })
+            }, pairs: pairStore)
         let servedModel: any ServedModel
         if let remote = config.remote {
             servedModel = try sanitized { try RemoteModels.serve(remote, context: context) }

@@ -1,5 +1,6 @@
 public import Foundation
 public import MassModels
+public import MassRegistry
 
 /// A tensor a served model takes or returns, as KServe's model metadata lists it (-1: any length).
 public struct TensorSpec: Sendable, Equatable {
@@ -78,12 +79,15 @@ public struct ServingContext: Sendable {
     public let environment: [String: String]
     /// Another model of the server by name (a service-type model's fallbacks).
     public let resolve: (@Sendable (String) throws -> any ServedModel)?
+    /// Where calibration pairs go (nil: the server runs without a registry).
+    public let pairs: ServicePairStore?
 
     public init(
         identity: ServedIdentity, config: ModelConfig, metrics: MetricsRegistry?, threads: Int,
         directory: URL? = nil, environment: [String: String] = [:],
-        resolve: (@Sendable (String) throws -> any ServedModel)? = nil
+        resolve: (@Sendable (String) throws -> any ServedModel)? = nil, pairs: ServicePairStore? = nil
     ) {
+        self.pairs = pairs
         self.identity = identity
         self.config = config
         self.metrics = metrics

@@ -68,6 +68,7 @@ public enum MassServer {
         TEIRoutes.add(to: router, state: state)
         AdminRoutes.add(to: router, state: state)
         TenancyRoutes.add(to: router, state: state)
+        ServiceRoutes.add(to: router, state: state)
         return router
     }
 

@@ -140,7 +140,7 @@ import Testing
                 .remote?.credential == .file("key"))
     }
 
-    @Test func badBlocksNameTheKey() {
+    @Test func badBlocksNameTheKey() throws {
         #expect(failure(#"{"task": "text-embedding", "remote": {"url": "http://h"}}"#).contains("'remote.api'"))
         #expect(
             failure(#"{"task": "text-embedding", "remote": {"api": "grpc", "url": "http://h"}}"#)
@@ -172,7 +172,23 @@ import Testing
                 .contains("'remote.fallback' must be an array of strings"))
         #expect(
             failure(#"{"task": "rerank", "architecture": "bert", "remote": {"api": "tei-rerank", "url": "http://h"}}"#)
-                .contains("exclude each other"))
+                .contains("'remote' excludes 'architecture' and 'adapter'"))
+        #expect(
+            failure(
+                #"{"task": "text-embedding", "remote": {"api": "openai-embeddings", "url": "http://h", "record": {"sample_rate": 1}}}"#
+            )
+            .contains("needs a 'candidate'"))
+        #expect(
+            failure(
+                #"{"task": "text-embedding", "remote": {"api": "openai-embeddings", "url": "http://h", "record": {"candidate": "l", "sample_rate": 2}}}"#
+            )
+            .contains("'remote.record.sample_rate' must be a number from 0 to 1"))
+        #expect(failure(#"{"task": "rerank", "adapter": "adapter.safetensors"}"#).contains("for text-embedding models"))
+        #expect(
+            failure(#"{"task": "text-embedding", "adapter": "../x"}"#).contains("a file name in the version folder"))
+        #expect(
+            try parse(#"{"task": "text-embedding", "adapter": "adapter.safetensors"}"#).adapter == "adapter.safetensors"
+        )
     }
 }
 

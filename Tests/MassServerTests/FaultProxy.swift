@@ -29,6 +29,7 @@ final class FaultProxy: Sendable {
     }
 
     private struct State {
+        var transform: (@Sendable (ByteBuffer) -> ByteBuffer)?
         var mode = Fault.pass
         var script: [Fault] = []
         var received = 0
@@ -95,7 +96,9 @@ final class FaultProxy: Sendable {
                         case .pass, .delay:
                             if case .delay(let ms) = fault { try await Task.sleep(for: .milliseconds(ms)) }
                             let (status, bytes) = try await forward.send(head, body: body)
-                            try await Self.write(outbound, status: status, body: bytes)
+                            let transform = shared.state.withLock { $0.transform }
+                            try await Self.write(
+                                outbound, status: status, body: status == 200 ? transform?(bytes) ?? bytes : bytes)
                         }
                     }
                 }
@@ -116,6 +119,8 @@ final class FaultProxy: Sendable {
 
     /// The fault of every request not scripted.
     func set(_ mode: Fault) { shared.state.withLock { $0.mode = mode } }
+    /// Rewrites the provider's 200 answers (another model's vectors, say).
+    func transform(_ body: (@Sendable (ByteBuffer) -> ByteBuffer)?) { shared.state.withLock { $0.transform = body } }
     /// Faults for the next requests, in order.
     func script(_ faults: [Fault]) { shared.state.withLock { $0.script = faults } }
     var received: Int { shared.state.withLock { $0.received } }

@@ -1,5 +1,7 @@
 import Foundation
+import MassTensor
 import MassTesting
+import NIOCore
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -57,6 +59,13 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
                     empty
                 ),
                 ("svc-rr", remote("rerank", #""api": "tei-rerank", "url": "\#(provider.base)""#), empty),
+                (
+                    "svc-rec",
+                    remote(
+                        "text-embedding",
+                        #""api": "openai-embeddings", "url": "\#(provider.base)", "model": "minilm", "record": {"candidate": "local", "sample_rate": 1}"#
+                    ), empty
+                ),
                 ("svc-clf", remote("text-classification", #""api": "tei-predict", "url": "\#(provider.base)""#), empty),
                 (
                     "down",
@@ -366,5 +375,155 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
         // Wrong routes and unknown names are the same errors as for local models.
         let wrongTask = rig.post(rig.front, "/rerank", #"{"model": "svc", "query": "q", "texts": ["a"]}"#)
         #expect(wrongTask.status == 400)
+    }
+}
+
+/// Another embedding space for the calibration tests: the provider's vectors rotated by a fixed random
+/// orthogonal matrix (the eigenvectors of a seeded random symmetric one).
+enum Rotation {
+    static func matrix(_ n: Int, seed: UInt64) throws -> [Double] {
+        var state = seed
+        func next() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53) - 0.5
+        }
+        var s = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in i..<n {
+                let v = next()
+                s[i * n + j] = v
+                s[j * n + i] = v
+            }
+        }
+        return try LinearAlgebra.symmetricEigen(s, n: n).vectors
+    }
+
+    /// An OpenAI embeddings answer with every vector v replaced by v Q.
+    static func rotate(_ body: ByteBuffer, _ q: [Double]) -> ByteBuffer {
+        guard var json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+            let data = json["data"] as? [[String: Any]]
+        else { return body }
+        json["data"] = data.map { item -> [String: Any] in
+            var item = item
+            guard let v = item["embedding"] as? [Double] else { return item }
+            let n = v.count
+            item["embedding"] = (0..<n).map { j in (0..<n).reduce(0.0) { $0 + v[$1] * q[$1 * n + j] } }
+            return item
+        }
+        return ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: json)) ?? Data())
+    }
+}
+
+@Suite(.serialized) struct CalibrationServingTests {
+    func run(_ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
+        let process = Process()
+        process.executableURL = LiveServer.binary
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            String(decoding: data, as: UTF8.self), String(decoding: errors, as: UTF8.self), process.terminationStatus
+        )
+    }
+
+    @Test func pairsRecordedFromTheServiceFitAnAdapterThatIsServedAsAVersion() async throws {
+        let rig = try await RemoteRig()
+        defer { Task { await rig.stop() } }
+        let q = try Rotation.matrix(384, seed: 3)
+        rig.proxy.transform { Rotation.rotate($0, q) }
+        let corpus = try String(
+            contentsOf: FixturePaths.fixtures.deletingLastPathComponent().appendingPathComponent("peers/corpus.txt"),
+            encoding: .utf8
+        ).split(separator: "\n").map(String.init)
+        let inputs = rig.empty.appendingPathComponent("inputs.txt")
+        try corpus.prefix(700).joined(separator: "\n").write(to: inputs, atomically: true, encoding: .utf8)
+        // Record: each line answered by the service (through the rotating proxy) and by the local model.
+        let recorded = try run([
+            "services", "record", "svc", "--candidate", "local", "--inputs", inputs.path, "--url",
+            rig.front.base.absoluteString,
+        ])
+        #expect(recorded.status == 0 && recorded.out.contains("recorded 700 pairs"), "\(recorded)")
+        let (_, counts) = try LiveServer.sync(
+            URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc/pairs")))
+        let listed = (try? JSONSerialization.jsonObject(with: counts)) as? [[String: Any]]
+        #expect(listed?.first?["candidate"] as? String == "local" && listed?.first?["pairs"] as? Int == 700)
+        // Fit and register.
+        let calibrated = try run(
+            [
+                "services", "calibrate", "svc", "--candidate", "local", "--register", "svc-cal", "--alias",
+                "production",
+                "--repository", try #require(rig.front.repository).path,
+            ] + rig.front.registryArguments)
+        #expect(calibrated.status == 0, "\(calibrated.err)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(calibrated.out.utf8)) as? [String: Any], "\(calibrated)")
+        func figure(_ part: String, _ key: String) -> Double {
+            (report[part] as? [String: Any])?[key] as? Double ?? .nan
+        }
+        print("calibration (MiniLM vs MiniLM rotated):", calibrated.out.replacingOccurrences(of: "\n", with: " "))
+        #expect(report["held_out_pairs"] as? Int ?? 0 > 80)
+        #expect(abs(figure("before", "mean_cosine")) < 0.2)
+        #expect(figure("before", "recall_at_10") < 0.2)
+        #expect(figure("procrustes", "mean_cosine") > 0.99)
+        #expect(figure("procrustes", "recall_at_10") > 0.9)
+        #expect(figure("affine", "mean_cosine") > 0.95)
+        #expect(calibrated.err.contains("registered svc-cal version 1"))
+        // The calibrated version is served (the registry poll) and answers like the service.
+        #expect(try await rig.waitReady("svc-cal", true, seconds: 15))
+        let fresh = ["a sentence the fit never saw", "Return the number of items in a container."]
+        let service = rig.embed("svc", fresh)
+        let local = rig.embed("svc-cal", fresh)
+        #expect(service.status == 200 && local.status == 200 && local.answeredBy == "svc-cal")
+        for (a, b) in zip(service.vectors, local.vectors) {
+            #expect(zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } > 0.98)
+        }
+        // Lineage: the pairs and the service, and the figures as metrics.
+        let (_, versionData) = try LiveServer.sync(
+            URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/models/svc-cal/versions/1")))
+        let version = try #require(try JSONSerialization.jsonObject(with: versionData) as? [String: Any])
+        #expect((version["source"] as? [String: Any])?["kind"] as? String == "calibration")
+        #expect((version["source"] as? [String: Any])?["uri"] as? String == "service:svc")
+        #expect(version["dataset"] as? String == "pairs:svc/local:700")
+        #expect(((version["metrics"] as? [String: Any])?["cosine_to_service"] as? Double ?? 0) > 0.99)
+    }
+
+    @Test func liveTrafficIsSampledIntoPairsAndBadRequestsAreRefused() async throws {
+        let rig = try await RemoteRig()
+        defer { Task { await rig.stop() } }
+        for _ in 0..<3 { #expect(rig.embed("svc-rec").status == 200) }
+        var pairs = 0
+        for _ in 0..<100 {
+            let (_, data) = try LiveServer.sync(
+                URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc-rec/pairs")))
+            pairs = ((try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]])?.first?["pairs"] as? Int ?? 0
+            if pairs >= 6 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(pairs == 6)
+        #expect(
+            try rig.front.metric(
+                #"mass_service_pairs_recorded_total{model="svc-rec",candidate="local",origin="traffic"}"#) == 6)
+        // Refused: a local model is not a service; an unknown candidate; no inputs; a candidate of another task.
+        let local = rig.post(rig.front, "/admin/v1/services/local/pairs", #"{"candidate": "svc", "inputs": ["a"]}"#)
+        #expect(local.status == 400)
+        let unknown = rig.post(
+            rig.front, "/admin/v1/services/svc-rec/pairs", #"{"candidate": "nope", "inputs": ["a"]}"#)
+        #expect(unknown.status == 404)
+        let empty = rig.post(rig.front, "/admin/v1/services/svc-rec/pairs", #"{"inputs": []}"#)
+        #expect(empty.status == 400)
+        let wrongTask = rig.post(
+            rig.front, "/admin/v1/services/svc-rec/pairs", #"{"candidate": "svc-rr", "inputs": ["a"]}"#)
+        #expect(wrongTask.status == 400)
+        let itself = rig.post(
+            rig.front, "/admin/v1/services/svc-rec/pairs", #"{"candidate": "svc-rec", "inputs": ["a"]}"#)
+        #expect(itself.status == 400)
+        let malformed = rig.post(rig.front, "/admin/v1/services/svc-rec/pairs", #"{"inputs": "a"}"#)
+        #expect(malformed.status == 400)
     }
 }

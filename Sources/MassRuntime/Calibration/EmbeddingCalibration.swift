@@ -16,6 +16,11 @@ public enum EmbeddingCalibration {
         /// Mean cosine to the service's vectors (nil: the spaces differ in dimension and nothing maps them).
         public var meanCosine: Double?
         public var recallAt10: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case meanCosine = "mean_cosine"
+            case recallAt10 = "recall_at_10"
+        }
     }
 
     public struct Report: Codable, Sendable, Equatable {

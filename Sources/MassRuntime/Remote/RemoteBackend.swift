@@ -1,4 +1,6 @@
 import Foundation
+import MassModels
+import MassRegistry
 import NIOCore
 import Synchronization
 
@@ -14,8 +16,13 @@ final class RemoteBackend: Sendable {
     let remote: RemoteConfig
     let client: RemoteClient
     let metrics: MetricsRegistry?
+    /// Where calibration pairs go (nil: no registry).
+    let pairs: ServicePairStore?
     private let resolve: (@Sendable (String) throws -> any ServedModel)?
     private let health: Health
+    /// Sampled pairs being recorded now.
+    private let recording = Mutex(0)
+    static let maxRecordingAtOnce = 4
 
     /// Readiness and the drain, shared with the client's breaker callback.
     final class Health: Sendable {
@@ -37,6 +44,7 @@ final class RemoteBackend: Sendable {
         config = context.config
         self.remote = remote
         metrics = context.metrics
+        pairs = context.pairs
         resolve = context.resolve
         let health = Health()
         self.health = health
@@ -171,6 +179,71 @@ final class RemoteBackend: Sendable {
         }
         health.state.withLock { s in
             if s.stopped { task.cancel() } else { s.probing = task }
+        }
+    }
+
+    // MARK: Calibration pairs
+
+    /// The local model that answers recorded inputs too: `name`, else the `record` block's candidate.
+    func candidate<Serving>(_ name: String?, as _: Serving.Type) throws -> (String, Serving) {
+        guard pairs != nil else {
+            throw RuntimeError(.invalidInput, "recording pairs needs a registry (mass serve --registry)")
+        }
+        guard let name = name ?? remote.record?.candidate else {
+            throw RuntimeError(
+                .invalidInput, "name a 'candidate' (model '\(identity.name)' has no 'remote.record.candidate')",
+                param: "candidate")
+        }
+        guard name != identity.name else {
+            throw RuntimeError(
+                .invalidInput, "the candidate must be another model than the service", param: "candidate")
+        }
+        guard let resolve else { throw RuntimeError(.modelUnavailable, "no other models are reachable") }
+        let model = try resolve(name)
+        guard let typed = model as? Serving else {
+            throw RuntimeError(
+                .wrongTask, "candidate '\(name)' serves task '\(model.task.rawValue)', not '\(config.task.rawValue)'",
+                param: "candidate")
+        }
+        return (name, typed)
+    }
+
+    /// Writes pairs and counts them.
+    func store(_ recorded: [ServicePair]) async throws {
+        guard let pairs, let first = recorded.first else { return }
+        try await pairs.record(recorded)
+        metrics?.add(
+            "mass_service_pairs_recorded_total", Double(recorded.count),
+            labels: [("model", identity.name), ("candidate", first.candidate), ("origin", first.origin)],
+            help: "Calibration pairs recorded: inputs answered by a service-type model and a local candidate.")
+    }
+
+    /// Records a sampled request (the provider answered it) at the `record` block's rate, after the response:
+    /// at most a few at once; more are dropped and counted.
+    func sample(_ record: @escaping @Sendable () async throws -> Void) {
+        guard let rate = remote.record?.sampleRate, pairs != nil, rate > 0, Double.random(in: 0..<1) < rate else {
+            return
+        }
+        let admitted = recording.withLock { n -> Bool in
+            guard n < Self.maxRecordingAtOnce else { return false }
+            n += 1
+            return true
+        }
+        guard admitted else {
+            metrics?.add(
+                "mass_service_pairs_dropped_total", labels: [("model", identity.name)],
+                help: "Sampled requests not recorded because recording was busy or failed.")
+            return
+        }
+        Task.detached { [self] in
+            defer { recording.withLock { $0 -= 1 } }
+            do {
+                try await record()
+            } catch {
+                metrics?.add(
+                    "mass_service_pairs_dropped_total", labels: [("model", identity.name)],
+                    help: "Sampled requests not recorded because recording was busy or failed.")
+            }
         }
     }
 

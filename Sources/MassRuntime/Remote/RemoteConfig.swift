@@ -64,6 +64,14 @@ public struct RemoteConfig: Sendable, Equatable {
         public init() {}
     }
 
+    /// Sampling live traffic into calibration pairs.
+    public struct Recording: Sendable, Equatable {
+        /// The local model that answers the sampled inputs too.
+        public var candidate: String
+        /// Share of the requests the provider answered that are recorded.
+        public var sampleRate: Double
+    }
+
     public var api: API
     /// The provider's base URL (scheme, host, port, optional path prefix).
     public var url: URL
@@ -87,6 +95,8 @@ public struct RemoteConfig: Sendable, Equatable {
     public var dimension: Int?
     /// Largest provider answer read, in bytes.
     public var maxResponseBytes = 64 << 20
+    /// Record calibration pairs from live traffic (nil: only on request, `POST /admin/v1/services/NAME/pairs`).
+    public var record: Recording?
 
     public init(api: API, url: URL) {
         self.api = api
@@ -162,6 +172,14 @@ public struct RemoteConfig: Sendable, Equatable {
             config.breaker.halfOpenProbes =
                 try b.int("half_open_probes", in: 1...1_000) ?? config.breaker.halfOpenProbes
             try b.finish()
+        }
+        if var r = try reader.object("record") {
+            guard let candidate = try r.string("candidate"), !candidate.isEmpty else {
+                throw RuntimeError(
+                    .badConfig, "\(reader.file): 'remote.record' needs a 'candidate' (a local model's name)")
+            }
+            config.record = Recording(candidate: candidate, sampleRate: try r.number("sample_rate", in: 0...1) ?? 0.1)
+            try r.finish()
         }
         try reader.finish()
         return config

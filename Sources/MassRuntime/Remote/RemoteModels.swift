@@ -1,5 +1,6 @@
 import Foundation
 import MassModels
+import MassRegistry
 import Synchronization
 
 /// Service-type models: a provider's API served as a model of the task, through every route of the task, with
@@ -18,6 +19,13 @@ public enum RemoteModels {
                 .badConfig, "'remote.api' \(remote.api.rawValue) cannot serve task '\(context.config.task.rawValue)'")
         }
     }
+}
+
+/// A service-type model that records calibration pairs on request: each input answered by the provider (never
+/// a fallback) and by a local candidate model, written to the registry.
+public protocol ServicePairRecording: ServedModel {
+    /// Records one pair per input; `candidate` nil: the `remote.record` block's. Answers how many.
+    func recordPairs(_ inputs: [String], candidate: String?) async throws -> Int
 }
 
 /// The part of `ServedModel` every service-type model answers the same way.
@@ -41,7 +49,7 @@ extension RemoteServedModel {
 }
 
 /// Text embeddings from an OpenAI-style `/v1/embeddings` or a KServe v2 `infer`.
-final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing {
+final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, ServicePairRecording {
     let backend: RemoteBackend
     private let learned: Mutex<Int?>
 
@@ -62,7 +70,16 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing {
 
     func embed(_ texts: [String]) async throws -> EmbeddingResult {
         try await backend.answer(
-            { deadline in try await self.call(texts, deadline: deadline, retries: true) },
+            { deadline in
+                let started = ContinuousClock.now
+                let result = try await self.call(texts, deadline: deadline, retries: true)
+                let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+                self.backend.sample {
+                    let (name, candidate) = try self.backend.candidate(nil, as: (any TextEmbeddingServing).self)
+                    try await self.store(texts, result.embeddings, seconds, name, candidate, origin: "traffic")
+                }
+                return result
+            },
             fallback: { (other: any TextEmbeddingServing) in
                 let expected = self.dimension
                 guard expected == 0 || other.dimension == expected else {
@@ -70,6 +87,40 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing {
                         .modelUnavailable, "fallback '\(other.identity.name)' has dimension \(other.dimension)")
                 }
                 return try await other.embed(texts)
+            })
+    }
+
+    func recordPairs(_ inputs: [String], candidate: String?) async throws -> Int {
+        let (name, local) = try backend.candidate(candidate, as: (any TextEmbeddingServing).self)
+        let started = ContinuousClock.now
+        let result: EmbeddingResult
+        do {
+            result = try await call(inputs, deadline: backend.deadline(), retries: true)
+        } catch let failure as RemoteFailure {
+            throw failure.runtimeError(model: identity.name)
+        }
+        try await store(
+            inputs, result.embeddings, RemoteClient.seconds(ContinuousClock.now - started), name, local,
+            origin: "inputs")
+        return inputs.count
+    }
+
+    /// Embeds the inputs with the candidate and writes one pair per input (times are per input, averaged).
+    private func store(
+        _ texts: [String], _ service: [[Float]], _ serviceSeconds: Double, _ name: String,
+        _ candidate: any TextEmbeddingServing, origin: String
+    ) async throws {
+        let started = ContinuousClock.now
+        let local = try await candidate.embed(texts).embeddings
+        let localSeconds = RemoteClient.seconds(ContinuousClock.now - started)
+        let n = Double(max(1, texts.count))
+        try await backend.store(
+            texts.indices.map { i in
+                ServicePair(
+                    service: identity.name, candidate: name, kind: "embedding", input: texts[i],
+                    serviceOutput: service[i], candidateOutput: local[i],
+                    serviceMilliseconds: serviceSeconds * 1000 / n, candidateMilliseconds: localSeconds * 1000 / n,
+                    origin: origin)
             })
     }
 

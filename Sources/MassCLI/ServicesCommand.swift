@@ -1,0 +1,199 @@
+import ArgumentParser
+import Foundation
+import MassRegistry
+import MassRuntime
+
+/// `mass services`: service-type models' calibration data and fits.
+struct ServicesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "services",
+        abstract: "Calibrate local models against service-type models (docs/services.md).",
+        subcommands: [ServicesRecord.self, ServicesPairs.self, ServicesCalibrate.self])
+}
+
+/// Sends a file of inputs to a running server, which answers each with the provider and with the candidate and
+/// writes the pairs to the registry.
+struct ServicesRecord: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Record calibration pairs: each line of a file answered by the service and a local candidate.")
+
+    @Argument(help: "The service-type model (as the server names it).") var name: String
+    @Option(name: .long, help: "The local model that answers too (default: the model's remote.record.candidate).")
+    var candidate: String?
+    @Option(name: .long, help: "Inputs, one per line (blank lines are skipped).") var inputs: String
+    @Option(name: .long, help: "The server, http://HOST:PORT.") var url = "http://127.0.0.1:8080"
+    @Option(name: .long, help: "An admin API key (or $MASS_API_KEY).") var key: String?
+    @Option(name: .long, help: "Inputs per request.") var batch = 32
+
+    func run() async throws {
+        guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1-256") }
+        guard let text = try? String(contentsOfFile: inputs, encoding: .utf8) else {
+            throw CLIError("cannot read \(inputs) as UTF-8 text")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter {
+            !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
+        guard !lines.isEmpty else { throw CLIError("\(inputs) has no inputs") }
+        let (host, port) = try HTTPConnection.endpoint(url)
+        let connection = HTTPConnection(host: host, port: port)
+        let apiKey = key ?? ProcessInfo.processInfo.environment["MASS_API_KEY"]
+        var recorded = 0
+        for start in stride(from: 0, to: lines.count, by: batch) {
+            var body: [String: Any] = ["inputs": Array(lines[start..<min(lines.count, start + batch)])]
+            if let candidate { body["candidate"] = candidate }
+            let response = try connection.post(
+                "/admin/v1/services/\(name)/pairs", body: Array(try JSONSerialization.data(withJSONObject: body)),
+                headers: apiKey.map { ["Authorization: Bearer \($0)"] } ?? [])
+            guard response.status == 200 else {
+                throw CLIError(
+                    "the server answered \(response.status) after \(recorded) pairs: \(String(decoding: response.body, as: UTF8.self))"
+                )
+            }
+            let answer = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            recorded += answer?["recorded"] as? Int ?? 0
+        }
+        print("recorded \(recorded) pairs for '\(name)'")
+    }
+}
+
+/// The pairs recorded so far, per service and candidate (read from the registry).
+struct ServicesPairs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pairs", abstract: "Count the calibration pairs recorded per service and candidate.")
+
+    @OptionGroup var options: RegistryOptions
+    @Flag(name: .long, help: "Delete the pairs of --service (and --candidate) instead.") var delete = false
+    @Option(name: .long) var service: String?
+    @Option(name: .long) var candidate: String?
+
+    func run() async throws {
+        try await options.with { registry in
+            let store = ServicePairStore(database: registry.database)
+            if delete {
+                guard let service else { throw ValidationError("--delete needs --service") }
+                print("deleted \(try await store.delete(service: service, candidate: candidate)) pairs")
+                return
+            }
+            print("service\tcandidate\tpairs")
+            for row in try await store.counts()
+            where (service == nil || row.service == service) && (candidate == nil || row.candidate == candidate) {
+                print("\(row.service)\t\(row.candidate)\t\(row.pairs)")
+            }
+        }
+    }
+}
+
+/// Fits the calibration maps on the recorded pairs, prints the held-out report, and registers the calibrated
+/// model (the candidate's files plus the adapter) as a registry version with its lineage.
+struct ServicesCalibrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Fit Procrustes and affine maps from a candidate to a service; report held-out agreement.",
+        discussion: """
+            Prints the report as JSON: mean cosine to the service's vectors and recall@10 agreement in the \
+            service's index, before (the candidate as it is), after each map, and for a full re-embed with the \
+            candidate. With --register NAME the candidate plus the chosen adapter becomes the next version of NAME \
+            (source 'calibration', dataset the pairs, the figures as its metrics), ready to deploy, canary or \
+            shadow against the service.
+            """)
+
+    @OptionGroup var options: RegistryOptions
+    @Argument(help: "The service-type model.") var name: String
+    @Option(name: .long, help: "The local model the pairs were recorded with.") var candidate: String
+    @Option(name: .long, help: "Share of the pairs held out for the report.") var heldOut = 0.2
+    @Option(name: .long, help: "Register the calibrated model as the next version of this registry model.")
+    var register: String?
+    @Option(name: .long, help: "The map to register: procrustes or affine (default: the better on held-out recall).")
+    var adapter: String?
+    @Option(name: .long, help: "Point this alias at the registered version.") var alias: String?
+
+    func run() async throws {
+        guard heldOut > 0, heldOut < 1 else { throw ValidationError("--held-out must be between 0 and 1") }
+        if let adapter, !["procrustes", "affine"].contains(adapter) {
+            throw ValidationError("--adapter must be procrustes or affine")
+        }
+        try await options.with { registry in
+            let pairs = try await ServicePairStore(database: registry.database)
+                .pairs(service: name, candidate: candidate)
+                .filter { $0.kind == "embedding" }
+            guard !pairs.isEmpty else {
+                throw CLIError("no embedding pairs recorded for service '\(name)' and candidate '\(candidate)'")
+            }
+            let (report, procrustes, affine) = try EmbeddingCalibration.calibrate(
+                local: pairs.map(\.candidateOutput), service: pairs.map(\.serviceOutput), keys: pairs.map(\.input),
+                heldOut: heldOut)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            guard let target = register else { return }
+            let chosen: LinearAdapter
+            switch adapter {
+            case "procrustes": chosen = procrustes
+            case "affine": chosen = affine
+            default:
+                chosen = (report.affine.recallAt10 ?? 0) > (report.procrustes.recallAt10 ?? 0) ? affine : procrustes
+            }
+            let folder = try buildFolder(chosen, registry: registry)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let evaluation = chosen.kind == "affine" ? report.affine : report.procrustes
+            var metrics: [String: Double] = [
+                "calibration_pairs": Double(pairs.count), "held_out_pairs": Double(report.heldOutPairs),
+                "reembed_recall_at_10": report.reembedRecallAt10,
+            ]
+            metrics["cosine_to_service"] = evaluation.meanCosine
+            metrics["recall_at_10"] = evaluation.recallAt10
+            metrics["cosine_to_service_before"] = report.before.meanCosine
+            metrics["recall_at_10_before"] = report.before.recallAt10
+            let draft = VersionDraft(
+                task: "text-embedding", architecture: nil, format: "safetensors",
+                source: VersionSource(kind: "calibration", uri: "service:\(name)"),
+                dataset: "pairs:\(name)/\(candidate):\(pairs.count)",
+                description: "\(candidate) with a \(chosen.kind) adapter to \(name)'s space",
+                tags: ["service": name, "candidate": candidate, "adapter": chosen.kind])
+            let version = try await registry.register(
+                folder: folder, name: target, draft: draft, alias: alias, actor: options.who)
+            for (key, value) in metrics.sorted(by: { $0.key < $1.key }) {
+                try await registry.recordMetric(
+                    target, version: version.version, key: key, value: value, actor: options.who)
+            }
+            FileHandle.standardError.write(
+                Data("registered \(target) version \(version.version) (\(chosen.kind) adapter)\n".utf8))
+        }
+    }
+
+    /// The candidate's files (from the repository, else the registry's production version) plus the adapter and
+    /// a mass.json that applies it, in a temporary folder.
+    func buildFolder(_ adapter: LinearAdapter, registry: ModelRegistry) throws -> URL {
+        let repository = ModelRepository(
+            root: URL(fileURLWithPath: options.repository ?? options.environment["MASS_REPOSITORY"] ?? "models"))
+        let source: URL
+        var config: [String: Any] = ["task": "text-embedding"]
+        if let entry = try? repository.entry(candidate), let version = entry.servedVersions.last {
+            source = entry.versionDirectory(version)
+            if let data = FileManager.default.contents(
+                atPath: entry.directory.appendingPathComponent("mass.json").path),
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            {
+                config = json
+            }
+        } else {
+            throw CLIError("candidate '\(candidate)' is not a model of the repository \(repository.root.path)")
+        }
+        guard config["remote"] == nil else { throw CLIError("candidate '\(candidate)' is itself a service-type model") }
+        config["adapter"] = LinearAdapter.fileName
+        config.removeValue(forKey: "version_policy")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mass-calibrated-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for item in try FileManager.default.contentsOfDirectory(atPath: source.path)
+        where item != "mass.json" && item != LinearAdapter.fileName {
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent(item).resolvingSymlinksInPath(),
+                to: folder.appendingPathComponent(item))
+        }
+        try adapter.encoded().write(to: folder.appendingPathComponent(LinearAdapter.fileName))
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
+            to: folder.appendingPathComponent("mass.json"))
+        return folder
+    }
+}
