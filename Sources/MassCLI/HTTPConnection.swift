@@ -41,13 +41,23 @@ final class HTTPConnection {
     func post(
         _ path: String, body: [UInt8], contentType: String = "application/json", headers: [String] = []
     ) throws -> Response {
+        try send("POST", path, body: body, contentType: contentType, headers: headers)
+    }
+
+    func get(_ path: String, headers: [String] = []) throws -> Response {
+        try send("GET", path, body: [], contentType: "application/json", headers: headers)
+    }
+
+    private func send(
+        _ method: String, _ path: String, body: [UInt8], contentType: String, headers: [String]
+    ) throws -> Response {
         let extra = headers.map { $0 + "\r\n" }.joined()
         var lastError: (any Error)?
         for _ in 0..<2 {  // a kept-alive connection the server closed gets one retry on a new one
             do {
                 if fd < 0 { try connect() }
                 let head =
-                    "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)\r\n"
+                    "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)\r\n"
                 try send(Array(head.utf8) + body)
                 return try readResponse()
             } catch {

@@ -8,7 +8,7 @@ struct ServicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "services",
         abstract: "Calibrate local models against service-type models (docs/services.md).",
-        subcommands: [ServicesRecord.self, ServicesPairs.self, ServicesCalibrate.self])
+        subcommands: [ServicesRecord.self, ServicesPairs.self, ServicesCalibrate.self, ServicesReport.self])
 }
 
 /// Sends a file of inputs to a running server, which answers each with the provider and with the candidate and
@@ -195,5 +195,55 @@ struct ServicesCalibrate: AsyncParsableCommand {
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
             to: folder.appendingPathComponent("mass.json"))
         return folder
+    }
+}
+
+/// A service and its candidates side by side, from a running server (`GET /admin/v1/services/NAME/report`).
+struct ServicesReport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Show a service's requests, failures, units and latency beside its candidates' agreement.")
+
+    @Argument(help: "The service-type model.") var name: String
+    @Option(name: .long, help: "The server, http://HOST:PORT.") var url = "http://127.0.0.1:8080"
+    @Option(name: .long, help: "An admin API key (or $MASS_API_KEY).") var key: String?
+    @Flag(name: .long, help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        let (host, port) = try HTTPConnection.endpoint(url)
+        let apiKey = key ?? ProcessInfo.processInfo.environment["MASS_API_KEY"]
+        let response = try HTTPConnection(host: host, port: port).get(
+            "/admin/v1/services/\(name)/report", headers: apiKey.map { ["Authorization: Bearer \($0)"] } ?? [])
+        guard response.status == 200 else {
+            throw CLIError("the server answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+        }
+        if json {
+            print(String(decoding: response.body, as: UTF8.self))
+            return
+        }
+        let report = try JSONDecoder().decode(MassRuntime.ServiceReport.self, from: Data(response.body))
+        let s = report.statistics
+        func ms(_ p: Percentiles?) -> String {
+            p.map { String(format: "p50 %.1f  p95 %.1f  p99 %.1f ms", $0.p50, $0.p95, $0.p99) } ?? "-"
+        }
+        func share(_ n: Int) -> String {
+            s.requests == 0 ? "-" : String(format: "%.2f %%", 100 * Double(n) / Double(s.requests))
+        }
+        print("service \(report.service): \(s.requests) requests since start")
+        print(
+            "  provider failures \(s.providerFailures) (\(share(s.providerFailures))), answered by a fallback \(s.fallbacks), failed \(s.failures) (\(share(s.failures)))"
+        )
+        print("  latency \(ms(s.latency))")
+        print(
+            "  units billed: "
+                + (s.units.isEmpty
+                    ? "-" : s.units.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))
+        for c in report.candidates {
+            print("candidate \(c.name): \(c.pairs) pairs")
+            print(
+                "  agreement: mean cosine \(c.meanCosine.map { String(format: "%.4f", $0) } ?? "-"), recall@10 (re-embed) \(c.recallAt10.map { String(format: "%.3f", $0) } ?? "-")"
+            )
+            print("  per input, same inputs: service \(ms(c.serviceLatency)); candidate \(ms(c.candidateLatency))")
+        }
     }
 }

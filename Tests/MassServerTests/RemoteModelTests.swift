@@ -453,6 +453,17 @@ enum Rotation {
             URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc/pairs")))
         let listed = (try? JSONSerialization.jsonObject(with: counts)) as? [[String: Any]]
         #expect(listed?.first?["candidate"] as? String == "local" && listed?.first?["pairs"] as? Int == 700)
+        // The report: the candidate's vectors are in another space (cosine near 0) but its neighbours are the
+        // service's (a rotation keeps them).
+        let reportText = try run(["services", "report", "svc", "--url", rig.front.base.absoluteString])
+        #expect(reportText.status == 0 && reportText.out.contains("candidate local: 700 pairs"), "\(reportText)")
+        let (_, reportData) = try LiveServer.sync(
+            URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc/report")))
+        let serviceReport = try #require(try JSONSerialization.jsonObject(with: reportData) as? [String: Any])
+        let candidate = try #require((serviceReport["candidates"] as? [[String: Any]])?.first)
+        #expect(abs(candidate["mean_cosine"] as? Double ?? 1) < 0.2)
+        #expect(candidate["recall_at_10"] as? Double ?? 0 > 0.95)
+        #expect((candidate["service_latency_ms"] as? [String: Any])?["samples"] as? Int == 700)
         // Fit and register.
         let calibrated = try run(
             [
@@ -509,6 +520,20 @@ enum Rotation {
         #expect(
             try rig.front.metric(
                 #"mass_service_pairs_recorded_total{model="svc-rec",candidate="local",origin="traffic"}"#) == 6)
+        // The report counts the requests, the provider's tokens and the latency of its answers; the candidate
+        // answered the same inputs (same space: cosine 1).
+        let (_, reportData) = try LiveServer.sync(
+            URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc-rec/report")))
+        let report = try #require(try JSONSerialization.jsonObject(with: reportData) as? [String: Any])
+        let statistics = try #require(report["statistics"] as? [String: Any])
+        #expect(statistics["requests"] as? Int == 3 && statistics["provider_failures"] as? Int == 0)
+        #expect((statistics["units"] as? [String: Any])?["tokens"] as? Double ?? 0 > 10)
+        #expect((statistics["latency_ms"] as? [String: Any])?["samples"] as? Int == 3)
+        let candidate = (report["candidates"] as? [[String: Any]])?.first
+        #expect(candidate?["name"] as? String == "local" && candidate?["pairs"] as? Int == 6)
+        #expect(abs((candidate?["mean_cosine"] as? Double ?? 0) - 1) < 1e-4)
+        let notService = try rig.front.request("GET", "/admin/v1/services/local/report")
+        #expect(notService.0 == 400)
         // Refused: a local model is not a service; an unknown candidate; no inputs; a candidate of another task.
         let local = rig.post(rig.front, "/admin/v1/services/local/pairs", #"{"candidate": "svc", "inputs": ["a"]}"#)
         #expect(local.status == 400)

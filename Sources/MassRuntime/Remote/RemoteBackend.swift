@@ -20,6 +20,8 @@ final class RemoteBackend: Sendable {
     let pairs: ServicePairStore?
     private let resolve: (@Sendable (String) throws -> any ServedModel)?
     private let health: Health
+    /// Requests, failures, units and latency since start (the services report).
+    let counters = ServiceCounters()
     /// Sampled pairs being recorded now.
     private let recording = Mutex(0)
     static let maxRecordingAtOnce = 4
@@ -108,7 +110,9 @@ final class RemoteBackend: Sendable {
         do {
             let started = ContinuousClock.now
             let value = try await call(deadline())
-            RequestRouting.current?.add(compute: RemoteClient.seconds(ContinuousClock.now - started))
+            let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+            RequestRouting.current?.add(compute: seconds)
+            counters.answered(milliseconds: seconds * 1000)
             return value
         } catch let f as RemoteFailure {
             failure = f
@@ -116,7 +120,10 @@ final class RemoteBackend: Sendable {
         metrics?.add(
             "mass_remote_errors_total", labels: [("model", identity.name), ("reason", failure.reason)],
             help: "Requests a service-type model's provider could not answer, by reason.")
-        guard !failure.isClientError else { throw failure.runtimeError(model: identity.name) }
+        guard !failure.isClientError else {
+            counters.providerFailed(fellBack: false)
+            throw failure.runtimeError(model: identity.name)
+        }
         let visited = Self.visited.union([identity.name])
         for name in remote.fallback where !visited.contains(name) {
             guard let model = try? resolve?(name), let typed = model as? Serving else { continue }
@@ -125,13 +132,16 @@ final class RemoteBackend: Sendable {
                 metrics?.add(
                     "mass_remote_fallbacks_total", labels: [("model", identity.name), ("to", name)],
                     help: "Requests of a service-type model answered by a fallback model.")
+                counters.providerFailed(fellBack: true)
                 return value
             } catch let e as RuntimeError where [.invalidInput, .inputTooLong].contains(e.code) {
+                counters.providerFailed(fellBack: false)
                 throw e
             } catch {
                 continue
             }
         }
+        counters.providerFailed(fellBack: false)
         throw failure.runtimeError(model: identity.name)
     }
 

@@ -28,8 +28,13 @@ public protocol ServicePairRecording: ServedModel {
     func recordPairs(_ inputs: [String], candidate: String?) async throws -> Int
 }
 
+/// A service-type model's statistics since the server started (the services report).
+public protocol ServiceStatisticsReporting: ServedModel {
+    var serviceStatistics: ServiceStatistics { get }
+}
+
 /// The part of `ServedModel` every service-type model answers the same way.
-protocol RemoteServedModel: ServedModel {
+protocol RemoteServedModel: ServiceStatisticsReporting {
     var backend: RemoteBackend { get }
     /// One call that checks the provider (and learns what the model needs from it).
     func probe(deadline: ContinuousClock.Instant) async throws
@@ -40,6 +45,7 @@ extension RemoteServedModel {
     public var config: ModelConfig { backend.config }
     public var unreadyReason: String? { backend.unreadyReason }
     public func shutdown() { backend.shutdown() }
+    public var serviceStatistics: ServiceStatistics { backend.counters.snapshot }
     public func waitUntilStopped() async { await backend.waitUntilStopped() }
     /// Never fails the load: an unreachable provider makes the model unready, with the reason, until it answers.
     public func warmUp() async throws {
@@ -149,7 +155,10 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
         let total = tokens ?? 0
         var counts = [Int](repeating: texts.isEmpty ? 0 : total / texts.count, count: texts.count)
         if !counts.isEmpty { counts[0] += total - counts.reduce(0, +) }
-        if let tokens, tokens > 0 { try RequestRouting.current?.charge("tokens", Double(tokens)) }
+        if let tokens, tokens > 0 {
+            backend.counters.units("tokens", Double(tokens))
+            try RequestRouting.current?.charge("tokens", Double(tokens))
+        }
         return EmbeddingResult(embeddings: vectors, tokenCounts: counts)
     }
 }

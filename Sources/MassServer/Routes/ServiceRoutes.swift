@@ -55,6 +55,21 @@ enum ServiceRoutes {
             let counts = try await store().counts().filter { $0.service == name }
             return try AdminRoutes.encode(counts.map { PairCount(candidate: $0.candidate, pairs: $0.pairs) })
         }
+        admin.get("/services/:name/report") { _, context in
+            let name = try context.parameters.require("name")
+            let model = try manager.model(name)
+            guard let service = model as? any ServiceStatisticsReporting else {
+                throw RuntimeError(.wrongTask, "model '\(name)' is not a service-type model", param: "model")
+            }
+            var pairs: [ServicePair] = []
+            if let store = manager.pairStore {
+                for row in try await store.counts() where row.service == name {
+                    pairs += try await store.pairs(service: name, candidate: row.candidate, limit: 2_000)
+                }
+            }
+            return try AdminRoutes.encode(
+                ServiceReport.make(service: name, statistics: service.serviceStatistics, pairs: pairs))
+        }
         admin.delete("/services/:name/pairs") { request, context in
             let name = try context.parameters.require("name")
             let candidate = request.uri.queryParameters.get("candidate")
