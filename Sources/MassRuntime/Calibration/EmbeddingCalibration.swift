@@ -21,6 +21,13 @@ public enum EmbeddingCalibration {
             case meanCosine = "mean_cosine"
             case recallAt10 = "recall_at_10"
         }
+
+        /// Absent figures are written as null (not left out): "before" has none when the spaces differ.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(meanCosine, forKey: .meanCosine)
+            try container.encode(recallAt10, forKey: .recallAt10)
+        }
     }
 
     public struct Report: Codable, Sendable, Equatable {

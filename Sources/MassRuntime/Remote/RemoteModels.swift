@@ -103,8 +103,10 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
         do {
             result = try await call(inputs, deadline: backend.deadline(), retries: true)
         } catch let failure as RemoteFailure {
+            backend.counters.providerFailed(fellBack: false)
             throw failure.runtimeError(model: identity.name)
         }
+        backend.counters.answered(milliseconds: RemoteClient.seconds(ContinuousClock.now - started) * 1000)
         try await store(
             inputs, result.embeddings, RemoteClient.seconds(ContinuousClock.now - started), name, local,
             origin: "inputs")

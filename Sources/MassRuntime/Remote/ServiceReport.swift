@@ -2,8 +2,9 @@ import Foundation
 import MassRegistry
 import Synchronization
 
-/// What a service-type model has cost and how it behaved since the server started: requests, the provider's
-/// failures, fallbacks, the units the provider counted (what it bills), and the latency of its answers.
+/// What a service-type model has cost and how it behaved since the server started: requests (recording pairs
+/// included: the provider answered and billed them), the provider's failures, fallbacks, the units the provider
+/// counted (what it bills), and the latency of its answers.
 public struct ServiceStatistics: Codable, Sendable, Equatable {
     public var requests = 0
     /// Requests the provider did not answer (a fallback may have).
