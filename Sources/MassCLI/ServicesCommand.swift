@@ -89,13 +89,15 @@ struct ServicesPairs: AsyncParsableCommand {
 struct ServicesCalibrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calibrate",
-        abstract: "Fit Procrustes and affine maps from a candidate to a service; report held-out agreement.",
+        abstract: "Fit what makes a candidate agree with a service; report held-out agreement; register it.",
         discussion: """
-            Prints the report as JSON: mean cosine to the service's vectors and recall@10 agreement in the \
-            service's index, before (the candidate as it is), after each map, and for a full re-embed with the \
-            candidate. With --register NAME the candidate plus the chosen adapter becomes the next version of NAME \
-            (source 'calibration', dataset the pairs, the figures as its metrics), ready to deploy, canary or \
-            shadow against the service.
+            Embedding services: Procrustes and affine maps; the report gives mean cosine to the service's vectors \
+            and recall@10 agreement in the service's index, before (the candidate as it is), after each map, and \
+            for a full re-embed with the candidate. Classification services: temperature and vector scaling; the \
+            report gives top-label agreement, expected calibration error against the service's labels and \
+            cross-entropy to its probabilities, before and after. With --register NAME the candidate plus the \
+            chosen adapter becomes the next version of NAME (source 'calibration', dataset the pairs, the \
+            figures as its metrics), ready to deploy, canary or shadow against the service.
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -104,53 +106,84 @@ struct ServicesCalibrate: AsyncParsableCommand {
     @Option(name: .long, help: "Share of the pairs held out for the report.") var heldOut = 0.2
     @Option(name: .long, help: "Register the calibrated model as the next version of this registry model.")
     var register: String?
-    @Option(name: .long, help: "The map to register: procrustes or affine (default: the better on held-out recall).")
+    @Option(
+        name: .long,
+        help:
+            "The map to register: procrustes or affine (embeddings: default the better held-out recall@10); temperature or vector_scaling (classification: default the lower held-out ECE)."
+    )
     var adapter: String?
     @Option(name: .long, help: "Point this alias at the registered version.") var alias: String?
 
     func run() async throws {
         guard heldOut > 0, heldOut < 1 else { throw ValidationError("--held-out must be between 0 and 1") }
-        if let adapter, !["procrustes", "affine"].contains(adapter) {
-            throw ValidationError("--adapter must be procrustes or affine")
-        }
         try await options.with { registry in
-            let pairs = try await ServicePairStore(database: registry.database)
-                .pairs(service: name, candidate: candidate)
-                .filter { $0.kind == "embedding" }
-            guard !pairs.isEmpty else {
-                throw CLIError("no embedding pairs recorded for service '\(name)' and candidate '\(candidate)'")
+            let all = try await ServicePairStore(database: registry.database).pairs(service: name, candidate: candidate)
+            guard let kind = all.last?.kind else {
+                throw CLIError("no pairs recorded for service '\(name)' and candidate '\(candidate)'")
             }
-            let (report, procrustes, affine) = try EmbeddingCalibration.calibrate(
-                local: pairs.map(\.candidateOutput), service: pairs.map(\.serviceOutput), keys: pairs.map(\.input),
-                heldOut: heldOut)
+            let pairs = all.filter { $0.kind == kind && $0.labels == all.last!.labels }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            guard let target = register else { return }
-            let chosen: LinearAdapter
-            switch adapter {
-            case "procrustes": chosen = procrustes
-            case "affine": chosen = affine
-            default:
-                chosen = (report.affine.recallAt10 ?? 0) > (report.procrustes.recallAt10 ?? 0) ? affine : procrustes
+            var metrics: [String: Double] = ["calibration_pairs": Double(pairs.count)]
+            let file: Data
+            let chosenKind: String
+            let task: String
+            if kind == "logits" {
+                let (report, temperature, vector) = try ClassificationCalibration.calibrate(
+                    local: pairs.map(\.candidateOutput), service: pairs.map(\.serviceOutput),
+                    keys: pairs.map(\.input), heldOut: heldOut)
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                guard register != nil else { return }
+                if let adapter, !["temperature", "vector_scaling"].contains(adapter) {
+                    throw ValidationError("--adapter for a classification service is temperature or vector_scaling")
+                }
+                let useVector =
+                    adapter == "vector_scaling" || (adapter == nil && report.vectorScaling.ece < report.temperature.ece)
+                let chosen = useVector ? vector : temperature
+                let evaluation = useVector ? report.vectorScaling : report.temperature
+                let folder = try candidateFolder()
+                file = chosen.reordered(from: pairs.last!.labels, to: try Self.labels(of: folder.files)).encoded()
+                chosenKind = chosen.kind
+                task = "text-classification"
+                metrics["held_out_pairs"] = Double(report.heldOutPairs)
+                metrics["agreement"] = evaluation.agreement
+                metrics["ece"] = evaluation.ece
+                metrics["agreement_before"] = report.before.agreement
+                metrics["ece_before"] = report.before.ece
+                metrics["temperature"] = report.temperatureValue
+            } else {
+                let (report, procrustes, affine) = try EmbeddingCalibration.calibrate(
+                    local: pairs.map(\.candidateOutput), service: pairs.map(\.serviceOutput),
+                    keys: pairs.map(\.input), heldOut: heldOut)
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                guard register != nil else { return }
+                if let adapter, !["procrustes", "affine"].contains(adapter) {
+                    throw ValidationError("--adapter for an embedding service is procrustes or affine")
+                }
+                let useAffine =
+                    adapter == "affine"
+                    || (adapter == nil && (report.affine.recallAt10 ?? 0) > (report.procrustes.recallAt10 ?? 0))
+                let chosen = useAffine ? affine : procrustes
+                let evaluation = useAffine ? report.affine : report.procrustes
+                file = chosen.encoded()
+                chosenKind = chosen.kind
+                task = "text-embedding"
+                metrics["held_out_pairs"] = Double(report.heldOutPairs)
+                metrics["reembed_recall_at_10"] = report.reembedRecallAt10
+                metrics["cosine_to_service"] = evaluation.meanCosine
+                metrics["recall_at_10"] = evaluation.recallAt10
+                metrics["cosine_to_service_before"] = report.before.meanCosine
+                metrics["recall_at_10_before"] = report.before.recallAt10
             }
-            let folder = try buildFolder(chosen, registry: registry)
+            guard let target = register else { return }
+            let folder = try buildFolder(adapter: file, task: task)
             defer { try? FileManager.default.removeItem(at: folder) }
-            let evaluation = chosen.kind == "affine" ? report.affine : report.procrustes
-            var metrics: [String: Double] = [
-                "calibration_pairs": Double(pairs.count), "held_out_pairs": Double(report.heldOutPairs),
-                "reembed_recall_at_10": report.reembedRecallAt10,
-            ]
-            metrics["cosine_to_service"] = evaluation.meanCosine
-            metrics["recall_at_10"] = evaluation.recallAt10
-            metrics["cosine_to_service_before"] = report.before.meanCosine
-            metrics["recall_at_10_before"] = report.before.recallAt10
             let draft = VersionDraft(
-                task: "text-embedding", architecture: nil, format: "safetensors",
+                task: task, architecture: nil, format: "safetensors",
                 source: VersionSource(kind: "calibration", uri: "service:\(name)"),
                 dataset: "pairs:\(name)/\(candidate):\(pairs.count)",
-                description: "\(candidate) with a \(chosen.kind) adapter to \(name)'s space",
-                tags: ["service": name, "candidate": candidate, "adapter": chosen.kind])
+                description: "\(candidate) with a \(chosenKind) adapter to \(name)",
+                tags: ["service": name, "candidate": candidate, "adapter": chosenKind])
             let version = try await registry.register(
                 folder: folder, name: target, draft: draft, alias: alias, actor: options.who)
             for (key, value) in metrics.sorted(by: { $0.key < $1.key }) {
@@ -158,29 +191,41 @@ struct ServicesCalibrate: AsyncParsableCommand {
                     target, version: version.version, key: key, value: value, actor: options.who)
             }
             FileHandle.standardError.write(
-                Data("registered \(target) version \(version.version) (\(chosen.kind) adapter)\n".utf8))
+                Data("registered \(target) version \(version.version) (\(chosenKind) adapter)\n".utf8))
         }
     }
 
-    /// The candidate's files (from the repository, else the registry's production version) plus the adapter and
-    /// a mass.json that applies it, in a temporary folder.
-    func buildFolder(_ adapter: LinearAdapter, registry: ModelRegistry) throws -> URL {
+    /// A classifier's labels in id order (its config.json's `id2label`).
+    static func labels(of folder: URL) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path),
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let map = json["id2label"] as? [String: String]
+        else { throw CLIError("\(folder.path)/config.json has no id2label") }
+        return map.compactMap { key, label in Int(key).map { ($0, label) } }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// The candidate's version folder in the repository, and its model's mass.json.
+    func candidateFolder() throws -> (files: URL, config: [String: Any]) {
         let repository = ModelRepository(
             root: URL(fileURLWithPath: options.repository ?? options.environment["MASS_REPOSITORY"] ?? "models"))
-        let source: URL
-        var config: [String: Any] = ["task": "text-embedding"]
-        if let entry = try? repository.entry(candidate), let version = entry.servedVersions.last {
-            source = entry.versionDirectory(version)
-            if let data = FileManager.default.contents(
-                atPath: entry.directory.appendingPathComponent("mass.json").path),
-                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            {
-                config = json
-            }
-        } else {
+        guard let entry = try? repository.entry(candidate), let version = entry.servedVersions.last else {
             throw CLIError("candidate '\(candidate)' is not a model of the repository \(repository.root.path)")
         }
+        var config: [String: Any] = [:]
+        if let data = FileManager.default.contents(atPath: entry.directory.appendingPathComponent("mass.json").path),
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            config = json
+        }
         guard config["remote"] == nil else { throw CLIError("candidate '\(candidate)' is itself a service-type model") }
+        return (entry.versionDirectory(version), config)
+    }
+
+    /// The candidate's files plus the adapter and a mass.json that applies it, in a temporary folder.
+    func buildFolder(adapter: Data, task: String) throws -> URL {
+        let (source, base) = try candidateFolder()
+        var config = base
+        config["task"] = task
         config["adapter"] = LinearAdapter.fileName
         config.removeValue(forKey: "version_policy")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mass-calibrated-\(UUID())")
@@ -191,7 +236,7 @@ struct ServicesCalibrate: AsyncParsableCommand {
                 at: source.appendingPathComponent(item).resolvingSymlinksInPath(),
                 to: folder.appendingPathComponent(item))
         }
-        try adapter.encoded().write(to: folder.appendingPathComponent(LinearAdapter.fileName))
+        try adapter.write(to: folder.appendingPathComponent(LinearAdapter.fileName))
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
             to: folder.appendingPathComponent("mass.json"))
         return folder

@@ -153,6 +153,7 @@ enum RegistrySchema {
                 .column("service", type: .text, .notNull)
                 .column("candidate", type: .text, .notNull)
                 .column("kind", type: .text, .notNull)
+                .column("labels", type: .text, .notNull)
                 .column("input", type: .text, .notNull)
                 .column("service_output", type: .text, .notNull)
                 .column("candidate_output", type: .text, .notNull)

@@ -8,6 +8,8 @@ public struct ServicePair: Codable, Sendable, Equatable {
     public var candidate: String
     /// What the outputs are: "embedding" (vectors), "logits" (classification or rerank scores).
     public var kind: String
+    /// The label of each logit, in order ("logits" pairs; empty for embeddings).
+    public var labels: [String]
     public var input: String
     public var serviceOutput: [Float]
     public var candidateOutput: [Float]
@@ -19,13 +21,15 @@ public struct ServicePair: Codable, Sendable, Equatable {
     public var at: Int
 
     public init(
-        service: String, candidate: String, kind: String, input: String, serviceOutput: [Float],
+        service: String, candidate: String, kind: String, labels: [String] = [], input: String,
+        serviceOutput: [Float],
         candidateOutput: [Float], serviceMilliseconds: Double, candidateMilliseconds: Double, origin: String,
         at: Int = 0
     ) {
         self.service = service
         self.candidate = candidate
         self.kind = kind
+        self.labels = labels
         self.input = input
         self.serviceOutput = serviceOutput
         self.candidateOutput = candidateOutput
@@ -47,6 +51,7 @@ public final class ServicePairStore: Sendable {
         var service: String
         var candidate: String
         var kind: String
+        var labels: String
         var input: String
         var serviceOutput: String
         var candidateOutput: String
@@ -62,7 +67,8 @@ public final class ServicePairStore: Sendable {
         let now = Timestamp.now()
         let rows = try pairs.map { p in
             Row(
-                service: p.service, candidate: p.candidate, kind: p.kind, input: p.input,
+                service: p.service, candidate: p.candidate, kind: p.kind,
+                labels: String(decoding: try JSONEncoder().encode(p.labels), as: UTF8.self), input: p.input,
                 serviceOutput: try Self.text(p.serviceOutput), candidateOutput: try Self.text(p.candidateOutput),
                 serviceMs: p.serviceMilliseconds, candidateMs: p.candidateMilliseconds, origin: p.origin,
                 at: p.at == 0 ? now : p.at)
@@ -86,7 +92,8 @@ public final class ServicePairStore: Sendable {
         }
         return try rows.reversed().map { r in
             ServicePair(
-                service: r.service, candidate: r.candidate, kind: r.kind, input: r.input,
+                service: r.service, candidate: r.candidate, kind: r.kind,
+                labels: (try? JSONDecoder().decode([String].self, from: Data(r.labels.utf8))) ?? [], input: r.input,
                 serviceOutput: try Self.floats(r.serviceOutput), candidateOutput: try Self.floats(r.candidateOutput),
                 serviceMilliseconds: r.serviceMs, candidateMilliseconds: r.candidateMs, origin: r.origin, at: r.at)
         }

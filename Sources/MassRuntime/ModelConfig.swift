@@ -63,7 +63,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var architecture: String?
     /// A service-type model: the provider whose API answers this model's requests (nil: computed here).
     public var remote: RemoteConfig?
-    /// A linear adapter file of the version folder applied to a text-embedding model's vectors (calibration).
+    /// A calibration adapter file of the version folder: a linear map of a text-embedding model's vectors, or a
+    /// per-label scale and bias of a text classifier's logits.
     public var adapter: String?
 
     public init(task: Task) {
@@ -120,10 +121,13 @@ public struct ModelConfig: Sendable, Equatable {
         config.architecture = try reader.string("architecture")
         config.adapter = try reader.string("adapter")
         if let adapter = config.adapter {
-            guard task == .textEmbedding, !adapter.isEmpty, !adapter.contains("/"), adapter != "..", adapter != "."
+            guard [.textEmbedding, .textClassification].contains(task), !adapter.isEmpty, !adapter.contains("/"),
+                adapter != "..", adapter != "."
             else {
                 throw RuntimeError(
-                    .badConfig, "\(file): 'adapter' is a file name in the version folder, for text-embedding models")
+                    .badConfig,
+                    "\(file): 'adapter' is a file name in the version folder, for text-embedding and text-classification models"
+                )
             }
         }
         if var r = try reader.object("remote") {

@@ -61,7 +61,16 @@ public final class TextClassificationService: BatchedServedModel, TextClassifica
         guard let classifier = model as? SequenceClassifier else {
             throw TaskRegistry.mismatch(model, .textClassification)
         }
-        return TextClassificationService(classifier: classifier, context: context)
+        var adapter: LogitAdapter?
+        if let file = context.config.adapter, let directory = context.directory {
+            adapter = try LogitAdapter.load(directory.appendingPathComponent(file), file: file)
+            guard adapter?.scale.count == classifier.labels.count else {
+                throw RuntimeError(
+                    .badConfig,
+                    "\(file) maps \(adapter?.scale.count ?? 0) labels; the model has \(classifier.labels.count)")
+            }
+        }
+        return TextClassificationService(classifier: classifier, context: context, adapter: adapter)
     }
 
     public let batcher: BatchingService<SequenceScoringBatch>
@@ -74,7 +83,11 @@ public final class TextClassificationService: BatchedServedModel, TextClassifica
         [TensorSpec("logits", "FP32", [-1, labels.count]), TensorSpec("probabilities", "FP32", [-1, labels.count])]
     }
 
-    public init(classifier: SequenceClassifier, context: ServingContext) {
+    /// The calibration map applied to the logits (mass.json `adapter`).
+    public let adapter: LogitAdapter?
+
+    public init(classifier: SequenceClassifier, context: ServingContext, adapter: LogitAdapter? = nil) {
+        self.adapter = adapter
         batcher = BatchingService(
             model: SequenceScoringBatch(classifier: classifier), config: context.config, name: context.identity.name,
             version: context.identity.version, metrics: context.metrics, threads: context.threads)
@@ -92,7 +105,8 @@ public final class TextClassificationService: BatchedServedModel, TextClassifica
                 }
             }
         }
-        return try await batcher.submit(encodings)
+        let logits = try await batcher.submit(encodings)
+        return try adapter?.apply(logits) ?? logits
     }
 }
 

@@ -10,7 +10,8 @@ import Testing
 
     func pair(_ i: Int, candidate: String = "local") -> ServicePair {
         ServicePair(
-            service: "svc", candidate: candidate, kind: "embedding", input: "text \(i) — ünïcode",
+            service: "svc", candidate: candidate, kind: candidate == "other" ? "logits" : "embedding",
+            labels: candidate == "other" ? ["neg", "pos"] : [], input: "text \(i) — ünïcode",
             serviceOutput: [Float(i), -0.125, 1e-7], candidateOutput: [0.5, Float(i) / 3],
             serviceMilliseconds: 12.5, candidateMilliseconds: 3.25, origin: i % 2 == 0 ? "traffic" : "inputs")
     }
@@ -28,6 +29,11 @@ import Testing
         #expect(read[7].origin == "inputs" && read[7].serviceMilliseconds == 12.5 && read[7].at > 0)
         let newest = try await store.pairs(service: "svc", candidate: "local", limit: 10)
         #expect(newest.map(\.input) == (440..<450).map { "text \($0) — ünïcode" })
+        #expect(
+            try await store.pairs(service: "svc", candidate: "other").map(\.labels) == [
+                ["neg", "pos"], ["neg", "pos"],
+            ])
+        #expect(read[0].labels.isEmpty)
         let counts = try await store.counts()
         #expect(counts.map(\.candidate) == ["local", "other"] && counts.map(\.pairs) == [450, 2])
         #expect(try await store.delete(service: "svc", candidate: "other") == 2)

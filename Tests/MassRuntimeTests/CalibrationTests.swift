@@ -102,6 +102,37 @@ import Testing
         #expect((report.affine.recallAt10 ?? 0) > 0.85)
     }
 
+    @Test func temperatureAndVectorScalingRecoverTheServicesConfidence() throws {
+        var rng = Seeded(state: 5)
+        let local = (0..<400).map { _ in (0..<4).map { _ in Float(gaussian(&rng)) } }
+        let keys = (0..<400).map { "input \($0)" }
+        // A sharper service: logits x 2.5.
+        let sharper = local.map { $0.map { $0 * 2.5 } }
+        let (report, temperature, _) = try ClassificationCalibration.calibrate(
+            local: local, service: sharper, keys: keys)
+        #expect(abs(report.temperatureValue - 0.4) < 1e-3)
+        #expect(report.before.agreement == 1 && report.temperature.agreement == 1)
+        #expect(report.temperature.crossEntropy < report.before.crossEntropy)
+        #expect(temperature.kind == "temperature" && abs(temperature.scale[0] - 2.5) < 0.01)
+        // A service with per-label biases disagrees on some inputs; vector scaling learns the biases back.
+        let biased = sharper.map { row in row.enumerated().map { $0.element + [1.5, 0, -1, 0.5][$0.offset] } }
+        let (second, _, vector) = try ClassificationCalibration.calibrate(local: local, service: biased, keys: keys)
+        #expect(second.before.agreement < 0.9)
+        #expect(second.vectorScaling.agreement > 0.97)
+        #expect(second.vectorScaling.crossEntropy < second.temperature.crossEntropy)
+        #expect(zip(vector.scale, [2.5, 2.5, 2.5, 2.5]).allSatisfy { abs($0 - Float($1)) < 0.2 })
+        // Relative biases (softmax ignores a common shift).
+        let shift = vector.bias[1]
+        #expect(zip(vector.bias.map { $0 - shift }, [1.5, 0, -1, 0.5]).allSatisfy { abs($0 - Float($1)) < 0.2 })
+        // The adapter file round-trips, reordered for a model whose labels come in another order.
+        let reordered = vector.reordered(from: ["a", "b", "c", "d"], to: ["d", "c", "b", "a"])
+        #expect(reordered.scale == vector.scale.reversed() && reordered.bias == vector.bias.reversed())
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("logits-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try vector.encoded().write(to: url)
+        #expect(try LogitAdapter.load(url, file: "adapter.safetensors") == vector)
+    }
+
     @Test func adapterFileRoundTripsAndBadInputIsRefused() throws {
         let adapter = LinearAdapter(
             kind: "affine", inputDimension: 2, outputDimension: 3, weight: [1, 0, 0, 0, 1, 0], bias: [0, 0, 1])

@@ -183,7 +183,9 @@ import Testing
                 #"{"task": "text-embedding", "remote": {"api": "openai-embeddings", "url": "http://h", "record": {"candidate": "l", "sample_rate": 2}}}"#
             )
             .contains("'remote.record.sample_rate' must be a number from 0 to 1"))
-        #expect(failure(#"{"task": "rerank", "adapter": "adapter.safetensors"}"#).contains("for text-embedding models"))
+        #expect(
+            failure(#"{"task": "rerank", "adapter": "adapter.safetensors"}"#).contains(
+                "for text-embedding and text-classification models"))
         #expect(
             failure(#"{"task": "text-embedding", "adapter": "../x"}"#).contains("a file name in the version folder"))
         #expect(

@@ -16,6 +16,8 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
     /// In front of the provider for "svc" (with a fallback) and "bare" (without).
     let proxy: FaultProxy
     let bareProxy: FaultProxy
+    /// In front of the provider for "svc-clf".
+    let clfProxy: FaultProxy
     let front: LiveServer
     let log: URL
     let empty: URL
@@ -29,6 +31,7 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
             ])
         proxy = try await FaultProxy(target: provider.base)
         bareProxy = try await FaultProxy(target: provider.base)
+        clfProxy = try await FaultProxy(target: provider.base)
         empty = FileManager.default.temporaryDirectory.appendingPathComponent("mass-remote-\(UUID())")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         log = empty.appendingPathComponent("front.log")
@@ -66,7 +69,14 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
                         #""api": "openai-embeddings", "url": "\#(provider.base)", "model": "minilm", "record": {"candidate": "local", "sample_rate": 1}"#
                     ), empty
                 ),
-                ("svc-clf", remote("text-classification", #""api": "tei-predict", "url": "\#(provider.base)""#), empty),
+                (
+                    "svc-clf",
+                    remote(
+                        "text-classification",
+                        #""api": "tei-predict", "url": "\#(clfProxy.base)", "record": {"candidate": "clf-local", "sample_rate": 0}"#
+                    ), empty
+                ),
+                ("clf-local", #"{"task": "text-classification"}"#, TextHeadFixture.classifierDirectory),
                 (
                     "down",
                     remote(
@@ -85,12 +95,14 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
             environment: ["MASS_TEST_PROVIDER_KEY": Self.key])
     }
 
-    func stop() async {
+    /// Stops both servers (synchronously: a test's `defer` must not leave them running after the process
+    /// exits); the proxies live in the test process.
+    func stop() {
         front.stop()
         provider.stop()
-        await proxy.stop()
-        await bareProxy.stop()
         try? FileManager.default.removeItem(at: empty)
+        let proxies = [proxy, bareProxy, clfProxy]
+        Task { for proxy in proxies { await proxy.stop() } }
     }
 
     struct Reply {
@@ -153,7 +165,7 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
 @Suite(.serialized) struct RemoteModelTests {
     @Test func remoteModelsServeEveryRouteOfTheirTask() async throws {
         let rig = try await RemoteRig()
-        defer { Task { await rig.stop() } }
+        defer { rig.stop() }
         let texts = ["the cat sat on the mat", "a remote provider"]
         let direct = rig.post(
             rig.provider, "/v1/embeddings",
@@ -241,7 +253,7 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
 
     @Test func faultsWithAFallbackNeverReachTheClient() async throws {
         let rig = try await RemoteRig()
-        defer { Task { await rig.stop() } }
+        defer { rig.stop() }
         #expect(try await rig.waitReady("svc", true))
         func phase(_ name: String, requests: Int = 12, _ check: (RemoteRig.Reply) -> Void = { _ in }) -> [RemoteRig
             .Reply]
@@ -304,7 +316,7 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
 
     @Test func faultsWithoutAFallbackAreClearErrorsAndKeepTheKeySecret() async throws {
         let rig = try await RemoteRig()
-        defer { Task { await rig.stop() } }
+        defer { rig.stop() }
         #expect(try await rig.waitReady("bare", true))
         // An error status after the retries: 502 with the provider's status, counted by reason.
         rig.bareProxy.set(.status(503))
@@ -351,7 +363,7 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
 
     @Test func anUnreachableOrMisconfiguredProviderMakesTheModelUnready() async throws {
         let rig = try await RemoteRig()
-        defer { Task { await rig.stop() } }
+        defer { rig.stop() }
         // The server started and is ready; the model whose provider is down is loaded but not ready.
         let (serverStatus, _) = try rig.front.request("GET", "/v2/health/ready")
         #expect(serverStatus == 200)
@@ -414,6 +426,23 @@ enum Rotation {
     }
 }
 
+/// A classification service that is the local classifier made three times as confident: TEI predict answers
+/// with every raw score multiplied.
+enum Sharpen {
+    static func scores(_ body: ByteBuffer, by factor: Double) -> ByteBuffer {
+        guard let rows = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [[[String: Any]]]
+        else { return body }
+        let scaled = rows.map { row in
+            row.map { item -> [String: Any] in
+                var item = item
+                item["score"] = (item["score"] as? Double ?? 0) * factor
+                return item
+            }
+        }
+        return ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: scaled)) ?? Data())
+    }
+}
+
 @Suite(.serialized) struct CalibrationServingTests {
     func run(_ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
         let process = Process()
@@ -434,7 +463,7 @@ enum Rotation {
 
     @Test func pairsRecordedFromTheServiceFitAnAdapterThatIsServedAsAVersion() async throws {
         let rig = try await RemoteRig()
-        defer { Task { await rig.stop() } }
+        defer { rig.stop() }
         let q = try Rotation.matrix(384, seed: 3)
         rig.proxy.transform { Rotation.rotate($0, q) }
         let corpus = try String(
@@ -504,9 +533,62 @@ enum Rotation {
         #expect(((version["metrics"] as? [String: Any])?["cosine_to_service"] as? Double ?? 0) > 0.99)
     }
 
+    @Test func classificationPairsFitATemperatureThatIsServed() async throws {
+        let rig = try await RemoteRig()
+        defer { rig.stop() }
+        rig.clfProxy.transform { Sharpen.scores($0, by: 3) }
+        let corpus = try String(
+            contentsOf: FixturePaths.fixtures.deletingLastPathComponent().appendingPathComponent("peers/corpus.txt"),
+            encoding: .utf8
+        ).split(separator: "\n").map(String.init)
+        let inputs = rig.empty.appendingPathComponent("inputs.txt")
+        try corpus.prefix(300).joined(separator: "\n").write(to: inputs, atomically: true, encoding: .utf8)
+        let recorded = try run([
+            "services", "record", "svc-clf", "--inputs", inputs.path, "--url", rig.front.base.absoluteString,
+        ])
+        #expect(recorded.status == 0 && recorded.out.contains("recorded 300 pairs"), "\(recorded)")
+        let calibrated = try run(
+            [
+                "services", "calibrate", "svc-clf", "--candidate", "clf-local", "--register", "clf-cal", "--adapter",
+                "temperature", "--repository", try #require(rig.front.repository).path,
+            ] + rig.front.registryArguments)
+        #expect(calibrated.status == 0, "\(calibrated.err)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(calibrated.out.utf8)) as? [String: Any], "\(calibrated)")
+        func figure(_ part: String, _ key: String) -> Double {
+            (report[part] as? [String: Any])?[key] as? Double ?? .nan
+        }
+        print("calibration (classifier vs itself x3):", calibrated.out.replacingOccurrences(of: "\n", with: " "))
+        // The service is the candidate with logits x3: the temperature that makes them agree is 1/3.
+        #expect(abs((report["temperature_value"] as? Double ?? 0) - 1.0 / 3) < 0.01)
+        #expect(figure("before", "agreement") == 1 && figure("temperature", "agreement") == 1)
+        #expect(figure("temperature", "cross_entropy") < figure("before", "cross_entropy"))
+        #expect(figure("temperature", "ece") <= figure("before", "ece"))
+        // Served: the calibrated classifier's logits are the service's.
+        #expect(try await rig.waitReady("clf-cal", true, seconds: 15))
+        let body = #"{"model": "MODEL", "inputs": [["a", "b"], "Return a new dict.", "x"], "raw_scores": true}"#
+        let service = rig.post(rig.front, "/predict", body.replacingOccurrences(of: "MODEL", with: "svc-clf"))
+        let local = rig.post(rig.front, "/predict", body.replacingOccurrences(of: "MODEL", with: "clf-cal"))
+        func scores(_ reply: RemoteRig.Reply) -> [String: Double] {
+            var out: [String: Double] = [:]
+            for (i, row) in ((reply.json as? [[[String: Any]]]) ?? []).enumerated() {
+                for item in row { out["\(i)/\(item["label"] as? String ?? "")"] = item["score"] as? Double }
+            }
+            return out
+        }
+        #expect(service.status == 200 && local.status == 200 && scores(local).count == 9)
+        for (key, value) in scores(service) { #expect(abs((scores(local)[key] ?? .nan) - value) < 0.01, "\(key)") }
+        let (_, reportData) = try LiveServer.sync(
+            URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc-clf/report")))
+        let candidate =
+            ((try JSONSerialization.jsonObject(with: reportData) as? [String: Any])?["candidates"]
+            as? [[String: Any]])?.first
+        #expect(candidate?["top_label_agreement"] as? Double == 1)
+    }
+
     @Test func liveTrafficIsSampledIntoPairsAndBadRequestsAreRefused() async throws {
         let rig = try await RemoteRig()
-        defer { Task { await rig.stop() } }
+        defer { rig.stop() }
         for _ in 0..<3 { #expect(rig.embed("svc-rec").status == 200) }
         var pairs = 0
         for _ in 0..<100 {

@@ -65,26 +65,7 @@ public struct LinearAdapter: Sendable, Equatable {
     public func encoded() -> Data {
         var tensors: [(String, [Int], [Float])] = [("weight", [inputDimension, outputDimension], weight)]
         if let bias { tensors.append(("bias", [outputDimension], bias)) }
-        var header: [String: Any] = ["__metadata__": ["kind": kind]]
-        var offset = 0
-        for (name, shape, values) in tensors {
-            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + values.count * 4]]
-            offset += values.count * 4
-        }
-        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data()
-        while json.count % 8 != 0 { json.append(0x20) }
-        var data = Data()
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(json)
-        for (_, _, values) in tensors {
-            values.withUnsafeBufferPointer {
-                data.append(
-                    UnsafeBufferPointer(
-                        start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self),
-                        count: values.count * 4))
-            }
-        }
-        return data
+        return SafeTensorsWriter.encode(tensors, metadata: ["kind": kind])
     }
 
     /// Reads an adapter file; `file` names it in errors.

@@ -33,6 +33,8 @@ final class RemoteBackend: Sendable {
             var stopped = false
             var active = 0
             var drained: [CheckedContinuation<Void, Never>] = []
+            /// A probe loop runs (claimed before its task exists, cleared when it ends).
+            var probingActive = false
             var probing: Task<Void, Never>?
             var probe: (@Sendable (ContinuousClock.Instant) async throws -> Void)?
             /// Starts the probes (the backend, once built).
@@ -169,8 +171,8 @@ final class RemoteBackend: Sendable {
     /// Probes until the provider answers (one loop at a time).
     private func startProbing() {
         let start = health.state.withLock { s -> Bool in
-            guard s.probing == nil, !s.stopped else { return false }
-            s.probing = Task {}  // claimed; replaced below
+            guard !s.probingActive, !s.stopped else { return false }
+            s.probingActive = true
             return true
         }
         guard start else { return }
@@ -182,13 +184,16 @@ final class RemoteBackend: Sendable {
                 let unready = self.health.state.withLock { !$0.stopped && $0.reason != nil }
                 let answered = unready ? await self.probeOnce() : true
                 if answered {
-                    self.health.state.withLock { $0.probing = nil }
+                    self.health.state.withLock {
+                        $0.probingActive = false
+                        $0.probing = nil
+                    }
                     return
                 }
             }
         }
         health.state.withLock { s in
-            if s.stopped { task.cancel() } else { s.probing = task }
+            if s.stopped { task.cancel() } else if s.probingActive { s.probing = task }
         }
     }
 

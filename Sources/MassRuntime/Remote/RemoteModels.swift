@@ -211,7 +211,7 @@ final class RemoteRerankModel: RemoteServedModel, RerankServing {
 
 /// Text classification logits from TEI's (or Mass's) `/predict` with raw scores; the labels are the provider's,
 /// learned from its first answer and sorted by name.
-final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing {
+final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing, ServicePairRecording {
     let backend: RemoteBackend
     private let learned = Mutex<[String]?>(nil)
 
@@ -231,7 +231,16 @@ final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing {
 
     func classify(_ inputs: [TextClassificationInput], truncate: Bool) async throws -> [[Float]] {
         try await backend.answer(
-            { deadline in try await self.call(inputs, truncate: truncate, deadline: deadline, retries: true) },
+            { deadline in
+                let started = ContinuousClock.now
+                let logits = try await self.call(inputs, truncate: truncate, deadline: deadline, retries: true)
+                let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+                self.backend.sample {
+                    let (name, candidate) = try self.backend.candidate(nil, as: (any TextClassificationServing).self)
+                    try await self.store(inputs, logits, seconds, name, candidate, origin: "traffic")
+                }
+                return logits
+            },
             fallback: { (other: any TextClassificationServing) in
                 let theirs = other.labels
                 let mine = self.learned.withLock { learned -> [String] in
@@ -246,6 +255,56 @@ final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing {
                 return try await other.classify(inputs, truncate: truncate).map { row in
                     mine.map { row[position[$0]!] }
                 }
+            })
+    }
+
+    func recordPairs(_ inputs: [String], candidate: String?) async throws -> Int {
+        let (name, local) = try backend.candidate(candidate, as: (any TextClassificationServing).self)
+        let texts = inputs.map { TextClassificationInput.text($0) }
+        let started = ContinuousClock.now
+        let logits: [[Float]]
+        do {
+            logits = try await call(texts, truncate: true, deadline: backend.deadline(), retries: true)
+        } catch let failure as RemoteFailure {
+            backend.counters.providerFailed(fellBack: false)
+            throw failure.runtimeError(model: identity.name)
+        }
+        let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+        backend.counters.answered(milliseconds: seconds * 1000)
+        try await store(texts, logits, seconds, name, local, origin: "inputs")
+        return inputs.count
+    }
+
+    /// Classifies the inputs with the candidate and writes one pair per input: both logits in this model's
+    /// label order (the provider's, sorted by name); the candidate must have the same labels.
+    private func store(
+        _ inputs: [TextClassificationInput], _ service: [[Float]], _ serviceSeconds: Double, _ name: String,
+        _ candidate: any TextClassificationServing, origin: String
+    ) async throws {
+        let mine = labels
+        let theirs = candidate.labels
+        guard Set(theirs) == Set(mine), theirs.count == mine.count else {
+            throw RuntimeError(
+                .invalidInput,
+                "candidate '\(name)' has labels \(theirs.sorted()); the service has \(mine)", param: "candidate")
+        }
+        let position = Dictionary(theirs.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let started = ContinuousClock.now
+        let local = try await candidate.classify(inputs, truncate: true).map { row in mine.map { row[position[$0]!] } }
+        let localSeconds = RemoteClient.seconds(ContinuousClock.now - started)
+        let n = Double(max(1, inputs.count))
+        try await backend.store(
+            inputs.indices.map { i in
+                let text: String
+                switch inputs[i] {
+                case .text(let t): text = t
+                case .pair(let a, let b): text = a + "\u{1F}" + b
+                }
+                return ServicePair(
+                    service: identity.name, candidate: name, kind: "logits", labels: mine, input: text,
+                    serviceOutput: service[i], candidateOutput: local[i],
+                    serviceMilliseconds: serviceSeconds * 1000 / n, candidateMilliseconds: localSeconds * 1000 / n,
+                    origin: origin)
             })
     }
 

@@ -93,6 +93,8 @@ public struct ServiceReport: Codable, Sendable {
         public var meanCosine: Double?
         /// Recall@10 agreement of nearest neighbours, each model in its own space (a full re-embed).
         public var recallAt10: Double?
+        /// Classification: the share of inputs given the service's top label.
+        public var topLabelAgreement: Double?
         /// The same inputs, per input: the service's and the candidate's time.
         public var serviceLatency: Percentiles?
         public var candidateLatency: Percentiles?
@@ -101,6 +103,7 @@ public struct ServiceReport: Codable, Sendable {
             case name, pairs
             case meanCosine = "mean_cosine"
             case recallAt10 = "recall_at_10"
+            case topLabelAgreement = "top_label_agreement"
             case serviceLatency = "service_latency_ms"
             case candidateLatency = "candidate_latency_ms"
         }
@@ -135,8 +138,12 @@ public struct ServiceReport: Codable, Sendable {
                     EmbeddingCalibration.neighbours(queries: local, corpus: local),
                     EmbeddingCalibration.neighbours(queries: service, corpus: service))
             }
+            let logits = all.suffix(2_000).filter { $0.kind == "logits" }
+            func top(_ v: [Float]) -> Int? { v.indices.max { v[$0] < v[$1] } }
+            let agreeing = logits.reduce(0) { $0 + (top($1.serviceOutput) == top($1.candidateOutput) ? 1 : 0) }
+            let topAgreement: Double? = logits.isEmpty ? nil : Double(agreeing) / Double(logits.count)
             return Candidate(
-                name: name, pairs: all.count, meanCosine: cosine, recallAt10: recall,
+                name: name, pairs: all.count, meanCosine: cosine, recallAt10: recall, topLabelAgreement: topAgreement,
                 serviceLatency: Percentiles(all.map(\.serviceMilliseconds)),
                 candidateLatency: Percentiles(all.map(\.candidateMilliseconds)))
         }

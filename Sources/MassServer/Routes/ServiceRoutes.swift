@@ -25,7 +25,7 @@ enum ServiceRoutes {
             guard let recording = model as? any ServicePairRecording else {
                 throw RuntimeError(
                     .wrongTask,
-                    "model '\(name)' is not a service-type model that records pairs (text-embedding, remote)",
+                    "model '\(name)' is not a service-type model that records pairs (text-embedding or text-classification)",
                     param: "model")
             }
             return recording
