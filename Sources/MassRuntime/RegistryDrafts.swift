@@ -19,6 +19,13 @@ public enum RegistryDrafts {
                 .invalid,
                 "unknown task '\(chosen)' (known: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        // A service-type model's version is its provider: its source is the provider's URL, its format "remote".
+        if let url = remoteURL(folder), source.kind == "folder" {
+            return VersionDraft(
+                task: task.rawValue, architecture: nil, format: "remote",
+                source: VersionSource(kind: "service", uri: url),
+                parent: parent, dataset: dataset, trainingRun: trainingRun, description: description, tags: tags)
+        }
         let architecture = (try? ModelFolder(directory: folder)).flatMap { f in
             ArchitectureRegistry.standard.entries.first { $0.tasks.contains(task) && $0.matches(f) }?.name
         }
@@ -37,6 +44,16 @@ public enum RegistryDrafts {
             }
         }
         return nil
+    }
+
+    /// The provider URL of a folder whose own mass.json has a `remote` block.
+    static func remoteURL(_ folder: URL) -> String? {
+        struct Keys: Decodable {
+            struct Remote: Decodable { let url: String? }
+            let remote: Remote?
+        }
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("mass.json")) else { return nil }
+        return (try? JSONDecoder().decode(Keys.self, from: data))?.remote?.url
     }
 
     /// The task a folder's files imply, for folders without mass.json (a hub repository): sentence-transformers

@@ -6,22 +6,7 @@ import Testing
 /// before the clock starts.
 @Suite(.serialized) struct BenchHTTPCommandTests {
     /// Runs `mass` with the arguments; returns its exit status, standard output and standard error.
-    func mass(_ arguments: [String]) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = LiveServer.binary
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self)
-        )
-    }
+    func mass(_ arguments: [String]) throws -> (Int32, String, String) { try BinaryRunner.separate(arguments) }
 
     @Test func reportsThroughputLatencyAndErrors() throws {
         let s = try LiveServer()

@@ -314,6 +314,24 @@ final class Shared<Value>: @unchecked Sendable {
 
 /// Runs the built binary and answers its standard output.
 enum BinaryRunner {
+    /// Runs `mass` with the arguments; its exit status, standard output and standard error apart.
+    static func separate(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = LiveServer.binary
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self)
+        )
+    }
+
     static func run(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = LiveServer.binary

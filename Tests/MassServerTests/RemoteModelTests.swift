@@ -57,6 +57,13 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
                     ), empty
                 ),
                 (
+                    "hedged",
+                    remote(
+                        "text-embedding",
+                        #""api": "openai-embeddings", "url": "\#(clfProxy.base)", "model": "minilm", "hedge_after_ms": 100, "call_timeout_ms": 3000"#
+                    ), empty
+                ),
+                (
                     "svc-v2",
                     remote("text-embedding", #""api": "kserve-v2", "url": "\#(provider.base)", "model": "minilm""#),
                     empty
@@ -314,6 +321,22 @@ final class RemoteRig: @unchecked Sendable {  // fields are set once in init
         #expect(try rig.front.metric(#"mass_remote_calls_total{model="svc",outcome="timeout"}"#) ?? 0 >= 1)
     }
 
+    @Test func aSlowCallIsHedged() async throws {
+        let rig = try await RemoteRig()
+        defer { rig.stop() }
+        #expect(try await rig.waitReady("hedged", true))
+        // The first call hangs for 2 s; the hedge made after 100 ms answers.
+        rig.clfProxy.script([.delay(milliseconds: 2000), .pass])
+        let reply = rig.embed("hedged")
+        #expect(reply.status == 200 && reply.vectors.count == 2 && reply.answeredBy == "hedged")
+        #expect(reply.seconds < 1.0)
+        #expect(try rig.front.metric(#"mass_remote_hedges_total{model="hedged"}"#) == 1)
+        // A fast answer makes no hedge.
+        let fast = rig.embed("hedged")
+        #expect(fast.status == 200)
+        #expect(try rig.front.metric(#"mass_remote_hedges_total{model="hedged"}"#) == 1)
+    }
+
     @Test func faultsWithoutAFallbackAreClearErrorsAndKeepTheKeySecret() async throws {
         let rig = try await RemoteRig()
         defer { rig.stop() }
@@ -444,21 +467,19 @@ enum Sharpen {
 }
 
 @Suite(.serialized) struct CalibrationServingTests {
-    func run(_ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
-        let process = Process()
-        process.executableURL = LiveServer.binary
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            String(decoding: data, as: UTF8.self), String(decoding: errors, as: UTF8.self), process.terminationStatus
-        )
+    func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        try BinaryRunner.separate(arguments)
+    }
+
+    /// The first `count` lines of the peer kit's corpus (varied English sentences), written to a file.
+    func corpus(_ count: Int, in rig: RemoteRig) throws -> URL {
+        let lines = try String(
+            contentsOf: FixturePaths.fixtures.deletingLastPathComponent().appendingPathComponent("peers/corpus.txt"),
+            encoding: .utf8
+        ).split(separator: "\n").prefix(count)
+        let file = rig.empty.appendingPathComponent("inputs-\(count).txt")
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        return file
     }
 
     @Test func pairsRecordedFromTheServiceFitAnAdapterThatIsServedAsAVersion() async throws {
@@ -466,12 +487,7 @@ enum Sharpen {
         defer { rig.stop() }
         let q = try Rotation.matrix(384, seed: 3)
         rig.proxy.transform { Rotation.rotate($0, q) }
-        let corpus = try String(
-            contentsOf: FixturePaths.fixtures.deletingLastPathComponent().appendingPathComponent("peers/corpus.txt"),
-            encoding: .utf8
-        ).split(separator: "\n").map(String.init)
-        let inputs = rig.empty.appendingPathComponent("inputs.txt")
-        try corpus.prefix(700).joined(separator: "\n").write(to: inputs, atomically: true, encoding: .utf8)
+        let inputs = try corpus(700, in: rig)
         // Record: each line answered by the service (through the rotating proxy) and by the local model.
         let recorded = try run([
             "services", "record", "svc", "--candidate", "local", "--inputs", inputs.path, "--url",
@@ -531,18 +547,39 @@ enum Sharpen {
         #expect((version["source"] as? [String: Any])?["uri"] as? String == "service:svc")
         #expect(version["dataset"] as? String == "pairs:svc/local:700")
         #expect(((version["metrics"] as? [String: Any])?["cosine_to_service"] as? Double ?? 0) > 0.99)
+        // The service itself as a registry model (its version is its provider), the calibrated local model as
+        // its next version, shadowed against it: the deployment's report compares them online.
+        let serviceFolder = rig.empty.appendingPathComponent("emb")
+        try FileManager.default.createDirectory(at: serviceFolder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: try #require(rig.front.repository).appendingPathComponent("svc/mass.json"),
+            to: serviceFolder.appendingPathComponent("mass.json"))
+        let repository = ["--repository", try #require(rig.front.repository).path] + rig.front.registryArguments
+        let registered = try run(["models", "register", serviceFolder.path, "--name", "emb"] + repository)
+        #expect(registered.status == 0 && registered.out.contains(#""kind" : "service""#), "\(registered)")
+        let second = try run(
+            ["services", "calibrate", "svc", "--candidate", "local", "--register", "emb"] + repository)
+        #expect(second.status == 0 && second.err.contains("registered emb version 2"), "\(second.err)")
+        let deployed = try run(["deploy", "set", "emb", "--route", "1=100", "--shadow", "2=1"] + repository)
+        #expect(deployed.status == 0, "\(deployed)")
+        var shadow: [String: Any] = [:]
+        for _ in 0..<100 {
+            let reply = rig.embed("emb", ["a shadowed request", "and another one"])
+            if reply.status == 200 && reply.answeredBy == "emb" {
+                (_, shadow) = try rig.front.request("GET", "/admin/v1/deployments/emb/report")
+                if shadow["compared"] as? Int ?? 0 >= 5 { break }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(shadow["shadow_version"] as? Int == 2 && shadow["primary_versions"] as? [Int] == [1], "\(shadow)")
+        #expect((shadow["agreement"] as? [String: Double])?["cosine"] ?? 0 > 0.98, "\(shadow)")
     }
 
     @Test func classificationPairsFitATemperatureThatIsServed() async throws {
         let rig = try await RemoteRig()
         defer { rig.stop() }
         rig.clfProxy.transform { Sharpen.scores($0, by: 3) }
-        let corpus = try String(
-            contentsOf: FixturePaths.fixtures.deletingLastPathComponent().appendingPathComponent("peers/corpus.txt"),
-            encoding: .utf8
-        ).split(separator: "\n").map(String.init)
-        let inputs = rig.empty.appendingPathComponent("inputs.txt")
-        try corpus.prefix(300).joined(separator: "\n").write(to: inputs, atomically: true, encoding: .utf8)
+        let inputs = try corpus(300, in: rig)
         let recorded = try run([
             "services", "record", "svc-clf", "--inputs", inputs.path, "--url", rig.front.base.absoluteString,
         ])
