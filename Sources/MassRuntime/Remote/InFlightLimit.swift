@@ -12,14 +12,10 @@ final class InFlightLimit: Sendable {
     }
 
     private let state: Mutex<State>
-    let limit: Int
 
     init(_ limit: Int) {
-        self.limit = limit
         state = Mutex(State(available: limit))
     }
-
-    var inUse: Int { limit - state.withLock { $0.available } }
 
     /// Takes a slot without waiting; false when none is free.
     func tryAcquire() -> Bool {

@@ -12,8 +12,6 @@ final class RemoteClient: Sendable {
     /// A 2xx answer's body.
     struct Answer: Sendable {
         let body: ByteBuffer
-        /// Seconds the successful call took.
-        let seconds: Double
     }
 
     let name: String
@@ -50,9 +48,6 @@ final class RemoteClient: Sendable {
     static let breakerHelp = "Circuit breaker of a service-type model's provider: 0 closed, 1 half-open, 2 open."
 
     func shutdown() async { try? await http.shutdown() }
-
-    var breakerState: CircuitBreaker.State { breaker.withLock { $0.state } }
-    var inFlight: Int { slots.inUse }
 
     /// Replaces every occurrence of the API key in provider text, and keeps it short.
     func redact(_ text: String) -> String {
@@ -186,9 +181,8 @@ final class RemoteClient: Sendable {
                 throw RemoteFailure.malformed(
                     reason: "too_large", message: "the answer is over \(config.maxResponseBytes) bytes")
             }
-            let seconds = Self.seconds(ContinuousClock.now - started)
             if (200..<300).contains(response.status.code) {
-                outcome = .success(Answer(body: bytes, seconds: seconds))
+                outcome = .success(Answer(body: bytes))
             } else {
                 let code = Int(response.status.code)
                 outcome = .failure(

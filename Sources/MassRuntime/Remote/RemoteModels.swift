@@ -52,6 +52,12 @@ extension RemoteServedModel {
         await backend.check { [weak self] deadline in try await self?.probe(deadline: deadline) }
     }
     var providerModel: String { backend.remote.model ?? backend.identity.name }
+    /// KServe's infer path for the provider's model name (escaped: a name is one path segment).
+    var inferPath: String {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let segment = providerModel.addingPercentEncoding(withAllowedCharacters: allowed) ?? providerModel
+        return "/v2/models/\(segment)/infer"
+    }
 }
 
 /// Text embeddings from an OpenAI-style `/v1/embeddings` or a KServe v2 `infer`.
@@ -142,7 +148,7 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
         switch backend.remote.api {
         case .kserveV2:
             let answer = try await client.post(
-                "/v2/models/\(providerModel)/infer",
+                inferPath,
                 body: RemoteWire.kserveRequest([RemoteWire.kserveTensor("text", texts)]), deadline: deadline,
                 retries: retries)
             vectors = try RemoteWire.kserveEmbeddings(answer.body, count: texts.count, dimension: expected)
@@ -198,7 +204,7 @@ final class RemoteRerankModel: RemoteServedModel, RerankServing {
                 [RemoteWire.kserveTensor("query", [query]), RemoteWire.kserveTensor("texts", texts)],
                 parameters: ["truncate": truncate])
             let answer = try await backend.client.post(
-                "/v2/models/\(providerModel)/infer", body: request, deadline: deadline, retries: retries)
+                inferPath, body: request, deadline: deadline, retries: retries)
             return try RemoteWire.kserveOutput(answer.body, name: "logits", rows: texts.count).values
         default:
             let answer = try await backend.client.post(
