@@ -471,6 +471,23 @@ enum Sharpen {
         try BinaryRunner.separate(arguments)
     }
 
+    /// Runs `mass services calibrate` on the front's repository and registry; the run and its JSON report.
+    func calibrate(_ arguments: [String], _ rig: RemoteRig) throws -> (
+        run: (status: Int32, out: String, err: String), report: [String: Any]
+    ) {
+        let repository = try #require(rig.front.repository).path
+        let calibrated = try run(
+            ["services", "calibrate"] + arguments + ["--repository", repository] + rig.front.registryArguments)
+        #expect(calibrated.status == 0, "\(calibrated.err)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(calibrated.out.utf8)) as? [String: Any], "\(calibrated)")
+        return (calibrated, report)
+    }
+
+    static func figure(_ report: [String: Any], _ part: String, _ key: String) -> Double {
+        (report[part] as? [String: Any])?[key] as? Double ?? .nan
+    }
+
     /// The first `count` lines of the peer kit's corpus (varied English sentences), written to a file.
     func corpus(_ count: Int, in rig: RemoteRig) throws -> URL {
         let lines = try String(
@@ -510,18 +527,9 @@ enum Sharpen {
         #expect(candidate["recall_at_10"] as? Double ?? 0 > 0.95)
         #expect((candidate["service_latency_ms"] as? [String: Any])?["samples"] as? Int == 700)
         // Fit and register.
-        let calibrated = try run(
-            [
-                "services", "calibrate", "svc", "--candidate", "local", "--register", "svc-cal", "--alias",
-                "production",
-                "--repository", try #require(rig.front.repository).path,
-            ] + rig.front.registryArguments)
-        #expect(calibrated.status == 0, "\(calibrated.err)")
-        let report = try #require(
-            try JSONSerialization.jsonObject(with: Data(calibrated.out.utf8)) as? [String: Any], "\(calibrated)")
-        func figure(_ part: String, _ key: String) -> Double {
-            (report[part] as? [String: Any])?[key] as? Double ?? .nan
-        }
+        let (calibrated, report) = try calibrate(
+            ["svc", "--candidate", "local", "--register", "svc-cal", "--alias", "production"], rig)
+        func figure(_ part: String, _ key: String) -> Double { Self.figure(report, part, key) }
         print("calibration (MiniLM vs MiniLM rotated):", calibrated.out.replacingOccurrences(of: "\n", with: " "))
         #expect(report["held_out_pairs"] as? Int ?? 0 > 80)
         #expect(abs(figure("before", "mean_cosine")) < 0.2)
@@ -584,17 +592,9 @@ enum Sharpen {
             "services", "record", "svc-clf", "--inputs", inputs.path, "--url", rig.front.base.absoluteString,
         ])
         #expect(recorded.status == 0 && recorded.out.contains("recorded 300 pairs"), "\(recorded)")
-        let calibrated = try run(
-            [
-                "services", "calibrate", "svc-clf", "--candidate", "clf-local", "--register", "clf-cal", "--adapter",
-                "temperature", "--repository", try #require(rig.front.repository).path,
-            ] + rig.front.registryArguments)
-        #expect(calibrated.status == 0, "\(calibrated.err)")
-        let report = try #require(
-            try JSONSerialization.jsonObject(with: Data(calibrated.out.utf8)) as? [String: Any], "\(calibrated)")
-        func figure(_ part: String, _ key: String) -> Double {
-            (report[part] as? [String: Any])?[key] as? Double ?? .nan
-        }
+        let (calibrated, report) = try calibrate(
+            ["svc-clf", "--candidate", "clf-local", "--register", "clf-cal", "--adapter", "temperature"], rig)
+        func figure(_ part: String, _ key: String) -> Double { Self.figure(report, part, key) }
         print("calibration (classifier vs itself x3):", calibrated.out.replacingOccurrences(of: "\n", with: " "))
         // The service is the candidate with logits x3: the temperature that makes them agree is 1/3.
         #expect(abs((report["temperature_value"] as? Double ?? 0) - 1.0 / 3) < 0.01)
