@@ -217,6 +217,33 @@ import Testing
         #expect(try RemoteWire.openAIEmbeddings(answer, count: 2, dimension: 2).vectors == [[1, 2], [3, 4]])
     }
 
+    @Test func theScannerReadsWhatJSONAllowsAndRefusesTheRest() throws {
+        // Other keys of every kind are passed over; white space, escapes and exponents are read.
+        let answer = buffer(
+            #" { "object" : "list", "model": "m\u00e9", "extra": {"a": [1, {"b": null}], "c": true, "d": false},"#
+                + #" "data": [ {"object": "embedding", "embedding": [ -1.5e-3 , 2E2, 0.125 ], "index": 0} ],"#
+                + #" "usage": {"total_tokens": 5, "prompt_tokens": 5} } "#)
+        let (vectors, tokens) = try RemoteWire.openAIEmbeddings(answer, count: 1, dimension: 3)
+        #expect(vectors == [[-0.0015, 200, 0.125]] && tokens == 5)
+        #expect(
+            try RemoteWire.openAIEmbeddings(
+                buffer(#"{"data": [{"index": 0, "embedding": [1]}]}"#), count: 1, dimension: nil
+            ).tokens == nil)
+        for bad in [
+            #"{"data": [{"index": 0, "embedding": [1]}]"#, #"{"data": [{"index": 0, "embedding": [1,]}]}"#,
+            #"{"data": [{"index": 0, "embedding": [1]}]} trailing"#, #"{"data": [{"index": "0", "embedding": [1]}]}"#,
+            #"{"data": [{"index": 0.5, "embedding": [1]}]}"#, #"{"data": [{"index": 0, "embedding": [nan]}]}"#,
+            #"{"data": [{"index": 0, "embedding": "AAAA"}]}"#, #"{"data": {}}"#, #"{"nodata": []}"#,
+            #"{"data": [{"index": 0, "embedding": [1e999]}]}"#, #"{"data": [{"index": 0, "embedding": [0x10]}]}"#,
+            #"{"data": [{"index": 0, "embedding": [1]}], "x": tru}"#,
+            #"{"data": [{"index": 0, "embedding": [1]}], "x": "unterminated}"#, "", "[]",
+        ] {
+            #expect(
+                reason { _ = try RemoteWire.openAIEmbeddings(buffer(bad), count: 1, dimension: nil) }
+                    == "malformed_json", "\(bad)")
+        }
+    }
+
     @Test func wrongAnswersAreNamed() {
         #expect(
             reason { _ = try RemoteWire.openAIEmbeddings(buffer("<html>"), count: 1, dimension: nil) }

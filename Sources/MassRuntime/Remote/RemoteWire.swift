@@ -25,19 +25,6 @@ public enum RemoteWire {
 
     // MARK: OpenAI embeddings
 
-    struct EmbeddingsAnswer: Decodable {
-        struct Item: Decodable {
-            let index: Int
-            let embedding: [Float]
-        }
-        struct Usage: Decodable {
-            let promptTokens: Int?
-            enum CodingKeys: String, CodingKey { case promptTokens = "prompt_tokens" }
-        }
-        let data: [Item]
-        let usage: Usage?
-    }
-
     static func openAIEmbeddingsRequest(_ texts: [String], model: String) -> ByteBuffer {
         body(["model": model, "input": texts, "encoding_format": "float"])
     }
@@ -46,19 +33,23 @@ public enum RemoteWire {
     public static func openAIEmbeddings(_ answer: ByteBuffer, count: Int, dimension: Int?) throws -> (
         vectors: [[Float]], tokens: Int?
     ) {
-        let decoded = try decode(EmbeddingsAnswer.self, answer, what: "the embeddings answer")
-        guard decoded.data.count == count else { throw wrongCount(decoded.data.count, count, "embeddings") }
+        let (items, tokens) = try EmbeddingsScanner.scan(answer.readableBytesView)
+        guard items.count == count else { throw wrongCount(items.count, count, "embeddings") }
         var vectors = [[Float]?](repeating: nil, count: count)
-        for item in decoded.data {
-            guard (0..<count).contains(item.index), vectors[item.index] == nil else {
+        for item in items {
+            guard let index = item.index, let embedding = item.embedding else {
                 throw RemoteFailure.malformed(
-                    reason: "wrong_count", message: "embedding index \(item.index) is out of range or repeated")
+                    reason: "malformed_json", message: "an embeddings item lacks its 'index' or 'embedding'")
             }
-            vectors[item.index] = item.embedding
+            guard (0..<count).contains(index), vectors[index] == nil else {
+                throw RemoteFailure.malformed(
+                    reason: "wrong_count", message: "embedding index \(index) is out of range or repeated")
+            }
+            vectors[index] = embedding
         }
         let result = vectors.map { $0! }
         try checkDimension(result, dimension)
-        return (result, decoded.usage?.promptTokens)
+        return (result, tokens)
     }
 
     static func checkDimension(_ vectors: [[Float]], _ expected: Int?) throws {
