@@ -135,8 +135,7 @@ public final class BatchingService<Model: BatchModel>: Sendable {
 
     /// Seconds since the service started (the state machine's clock).
     private var now: Double {
-        let d = clock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        (clock.now - start).inSeconds
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }

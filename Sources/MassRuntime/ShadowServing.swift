@@ -20,7 +20,7 @@ enum ShadowServing {
     static func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
         let start = ContinuousClock.now
         let result = try await body()
-        return (result, ShadowMirror.seconds(ContinuousClock.now - start))
+        return (result, (ContinuousClock.now - start).inSeconds)
     }
 }
 

@@ -48,7 +48,7 @@ public final class ShadowMirror: Sendable {
             let start = ContinuousClock.now
             do {
                 let comparison = try await compare(shadow)
-                let seconds = Self.seconds(ContinuousClock.now - start)
+                let seconds = (ContinuousClock.now - start).inSeconds
                 state.withLock { s in
                     s.inFlight -= 1
                     s.record(comparison, primaryVersion: primaryVersion, primary: primarySeconds, shadow: seconds)
@@ -85,10 +85,6 @@ public final class ShadowMirror: Sendable {
     /// The report of what has been compared so far.
     public func report(primary: [Int]) -> ShadowReport {
         state.withLock { $0.report(model: model, primary: primary, shadow: shadowVersion, sample: sample) }
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }
 
@@ -176,10 +172,9 @@ struct ShadowStatistics {
 
     func report(model: String, primary: [Int], shadow: Int, sample: Double) -> ShadowReport {
         func latency(_ values: [Double]) -> ShadowReport.Latency? {
-            guard !values.isEmpty else { return nil }
             let sorted = values.sorted()
-            func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(p * Double(sorted.count)))] * 1000 }
-            return .init(p50Ms: at(0.5), p99Ms: at(0.99))
+            guard let p50 = nearestRank(sorted, 0.5), let p99 = nearestRank(sorted, 0.99) else { return nil }
+            return .init(p50Ms: p50 * 1000, p99Ms: p99 * 1000)
         }
         return ShadowReport(
             model: model, primaryVersions: primary, shadowVersion: shadow, sample: sample, compared: compared,

@@ -536,7 +536,7 @@ enum Sharpen {
         #expect(figure("before", "recall_at_10") < 0.2)
         #expect(figure("procrustes", "mean_cosine") > 0.99)
         #expect(figure("procrustes", "recall_at_10") > 0.9)
-        #expect(figure("affine", "mean_cosine") > 0.95)
+        #expect(figure("affine", "mean_cosine") > 0.99)
         #expect(calibrated.err.contains("registered svc-cal version 1"))
         // The calibrated version is served (the registry poll) and answers like the service.
         #expect(try await rig.waitReady("svc-cal", true, seconds: 15))
@@ -544,9 +544,9 @@ enum Sharpen {
         let service = rig.embed("svc", fresh)
         let local = rig.embed("svc-cal", fresh)
         #expect(service.status == 200 && local.status == 200 && local.answeredBy == "svc-cal")
-        for (a, b) in zip(service.vectors, local.vectors) {
-            #expect(zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } > 0.98)
-        }
+        let served = zip(service.vectors, local.vectors).map { a, b in zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        print("calibrated version vs service, cosine of unseen texts:", served)
+        #expect(served.count == 2 && served.allSatisfy { $0 > 0.999 })
         // Lineage: the pairs and the service, and the figures as metrics.
         let (_, versionData) = try LiveServer.sync(
             URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/models/svc-cal/versions/1")))
@@ -580,7 +580,8 @@ enum Sharpen {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(shadow["shadow_version"] as? Int == 2 && shadow["primary_versions"] as? [Int] == [1], "\(shadow)")
-        #expect((shadow["agreement"] as? [String: Double])?["cosine"] ?? 0 > 0.98, "\(shadow)")
+        print("shadow agreement of the calibrated version:", shadow["agreement"] ?? "none")
+        #expect((shadow["agreement"] as? [String: Double])?["cosine"] ?? 0 > 0.999, "\(shadow)")
     }
 
     @Test func classificationPairsFitATemperatureThatIsServed() async throws {
@@ -614,7 +615,7 @@ enum Sharpen {
             return out
         }
         #expect(service.status == 200 && local.status == 200 && scores(local).count == 9)
-        for (key, value) in scores(service) { #expect(abs((scores(local)[key] ?? .nan) - value) < 0.01, "\(key)") }
+        for (key, value) in scores(service) { #expect(abs((scores(local)[key] ?? .nan) - value) < 1e-4, "\(key)") }
         let (_, reportData) = try LiveServer.sync(
             URLRequest(url: rig.front.base.appendingPathComponent("admin/v1/services/svc-clf/report")))
         let candidate =

@@ -56,27 +56,6 @@ public struct LogitAdapter: Sendable, Equatable {
     }
 }
 
-/// Writes float32 tensors as a safetensors file (header, then the data in order).
-enum SafeTensorsWriter {
-    static func encode(_ tensors: [(String, [Int], [Float])], metadata: [String: String]) -> Data {
-        var header: [String: Any] = ["__metadata__": metadata]
-        var offset = 0
-        for (name, shape, values) in tensors {
-            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + values.count * 4]]
-            offset += values.count * 4
-        }
-        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data()
-        while json.count % 8 != 0 { json.append(0x20) }
-        var data = Data()
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(json)
-        for (_, _, values) in tensors {
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        }
-        return data
-    }
-}
-
 /// Fits what makes a local classifier's probabilities agree with a service's (Guo et al. 2017): temperature
 /// scaling and vector scaling against the service's probabilities, judged on held-out pairs by agreement (the
 /// same top label as the service), expected calibration error against the service's labels, and cross-entropy

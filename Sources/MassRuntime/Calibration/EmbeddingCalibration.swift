@@ -90,9 +90,9 @@ public enum EmbeddingCalibration {
         let truth = neighbours(queries: heldService, corpus: heldService)
         func judge(_ mapped: [[Float]]?) -> Evaluation {
             guard let mapped else { return Evaluation(meanCosine: nil, recallAt10: nil) }
-            let cosine = zip(mapped, heldService).reduce(0.0) { $0 + Double(dot($1.0, $1.1)) } / Double(mapped.count)
             return Evaluation(
-                meanCosine: cosine, recallAt10: recall(neighbours(queries: mapped, corpus: heldService), truth))
+                meanCosine: Agreement.cosine(mapped, heldService),
+                recallAt10: recall(neighbours(queries: mapped, corpus: heldService), truth))
         }
         let report = Report(
             trainPairs: train.count, heldOutPairs: held.count, localDimension: dx, serviceDimension: dy,
@@ -164,20 +164,31 @@ public enum EmbeddingCalibration {
         return t
     }
 
-    static func dot(_ a: [Float], _ b: [Float]) -> Float {
-        var s: Float = 0
-        for i in a.indices { s += a[i] * b[i] }
-        return s
-    }
-
-    /// For each query i, the indexes of its 10 nearest corpus vectors by cosine, leaving out corpus item i
-    /// (queries and corpus are the same held-out pairs).
+    /// For each query i, the indexes of its 10 nearest corpus vectors by cosine (all unit length), leaving out
+    /// corpus item i (queries and corpus are the same held-out pairs). The similarities come from one SGEMM.
     static func neighbours(queries: [[Float]], corpus: [[Float]]) -> [[Int]] {
-        let k = min(10, corpus.count - 1)
-        return queries.indices.map { i in
-            var scored = corpus.indices.filter { $0 != i }.map { ($0, dot(queries[i], corpus[$0])) }
-            scored.sort { $0.1 > $1.1 }
-            return scored.prefix(k).map(\.0)
+        let n = queries.count
+        let m = corpus.count
+        let d = corpus.first?.count ?? 0
+        let k = min(10, m - 1)
+        guard n > 0, m > 1, d > 0, (try? BLAS.load()) != nil else { return Array(repeating: [], count: n) }
+        let q = queries.flatMap { $0 }
+        let c = corpus.flatMap { $0 }
+        var similarity = [Float](repeating: 0, count: n * m)
+        q.withUnsafeBufferPointer { q in
+            c.withUnsafeBufferPointer { c in
+                similarity.withUnsafeMutableBufferPointer { s in
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: n, n: m, k: d, alpha: 1, a: q.baseAddress!, lda: d,
+                        b: c.baseAddress!, ldb: d, beta: 0, c: s.baseAddress!, ldc: m)
+                }
+            }
+        }
+        return (0..<n).map { i in
+            let row = similarity[(i * m)..<((i + 1) * m)]
+            var order = Array(0..<m).filter { $0 != i }
+            order.sort { row[row.startIndex + $0] > row[row.startIndex + $1] }
+            return Array(order.prefix(k))
         }
     }
 

@@ -112,7 +112,7 @@ final class RemoteBackend: Sendable {
         do {
             let started = ContinuousClock.now
             let value = try await call(deadline())
-            let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+            let seconds = (ContinuousClock.now - started).inSeconds
             RequestRouting.current?.add(compute: seconds)
             counters.answered(milliseconds: seconds * 1000)
             return value

@@ -173,7 +173,7 @@ final class RemoteClient: Sendable {
         request.body = .bytes(body)
         let outcome: Result<Answer, RemoteFailure>
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(Self.nanoseconds(budget))))
+            let response = try await http.execute(request, timeout: .nanoseconds(Int64(budget.inSeconds * 1e9)))
             let bytes: ByteBuffer
             do {
                 bytes = try await response.body.collect(upTo: config.maxResponseBytes)
@@ -195,7 +195,7 @@ final class RemoteClient: Sendable {
         } catch {
             outcome = .failure(classify(error))
         }
-        count(outcome, seconds: Self.seconds(ContinuousClock.now - started), cancelled: Task.isCancelled)
+        count(outcome, seconds: (ContinuousClock.now - started).inSeconds, cancelled: Task.isCancelled)
         return outcome
     }
 
@@ -252,13 +252,7 @@ final class RemoteClient: Sendable {
         return base + path
     }
 
-    private func now() -> Double { Self.seconds(ContinuousClock.now - origin) }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
-    static func nanoseconds(_ d: Duration) -> Double { seconds(d) * 1e9 }
+    private func now() -> Double { (ContinuousClock.now - origin).inSeconds }
 
     /// The provider's error message: OpenAI's `error.message`, TEI's `error`, KServe's `error`, else the text.
     static func message(_ body: ByteBuffer) -> String {

@@ -85,7 +85,7 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
             { deadline in
                 let started = ContinuousClock.now
                 let result = try await self.call(texts, deadline: deadline, retries: true)
-                let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+                let seconds = (ContinuousClock.now - started).inSeconds
                 self.backend.sample {
                     let (name, candidate) = try self.backend.candidate(nil, as: (any TextEmbeddingServing).self)
                     try await self.store(texts, result.embeddings, seconds, name, candidate, origin: "traffic")
@@ -112,9 +112,9 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
             backend.counters.providerFailed(fellBack: false)
             throw failure.runtimeError(model: identity.name)
         }
-        backend.counters.answered(milliseconds: RemoteClient.seconds(ContinuousClock.now - started) * 1000)
+        backend.counters.answered(milliseconds: (ContinuousClock.now - started).inSeconds * 1000)
         try await store(
-            inputs, result.embeddings, RemoteClient.seconds(ContinuousClock.now - started), name, local,
+            inputs, result.embeddings, (ContinuousClock.now - started).inSeconds, name, local,
             origin: "inputs")
         return inputs.count
     }
@@ -126,7 +126,7 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
     ) async throws {
         let started = ContinuousClock.now
         let local = try await candidate.embed(texts).embeddings
-        let localSeconds = RemoteClient.seconds(ContinuousClock.now - started)
+        let localSeconds = (ContinuousClock.now - started).inSeconds
         let n = Double(max(1, texts.count))
         try await backend.store(
             texts.indices.map { i in
@@ -240,7 +240,7 @@ final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing, 
             { deadline in
                 let started = ContinuousClock.now
                 let logits = try await self.call(inputs, truncate: truncate, deadline: deadline, retries: true)
-                let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+                let seconds = (ContinuousClock.now - started).inSeconds
                 self.backend.sample {
                     let (name, candidate) = try self.backend.candidate(nil, as: (any TextClassificationServing).self)
                     try await self.store(inputs, logits, seconds, name, candidate, origin: "traffic")
@@ -275,7 +275,7 @@ final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing, 
             backend.counters.providerFailed(fellBack: false)
             throw failure.runtimeError(model: identity.name)
         }
-        let seconds = RemoteClient.seconds(ContinuousClock.now - started)
+        let seconds = (ContinuousClock.now - started).inSeconds
         backend.counters.answered(milliseconds: seconds * 1000)
         try await store(texts, logits, seconds, name, local, origin: "inputs")
         return inputs.count
@@ -297,7 +297,7 @@ final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing, 
         let position = Dictionary(theirs.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let started = ContinuousClock.now
         let local = try await candidate.classify(inputs, truncate: true).map { row in mine.map { row[position[$0]!] } }
-        let localSeconds = RemoteClient.seconds(ContinuousClock.now - started)
+        let localSeconds = (ContinuousClock.now - started).inSeconds
         let n = Double(max(1, inputs.count))
         try await backend.store(
             inputs.indices.map { i in

@@ -31,12 +31,13 @@ public struct Percentiles: Codable, Sendable, Equatable {
     public var samples: Int
 
     public init?(_ values: [Double]) {
-        guard !values.isEmpty else { return nil }
         let sorted = values.sorted()
-        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.down)))] }
-        p50 = at(0.5)
-        p95 = at(0.95)
-        p99 = at(0.99)
+        guard let p50 = nearestRank(sorted, 0.5), let p95 = nearestRank(sorted, 0.95),
+            let p99 = nearestRank(sorted, 0.99)
+        else { return nil }
+        self.p50 = p50
+        self.p95 = p95
+        self.p99 = p99
         samples = sorted.count
     }
 }
@@ -114,7 +115,7 @@ public struct ServiceReport: Codable, Sendable {
     public var candidates: [Candidate]
 
     /// The report from a service's statistics and its recorded pairs (grouped by candidate; the newest 2,000 of
-    /// each are compared).
+    /// each are compared; 1,000 for the neighbour search).
     public static func make(service: String, statistics: ServiceStatistics, pairs: [ServicePair]) -> ServiceReport {
         let byCandidate = Dictionary(grouping: pairs, by: \.candidate)
         let candidates = byCandidate.keys.sorted().map { name -> Candidate in
@@ -122,16 +123,10 @@ public struct ServiceReport: Codable, Sendable {
             let recent = Array(all.suffix(2_000)).filter { $0.kind == "embedding" }
             let same = recent.filter { $0.serviceOutput.count == $0.candidateOutput.count }
             let cosine =
-                same.isEmpty
-                ? nil
-                : same.reduce(0.0) {
-                    $0
-                        + Double(
-                            EmbeddingCalibration.dot(
-                                LinearAdapter.unit($1.serviceOutput), LinearAdapter.unit($1.candidateOutput)))
-                } / Double(same.count)
+                same.isEmpty ? nil : Agreement.cosine(same.map(\.serviceOutput), same.map(\.candidateOutput))
             var recall: Double?
             if recent.count > 10 {
+                let recent = recent.suffix(1_000)
                 let service = recent.map { LinearAdapter.unit($0.serviceOutput) }
                 let local = recent.map { LinearAdapter.unit($0.candidateOutput) }
                 recall = EmbeddingCalibration.recall(
@@ -139,9 +134,8 @@ public struct ServiceReport: Codable, Sendable {
                     EmbeddingCalibration.neighbours(queries: service, corpus: service))
             }
             let logits = all.suffix(2_000).filter { $0.kind == "logits" }
-            func top(_ v: [Float]) -> Int? { v.indices.max { v[$0] < v[$1] } }
-            let agreeing = logits.reduce(0) { $0 + (top($1.serviceOutput) == top($1.candidateOutput) ? 1 : 0) }
-            let topAgreement: Double? = logits.isEmpty ? nil : Double(agreeing) / Double(logits.count)
+            let topAgreement =
+                logits.isEmpty ? nil : Agreement.top1(logits.map(\.serviceOutput), logits.map(\.candidateOutput))
             return Candidate(
                 name: name, pairs: all.count, meanCosine: cosine, recallAt10: recall, topLabelAgreement: topAgreement,
                 serviceLatency: Percentiles(all.map(\.serviceMilliseconds)),
