@@ -98,16 +98,16 @@ struct TranscribeCommand: AsyncParsableCommand {
         options.timestamps = !withoutTimestamps
         options.conditionOnPreviousText = !noConditionOnPreviousText
         options.wordTimestamps = wordTimestamps
-        if let prompt { options.initialPrompt = try service.transcriber.promptTokens(prompt) }
         let failed = try await Self.transcribe(
-            files, service: service, options: options, window: 2 * batch, format: format)
+            files, service: service, request: SpeechRequest(options: options, prompt: prompt), window: 2 * batch,
+            format: format)
         if failed { throw ExitCode(1) }
     }
 
     /// Submits the files to the service, at most `window` at a time (the batcher joins them into its running
     /// batch as sessions finish), and prints each transcript in the files' order. Answers whether any file failed.
     static func transcribe(
-        _ files: [String], service: any SpeechRecognitionServing, options: WhisperOptions, window: Int,
+        _ files: [String], service: any SpeechRecognitionServing, request: SpeechRequest, window: Int,
         format: Format
     ) async throws -> Bool {
         var failed = false
@@ -123,8 +123,8 @@ struct TranscribeCommand: AsyncParsableCommand {
                 group.addTask {
                     do {
                         let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                        let (transcript, _) = try await service.transcribe(file: Array(data), options: options)
-                        return (index, .success(transcript))
+                        let transcription = try await service.transcribe(file: Array(data), request: request)
+                        return (index, .success(transcription.transcript))
                     } catch {
                         return (index, .failure(error))
                     }

@@ -32,12 +32,37 @@ public final class WhisperTranscriber: TaskModel {
         public let noSpeechProbability: Double
         /// With word timestamps; empty otherwise.
         public let words: [Word]
+
+        /// Statistics default to 0 for segments read from another implementation's answer (a provider's).
+        public init(
+            start: Double, end: Double, text: String, tokens: [Int] = [], seek: Int = 0, temperature: Double = 0,
+            averageLogProbability: Double = 0, compressionRatio: Double = 0, noSpeechProbability: Double = 0,
+            words: [Word] = []
+        ) {
+            self.start = start
+            self.end = end
+            self.text = text
+            self.tokens = tokens
+            self.seek = seek
+            self.temperature = temperature
+            self.averageLogProbability = averageLogProbability
+            self.compressionRatio = compressionRatio
+            self.noSpeechProbability = noSpeechProbability
+            self.words = words
+        }
     }
 
     public struct TimedTranscript: Sendable {
         public let segments: [Segment]
         /// Every decoder call, in order (for parity checks).
         public let windows: [Window]
+
+        /// `windows` is empty for a transcript read from a provider's answer.
+        public init(segments: [Segment], windows: [Window] = []) {
+            self.segments = segments
+            self.windows = windows
+        }
+
         public var text: String {
             segments.map(\.text).joined().trimmingCharacters(in: .whitespaces)
         }

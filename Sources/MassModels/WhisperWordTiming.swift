@@ -14,6 +14,13 @@ extension WhisperTranscriber {
         public var start: Double
         public var end: Double
         public var probability: Double
+
+        public init(word: String, start: Double, end: Double, probability: Double = 0) {
+            self.word = word
+            self.start = start
+            self.end = end
+            self.probability = probability
+        }
     }
 
     struct AlignedWord {

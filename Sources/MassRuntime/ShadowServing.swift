@@ -125,18 +125,15 @@ final class ShadowedSpeech: ShadowedBase<any SpeechRecognitionServing>, SpeechRe
     @unchecked Sendable
 {
     init(_ p: any SpeechRecognitionServing, _ m: ShadowMirror) { super.init(p, base: p, m) }
-    var transcriber: WhisperTranscriber { primary.transcriber }
 
-    func transcribe(file: [UInt8], options: WhisperOptions) async throws -> (
-        WhisperTranscriber.TimedTranscript, seconds: Double
-    ) {
+    func transcribe(file: [UInt8], request: SpeechRequest) async throws -> Transcription {
         let (result, seconds) = try await ShadowServing.timed {
-            try await primary.transcribe(file: file, options: options)
+            try await primary.transcribe(file: file, request: request)
         }
-        let text = result.0.text
+        let text = result.transcript.text
         mirror.maybe(primaryVersion: identity.version, primarySeconds: seconds) { shadow in
             guard let s = shadow as? any SpeechRecognitionServing else { throw RuntimeError(.wrongTask, "shadow") }
-            let other = try await s.transcribe(file: file, options: options).0.text
+            let other = try await s.transcribe(file: file, request: request).transcript.text
             let wer = Agreement.wordErrorRate(reference: text, hypothesis: other)
             return ShadowComparison(
                 scores: ["wer": wer], disagrees: wer > 0, input: String(format: "%.1f s of audio", result.seconds),

@@ -57,13 +57,43 @@ public struct SpeechBatch: BatchModel {
     public var unitsMetric: (name: String, help: String) { ("mass_audio_seconds_total", "Audio seconds transcribed.") }
 }
 
+/// What a client asks of a transcription, whoever answers it: a local Whisper decodes with `options` and the
+/// prompt's tokens; a provider gets the prompt, language and first temperature as its API's fields.
+public struct SpeechRequest: Sendable, Equatable {
+    /// How a local Whisper decodes (beam, temperatures, word timestamps; faster-whisper's defaults).
+    public var options: WhisperOptions
+    /// Text before the audio (faster-whisper's `initial_prompt`, OpenAI's `prompt`).
+    public var prompt: String?
+    /// ISO-639-1 code of the speech (nil: the model's own).
+    public var language: String?
+
+    public init(options: WhisperOptions = WhisperOptions(), prompt: String? = nil, language: String? = nil) {
+        self.options = options
+        self.prompt = prompt
+        self.language = language
+    }
+}
+
+/// A transcript with what the response formats say about the audio.
+public struct Transcription: Sendable {
+    public let transcript: WhisperTranscriber.TimedTranscript
+    /// The audio's length.
+    public let seconds: Double
+    /// The language's English name ("english"), as OpenAI's verbose_json gives it.
+    public let language: String
+
+    public init(transcript: WhisperTranscriber.TimedTranscript, seconds: Double, language: String) {
+        self.transcript = transcript
+        self.seconds = seconds
+        self.language = language
+    }
+}
+
 /// What the speech routes need of a served model.
 public protocol SpeechRecognitionServing: ServedModel {
-    var transcriber: WhisperTranscriber { get }
-    /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3).
-    func transcribe(file: [UInt8], options: WhisperOptions) async throws -> (
-        WhisperTranscriber.TimedTranscript, seconds: Double
-    )
+    /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3). A language the model cannot transcribe is a
+    /// `RuntimeError(.invalidInput)` naming `language`.
+    func transcribe(file: [UInt8], request: SpeechRequest) async throws -> Transcription
 }
 
 /// Serves one Whisper model: audio files are decoded and resampled off the cooperative pool, then queued.
@@ -96,10 +126,17 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
     public func warmUp() async throws { _ = try await transcribe(samples: [Float](repeating: 0, count: 16000)) }
 
     /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3). Throws `AudioError` for a file that cannot be read
-    /// or is longer than `max_audio_seconds`.
-    public func transcribe(file: [UInt8], options: WhisperOptions = WhisperOptions()) async throws -> (
-        WhisperTranscriber.TimedTranscript, seconds: Double
-    ) {
+    /// or is longer than `max_audio_seconds`, and `invalidInput` for a language other than English (the `.en`
+    /// models) or a prompt without the folder's tokenizer.
+    public func transcribe(file: [UInt8], request: SpeechRequest = SpeechRequest()) async throws -> Transcription {
+        if let language = request.language, language.lowercased() != "en" {
+            throw RuntimeError(
+                .invalidInput,
+                "model '\(identity.name)' is English-only; 'language' must be \"en\", not \"\(language)\"",
+                param: "language")
+        }
+        var options = request.options
+        if let prompt = request.prompt { options.initialPrompt = try transcriber.promptTokens(prompt) }
         let maxSeconds = config.maxAudioSeconds
         let transcriber = self.transcriber
         // Decoding, resampling and the log-mel front end run here, not on the model's worker, where they would
@@ -109,7 +146,7 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
             return (transcriber.features(clip.samples), clip.seconds)
         }
         let transcript = try await batcher.submit(TranscriptionJob(features: features, options: options))
-        return (transcript, seconds)
+        return Transcription(transcript: transcript, seconds: seconds, language: "english")
     }
 
     /// Transcribes samples already at 16 kHz (the warm-up, benchmarks).

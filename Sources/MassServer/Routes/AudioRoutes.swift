@@ -26,26 +26,20 @@ enum AudioRoutes {
                 let name = fields.model
                 let service = try state.model(
                     name, as: (any SpeechRecognitionServing).self, serving: .speechRecognition)
-                if let language = fields.language, language.lowercased() != "en" {
-                    throw APIError.badRequest(
-                        "model '\(name)' is English-only; 'language' must be \"en\", not \"\(language)\"", .openAI,
-                        param: "language")
-                }
-                var options = WhisperOptions()
-                if let prompt = fields.prompt { options.initialPrompt = try service.transcriber.promptTokens(prompt) }
-                if let t = fields.temperature { options.temperatures = temperatures(from: t) }
+                var request = SpeechRequest(prompt: fields.prompt, language: fields.language)
+                if let t = fields.temperature { request.options.temperatures = temperatures(from: t) }
                 let granularities = fields.granularities
                 let format = fields.format
                 let file = fields.file
-                options.wordTimestamps = granularities.contains("word")
-                let chosen = options
-                let (transcript, seconds) = try await context.cancellingOnDisconnect {
-                    try await service.transcribe(file: Array(file), options: chosen)
+                request.options.wordTimestamps = granularities.contains("word")
+                let chosen = request
+                let transcription = try await context.cancellingOnDisconnect {
+                    try await service.transcribe(file: Array(file), request: chosen)
                 }
                 return render(
-                    transcript, seconds: seconds, format: format,
+                    transcription, format: format,
                     segments: granularities.isEmpty || granularities.contains("segment"),
-                    words: options.wordTimestamps)
+                    words: chosen.options.wordTimestamps)
             }
         }
     }
@@ -124,7 +118,7 @@ enum AudioRoutes {
                     group.addTask {
                         // Awaited before the tuple is built: Swift 6.3 at -O can lose the part of a task's tuple
                         // result written before a suspension (swiftlang/swift#91911).
-                        let text = try await service.transcribe(file: file, options: WhisperOptions()).0.text
+                        let text = try await service.transcribe(file: file, request: SpeechRequest()).transcript.text
                         return (index, text)
                     }
                 }
@@ -145,9 +139,9 @@ enum AudioRoutes {
     }
 
     static func render(
-        _ t: WhisperTranscriber.TimedTranscript, seconds: Double, format: Format, segments: Bool = true,
-        words: Bool = false
+        _ transcription: Transcription, format: Format, segments: Bool = true, words: Bool = false
     ) -> Response {
+        let t = transcription.transcript
         func plain(_ text: String, _ type: String) -> Response {
             Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
@@ -159,7 +153,8 @@ enum AudioRoutes {
         case .vtt: return plain(t.vtt, "text/vtt; charset=utf-8")
         case .verboseJSON:
             var object: [String: Any] = [
-                "task": "transcribe", "language": "english", "duration": seconds, "text": t.text,
+                "task": "transcribe", "language": transcription.language, "duration": transcription.seconds,
+                "text": t.text,
             ]
             if segments {
                 object["segments"] = t.segments.enumerated().map { i, s in
