@@ -16,31 +16,51 @@ struct ServicesCommand: AsyncParsableCommand {
 struct ServicesRecord: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
-        abstract: "Record calibration pairs: each line of a file answered by the service and a local candidate.")
+        abstract:
+            "Record calibration pairs: each line of a file (or audio file) answered by the service and a local candidate."
+    )
 
     @Argument(help: "The service-type model (as the server names it).") var name: String
     @Option(name: .long, help: "The local model that answers too (default: the model's remote.record.candidate).")
     var candidate: String?
-    @Option(name: .long, help: "Inputs, one per line (blank lines are skipped).") var inputs: String
+    @Option(name: .long, help: "Inputs, one per line (blank lines are skipped).") var inputs: String?
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help: "Audio files (WAV, FLAC, OGG, MP3) for a speech service, instead of --inputs.")
+    var audio: [String] = []
     @Option(name: .long, help: "The server, http://HOST:PORT.") var url = "http://127.0.0.1:8080"
     @Option(name: .long, help: "An admin API key (or $MASS_API_KEY).") var key: String?
-    @Option(name: .long, help: "Inputs per request.") var batch = 32
+    @Option(name: .long, help: "Inputs (or audio files) per request.") var batch = 32
 
     func run() async throws {
         guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1-256") }
-        guard let text = try? String(contentsOfFile: inputs, encoding: .utf8) else {
-            throw CLIError("cannot read \(inputs) as UTF-8 text")
+        guard (inputs == nil) != audio.isEmpty else { throw ValidationError("give either --inputs or --audio") }
+        let field: String
+        let items: [String]
+        if let inputs {
+            guard let text = try? String(contentsOfFile: inputs, encoding: .utf8) else {
+                throw CLIError("cannot read \(inputs) as UTF-8 text")
+            }
+            items = text.split(whereSeparator: \.isNewline).map(String.init).filter {
+                !$0.trimmingCharacters(in: .whitespaces).isEmpty
+            }
+            guard !items.isEmpty else { throw CLIError("\(inputs) has no inputs") }
+            field = "inputs"
+        } else {
+            items = try audio.map { path in
+                guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else {
+                    throw CLIError("cannot read \(path) (or it is empty)")
+                }
+                return data.base64EncodedString()
+            }
+            field = "audio"
         }
-        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter {
-            !$0.trimmingCharacters(in: .whitespaces).isEmpty
-        }
-        guard !lines.isEmpty else { throw CLIError("\(inputs) has no inputs") }
         let (host, port) = try HTTPConnection.endpoint(url)
         let connection = HTTPConnection(host: host, port: port)
         let apiKey = key ?? ProcessInfo.processInfo.environment["MASS_API_KEY"]
         var recorded = 0
-        for start in stride(from: 0, to: lines.count, by: batch) {
-            var body: [String: Any] = ["inputs": Array(lines[start..<min(lines.count, start + batch)])]
+        for start in stride(from: 0, to: items.count, by: batch) {
+            var body: [String: Any] = [field: Array(items[start..<min(items.count, start + batch)])]
             if let candidate { body["candidate"] = candidate }
             let response = try connection.post(
                 "/admin/v1/services/\(name)/pairs", body: Array(try JSONSerialization.data(withJSONObject: body)),
@@ -95,8 +115,9 @@ struct ServicesCalibrate: AsyncParsableCommand {
             and recall@10 agreement in the service's index, before (the candidate as it is), after each map, and \
             for a full re-embed with the candidate. Classification services: temperature and vector scaling; the \
             report gives top-label agreement, expected calibration error against the service's labels and \
-            cross-entropy to its probabilities, before and after. With --register NAME the candidate plus the \
-            chosen adapter becomes the next version of NAME (source 'calibration', dataset the pairs, the \
+            cross-entropy to its probabilities, before and after. Speech services: nothing is fitted; the report \
+            gives the word error rate of the candidate's transcripts against the service's over every pair. With \
+            --register NAME the candidate plus the chosen adapter (none for speech) becomes the next version of NAME (source 'calibration', dataset the pairs, the \
             figures as its metrics), ready to deploy, canary or shadow against the service.
             """)
 
@@ -125,10 +146,22 @@ struct ServicesCalibrate: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             var metrics: [String: Double] = ["calibration_pairs": Double(pairs.count)]
-            let file: Data
+            let file: Data?
             let chosenKind: String
             let task: String
-            if kind == "logits" {
+            if kind == "transcript" {
+                // Nothing to fit: the report is the word error rate of the candidate against the service, and a
+                // registered version is the candidate as it is, with its lineage and these figures.
+                guard let agreement = TranscriptAgreement(pairs) else { return }
+                print(String(decoding: try encoder.encode(agreement), as: UTF8.self))
+                guard register != nil else { return }
+                guard adapter == nil else { throw ValidationError("a speech service has no --adapter to choose") }
+                file = nil
+                chosenKind = "no"
+                task = "speech-recognition"
+                metrics["word_error_rate"] = agreement.wordErrorRate
+                metrics["same_transcript"] = agreement.same
+            } else if kind == "logits" {
                 let (report, temperature, vector) = try ClassificationCalibration.calibrate(
                     local: pairs.map(\.candidateOutput), service: pairs.map(\.serviceOutput),
                     keys: pairs.map(\.input), heldOut: heldOut)
@@ -178,11 +211,11 @@ struct ServicesCalibrate: AsyncParsableCommand {
             guard let target = register else { return }
             let folder = try buildFolder(adapter: file, task: task)
             defer { try? FileManager.default.removeItem(at: folder) }
-            let draft = VersionDraft(
-                task: task, architecture: nil, format: "safetensors",
-                source: VersionSource(kind: "calibration", uri: "service:\(name)"),
+            // The architecture and format as for any folder (the candidate's files are unchanged).
+            let draft = try RegistryDrafts.draft(
+                folder: folder, task: task, source: VersionSource(kind: "calibration", uri: "service:\(name)"),
                 dataset: "pairs:\(name)/\(candidate):\(pairs.count)",
-                description: "\(candidate) with a \(chosenKind) adapter to \(name)",
+                description: "\(candidate) with \(file == nil ? "no" : "a \(chosenKind)") adapter to \(name)",
                 tags: ["service": name, "candidate": candidate, "adapter": chosenKind])
             let version = try await registry.register(
                 folder: folder, name: target, draft: draft, alias: alias, actor: options.who)
@@ -221,12 +254,12 @@ struct ServicesCalibrate: AsyncParsableCommand {
         return (entry.versionDirectory(version), config)
     }
 
-    /// The candidate's files plus the adapter and a mass.json that applies it, in a temporary folder.
-    func buildFolder(adapter: Data, task: String) throws -> URL {
+    /// The candidate's files plus the adapter (if any) and a mass.json that applies it, in a temporary folder.
+    func buildFolder(adapter: Data?, task: String) throws -> URL {
         let (source, base) = try candidateFolder()
         var config = base
         config["task"] = task
-        config["adapter"] = LinearAdapter.fileName
+        config["adapter"] = adapter == nil ? nil : LinearAdapter.fileName
         config.removeValue(forKey: "version_policy")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mass-calibrated-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -236,7 +269,7 @@ struct ServicesCalibrate: AsyncParsableCommand {
                 at: source.appendingPathComponent(item).resolvingSymlinksInPath(),
                 to: folder.appendingPathComponent(item))
         }
-        try adapter.write(to: folder.appendingPathComponent(LinearAdapter.fileName))
+        try adapter?.write(to: folder.appendingPathComponent(LinearAdapter.fileName))
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
             to: folder.appendingPathComponent("mass.json"))
         return folder
@@ -288,6 +321,12 @@ struct ServicesReport: AsyncParsableCommand {
             print(
                 "  agreement: mean cosine \(c.meanCosine.map { String(format: "%.4f", $0) } ?? "-"), recall@10 (re-embed) \(c.recallAt10.map { String(format: "%.3f", $0) } ?? "-")"
             )
+            if let wer = c.wordErrorRate {
+                print(
+                    String(
+                        format: "  transcripts: word error rate %.4f against the service, %.1f %% the same", wer,
+                        100 * (c.sameTranscript ?? 0)))
+            }
             print("  per input, same inputs: service \(ms(c.serviceLatency)); candidate \(ms(c.candidateLatency))")
         }
     }

@@ -165,6 +165,14 @@ enum RegistrySchema {
             try await db.create(index: "service_pairs_by_model").on("service_pairs").column("service")
                 .column("candidate").column("id").run()
         },
+        Migration(version: 5, summary: "service pairs of transcripts") { db in
+            // Speech pairs keep both transcripts as text (their numeric outputs are empty). One column per
+            // statement: SQLite alters a table one column at a time.
+            for column in ["service_text", "candidate_text"] {
+                try await db.alter(table: "service_pairs")
+                    .column(column, type: .text, .notNull, .default(SQLLiteral.string(""))).run()
+            }
+        },
     ]
 
     /// The newest schema this build knows.

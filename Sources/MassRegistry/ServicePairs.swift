@@ -6,13 +6,17 @@ import SQLKit
 public struct ServicePair: Codable, Sendable, Equatable {
     public var service: String
     public var candidate: String
-    /// What the outputs are: "embedding" (vectors), "logits" (classification or rerank scores).
+    /// What the outputs are: "embedding" (vectors), "logits" (classification or rerank scores), "transcript"
+    /// (texts, in `serviceText` and `candidateText`).
     public var kind: String
     /// The label of each logit, in order ("logits" pairs; empty for embeddings).
     public var labels: [String]
     public var input: String
     public var serviceOutput: [Float]
     public var candidateOutput: [Float]
+    /// The outputs of "transcript" pairs (empty for the others).
+    public var serviceText: String
+    public var candidateText: String
     public var serviceMilliseconds: Double
     public var candidateMilliseconds: Double
     /// "traffic" (sampled live requests) or "inputs" (a list sent to record).
@@ -23,8 +27,8 @@ public struct ServicePair: Codable, Sendable, Equatable {
     public init(
         service: String, candidate: String, kind: String, labels: [String] = [], input: String,
         serviceOutput: [Float],
-        candidateOutput: [Float], serviceMilliseconds: Double, candidateMilliseconds: Double, origin: String,
-        at: Int = 0
+        candidateOutput: [Float], serviceText: String = "", candidateText: String = "", serviceMilliseconds: Double,
+        candidateMilliseconds: Double, origin: String, at: Int = 0
     ) {
         self.service = service
         self.candidate = candidate
@@ -33,6 +37,8 @@ public struct ServicePair: Codable, Sendable, Equatable {
         self.input = input
         self.serviceOutput = serviceOutput
         self.candidateOutput = candidateOutput
+        self.serviceText = serviceText
+        self.candidateText = candidateText
         self.serviceMilliseconds = serviceMilliseconds
         self.candidateMilliseconds = candidateMilliseconds
         self.origin = origin
@@ -55,6 +61,8 @@ public final class ServicePairStore: Sendable {
         var input: String
         var serviceOutput: String
         var candidateOutput: String
+        var serviceText: String
+        var candidateText: String
         var serviceMs: Double
         var candidateMs: Double
         var origin: String
@@ -70,7 +78,8 @@ public final class ServicePairStore: Sendable {
                 service: p.service, candidate: p.candidate, kind: p.kind,
                 labels: String(decoding: try JSONEncoder().encode(p.labels), as: UTF8.self), input: p.input,
                 serviceOutput: try Self.text(p.serviceOutput), candidateOutput: try Self.text(p.candidateOutput),
-                serviceMs: p.serviceMilliseconds, candidateMs: p.candidateMilliseconds, origin: p.origin,
+                serviceText: p.serviceText, candidateText: p.candidateText, serviceMs: p.serviceMilliseconds,
+                candidateMs: p.candidateMilliseconds, origin: p.origin,
                 at: p.at == 0 ? now : p.at)
         }
         try await database.transaction { db in
@@ -95,7 +104,8 @@ public final class ServicePairStore: Sendable {
                 service: r.service, candidate: r.candidate, kind: r.kind,
                 labels: (try? JSONDecoder().decode([String].self, from: Data(r.labels.utf8))) ?? [], input: r.input,
                 serviceOutput: try Self.floats(r.serviceOutput), candidateOutput: try Self.floats(r.candidateOutput),
-                serviceMilliseconds: r.serviceMs, candidateMilliseconds: r.candidateMs, origin: r.origin, at: r.at)
+                serviceText: r.serviceText, candidateText: r.candidateText, serviceMilliseconds: r.serviceMs,
+                candidateMilliseconds: r.candidateMs, origin: r.origin, at: r.at)
         }
     }
 

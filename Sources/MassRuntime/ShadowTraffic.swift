@@ -227,12 +227,18 @@ public enum Agreement {
 
     /// Word error rate of `hypothesis` against `reference` (words by whitespace, case and punctuation ignored).
     public static func wordErrorRate(reference: String, hypothesis: String) -> Double {
+        let (edits, words) = wordEdits(reference: reference, hypothesis: hypothesis)
+        return words == 0 ? (edits == 0 ? 0 : 1) : Double(edits) / Double(words)
+    }
+
+    /// Word-level Levenshtein distance of `hypothesis` to `reference`, and the reference's word count (a corpus's
+    /// WER is the sum of the first over the sum of the second).
+    public static func wordEdits(reference: String, hypothesis: String) -> (edits: Int, words: Int) {
         func words(_ s: String) -> [Substring] {
             s.lowercased().split { !$0.isLetter && !$0.isNumber && $0 != "'" }
         }
         let r = words(reference), h = words(hypothesis)
-        guard !r.isEmpty else { return h.isEmpty ? 0 : 1 }
-        guard !h.isEmpty else { return 1 }
+        guard !r.isEmpty, !h.isEmpty else { return (max(r.count, h.count), r.count) }
         // Levenshtein over words, one row at a time.
         var previous = Array(0...h.count)
         for i in 1...r.count {
@@ -242,7 +248,7 @@ public enum Agreement {
             }
             previous = current
         }
-        return Double(previous[h.count]) / Double(r.count)
+        return (previous[h.count], r.count)
     }
 
     static func excerpt(_ text: String) -> String { text.count <= 200 ? text : String(text.prefix(200)) + "…" }

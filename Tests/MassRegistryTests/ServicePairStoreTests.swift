@@ -34,6 +34,20 @@ import Testing
                 ["neg", "pos"], ["neg", "pos"],
             ])
         #expect(read[0].labels.isEmpty)
+        // Transcript pairs keep both texts (migration 5); the other kinds' texts are empty.
+        try await store.record([
+            ServicePair(
+                service: "asr", candidate: "whisper", kind: "transcript", input: "audio 00ff, 7.86 s",
+                serviceOutput: [], candidateOutput: [], serviceText: "Good morning — ünïcode.",
+                candidateText: "Good mourning.", serviceMilliseconds: 900, candidateMilliseconds: 400,
+                origin: "traffic")
+        ])
+        let speech = try await store.pairs(service: "asr", candidate: "whisper")
+        #expect(
+            speech.map(\.serviceText) == ["Good morning — ünïcode."]
+                && speech.map(\.candidateText) == ["Good mourning."])
+        #expect(speech.first?.serviceOutput == [] && read[3].serviceText.isEmpty && read[3].candidateText.isEmpty)
+        #expect(try await store.delete(service: "asr") == 1)
         let counts = try await store.counts()
         #expect(counts.map(\.candidate) == ["local", "other"] && counts.map(\.pairs) == [450, 2])
         #expect(try await store.delete(service: "svc", candidate: "other") == 2)

@@ -1,5 +1,6 @@
 import Foundation
 import MassModels
+import MassRegistry
 import MassRuntime
 import MassTesting
 import NIOCore
@@ -242,6 +243,51 @@ import Testing
                 reason { _ = try RemoteWire.openAIEmbeddings(buffer(bad), count: 1, dimension: nil) }
                     == "malformed_json", "\(bad)")
         }
+    }
+
+    @Test func transcriptionAnswersBecomeTranscripts() throws {
+        let verbose = buffer(
+            #"{"text": "Hello there. Bye.", "language": "german", "duration": 4.5, "segments": [{"start": 0, "end": 2.5, "text": " Hello there.", "tokens": [1, 2], "avg_logprob": -0.25}, {"start": 2.5, "end": 4.0, "text": " Bye."}], "words": [{"word": "Hello", "start": 0.1, "end": 0.5}, {"word": "there.", "start": 0.6, "end": 1.0}, {"word": "Bye.", "start": 2.6, "end": 3.0}]}"#
+        )
+        let (transcript, seconds, language) = try RemoteWire.transcription(verbose)
+        #expect(transcript.text == "Hello there. Bye." && seconds == 4.5 && language == "german")
+        #expect(transcript.segments.map(\.end) == [2.5, 4.0] && transcript.segments[0].tokens == [1, 2])
+        #expect(transcript.segments[0].averageLogProbability == -0.25)
+        #expect(transcript.segments.map { $0.words.map(\.word) } == [["Hello", "there."], ["Bye."]])
+        #expect(
+            transcript.srt
+                == "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n00:00:02,500 --> 00:00:04,000\nBye.\n\n")
+        // Text only (a provider without segments): one segment over the audio; language defaults to English.
+        let plain = try RemoteWire.transcription(buffer(#"{"text": " Just text. ", "duration": 2}"#))
+        #expect(plain.transcript.segments.map(\.end) == [2] && plain.transcript.text == "Just text.")
+        #expect(plain.language == "english")
+        #expect(try RemoteWire.transcription(buffer(#"{"text": ""}"#)).transcript.segments.isEmpty)
+        #expect(reason { _ = try RemoteWire.transcription(buffer("<html>")) } == "malformed_json")
+        #expect(reason { _ = try RemoteWire.transcription(buffer(#"{"segments": []}"#)) } == "malformed_json")
+        #expect(
+            reason {
+                _ = try RemoteWire.transcription(
+                    buffer(#"{"text": "a", "segments": [{"start": 3, "end": 1, "text": "a"}]}"#))
+            } == "bad_times")
+        #expect(reason { _ = try RemoteWire.transcription(buffer(#"{"text": "a", "duration": -1}"#)) } == "bad_times")
+    }
+
+    @Test func transcriptAgreementIsCorpusWordErrorRate() throws {
+        func pair(_ service: String, _ local: String) -> ServicePair {
+            ServicePair(
+                service: "s", candidate: "c", kind: "transcript", input: "", serviceOutput: [], candidateOutput: [],
+                serviceText: service, candidateText: local, serviceMilliseconds: 1, candidateMilliseconds: 1,
+                origin: "inputs")
+        }
+        #expect(TranscriptAgreement([]) == nil)
+        // 1 substitution in 4 words, 0 in 2, 1 deletion in 2: 2 edits over 8 words (not the mean of rates, 0.29).
+        let a = try #require(
+            TranscriptAgreement([
+                pair("the cat sat down", "the cat sat town"), pair("Hello, world.", "hello world"),
+                pair("yes please", "yes"),
+            ]))
+        #expect(a.pairs == 3 && a.wordErrorRate == 0.25 && abs(a.same - 1.0 / 3) < 1e-12)
+        #expect(Agreement.wordEdits(reference: "a b c", hypothesis: "a x c d") == (2, 3))
     }
 
     @Test func wrongAnswersAreNamed() {

@@ -14,6 +14,8 @@ public struct RemoteConfig: Sendable, Equatable {
         case teiPredict = "tei-predict"
         /// `POST {url}/v2/models/{model}/infer` (KServe's open inference protocol, REST, JSON tensors).
         case kserveV2 = "kserve-v2"
+        /// `POST {url}/v1/audio/transcriptions`, multipart, `verbose_json` (OpenAI, Mass, faster-whisper servers).
+        case openAITranscriptions = "openai-transcriptions"
 
         /// The tasks a model speaking this API can serve.
         public var tasks: [ModelTask] {
@@ -22,6 +24,7 @@ public struct RemoteConfig: Sendable, Equatable {
             case .teiRerank: [.rerank]
             case .teiPredict: [.textClassification]
             case .kserveV2: [.textEmbedding, .rerank, .textClassification]
+            case .openAITranscriptions: [.speechRecognition]
             }
         }
     }

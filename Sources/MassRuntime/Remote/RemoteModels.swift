@@ -14,6 +14,7 @@ public enum RemoteModels {
         case .textEmbedding: return RemoteEmbeddingModel(backend)
         case .rerank: return RemoteRerankModel(backend)
         case .textClassification where remote.api == .teiPredict: return RemoteTextClassifier(backend)
+        case .speechRecognition: return RemoteSpeechModel(backend)
         default:
             throw RuntimeError(
                 .badConfig, "'remote.api' \(remote.api.rawValue) cannot serve task '\(context.config.task.rawValue)'")

@@ -96,6 +96,10 @@ public struct ServiceReport: Codable, Sendable {
         public var recallAt10: Double?
         /// Classification: the share of inputs given the service's top label.
         public var topLabelAgreement: Double?
+        /// Speech: word error rate of the candidate's transcripts against the service's (all words of all pairs),
+        /// and the share of transcripts that are the same word for word.
+        public var wordErrorRate: Double?
+        public var sameTranscript: Double?
         /// The same inputs, per input: the service's and the candidate's time.
         public var serviceLatency: Percentiles?
         public var candidateLatency: Percentiles?
@@ -105,6 +109,8 @@ public struct ServiceReport: Codable, Sendable {
             case meanCosine = "mean_cosine"
             case recallAt10 = "recall_at_10"
             case topLabelAgreement = "top_label_agreement"
+            case wordErrorRate = "word_error_rate"
+            case sameTranscript = "same_transcript"
             case serviceLatency = "service_latency_ms"
             case candidateLatency = "candidate_latency_ms"
         }
@@ -136,11 +142,42 @@ public struct ServiceReport: Codable, Sendable {
             let logits = all.suffix(2_000).filter { $0.kind == "logits" }
             let topAgreement =
                 logits.isEmpty ? nil : Agreement.top1(logits.map(\.serviceOutput), logits.map(\.candidateOutput))
+            let speech = TranscriptAgreement(all.suffix(2_000).filter { $0.kind == "transcript" })
             return Candidate(
                 name: name, pairs: all.count, meanCosine: cosine, recallAt10: recall, topLabelAgreement: topAgreement,
+                wordErrorRate: speech?.wordErrorRate, sameTranscript: speech?.same,
                 serviceLatency: Percentiles(all.map(\.serviceMilliseconds)),
                 candidateLatency: Percentiles(all.map(\.candidateMilliseconds)))
         }
         return ServiceReport(service: service, statistics: statistics, candidates: candidates)
+    }
+}
+
+/// How far a candidate's transcripts are from a service's: corpus word error rate (every pair's word edits over
+/// every reference word) and the share of identical transcripts (words compared as `Agreement` does).
+public struct TranscriptAgreement: Codable, Sendable {
+    public var pairs: Int
+    public var wordErrorRate: Double
+    public var same: Double
+
+    enum CodingKeys: String, CodingKey {
+        case pairs
+        case wordErrorRate = "word_error_rate"
+        case same = "same_transcript"
+    }
+
+    /// nil for no pairs.
+    public init?(_ pairs: [ServicePair]) {
+        guard !pairs.isEmpty else { return nil }
+        var edits = 0, words = 0, same = 0
+        for p in pairs {
+            let e = Agreement.wordEdits(reference: p.serviceText, hypothesis: p.candidateText)
+            edits += e.edits
+            words += e.words
+            if e.edits == 0 { same += 1 }
+        }
+        self.pairs = pairs.count
+        wordErrorRate = words == 0 ? (edits == 0 ? 0 : 1) : Double(edits) / Double(words)
+        self.same = Double(same) / Double(pairs.count)
     }
 }

@@ -4,11 +4,13 @@ import MassRegistry
 import MassRuntime
 
 /// Service-type models in the admin API, under `/admin/v1/services`: recording calibration pairs (inputs
-/// answered by the provider and by a local candidate, written to the registry) and their counts.
+/// answered by the provider and by a local candidate, written to the registry), their counts, and the report.
 enum ServiceRoutes {
+    /// Texts in `inputs` (embedding and classification services) or base64 audio files in `audio` (speech).
     struct RecordBody: Decodable {
         let candidate: String?
-        let inputs: [String]
+        let inputs: [String]?
+        let audio: [String]?
     }
 
     struct PairCount: Encodable {
@@ -37,17 +39,44 @@ enum ServiceRoutes {
             return store
         }
 
+        @Sendable func recordAudio(_ audio: [String], candidate: String?, _ context: MassRequestContext) async throws
+            -> Response
+        {
+            let name = try context.parameters.require("name")
+            guard let model = try manager.model(name) as? any SpeechPairRecording else {
+                throw RuntimeError(
+                    .wrongTask, "model '\(name)' is not a speech service-type model; send texts as 'inputs'",
+                    param: "audio")
+            }
+            guard !audio.isEmpty, audio.count <= model.config.maxInputs else {
+                throw RuntimeError(
+                    .invalidInput, "send 1 to \(model.config.maxInputs) base64 audio files in 'audio'", param: "audio")
+            }
+            let files = try audio.enumerated().map { i, text -> [UInt8] in
+                guard let data = Data(base64Encoded: text), !data.isEmpty else {
+                    throw RuntimeError(.invalidInput, "'audio[\(i)]' is not non-empty base64", param: "audio")
+                }
+                return Array(data)
+            }
+            let recorded = try await model.recordPairs(audio: files, candidate: candidate)
+            return try AdminRoutes.encode(["recorded": recorded])
+        }
         admin.post("/services/:name/pairs") { request, context in
             let body = try await JSONBody.decode(RecordBody.self, request, limit: state.bodyLimit)
+            if let audio = body.audio {
+                return try await recordAudio(audio, candidate: body.candidate, context)
+            }
             let model = try service(context)
-            guard !body.inputs.isEmpty else { throw RuntimeError(.invalidInput, "'inputs' is empty", param: "inputs") }
-            guard body.inputs.count <= model.config.maxInputs else {
+            guard let inputs = body.inputs, !inputs.isEmpty else {
+                throw RuntimeError(.invalidInput, "'inputs' is missing or empty", param: "inputs")
+            }
+            guard inputs.count <= model.config.maxInputs else {
                 throw RuntimeError(
-                    .invalidInput, "\(body.inputs.count) inputs; send at most \(model.config.maxInputs) per request",
+                    .invalidInput, "\(inputs.count) inputs; send at most \(model.config.maxInputs) per request",
                     param: "inputs")
             }
-            try state.check(body.inputs, limits: model.config, param: "inputs")
-            let recorded = try await model.recordPairs(body.inputs, candidate: body.candidate)
+            try state.check(inputs, limits: model.config, param: "inputs")
+            let recorded = try await model.recordPairs(inputs, candidate: body.candidate)
             return try AdminRoutes.encode(["recorded": recorded])
         }
         admin.get("/services/:name/pairs") { _, context in
