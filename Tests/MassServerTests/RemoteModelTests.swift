@@ -506,8 +506,9 @@ enum Sharpen {
         rig.proxy.transform { Rotation.rotate($0, q) }
         let inputs = try corpus(700, in: rig)
         // Record: each line answered by the service (through the rotating proxy) and by the local model.
+        // Batches of 8: svc's call timeout is 400 ms (for the fault tests), which a loaded machine can exceed on 32.
         let recorded = try run([
-            "services", "record", "svc", "--candidate", "local", "--inputs", inputs.path, "--url",
+            "services", "record", "svc", "--candidate", "local", "--inputs", inputs.path, "--batch", "8", "--url",
             rig.front.base.absoluteString,
         ])
         #expect(recorded.status == 0 && recorded.out.contains("recorded 700 pairs"), "\(recorded)")
