@@ -49,8 +49,12 @@ let package = Package(
         .target(name: "CMassBLAS", linkerSettings: [.linkedLibrary("dl")]),
         // Layer 1
         .target(name: "MassTensorAVX512", swiftSettings: strict + avx512Flags),
+        // int8 GEMM kernels (AVX2 and AVX-512 VNNI, chosen at run time): C, for the integer intrinsics Swift's
+        // SIMD types do not reach (vpdpbusd, vpmaddwd).
+        .target(name: "CMassQuant", cSettings: cSIMDFlags),
         .target(
-            name: "MassTensor", dependencies: ["CMassBLAS", "MassTensorAVX512"], swiftSettings: strict + simdFlags),
+            name: "MassTensor", dependencies: ["CMassBLAS", "CMassQuant", "MassTensorAVX512"],
+            swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
         .target(name: "CMassAudio", linkerSettings: [.linkedLibrary("sndfile")]),
         .target(name: "MassAudio", dependencies: ["CMassAudio"], swiftSettings: strict + simdFlags),

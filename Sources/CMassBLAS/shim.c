@@ -110,9 +110,15 @@ int cmass_cpu_has_avx512(void) {
     // AVX-512 F, DQ, BW and VL: the set OpenBLAS's SkylakeX kernels use.
     return ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
 }
+int cmass_cpu_has_avx512_vnni(void) {
+    unsigned int a, b, c, d;
+    if (!cmass_cpu_has_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c >> 11) & 1;
+}
 #else
 int cmass_cpu_has_avx2_fma(void) { return 0; }
 int cmass_cpu_has_avx512(void) { return 0; }
+int cmass_cpu_has_avx512_vnni(void) { return 0; }
 #endif
 
 #if defined(__GLIBC__)

@@ -52,7 +52,17 @@ struct BenchEmbedCommand: ParsableCommand {
     )
     var pauseMs: Double = 0
 
+    @Option(
+        name: .long,
+        help:
+            "float32 or int8 (linear layers quantised at load). int8 also embeds the corpus in float32 and reports the cosine of each text's two embeddings."
+    )
+    var precision: String = "float32"
+
     func validate() throws {
+        guard Linear.Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be float32 or int8")
+        }
         guard pauseMs >= 0, pauseMs == 0 || batchSize == 1 else {
             throw ValidationError("--pause-ms must be >= 0 and needs --batch-size 1")
         }
@@ -67,7 +77,9 @@ struct BenchEmbedCommand: ParsableCommand {
             try Data(contentsOf: URL(fileURLWithPath: corpus)), source: corpus)
         guard !lines.isEmpty else { throw CLIError("\(corpus) has no lines") }
         let loadStart = Date()
-        let embedder = try SentenceEmbedder(directory: URL(fileURLWithPath: model), encoder: BertModel.encoder)
+        let chosen = Linear.Precision(rawValue: precision) ?? .float32
+        let embedder = try SentenceEmbedder(
+            directory: URL(fileURLWithPath: model), encoder: BertModel.encoder(precision: chosen))
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let tokenizeStart = Date()
         let sequences = lines.map { embedder.tokenize($0).ids }
@@ -101,36 +113,62 @@ struct BenchEmbedCommand: ParsableCommand {
             wall.append(Date().timeIntervalSince(start))
             calls += seconds
         }
+        var agreement: [(String, String)] = []
+        if chosen != .float32 {
+            // The same texts in float32: how far the quantised model moved each embedding.
+            let reference = try SentenceEmbedder(directory: URL(fileURLWithPath: model), encoder: BertModel.encoder)
+            let mine = try runner.run(sequences, batches: batches).embeddings
+            let theirs = try OfflineEmbedder(model: reference, workers: threads, threadsPerWorker: 1).run(
+                sequences, batches: batches
+            ).embeddings
+            let cosines = zip(mine, theirs).map { a, b in
+                let dot = zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                let norms =
+                    a.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() * b.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+                return Double(dot / max(norms, 1e-12))
+            }
+            agreement = [
+                (
+                    "cosine_to_fp32",
+                    String(
+                        format: "min %.5f  mean %.5f  (%d texts)", cosines.min() ?? 0,
+                        cosines.reduce(0, +) / Double(max(1, cosines.count)), cosines.count)
+                )
+            ]
+        }
         let median = wall.sorted()[wall.count / 2]
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let gflops = embedder.encoder.forwardFlops(lengths: sequences.map(\.count)) / median / 1e9
         calls.sort()
         func pct(_ p: Double) -> Double { calls[min(calls.count - 1, Int(p * Double(calls.count)))] * 1000 }
-        let report: [(String, String)] = [
-            ("model", model), ("corpus", "\(corpus) (\(lines.count) texts, \(tokens) tokens)"),
-            (
-                "mode",
-                latencyMode
-                    ? "batch 1, \(threads) threads per call"
-                    : "batches of ≤\(batchSize) texts / ≤\(tokenBudget) tokens, \(threads) workers"
-            ),
-            ("blas", "\(BLAS.coreName), 1 thread per worker"),
-            ("load_s", String(format: "%.3f", loadSeconds)),
-            ("tokenize_s", String(format: "%.3f", tokenizeSeconds)),
-            (
-                "runs",
-                "\(runs), median \(String(format: "%.3f", median)) s (range \(String(format: "%.3f", wall.min()!))–\(String(format: "%.3f", wall.max()!)))"
-            ),
-            ("sentences_per_s", String(format: "%.1f", Double(lines.count) / median)),
-            ("tokens_per_s", String(format: "%.0f", Double(tokens) / median)),
-            ("calls", "\(batches.count) per run"),
-            (
-                "latency_ms",
-                String(
-                    format: "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", pct(0.5), pct(0.9), pct(0.99), calls.last! * 1000)
-            ),
-            ("gflops", String(format: "%.1f", gflops)),
-        ]
+        let report: [(String, String)] =
+            [
+                ("model", model), ("corpus", "\(corpus) (\(lines.count) texts, \(tokens) tokens)"),
+                (
+                    "mode",
+                    latencyMode
+                        ? "batch 1, \(threads) threads per call"
+                        : "batches of ≤\(batchSize) texts / ≤\(tokenBudget) tokens, \(threads) workers"
+                ),
+                ("blas", "\(BLAS.coreName), 1 thread per worker"),
+                ("load_s", String(format: "%.3f", loadSeconds)),
+                ("tokenize_s", String(format: "%.3f", tokenizeSeconds)),
+                (
+                    "runs",
+                    "\(runs), median \(String(format: "%.3f", median)) s (range \(String(format: "%.3f", wall.min()!))–\(String(format: "%.3f", wall.max()!)))"
+                ),
+                ("sentences_per_s", String(format: "%.1f", Double(lines.count) / median)),
+                ("tokens_per_s", String(format: "%.0f", Double(tokens) / median)),
+                ("calls", "\(batches.count) per run"),
+                (
+                    "latency_ms",
+                    String(
+                        format: "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", pct(0.5), pct(0.9), pct(0.99),
+                        calls.last! * 1000)
+                ),
+                ("precision", chosen.rawValue),
+                ("gflops", String(format: "%.1f", gflops)),
+            ] + agreement
         if json {
             let object = Dictionary(uniqueKeysWithValues: report)
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MassModels
 import MassRuntime
+import MassTensor
 
 struct EmbedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,9 @@ struct EmbedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Compute threads (default: every core).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: "float32, or int8: the linear layers quantised at load (docs/compression.md).")
+    var precision: String = "float32"
+
     @Argument(help: "Texts to embed. Without any, one text per line of standard input.")
     var texts: [String] = []
 
@@ -31,6 +35,9 @@ struct EmbedCommand: AsyncParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard tokenBudget >= 1 else { throw ValidationError("--token-budget must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard Linear.Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be float32 or int8")
+        }
     }
 
     func run() async throws {
@@ -45,7 +52,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let workers = inputs.count > 1 ? threads : 1
         let service = try OfflineServing.serve(
             model, task: .textEmbedding, as: (any TextEmbeddingServing).self, threads: threads, instances: workers,
-            maxBatchSize: batchSize, maxBatchTokens: tokenBudget)
+            maxBatchSize: batchSize, maxBatchTokens: tokenBudget, precision: Linear.Precision(rawValue: precision)!)
         defer { service.shutdown() }
         let results = try await withThrowingTaskGroup(of: (Int, EmbeddingResult).self) { group in
             // Queued shortest first (bytes, close to tokens), so that a batch holds texts of similar length.

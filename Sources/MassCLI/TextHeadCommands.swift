@@ -2,16 +2,20 @@ import ArgumentParser
 import Foundation
 import MassModels
 import MassRuntime
+import MassTensor
 
 /// Builds a served model from a model folder for an offline command: the same architecture registry, task
 /// service and batching policy as `mass serve`, in process.
 enum OfflineServing {
     static func serve<Serving>(
         _ directory: String, task: ModelTask, as _: Serving.Type, threads: Int, instances: Int = 1,
-        maxBatchSize: Int = 32, maxBatchTokens: Int = 4096, configure: (inout ModelConfig) -> Void = { _ in }
+        maxBatchSize: Int = 32, maxBatchTokens: Int = 4096, precision: Linear.Precision = .float32,
+        configure: (inout ModelConfig) -> Void = { _ in }
     ) throws -> Serving {
-        let model = try ArchitectureRegistry.standard.load(URL(fileURLWithPath: directory), task: task)
+        let model = try ArchitectureRegistry.standard.load(
+            URL(fileURLWithPath: directory), task: task, precision: precision)
         var config = ModelConfig(task: task)
+        config.precision = precision
         config.batching.maxBatchSize = maxBatchSize
         config.batching.maxBatchTokens = maxBatchTokens
         config.instanceCount = instances

@@ -1,4 +1,5 @@
 public import Foundation
+public import MassTensor
 
 /// What the registry reads of a model folder to pick its architecture: the files it holds and, when it has a
 /// `config.json`, the checkpoint's own `model_type` and `architectures` (Hugging Face's keys).
@@ -38,17 +39,32 @@ public struct ArchitectureRegistry: Sendable {
         public let tasks: Set<ModelTask>
         /// Whether a folder holds this architecture (its `model_type`, its files).
         public let matches: @Sendable (ModelFolder) -> Bool
-        /// Builds the model for one of `tasks`.
-        public let load: @Sendable (ModelFolder, ModelTask) throws -> any TaskModel
+        /// The precisions its layers can run in (`mass.json`'s `precision`).
+        public let precisions: Set<Linear.Precision>
+        /// Builds the model for one of `tasks`, its linear layers in one of `precisions`.
+        public let load: @Sendable (ModelFolder, ModelTask, Linear.Precision) throws -> any TaskModel
 
         public init(
-            name: String, tasks: Set<ModelTask>, matches: @escaping @Sendable (ModelFolder) -> Bool,
-            load: @escaping @Sendable (ModelFolder, ModelTask) throws -> any TaskModel
+            name: String, tasks: Set<ModelTask>, precisions: Set<Linear.Precision> = [.float32],
+            matches: @escaping @Sendable (ModelFolder) -> Bool,
+            load: @escaping @Sendable (ModelFolder, ModelTask, Linear.Precision) throws -> any TaskModel
         ) {
             self.name = name
             self.tasks = tasks
+            self.precisions = precisions
             self.matches = matches
             self.load = load
+        }
+
+        /// `load`, after checking that the architecture runs in `precision`.
+        func build(_ folder: ModelFolder, _ task: ModelTask, _ precision: Linear.Precision) throws -> any TaskModel {
+            guard precisions.contains(precision) else {
+                throw ModelError(
+                    .unsupported,
+                    "architecture '\(name)' runs in \(precisions.map(\.rawValue).sorted().joined(separator: ", ")), not \(precision.rawValue)"
+                )
+            }
+            return try load(folder, task, precision)
         }
     }
 
@@ -62,9 +78,11 @@ public struct ArchitectureRegistry: Sendable {
         ImageClassifier.architecture,
     ])
 
-    /// Loads the model of `directory` for `task`: the entry named `architecture` when given, else the first entry
+    /// Loads the model of `directory` for `task` in `precision`: the entry named `architecture` when given, else the first entry
     /// that serves the task and matches the folder. Errors name what was found and what is supported.
-    public func load(_ directory: URL, task: ModelTask, architecture: String? = nil) throws -> any TaskModel {
+    public func load(
+        _ directory: URL, task: ModelTask, architecture: String? = nil, precision: Linear.Precision = .float32
+    ) throws -> any TaskModel {
         let folder = try ModelFolder(directory: directory)
         let candidates = entries.filter { $0.tasks.contains(task) }
         if let architecture {
@@ -77,12 +95,12 @@ public struct ArchitectureRegistry: Sendable {
                 throw ModelError(
                     .unsupported, "architecture '\(architecture)' does not serve task '\(task.rawValue)'")
             }
-            return try entry.load(folder, task)
+            return try entry.build(folder, task, precision)
         }
         // One architecture for the task and no model_type to say otherwise: its loader's error (the file it
         // misses) says more than "no match".
         if candidates.count == 1, folder.modelType == nil, !candidates[0].matches(folder) {
-            return try candidates[0].load(folder, task)
+            return try candidates[0].build(folder, task, precision)
         }
         guard let entry = candidates.first(where: { $0.matches(folder) }) else {
             let found = folder.modelType.map { "model_type '\($0)'" } ?? "no config.json model_type"
@@ -91,6 +109,6 @@ public struct ArchitectureRegistry: Sendable {
                 "\(directory.path): no architecture for task '\(task.rawValue)' matches this folder (\(found)); task '\(task.rawValue)' is served by: \(candidates.map(\.name).joined(separator: ", "))"
             )
         }
-        return try entry.load(folder, task)
+        return try entry.build(folder, task, precision)
     }
 }

@@ -191,5 +191,5 @@ extension ImageClassifier {
     public static let architecture = ArchitectureRegistry.Entry(
         name: "efficientnet-lite", tasks: [.imageClassification],
         matches: { $0.has(suffix: ".pth") || $0.has(suffix: ".pt") },
-        load: { folder, _ in try ImageClassifier(directory: folder.directory) })
+        load: { folder, _, _ in try ImageClassifier(directory: folder.directory) })
 }

@@ -221,5 +221,5 @@ extension WhisperTranscriber {
     public static let architecture = ArchitectureRegistry.Entry(
         name: "whisper-ctranslate2", tasks: [.speechRecognition],
         matches: { $0.files.contains("model.bin") },
-        load: { folder, _ in try WhisperTranscriber(directory: folder.directory) })
+        load: { folder, _, _ in try WhisperTranscriber(directory: folder.directory) })
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import MassModels
+public import MassTensor
 
 /// A model's `mass.json`: what it does and how it is served. Every key is optional except `task`; unknown keys
 /// and bad values are errors that name the key (docs/configuration.md lists them all).
@@ -61,6 +62,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var versionPolicy = VersionPolicy.latest(1)
     /// The architecture registry entry to use (e.g. "bert"); nil: the first that matches the folder.
     public var architecture: String?
+    /// What the linear layers run in: float32, or int8 (quantised when the model loads; architectures that
+    /// support it: bert).
+    public var precision = Linear.Precision.float32
     /// A service-type model: the provider whose API answers this model's requests (nil: computed here).
     public var remote: RemoteConfig?
     /// A calibration adapter file of the version folder: a linear map of a text-embedding model's vectors, or a
@@ -119,6 +123,12 @@ public struct ModelConfig: Sendable, Equatable {
         config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
         config.maxAudioSeconds = try reader.number("max_audio_seconds", in: 1...86_400) ?? config.maxAudioSeconds
         config.architecture = try reader.string("architecture")
+        if let precision = try reader.string("precision") {
+            guard let chosen = Linear.Precision(rawValue: precision) else {
+                throw reader.bad("precision", "float32 or int8")
+            }
+            config.precision = chosen
+        }
         config.adapter = try reader.string("adapter")
         if let adapter = config.adapter {
             guard [.textEmbedding, .textClassification].contains(task), !adapter.isEmpty, !adapter.contains("/"),
@@ -132,8 +142,9 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if var r = try reader.object("remote") {
             config.remote = try RemoteConfig.parse(&r, task: task)
-            if config.architecture != nil || config.adapter != nil {
-                throw RuntimeError(.badConfig, "\(file): 'remote' excludes 'architecture' and 'adapter'")
+            if config.architecture != nil || config.adapter != nil || config.precision != .float32 {
+                throw RuntimeError(
+                    .badConfig, "\(file): 'remote' excludes 'architecture', 'precision' and 'adapter'")
             }
         }
         if var v = try reader.object("version_policy") {

@@ -151,7 +151,8 @@ public final class ModelManager: Service, Sendable {
         } else {
             let model = try await sanitized {
                 try await OffPool.run {
-                    try architectures.load(directory, task: config.task, architecture: config.architecture)
+                    try architectures.load(
+                        directory, task: config.task, architecture: config.architecture, precision: config.precision)
                 }
             }
             servedModel = try sanitized { try tasks.serve(model, task: config.task, context: context) }

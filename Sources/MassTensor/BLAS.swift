@@ -63,4 +63,5 @@ public enum BLAS {
 public enum CPUFeatures {
     public static var hasAVX2FMA: Bool { cmass_cpu_has_avx2_fma() != 0 }
     public static var hasAVX512: Bool { cmass_cpu_has_avx512() != 0 }
+    public static var hasAVX512VNNI: Bool { cmass_cpu_has_avx512_vnni() != 0 }
 }

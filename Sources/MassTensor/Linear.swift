@@ -1,16 +1,29 @@
-/// The weights of a PyTorch-style Linear layer, `y = x · Wᵀ + b`, kept in both layouts the kernels want:
-/// W as stored ([n, k], for OpenBLAS on many rows) and pre-packed (for few rows, see `PackedMatrix`).
+/// The weights of a PyTorch-style Linear layer, `y = x · Wᵀ + b`, kept in the layouts the kernels want: W as
+/// stored ([n, k], for OpenBLAS on many rows) and pre-packed (for few rows, see `PackedMatrix`); or, in int8,
+/// quantised and packed for the int8 kernels (`QuantizedMatrix`) instead of the float packing.
 public struct Linear: Sendable {
+    /// The arithmetic a layer runs in.
+    public enum Precision: String, Sendable {
+        case float32
+        /// Weights int8 per output channel, activations uint8 per row at run time, int32 accumulation
+        /// (`QuantizedMatrix`).
+        case int8
+    }
+
     public let weight: Tensor
     public let bias: Tensor?
-    public let packed: PackedMatrix
+    /// The float32 packing (nil in int8).
+    public let packed: PackedMatrix?
+    /// The int8 weights when the layer runs in int8 (`ComputePool.apply` then takes them).
+    public let quantized: QuantizedMatrix?
+    public var precision: Precision { quantized == nil ? .float32 : .int8 }
     public var outFeatures: Int { weight.shape[0] }
     public var inFeatures: Int { weight.shape[1] }
 
     /// Below this many rows the packed kernel beats OpenBLAS (measured with `mass bench embed`).
     public static let packedRowLimit = 256
 
-    public init(weight: Tensor, bias: Tensor?) throws {
+    public init(weight: Tensor, bias: Tensor?, precision: Precision = .float32) throws {
         guard weight.shape.count == 2, weight.dtype == .float32 else {
             throw TensorError(
                 .shapeMismatch, op: "Linear", "weight must be a float32 matrix, got \(weight.dtype) \(weight.shape)")
@@ -21,7 +34,9 @@ public struct Linear: Sendable {
         }
         self.weight = weight
         self.bias = bias
-        packed = PackedMatrix(weight.floats, n: weight.shape[0], k: weight.shape[1])
+        let (n, k) = (weight.shape[0], weight.shape[1])
+        packed = precision == .float32 ? PackedMatrix(weight.floats, n: n, k: k) : nil
+        quantized = precision == .int8 ? QuantizedMatrix(weight.floats, n: n, k: k) : nil
     }
 }
 
@@ -52,6 +67,22 @@ extension ComputePool {
         let n = layer.outFeatures
         let k = layer.inFeatures
         let bias = layer.bias.map { UnsafePointer($0.floats) }
+        if let quantized = layer.quantized {
+            let activations = QuantizedMatrix.Activations(x, rows: rows, k: k, lda: k, pool: self)
+            let panels = (n + 15) / 16
+            let parts = rows * n * k < 1 << 16 ? 1 : min(threadCount, panels)
+            parallelFor(parts) { part in
+                let c0 = (part * panels / parts) * 16
+                let c1 = min(n, ((part + 1) * panels / parts) * 16)
+                quantized.linear(
+                    activations, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
+                if activation != .none {
+                    for r in 0..<rows { activation.apply(y + r * n + c0, count: c1 - c0) }
+                }
+            }
+            return
+        }
+        guard let packed = layer.packed else { preconditionFailure("a Linear layer without weights. This is a bug.") }
         if rows >= Linear.packedRowLimit && !forcePacked {
             linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
             if activation != .none {
@@ -59,13 +90,13 @@ extension ComputePool {
             }
             return
         }
-        let width = layer.packed.panelWidth
+        let width = packed.panelWidth
         let panels = (n + width - 1) / width
         let parts = rows * n * k < 1 << 16 ? 1 : min(threadCount, panels)
         parallelFor(parts) { part in
             let c0 = (part * panels / parts) * width
             let c1 = min(n, ((part + 1) * panels / parts) * width)
-            layer.packed.linear(
+            packed.linear(
                 x, rows: rows, lda: k, columns: c0..<c1, bias: bias, into: y, ldc: n, accumulate: accumulate)
             if activation != .none {
                 for r in 0..<rows { activation.apply(y + r * n + c0, count: c1 - c0) }
@@ -82,6 +113,11 @@ extension ComputePool {
         _ layer: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
         accumulate: Bool = false, activation: Activation = .none
     ) {
+        guard let packed = layer.packed else {
+            // int8: the int8 path splits the work itself.
+            apply(layer, x, rows: rows, into: y, accumulate: accumulate, activation: activation)
+            return
+        }
         let n = layer.outFeatures
         let k = layer.inFeatures
         let bias = layer.bias.map { UnsafePointer($0.floats) }
@@ -91,7 +127,7 @@ extension ComputePool {
             var r = r0
             while r < r1 {
                 let count = min(64, r1 - r)
-                layer.packed.linear(
+                packed.linear(
                     x + r * k, rows: count, lda: k, columns: 0..<n, bias: bias, into: y + r * n, ldc: n,
                     accumulate: accumulate)
                 activation.apply(y + r * n, count: count * n)

@@ -30,7 +30,7 @@ public final class FakeEmbedder: TaskModel {
 
     public static let architecture = ArchitectureRegistry.Entry(
         name: "fake", tasks: [.textEmbedding], matches: { $0.files.contains("fake.json") },
-        load: { folder, _ in try FakeEmbedder(directory: folder.directory) })
+        load: { folder, _, _ in try FakeEmbedder(directory: folder.directory) })
 
     /// The registries of the fast tests: only the fake architecture, and the fake embedding task.
     public static let architectures = ArchitectureRegistry([architecture])

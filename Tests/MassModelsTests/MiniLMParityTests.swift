@@ -31,6 +31,30 @@ import Testing
         }
     }
 
+    /// int8 linear layers (docs/compression.md): every golden case with text within cosine 0.995 of
+    /// sentence-transformers' fp32 embedding; the two inputs that are only [CLS] [SEP] (empty, white space)
+    /// measure 0.9935 and are held to 0.99. A ragged batch gives each text exactly what it gets alone
+    /// (activations are quantised per token row, so batching cannot move them).
+    @Test func int8StaysWithinTheGateAndBatchingDoesNotMoveIt() throws {
+        let model = try SentenceEmbedder(
+            directory: MiniLMFixture.modelDirectory, encoder: BertModel.encoder(precision: .int8))
+        let fixture = try MiniLMFixture.load()
+        let pool = ComputePool(threads: 2)
+        let workspace = EncoderWorkspace()
+        let ids = fixture.cases.map { model.tokenize($0.text).ids }
+        let batched = try model.embed(ids, workspace: workspace, pool: pool)
+        var worst = 1.0
+        for (i, c) in fixture.cases.enumerated() {
+            let alone = try model.embed([ids[i]], workspace: workspace, pool: pool)[0]
+            #expect(alone == batched[i], "case \(c.id)")
+            let cosine = Double(Comparison.cosine(alone, c.embedding))
+            worst = min(worst, cosine)
+            let gate = c.n_tokens > 2 ? 0.995 : 0.99
+            #expect(cosine >= gate && cosine < 0.99999, "case \(c.id): cosine \(cosine)")
+        }
+        print("MiniLM int8: lowest cosine to the fp32 goldens \(worst) over \(fixture.cases.count) cases")
+    }
+
     @Test func hiddenStatesOfEveryLayer() throws {
         let model = try embedder()
         let fixture = try MiniLMFixture.load()

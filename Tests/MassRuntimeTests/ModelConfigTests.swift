@@ -1,6 +1,7 @@
 import Foundation
 import MassModels
 import MassRuntime
+import MassTensor
 import MassTesting
 import Testing
 
@@ -36,6 +37,27 @@ import Testing
         #expect(minimal.batching.contendedBatchTokens == 32 && minimal.batching.contentionWindowMilliseconds == 500)
         #expect(full.versionPolicy == .specific([1, 3]))
         #expect(try parse(#"{"task": "text-embedding", "version_policy": {"all": true}}"#).versionPolicy == .all)
+        #expect(minimal.precision == .float32)
+        #expect(try parse(#"{"task": "text-embedding", "precision": "int8"}"#).precision == .int8)
+    }
+
+    /// `precision`: a known value, an architecture that runs it, and never on a service-type model.
+    @Test func precisionIsCheckedAtParseAndLoad() throws {
+        #expect(
+            failure(#"{"task": "text-embedding", "precision": "int4"}"#).contains("'precision' must be float32 or int8")
+        )
+        #expect(
+            failure(
+                #"{"task": "text-embedding", "precision": "int8", "remote": {"api": "openai-embeddings", "url": "http://h"}}"#
+            ).contains("'remote' excludes 'architecture', 'precision'"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mass-precision-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("model.bin"))
+        let refused = caught(ModelError.self) {
+            _ = try ArchitectureRegistry.standard.load(folder, task: .speechRecognition, precision: .int8)
+        }
+        #expect(refused?.description.contains("'whisper-ctranslate2' runs in float32, not int8") == true)
     }
 
     @Test func errorsNameTheKey() {

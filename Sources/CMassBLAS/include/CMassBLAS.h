@@ -66,6 +66,8 @@ long long cmass_resident_bytes(void);
 /// CPU features (x86: cpuid + xgetbv; 0 elsewhere).
 int cmass_cpu_has_avx2_fma(void);
 int cmass_cpu_has_avx512(void);
+/// AVX-512 VNNI (vpdpbusd) on top of `cmass_cpu_has_avx512`.
+int cmass_cpu_has_avx512_vnni(void);
 
 #ifdef __cplusplus
 }

@@ -68,7 +68,10 @@ public final class BertModel: TextEncoder, @unchecked Sendable {  // weights are
     let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings, embeddingGamma, embeddingBeta: Tensor
     let layers: [Layer]
 
-    public init(config: BertConfiguration, weights: any WeightSource, configFile: String = "config.json") throws {
+    public init(
+        config: BertConfiguration, weights: any WeightSource, configFile: String = "config.json",
+        precision: Linear.Precision = .float32
+    ) throws {
         try config.validate(file: configFile)
         try BLAS.load()
         self.config = config
@@ -88,13 +91,17 @@ public final class BertModel: TextEncoder, @unchecked Sendable {  // weights are
             let biases = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).bias", [h]) }
             return Layer(
                 qkv: try Linear(
-                    weight: Self.concatenate(parts, shape: [3 * h, h]), bias: Self.concatenate(biases, shape: [3 * h])),
+                    weight: Self.concatenate(parts, shape: [3 * h, h]), bias: Self.concatenate(biases, shape: [3 * h]),
+                    precision: precision),
                 out: try Linear(
                     weight: w(p + "attention.output.dense.weight", [h, h]),
-                    bias: w(p + "attention.output.dense.bias", [h])),
+                    bias: w(p + "attention.output.dense.bias", [h]), precision: precision),
                 up: try Linear(
-                    weight: w(p + "intermediate.dense.weight", [f, h]), bias: w(p + "intermediate.dense.bias", [f])),
-                down: try Linear(weight: w(p + "output.dense.weight", [h, f]), bias: w(p + "output.dense.bias", [h])),
+                    weight: w(p + "intermediate.dense.weight", [f, h]), bias: w(p + "intermediate.dense.bias", [f]),
+                    precision: precision),
+                down: try Linear(
+                    weight: w(p + "output.dense.weight", [h, f]), bias: w(p + "output.dense.bias", [h]),
+                    precision: precision),
                 norm1Gamma: try w(p + "attention.output.LayerNorm.weight", [h]),
                 norm1Beta: try w(p + "attention.output.LayerNorm.bias", [h]),
                 norm2Gamma: try w(p + "output.LayerNorm.weight", [h]),
@@ -260,12 +267,23 @@ extension BertModel {
 
     /// Loads the encoder of a `model_type` "bert" folder (its `config.json` and the weights read from it).
     public static func encoder(configFile: URL, weights: any WeightSource) throws -> any TextEncoder {
+        try encoder(precision: .float32)(configFile, weights)
+    }
+
+    /// The loader of encoders whose linear layers run in `precision` (attention, LayerNorm and GELU stay fp32).
+    public static func encoder(precision: Linear.Precision) -> TextEncoderLoader {
+        { configFile, weights in try load(configFile: configFile, weights: weights, precision: precision) }
+    }
+
+    static func load(configFile: URL, weights: any WeightSource, precision: Linear.Precision) throws
+        -> any TextEncoder
+    {
         let config = try ConfigLoading.decode(BertConfiguration.self, at: configFile)
         if let type = config.modelType, type != "bert" {
             throw ModelError(.unsupported, "\(configFile.path): model_type '\(type)' is not a BERT encoder")
         }
         do {
-            return try BertModel(config: config, weights: weights, configFile: configFile.path)
+            return try BertModel(config: config, weights: weights, configFile: configFile.path, precision: precision)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
@@ -274,9 +292,10 @@ extension BertModel {
     /// BERT checkpoints (`model_type` "bert"): sentence embeddings from a sentence-transformers folder, and
     /// `BertForSequenceClassification` heads for text classification and, with one label, reranking.
     public static let architecture = ArchitectureRegistry.Entry(
-        name: "bert", tasks: [.textEmbedding, .textClassification, .rerank],
+        name: "bert", tasks: [.textEmbedding, .textClassification, .rerank], precisions: [.float32, .int8],
         matches: { $0.modelType == "bert" || ($0.modelType == nil && $0.files.contains("model.safetensors")) },
-        load: { folder, task in
+        load: { folder, task, precision in
+            let encoder = BertModel.encoder(precision: precision)
             switch task {
             case .textEmbedding: return try SentenceEmbedder(directory: folder.directory, encoder: encoder)
             case .rerank:
