@@ -3,6 +3,7 @@ import Foundation
 import MassAudio
 import MassModels
 import MassRuntime
+import MassTensor
 
 struct TranscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,6 +62,9 @@ struct TranscribeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Longest audio accepted, in seconds.")
     var maxSeconds = AudioDecoder.defaultMaxSeconds
 
+    @Option(name: .long, help: "float32, or int8: the linear layers quantised at load (docs/compression.md).")
+    var precision: String = "float32"
+
     @Argument(help: "Audio files.")
     var files: [String]
 
@@ -81,6 +85,9 @@ struct TranscribeCommand: AsyncParsableCommand {
         guard threads >= 1, maxSeconds > 0, batch >= 1 else {
             throw ValidationError("--threads, --batch and --max-seconds must be positive")
         }
+        guard Linear.Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be float32 or int8")
+        }
     }
 
     func run() async throws {
@@ -88,7 +95,7 @@ struct TranscribeCommand: AsyncParsableCommand {
         let maxSeconds = maxSeconds
         let service = try OfflineServing.serve(
             model, task: .speechRecognition, as: (any SpeechRecognitionServing).self, threads: threads,
-            maxBatchSize: batch
+            maxBatchSize: batch, precision: Linear.Precision(rawValue: precision)!
         ) { $0.maxAudioSeconds = maxSeconds }
         defer { service.shutdown() }
         var options = WhisperOptions()

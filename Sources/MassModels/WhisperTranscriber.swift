@@ -89,7 +89,9 @@ public final class WhisperTranscriber: TaskModel {
     let startOfPrevious: Int
     static let windowFrames = 3000
 
-    public init(directory: URL) throws {
+    /// `precision`: the encoder's and decoder's linear layers (cross-attention projections included) in float32
+    /// or int8.
+    public init(directory: URL, precision: Linear.Precision = .float32) throws {
         let file = { (name: String) in directory.appendingPathComponent(name) }
         for required in ["model.bin", "config.json", "vocabulary.txt"]
         where !FileManager.default.fileExists(atPath: file(required).path) {
@@ -106,8 +108,8 @@ public final class WhisperTranscriber: TaskModel {
             throw ModelError(
                 .unsupported, "\(file("model.bin").path) holds a \(model.specName ?? "?") model, not WhisperSpec")
         }
-        encoder = try WhisperEncoder(model: model)
-        decoder = try WhisperDecoder(model: model)
+        encoder = try WhisperEncoder(model: model, precision: precision)
+        decoder = try WhisperDecoder(model: model, precision: precision)
         let vocabulary = try WhisperTokenizer(vocabularyFile: file("vocabulary.txt"))
         tokenizer = vocabulary
         let config = try ConfigLoading.decode(Config.self, at: file("config.json"))
@@ -219,7 +221,7 @@ extension WhisperTranscriber {
     /// Whisper as faster-whisper ships it: CTranslate2's `model.bin` with `config.json` (alignment heads,
     /// suppressed ids) and `tokenizer.json`.
     public static let architecture = ArchitectureRegistry.Entry(
-        name: "whisper-ctranslate2", tasks: [.speechRecognition],
+        name: "whisper-ctranslate2", tasks: [.speechRecognition], precisions: [.float32, .int8],
         matches: { $0.files.contains("model.bin") },
-        load: { folder, _, _ in try WhisperTranscriber(directory: folder.directory) })
+        load: { folder, _, precision in try WhisperTranscriber(directory: folder.directory, precision: precision) })
 }

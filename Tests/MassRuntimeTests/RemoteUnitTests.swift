@@ -173,7 +173,7 @@ import Testing
                 .contains("'remote.fallback' must be an array of strings"))
         #expect(
             failure(#"{"task": "rerank", "architecture": "bert", "remote": {"api": "tei-rerank", "url": "http://h"}}"#)
-                .contains("'remote' excludes 'architecture' and 'adapter'"))
+                .contains("'remote' excludes 'architecture', 'precision' and 'adapter'"))
         #expect(
             failure(
                 #"{"task": "text-embedding", "remote": {"api": "openai-embeddings", "url": "http://h", "record": {"sample_rate": 1}}}"#

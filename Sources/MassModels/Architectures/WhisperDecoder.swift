@@ -34,15 +34,18 @@ public final class WhisperDecoder: Sendable {
     let finalNorm: (gamma: Tensor, beta: Tensor)
     static let epsilon: Float = 1e-5
 
-    public init(model: CTranslate2Model) throws {
+    /// `precision` applies to every linear layer, the vocabulary projection included.
+    public init(model: CTranslate2Model, precision: Linear.Precision = .float32) throws {
         try BLAS.load()
-        let linear = model.linear
+        let linear = { (prefix: String) in try model.linear(prefix, precision: precision) }
         let norm = model.layerNorm
         heads = try model.integer("decoder/num_heads")
         embeddings = try model.float32("decoder/embeddings/weight")
         vocabularySize = embeddings.shape[0]
         width = embeddings.shape[1]
-        projection = try Linear(weight: model.float32("decoder/projection/weight", shape: embeddings.shape), bias: nil)
+        projection = try Linear(
+            weight: model.float32("decoder/projection/weight", shape: embeddings.shape), bias: nil,
+            precision: precision)
         positions = try model.float32("decoder/position_encodings/encodings")
         maxPositions = positions.shape[0]
         var layers: [Layer] = []

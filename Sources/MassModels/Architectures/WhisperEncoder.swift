@@ -29,9 +29,11 @@ public final class WhisperEncoder: Sendable {
     let finalNorm: (gamma: Tensor, beta: Tensor)
     static let epsilon: Float = 1e-5
 
-    public init(model: CTranslate2Model) throws {
+    /// `precision` applies to the Transformer layers; the two convolutions stay float32 (they read the log-mel
+    /// features, and are a twentieth of the work).
+    public init(model: CTranslate2Model, precision: Linear.Precision = .float32) throws {
         try BLAS.load()
-        let linear = model.linear
+        let linear = { (prefix: String) in try model.linear(prefix, precision: precision) }
         let norm = model.layerNorm
         /// A Conv1d weight [out, in, 3] is already the [out, in·3] matrix of the unfolded product.
         func conv(_ prefix: String) throws -> Linear {
