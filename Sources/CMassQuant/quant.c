@@ -5,6 +5,21 @@
 
 size_t cmass_q8_packed_bytes(int n, int k) { return (size_t)((n + 15) / 16) * (size_t)cmass_q8_depth(k) * 16; }
 
+void cmass_q8_pack_int8(const int8_t *q, int n, int k, int8_t *panels, int32_t *sums) {
+    const int groups = cmass_q8_depth(k) / 4;
+    memset(panels, 0, cmass_q8_packed_bytes(n, k));
+    for (int j = 0; j < n; j++) {
+        int32_t sum = 0;
+        int8_t *panel = panels + (size_t)(j / 16) * groups * 64 + (j % 16) * 4;
+        for (int i = 0; i < k; i++) {
+            const int8_t v = q[(size_t)j * k + i];
+            panel[(size_t)(i / 4) * 64 + (i % 4)] = v;
+            sum += v;
+        }
+        sums[j] = sum;
+    }
+}
+
 void cmass_q8_pack(const float *w, int n, int k, int8_t *panels, float *scales, int32_t *sums) {
     const int groups = cmass_q8_depth(k) / 4;
     memset(panels, 0, cmass_q8_packed_bytes(n, k));

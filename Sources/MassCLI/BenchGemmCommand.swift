@@ -48,7 +48,7 @@ struct BenchGemmCommand: ParsableCommand {
                             pool.apply(layer, x, rows: m, into: &y, forcePacked: true)
                         } else {
                             pool.linear(
-                                x, rows: m, k: layer.inFeatures, weight: layer.weight.floats, n: layer.outFeatures,
+                                x, rows: m, k: layer.inFeatures, weight: layer.weight!.floats, n: layer.outFeatures,
                                 bias: layer.bias!.floats, into: &y)
                         }
                     }

@@ -10,15 +10,16 @@ public struct Linear: Sendable {
         case int8
     }
 
-    public let weight: Tensor
+    /// The float32 weights [n, k] (nil in int8: the int8 kernels never read them).
+    public let weight: Tensor?
     public let bias: Tensor?
     /// The float32 packing (nil in int8).
     public let packed: PackedMatrix?
     /// The int8 weights when the layer runs in int8 (`ComputePool.apply` then takes them).
     public let quantized: QuantizedMatrix?
     public var precision: Precision { quantized == nil ? .float32 : .int8 }
-    public var outFeatures: Int { weight.shape[0] }
-    public var inFeatures: Int { weight.shape[1] }
+    public let outFeatures: Int
+    public let inFeatures: Int
 
     /// Below this many rows the packed kernel beats OpenBLAS (measured with `mass bench embed`).
     public static let packedRowLimit = 256
@@ -32,11 +33,24 @@ public struct Linear: Sendable {
             throw TensorError(
                 .shapeMismatch, op: "Linear", "bias has shape \(bias.shape), expected [\(weight.shape[0])]")
         }
-        self.weight = weight
         self.bias = bias
         let (n, k) = (weight.shape[0], weight.shape[1])
+        (outFeatures, inFeatures) = (n, k)
+        self.weight = precision == .float32 ? weight : nil
         packed = precision == .float32 ? PackedMatrix(weight.floats, n: n, k: k) : nil
         quantized = precision == .int8 ? QuantizedMatrix(weight.floats, n: n, k: k) : nil
+    }
+
+    /// An int8 layer from weights quantised already (a compressed model).
+    public init(quantized: QuantizedMatrix, bias: Tensor?) throws {
+        if let bias, bias.shape != [quantized.n] {
+            throw TensorError(.shapeMismatch, op: "Linear", "bias has shape \(bias.shape), expected [\(quantized.n)]")
+        }
+        (outFeatures, inFeatures) = (quantized.n, quantized.k)
+        weight = nil
+        self.bias = bias
+        packed = nil
+        self.quantized = quantized
     }
 }
 
@@ -84,7 +98,7 @@ extension ComputePool {
         }
         guard let packed = layer.packed else { preconditionFailure("a Linear layer without weights. This is a bug.") }
         if rows >= Linear.packedRowLimit && !forcePacked {
-            linear(x, rows: rows, k: k, weight: layer.weight.floats, n: n, bias: bias, into: y, accumulate: accumulate)
+            linear(x, rows: rows, k: k, weight: layer.weight!.floats, n: n, bias: bias, into: y, accumulate: accumulate)
             if activation != .none {
                 forRowRanges(rows) { r0, r1 in activation.apply(y + r0 * n, count: (r1 - r0) * n) }
             }

@@ -36,6 +36,26 @@ public struct QuantizedMatrix: @unchecked Sendable {  // immutable after init
         self.sums = sums
     }
 
+    /// From weights already quantised (a compressed model's file): q [n, k] row-major with |q| ≤ 127, and the
+    /// scale of each output channel.
+    public init(quantized q: UnsafePointer<Int8>, scales: [Float], n: Int, k: Int) {
+        precondition(scales.count == n, "QuantizedMatrix: \(scales.count) scales for \(n) rows")
+        self.n = n
+        self.k = k
+        panels = TensorStorage(zeroedByteCount: cmass_q8_packed_bytes(Int32(n), Int32(k)))
+        var sums = [Int32](repeating: 0, count: n)
+        cmass_q8_pack_int8(q, Int32(n), Int32(k), panels.pointer.assumingMemoryBound(to: Int8.self), &sums)
+        self.scales = scales
+        self.sums = sums
+    }
+
+    /// The int8 weights row-major [n, k] (what a compressed model's file holds).
+    public var rowMajor: [Int8] {
+        var out = [Int8](repeating: 0, count: n * k)
+        for j in 0..<n { for i in 0..<k { out[j * k + i] = weight(row: j, column: i) } }
+        return out
+    }
+
     /// The int8 weight of output `row`, input `column` (tests, reports).
     public func weight(row: Int, column: Int) -> Int8 {
         let groups = Int(cmass_q8_depth(Int32(k))) / 4

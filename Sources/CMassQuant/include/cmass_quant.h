@@ -27,6 +27,10 @@ size_t cmass_q8_packed_bytes(int n, int k);
 /// (the zero-point correction).
 void cmass_q8_pack(const float *w, int n, int k, int8_t *panels, float *scales, int32_t *sums);
 
+/// Packs weights already quantised (q [n, k] row-major int8, |q| ≤ 127, as `cmass_q8_pack` would produce them),
+/// and writes the column sums [n].
+void cmass_q8_pack_int8(const int8_t *q, int n, int k, int8_t *panels, int32_t *sums);
+
 /// Quantises rows of x [rows, k] (rows `lda` apart) to uint8 with a scale and zero point per row (the range
 /// always contains 0, so 0 is exact): q [rows, cmass_q8_depth(k)], padding 0.
 void cmass_q8_quantize_rows(const float *x, int rows, int k, int lda, uint8_t *q, float *scales, int32_t *zeros);

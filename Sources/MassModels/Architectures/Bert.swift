@@ -85,23 +85,49 @@ public final class BertModel: TextEncoder, @unchecked Sendable {  // weights are
         tokenTypeEmbeddings = try w("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
         embeddingGamma = try w("embeddings.LayerNorm.weight", [h])
         embeddingBeta = try w("embeddings.LayerNorm.bias", [h])
+        /// A dense layer of `names` stacked along the outputs (each [rows, k]): int8 when the file holds int8
+        /// weights (`NAME.weight` I8 and `NAME.weight_scale`, a compressed model, `mass compress`), else float32
+        /// run in `precision`.
+        func dense(_ names: [String], rows: Int, k: Int) throws -> Linear {
+            let biases = try names.map { try w($0 + ".bias", [rows]) }
+            let bias = biases.count == 1 ? biases[0] : Self.concatenate(biases, shape: [rows * names.count])
+            guard try weights.tensor(prefix + names[0] + ".weight").dtype == .int8 else {
+                let parts = try names.map { try w($0 + ".weight", [rows, k]) }
+                let weight = parts.count == 1 ? parts[0] : Self.concatenate(parts, shape: [rows * names.count, k])
+                return try Linear(weight: weight, bias: bias, precision: precision)
+            }
+            var q: [Int8] = []
+            var scales: [Float] = []
+            for name in names {
+                let t = try weights.tensor(prefix + name + ".weight")
+                guard t.dtype == .int8, t.shape == [rows, k] else {
+                    throw ModelError(
+                        .badConfig,
+                        "\(weights.origin): '\(prefix + name).weight' is \(t.dtype) \(t.shape), expected I8 \([rows, k])"
+                    )
+                }
+                q += UnsafeBufferPointer(start: t.storage.pointer.assumingMemoryBound(to: Int8.self), count: rows * k)
+                let scale = try w(name + ".weight_scale", [rows]).array
+                guard scale.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                    throw ModelError(.badConfig, "\(weights.origin): '\(prefix + name).weight_scale' is not positive")
+                }
+                scales += scale
+            }
+            guard q.allSatisfy({ $0 != -128 }) else {
+                throw ModelError(.badConfig, "\(weights.origin): int8 weights of '\(prefix + names[0])' use -128")
+            }
+            let matrix = q.withUnsafeBufferPointer {
+                QuantizedMatrix(quantized: $0.baseAddress!, scales: scales, n: rows * names.count, k: k)
+            }
+            return try Linear(quantized: matrix, bias: bias)
+        }
         layers = try (0..<config.numHiddenLayers).map { i in
             let p = "encoder.layer.\(i)."
-            let parts = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).weight", [h, h]) }
-            let biases = try ["query", "key", "value"].map { try w(p + "attention.self.\($0).bias", [h]) }
             return Layer(
-                qkv: try Linear(
-                    weight: Self.concatenate(parts, shape: [3 * h, h]), bias: Self.concatenate(biases, shape: [3 * h]),
-                    precision: precision),
-                out: try Linear(
-                    weight: w(p + "attention.output.dense.weight", [h, h]),
-                    bias: w(p + "attention.output.dense.bias", [h]), precision: precision),
-                up: try Linear(
-                    weight: w(p + "intermediate.dense.weight", [f, h]), bias: w(p + "intermediate.dense.bias", [f]),
-                    precision: precision),
-                down: try Linear(
-                    weight: w(p + "output.dense.weight", [h, f]), bias: w(p + "output.dense.bias", [h]),
-                    precision: precision),
+                qkv: try dense(["query", "key", "value"].map { p + "attention.self.\($0)" }, rows: h, k: h),
+                out: try dense([p + "attention.output.dense"], rows: h, k: h),
+                up: try dense([p + "intermediate.dense"], rows: f, k: h),
+                down: try dense([p + "output.dense"], rows: h, k: f),
                 norm1Gamma: try w(p + "attention.output.LayerNorm.weight", [h]),
                 norm1Beta: try w(p + "attention.output.LayerNorm.bias", [h]),
                 norm2Gamma: try w(p + "output.LayerNorm.weight", [h]),
