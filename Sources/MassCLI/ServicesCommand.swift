@@ -117,8 +117,9 @@ struct ServicesCalibrate: AsyncParsableCommand {
             report gives top-label agreement, expected calibration error against the service's labels and \
             cross-entropy to its probabilities, before and after. Speech services: nothing is fitted; the report \
             gives the word error rate of the candidate's transcripts against the service's over every pair. With \
-            --register NAME the candidate plus the chosen adapter (none for speech) becomes the next version of NAME (source 'calibration', dataset the pairs, the \
-            figures as its metrics), ready to deploy, canary or shadow against the service.
+            --register NAME the candidate plus the chosen adapter (none for speech) becomes the next version of \
+            NAME (source 'calibration', dataset the pairs, the figures as its metrics), ready to deploy, canary or \
+            shadow against the service.
             """)
 
     @OptionGroup var options: RegistryOptions

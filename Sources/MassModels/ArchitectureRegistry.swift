@@ -78,8 +78,9 @@ public struct ArchitectureRegistry: Sendable {
         ImageClassifier.architecture,
     ])
 
-    /// Loads the model of `directory` for `task` in `precision`: the entry named `architecture` when given, else the first entry
-    /// that serves the task and matches the folder. Errors name what was found and what is supported.
+    /// Loads the model of `directory` for `task` in `precision`: the entry named `architecture` when given, else
+    /// the first entry that serves the task and matches the folder. Errors name what was found and what is
+    /// supported.
     public func load(
         _ directory: URL, task: ModelTask, architecture: String? = nil, precision: Linear.Precision = .float32
     ) throws -> any TaskModel {

@@ -53,11 +53,11 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mass-precision-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try Data("{}".utf8).write(to: folder.appendingPathComponent("model.bin"))
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("model.pth"))
         let refused = caught(ModelError.self) {
-            _ = try ArchitectureRegistry.standard.load(folder, task: .speechRecognition, precision: .int8)
+            _ = try ArchitectureRegistry.standard.load(folder, task: .imageClassification, precision: .int8)
         }
-        #expect(refused?.description.contains("'whisper-ctranslate2' runs in float32, not int8") == true)
+        #expect(refused?.description.contains("'efficientnet-lite' runs in float32, not int8") == true)
     }
 
     @Test func errorsNameTheKey() {
