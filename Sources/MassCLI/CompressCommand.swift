@@ -10,18 +10,23 @@ import MassWeights
 struct CompressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compress",
-        abstract: "Write an int8 copy of a BERT-family model folder and report what it costs in accuracy.",
+        abstract: "Write an int8 and/or pruned copy of a BERT-family model folder and report what it costs.",
         discussion: """
             Every linear layer of the encoder (encoder.layer.N.*.weight, 2-D) is quantised per output channel \
             (symmetric int8, NAME.weight as I8 and NAME.weight_scale as F32 in model.safetensors); embeddings, \
             LayerNorm, the pooler and heads stay float32; the other files are copied. The report (JSON): each \
             layer's relative weight error, the file size before and after, and with --calibration the cosine of \
-            each text's embedding to the original model's (sentence-transformers folders). Pruning is not there \
-            yet (docs/compression.md).
+            each text's embedding to the original model's (sentence-transformers folders). --prune zeroes the \
+            smallest weights of each of those layers first: a share of each layer (unstructured), or 2 of every 4 \
+            consecutive inputs (2:4); without fine-tuning it costs accuracy, which the report shows \
+            (docs/compression.md). Zeros are stored densely: pruning alone shrinks neither the file nor the time.
             """)
 
     @Option(name: .long, help: "The model folder, e.g. models/all-MiniLM-L6-v2/1.") var model: String
     @Flag(name: .long, help: "Quantise the linear layers to int8.") var int8 = false
+    @Option(name: .long, help: "Share of each linear layer's weights to zero, by magnitude (0-1; 2:4 needs 0.5).")
+    var prune: Double?
+    @Option(name: .long, help: "unstructured or 2:4.") var pattern = "unstructured"
     @Option(name: .long, help: "The new folder (must not exist, or be empty).") var out: String
     @Option(name: .long, help: "Texts, one per line: the agreement set for the report.") var calibration: String?
 
@@ -29,8 +34,9 @@ struct CompressCommand: AsyncParsableCommand {
         let name: String
         let shape: [Int]
         let relativeError: Double
+        let sparsity: Double
         enum CodingKeys: String, CodingKey {
-            case name, shape
+            case name, shape, sparsity
             case relativeError = "relative_error"
         }
     }
@@ -53,8 +59,18 @@ struct CompressCommand: AsyncParsableCommand {
         }
     }
 
+    func validate() throws {
+        guard int8 || prune != nil else { throw ValidationError("name a compression: --int8, --prune or both") }
+        guard ["unstructured", "2:4"].contains(pattern) else {
+            throw ValidationError("--pattern must be unstructured or 2:4")
+        }
+        if let prune {
+            guard prune > 0, prune < 1 else { throw ValidationError("--prune must be between 0 and 1") }
+            guard pattern != "2:4" || prune == 0.5 else { throw ValidationError("--pattern 2:4 zeroes 0.5 exactly") }
+        }
+    }
+
     func run() throws {
-        guard int8 else { throw ValidationError("name a compression: --int8 (pruning is not there yet)") }
         let source = URL(fileURLWithPath: model)
         let target = URL(fileURLWithPath: out)
         let manager = FileManager.default
@@ -84,32 +100,42 @@ struct CompressCommand: AsyncParsableCommand {
                 continue
             }
             let (n, k) = (tensor.shape[0], tensor.shape[1])
-            let q = QuantizedMatrix(values.floats, n: n, k: k)
-            let rows = q.rowMajor
+            let original = values.array
+            var kept = original
+            if let prune { Self.prune(&kept, rows: n, columns: k, share: prune, twoOfFour: pattern == "2:4") }
+            // What the served model computes with: the pruned weights, quantised when --int8.
+            var served = kept
+            if int8 {
+                let q = kept.withUnsafeBufferPointer { QuantizedMatrix($0.baseAddress!, n: n, k: k) }
+                let rows = q.rowMajor
+                for j in 0..<n { for i in 0..<k { served[j * k + i] = q.scales[j] * Float(rows[j * k + i]) } }
+                tensors.append((name, [n, k], .int8(rows)))
+                tensors.append((name + "_scale", [n], .float32(q.scales)))
+            } else {
+                tensors.append((name, [n, k], .float32(kept)))
+            }
             var error = 0.0
             var norm = 0.0
-            for j in 0..<n {
-                for i in 0..<k {
-                    let w = Double(values.floats[j * k + i])
-                    let d = w - Double(q.scales[j]) * Double(rows[j * k + i])
-                    error += d * d
-                    norm += w * w
-                }
+            for (w, v) in zip(original, served) {
+                error += Double(w - v) * Double(w - v)
+                norm += Double(w) * Double(w)
             }
             report.layers.append(
-                Layer(name: name, shape: [n, k], relativeError: (error / max(norm, 1e-30)).squareRoot()))
-            tensors.append((name, [n, k], .int8(rows)))
-            tensors.append((name + "_scale", [n], .float32(q.scales)))
+                Layer(
+                    name: name, shape: [n, k], relativeError: (error / max(norm, 1e-30)).squareRoot(),
+                    sparsity: Double(served.filter { $0 == 0 }.count) / Double(served.count)))
         }
-        guard !report.layers.isEmpty else { throw CLIError("\(model): no encoder linear layers to quantise") }
+        guard !report.layers.isEmpty else { throw CLIError("\(model): no encoder linear layers to compress") }
         try manager.createDirectory(at: target, withIntermediateDirectories: true)
         for item in try manager.contentsOfDirectory(atPath: source.path) where item != "model.safetensors" {
             try manager.copyItem(
                 at: source.appendingPathComponent(item).resolvingSymlinksInPath(),
                 to: target.appendingPathComponent(item))
         }
-        let data = SafeTensorsWriter.encode(
-            tensors, metadata: ["format": "pt", "mass.quantization": "int8, per output channel, symmetric"])
+        var metadata = ["format": "pt"]
+        if int8 { metadata["mass.quantization"] = "int8, per output channel, symmetric" }
+        if let prune { metadata["mass.pruning"] = "\(pattern), \(prune) by magnitude" }
+        let data = SafeTensorsWriter.encode(tensors, metadata: metadata)
         try data.write(to: target.appendingPathComponent("model.safetensors"))
         report.bytesBefore = (try manager.attributesOfItem(atPath: weightsFile.path)[.size] as? Int) ?? 0
         report.bytesAfter = data.count
@@ -117,6 +143,26 @@ struct CompressCommand: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    }
+
+    /// Zeroes the smallest |w| of a [rows, columns] matrix: `share` of all of them, or (`twoOfFour`) the two
+    /// smallest of every 4 consecutive inputs of each row (a tail shorter than 4 keeps its larger half).
+    static func prune(_ w: inout [Float], rows: Int, columns: Int, share: Double, twoOfFour: Bool) {
+        if twoOfFour {
+            for r in 0..<rows {
+                for start in stride(from: r * columns, to: (r + 1) * columns, by: 4) {
+                    let group = start..<min(start + 4, (r + 1) * columns)
+                    let order = group.sorted { abs(w[$0]) < abs(w[$1]) }
+                    for i in order.prefix(group.count / 2) { w[i] = 0 }
+                }
+            }
+            return
+        }
+        let count = Int((share * Double(w.count)).rounded())
+        guard count > 0 else { return }
+        // Ties at the threshold are broken by position, so exactly `count` are zeroed.
+        let order = w.indices.sorted { abs(w[$0]) < abs(w[$1]) || (abs(w[$0]) == abs(w[$1]) && $0 < $1) }
+        for i in order.prefix(count) { w[i] = 0 }
     }
 
     /// The encoder's linear weights: `encoder.layer.N.<...>.weight` (LayerNorm weights are 1-D).

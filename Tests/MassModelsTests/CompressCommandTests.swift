@@ -40,12 +40,44 @@ import Testing
         #expect(!fromFolder.stdout.isEmpty && fromFolder.stdout == atLoad.stdout)
         // Refused: no compression named, an output folder that is not empty, a folder that is not BERT.
         let noMethod = try cli.run(["compress", "--model", model, "--out", out.path + "-x"])
-        #expect(noMethod.status != 0 && noMethod.stderr.contains("--int8"))
+        #expect(noMethod.status != 0 && noMethod.stderr.contains("--int8, --prune or both"))
+        for bad in [
+            ["--prune", "1.5"], ["--prune", "0.3", "--pattern", "2:4"], ["--prune", "0.5", "--pattern", "4:8"],
+        ] {
+            let refused = try cli.run(["compress", "--model", model, "--out", out.path + "-p"] + bad)
+            #expect(refused.status != 0 && refused.stderr.contains("--p"), "\(bad): \(refused.stderr)")
+        }
         let notEmpty = try cli.run(["compress", "--model", model, "--int8", "--out", out.path])
         #expect(notEmpty.status != 0 && notEmpty.stderr.contains("not empty"))
         let whisper = try cli.run([
             "compress", "--model", WhisperFixture.modelDirectory.path, "--int8", "--out", out.path + "-w",
         ])
         #expect(whisper.status != 0 && whisper.stderr.contains("BERT-family"), "\(whisper.stderr)")
+    }
+
+    /// Magnitude pruning: exactly the asked share of zeros per layer (2:4: two in every four inputs), kept zero
+    /// through int8, the folder served; the report shows what it costs without fine-tuning.
+    @Test func pruningZeroesWhatItSaysAndReportsTheCost() throws {
+        let model = MiniLMFixture.modelDirectory.path
+        let texts = FileManager.default.temporaryDirectory.appendingPathComponent("mass-prune-\(UUID()).txt")
+        try "A man is eating food.\nThe quick brown fox jumps over the lazy dog.\nHow do I reset my password?".write(
+            to: texts, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: texts) }
+        for (arguments, sparsity, cosineBelow) in [
+            (["--prune", "0.5", "--pattern", "2:4"], 0.5, 0.9), (["--prune", "0.3", "--int8"], 0.3, 0.99),
+        ] {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("mass-pruned-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let run = try cli.run(
+                ["compress", "--model", model, "--out", out.path, "--calibration", texts.path] + arguments)
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
+            let layers = report["layers"] as? [[String: Any]] ?? []
+            #expect(layers.count == 36 && layers.allSatisfy { abs(($0["sparsity"] as? Double ?? 0) - sparsity) < 1e-3 })
+            let cosine = report["min_cosine"] as? Double ?? 1
+            #expect(cosine > 0 && cosine < cosineBelow, "\(arguments): \(cosine)")
+            let embedded = try cli.run(["embed", "--model", out.path, "A man is eating food."])
+            #expect(embedded.status == 0 && !embedded.stdout.isEmpty, "\(embedded.stderr)")
+        }
     }
 }
