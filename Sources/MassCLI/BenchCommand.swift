@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MassModels
+import MassRuntime
 import MassTensor
 import MassTokenizers
 
@@ -96,6 +97,7 @@ struct BenchEmbedCommand: ParsableCommand {
                 lengths: sequences.prefix(64).map(\.count), batchSize: batchSize, tokenBudget: tokenBudget))
 
         var wall: [Double] = []
+        var embeddings: [[Float]] = []  // the last timed pass's (not kept with --pause-ms)
         var calls: [Double] = []
         for _ in 0..<runs {
             let start = Date()
@@ -109,7 +111,8 @@ struct BenchEmbedCommand: ParsableCommand {
                 wall.append(Date().timeIntervalSince(start) - paused)
                 continue
             }
-            let (_, seconds) = try runner.run(sequences, batches: batches)
+            let (embedded, seconds) = try runner.run(sequences, batches: batches)
+            embeddings = embedded
             wall.append(Date().timeIntervalSince(start))
             calls += seconds
         }
@@ -117,16 +120,11 @@ struct BenchEmbedCommand: ParsableCommand {
         if chosen != .float32 {
             // The same texts in float32: how far the quantised model moved each embedding.
             let reference = try SentenceEmbedder(directory: URL(fileURLWithPath: model), encoder: BertModel.encoder)
-            let mine = try runner.run(sequences, batches: batches).embeddings
+            let mine = embeddings.isEmpty ? try runner.run(sequences, batches: batches).embeddings : embeddings
             let theirs = try OfflineEmbedder(model: reference, workers: threads, threadsPerWorker: 1).run(
                 sequences, batches: batches
             ).embeddings
-            let cosines = zip(mine, theirs).map { a, b in
-                let dot = zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-                let norms =
-                    a.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() * b.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-                return Double(dot / max(norms, 1e-12))
-            }
+            let cosines = Agreement.cosines(mine, theirs)
             agreement = [
                 (
                     "cosine_to_fp32",

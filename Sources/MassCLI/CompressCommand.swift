@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MassModels
+import MassRuntime
 import MassTensor
 import MassTokenizers
 import MassWeights
@@ -179,14 +180,10 @@ struct CompressCommand: AsyncParsableCommand {
         let compressed = try SentenceEmbedder(directory: target, encoder: BertModel.encoder)
         let pool = ComputePool(threads: ProcessInfo.processInfo.activeProcessorCount)
         let workspace = EncoderWorkspace()
-        var cosines: [Double] = []
-        for text in texts {
-            let a = try original.embed([original.tokenize(text).ids], workspace: workspace, pool: pool)[0]
-            let b = try compressed.embed([compressed.tokenize(text).ids], workspace: workspace, pool: pool)[0]
-            let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let norms = (a.reduce(0.0) { $0 + Double($1 * $1) } * b.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot()
-            cosines.append(dot / max(norms, 1e-30))
+        func embed(_ model: SentenceEmbedder) throws -> [[Float]] {
+            try texts.map { try model.embed([model.tokenize($0).ids], workspace: workspace, pool: pool)[0] }
         }
+        let cosines = Agreement.cosines(try embed(original), try embed(compressed))
         report.calibrationTexts = texts.count
         report.minimumCosine = cosines.min()
         report.meanCosine = cosines.reduce(0, +) / Double(cosines.count)

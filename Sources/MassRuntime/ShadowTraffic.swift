@@ -190,17 +190,20 @@ public enum Agreement {
     /// Mean cosine similarity of the paired vectors.
     public static func cosine(_ a: [[Float]], _ b: [[Float]]) -> Double {
         guard a.count == b.count, !a.isEmpty else { return 0 }
-        var total = 0.0
-        for (x, y) in zip(a, b) {
+        return cosines(a, b).reduce(0, +) / Double(a.count)
+    }
+
+    /// The cosine of each pair of vectors (0 for a zero vector), in Double.
+    public static func cosines(_ a: [[Float]], _ b: [[Float]]) -> [Double] {
+        zip(a, b).map { x, y in
             var dot = 0.0, nx = 0.0, ny = 0.0
             for (u, v) in zip(x, y) {
                 dot += Double(u) * Double(v)
                 nx += Double(u) * Double(u)
                 ny += Double(v) * Double(v)
             }
-            total += nx > 0 && ny > 0 ? dot / (nx.squareRoot() * ny.squareRoot()) : 0
+            return nx > 0 && ny > 0 ? dot / (nx.squareRoot() * ny.squareRoot()) : 0
         }
-        return total / Double(a.count)
     }
 
     public static func argmax(_ row: [Float]) -> Int { row.indices.max { row[$0] < row[$1] } ?? 0 }

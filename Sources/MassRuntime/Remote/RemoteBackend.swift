@@ -223,6 +223,23 @@ final class RemoteBackend: Sendable {
         return (name, typed)
     }
 
+    /// A call straight to the provider for recording pairs (never a fallback: a pair is the provider's answer),
+    /// counted in the report like a served request; the value and the seconds it took.
+    func direct<Value>(_ call: (ContinuousClock.Instant) async throws -> Value) async throws -> (
+        value: Value, seconds: Double
+    ) {
+        let started = ContinuousClock.now
+        do {
+            let value = try await call(deadline())
+            let seconds = (ContinuousClock.now - started).inSeconds
+            counters.answered(milliseconds: seconds * 1000)
+            return (value, seconds)
+        } catch let failure as RemoteFailure {
+            counters.providerFailed(fellBack: false)
+            throw failure.runtimeError(model: identity.name)
+        }
+    }
+
     /// Writes pairs and counts them.
     func store(_ recorded: [ServicePair]) async throws {
         guard let pairs, let first = recorded.first else { return }

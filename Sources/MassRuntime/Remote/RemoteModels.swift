@@ -105,18 +105,10 @@ final class RemoteEmbeddingModel: RemoteServedModel, TextEmbeddingServing, Servi
 
     func recordPairs(_ inputs: [String], candidate: String?) async throws -> Int {
         let (name, local) = try backend.candidate(candidate, as: (any TextEmbeddingServing).self)
-        let started = ContinuousClock.now
-        let result: EmbeddingResult
-        do {
-            result = try await call(inputs, deadline: backend.deadline(), retries: true)
-        } catch let failure as RemoteFailure {
-            backend.counters.providerFailed(fellBack: false)
-            throw failure.runtimeError(model: identity.name)
+        let (result, seconds) = try await backend.direct { deadline in
+            try await self.call(inputs, deadline: deadline, retries: true)
         }
-        backend.counters.answered(milliseconds: (ContinuousClock.now - started).inSeconds * 1000)
-        try await store(
-            inputs, result.embeddings, (ContinuousClock.now - started).inSeconds, name, local,
-            origin: "inputs")
+        try await store(inputs, result.embeddings, seconds, name, local, origin: "inputs")
         return inputs.count
     }
 
@@ -268,16 +260,9 @@ final class RemoteTextClassifier: RemoteServedModel, TextClassificationServing, 
     func recordPairs(_ inputs: [String], candidate: String?) async throws -> Int {
         let (name, local) = try backend.candidate(candidate, as: (any TextClassificationServing).self)
         let texts = inputs.map { TextClassificationInput.text($0) }
-        let started = ContinuousClock.now
-        let logits: [[Float]]
-        do {
-            logits = try await call(texts, truncate: true, deadline: backend.deadline(), retries: true)
-        } catch let failure as RemoteFailure {
-            backend.counters.providerFailed(fellBack: false)
-            throw failure.runtimeError(model: identity.name)
+        let (logits, seconds) = try await backend.direct { deadline in
+            try await self.call(texts, truncate: true, deadline: deadline, retries: true)
         }
-        let seconds = (ContinuousClock.now - started).inSeconds
-        backend.counters.answered(milliseconds: seconds * 1000)
         try await store(texts, logits, seconds, name, local, origin: "inputs")
         return inputs.count
     }

@@ -46,13 +46,11 @@ final class RemoteSpeechModel: RemoteServedModel, SpeechRecognitionServing, Spee
 
     func recordPairs(audio files: [[UInt8]], candidate: String?) async throws -> Int {
         let (name, local) = try backend.candidate(candidate, as: (any SpeechRecognitionServing).self)
-        let started = ContinuousClock.now
-        let deadline = backend.deadline()
-        let results: [Transcription]
-        do {
-            results = try await withThrowingTaskGroup(of: (Int, Transcription).self) { group in
+        let (results, seconds) = try await backend.direct { deadline in
+            try await withThrowingTaskGroup(of: (Int, Transcription).self) { group in
                 for (index, file) in files.enumerated() {
                     group.addTask {
+                        // Awaited before the tuple is built (swiftlang/swift#91911).
                         let result = try await self.call(file, SpeechRequest(), deadline: deadline, retries: true)
                         return (index, result)
                     }
@@ -61,12 +59,7 @@ final class RemoteSpeechModel: RemoteServedModel, SpeechRecognitionServing, Spee
                 for try await (index, result) in group { results[index] = result }
                 return results.map { $0! }
             }
-        } catch let failure as RemoteFailure {
-            backend.counters.providerFailed(fellBack: false)
-            throw failure.runtimeError(model: identity.name)
         }
-        let seconds = (ContinuousClock.now - started).inSeconds
-        backend.counters.answered(milliseconds: seconds * 1000)
         try await store(files, results, seconds, name, local, request: SpeechRequest(), origin: "inputs")
         return files.count
     }
