@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-tur
 # The fast tier: suites that need no downloaded model and no built binary (kernels, readers, the batcher, the
 # model manager and the router on fake models, the text heads on the checkpoints that ship with the tests, the
 # registry on SQLite and on the throwaway PostgreSQL server).
-FAST_TESTS := KernelTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests
+FAST_TESTS := KernelTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests
 
 .PHONY: all deps models build serve lint test test-fast bench bench-peers clean
 

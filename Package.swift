@@ -184,6 +184,7 @@ let package = Package(
             name: "MassModelsTests",
             dependencies: [
                 "MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage", "MassAudio",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Goldens"],
             swiftSettings: strict

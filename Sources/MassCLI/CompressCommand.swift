@@ -11,16 +11,20 @@ import MassWeights
 struct CompressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compress",
-        abstract: "Write an int8 and/or pruned copy of a BERT-family model folder and report what it costs.",
+        abstract: "Write an int8 and/or pruned copy of a BERT or Whisper model folder and report what it costs.",
         discussion: """
-            Every linear layer of the encoder (encoder.layer.N.*.weight, 2-D) is quantised per output channel \
+            BERT-family folders (model.safetensors): every linear layer of the encoder (encoder.layer.N.*.weight, 2-D) is quantised per output channel \
             (symmetric int8, NAME.weight as I8 and NAME.weight_scale as F32 in model.safetensors); embeddings, \
             LayerNorm, the pooler and heads stay float32; the other files are copied. The report (JSON): each \
             layer's relative weight error, the file size before and after, and with --calibration the cosine of \
             each text's embedding to the original model's (sentence-transformers folders). --prune zeroes the \
             smallest weights of each of those layers first: a share of each layer (unstructured), or 2 of every 4 \
             consecutive inputs (2:4); without fine-tuning it costs accuracy, which the report shows \
-            (docs/compression.md). Zeros are stored densely: pruning alone shrinks neither the file nor the time.
+            (docs/compression.md). Zeros are stored densely: pruning alone shrinks neither the file nor the time. \
+            Whisper CTranslate2 folders (model.bin): every linear, conv1d and embedding weight is written as \
+            CTranslate2 writes int8 (per row, scale = 127 / max|w|, NAME_scale), so faster-whisper loads the folder \
+            too; --calibration names an audio file or a folder of them, and the report gives the word error rate \
+            of the compressed model against the original's float32 transcripts.
             """)
 
     @Option(name: .long, help: "The model folder, e.g. models/all-MiniLM-L6-v2/1.") var model: String
@@ -29,7 +33,10 @@ struct CompressCommand: AsyncParsableCommand {
     var prune: Double?
     @Option(name: .long, help: "unstructured or 2:4.") var pattern = "unstructured"
     @Option(name: .long, help: "The new folder (must not exist, or be empty).") var out: String
-    @Option(name: .long, help: "Texts, one per line: the agreement set for the report.") var calibration: String?
+    @Option(
+        name: .long,
+        help: "The agreement set for the report: texts, one per line (BERT), or audio: a file or folder (Whisper).")
+    var calibration: String?
 
     struct Layer: Encodable {
         let name: String
@@ -50,6 +57,9 @@ struct CompressCommand: AsyncParsableCommand {
         var calibrationTexts: Int?
         var minimumCosine: Double?
         var meanCosine: Double?
+        var calibrationFiles: Int?
+        var wordErrorRate: Double?
+        var sameTranscripts: Int?
         enum CodingKeys: String, CodingKey {
             case layers, dropped
             case bytesBefore = "bytes_before"
@@ -57,6 +67,9 @@ struct CompressCommand: AsyncParsableCommand {
             case calibrationTexts = "calibration_texts"
             case minimumCosine = "min_cosine"
             case meanCosine = "mean_cosine"
+            case calibrationFiles = "calibration_files"
+            case wordErrorRate = "word_error_rate"
+            case sameTranscripts = "same_transcripts"
         }
     }
 
@@ -71,79 +84,54 @@ struct CompressCommand: AsyncParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let source = URL(fileURLWithPath: model)
         let target = URL(fileURLWithPath: out)
-        let manager = FileManager.default
-        let weightsFile = source.appendingPathComponent("model.safetensors")
-        guard manager.fileExists(atPath: weightsFile.path),
-            try ModelFolder(directory: source).modelType == "bert"
-        else {
-            throw CLIError(
-                "\(model): compress handles BERT-family folders (config.json model_type bert, model.safetensors)")
-        }
-        if let existing = try? manager.contentsOfDirectory(atPath: target.path), !existing.isEmpty {
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: target.path), !existing.isEmpty {
             throw CLIError("\(out) exists and is not empty")
         }
-        let weights = try SafeTensorsFile(path: weightsFile.path)
-        var report = Report()
-        var tensors: [(String, [Int], SafeTensorsWriter.Values)] = []
-        for name in weights.names {
-            let tensor = try weights.tensor(name)
-            guard [.float32, .float16, .bfloat16].contains(tensor.dtype) else {
-                // Buffers the loaders never read (position_ids, I64).
-                report.dropped.append(name)
-                continue
-            }
-            let values = try weights.float32(name)
-            guard Self.isEncoderLinear(name), tensor.shape.count == 2 else {
-                tensors.append((name, tensor.shape, .float32(values.array)))
-                continue
-            }
-            let (n, k) = (tensor.shape[0], tensor.shape[1])
-            let original = values.array
-            var kept = original
-            if let prune { Self.prune(&kept, rows: n, columns: k, share: prune, twoOfFour: pattern == "2:4") }
-            // What the served model computes with: the pruned weights, quantised when --int8.
-            var served = kept
-            if int8 {
-                let q = kept.withUnsafeBufferPointer { QuantizedMatrix($0.baseAddress!, n: n, k: k) }
-                let rows = q.rowMajor
-                for j in 0..<n { for i in 0..<k { served[j * k + i] = q.scales[j] * Float(rows[j * k + i]) } }
-                tensors.append((name, [n, k], .int8(rows)))
-                tensors.append((name + "_scale", [n], .float32(q.scales)))
-            } else {
-                tensors.append((name, [n, k], .float32(kept)))
-            }
-            var error = 0.0
-            var norm = 0.0
-            for (w, v) in zip(original, served) {
-                error += Double(w - v) * Double(w - v)
-                norm += Double(w) * Double(w)
-            }
-            report.layers.append(
-                Layer(
-                    name: name, shape: [n, k], relativeError: (error / max(norm, 1e-30)).squareRoot(),
-                    sparsity: Double(served.filter { $0 == 0 }.count) / Double(served.count)))
+        let folder = try ModelFolder(directory: source)
+        let report: Report
+        if FileManager.default.fileExists(atPath: source.appendingPathComponent("model.safetensors").path),
+            folder.modelType == "bert"
+        {
+            report = try compressBert(source, target)
+        } else if let spec = try? CTranslate2Model(path: source.appendingPathComponent("model.bin").path),
+            spec.specName == "WhisperSpec"
+        {
+            report = try await compressWhisper(spec, source, target)
+        } else {
+            throw CLIError(
+                "\(model): compress handles BERT-family folders (config.json model_type bert, model.safetensors) "
+                    + "and Whisper CTranslate2 folders (model.bin)")
         }
-        guard !report.layers.isEmpty else { throw CLIError("\(model): no encoder linear layers to compress") }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    }
+
+    /// Copies every file of the source folder but `except` into the (new) target folder.
+    static func copyFolder(_ source: URL, _ target: URL, except: String) throws {
+        let manager = FileManager.default
         try manager.createDirectory(at: target, withIntermediateDirectories: true)
-        for item in try manager.contentsOfDirectory(atPath: source.path) where item != "model.safetensors" {
+        for item in try manager.contentsOfDirectory(atPath: source.path) where item != except {
             try manager.copyItem(
                 at: source.appendingPathComponent(item).resolvingSymlinksInPath(),
                 to: target.appendingPathComponent(item))
         }
-        var metadata = ["format": "pt"]
-        if int8 { metadata["mass.quantization"] = "int8, per output channel, symmetric" }
-        if let prune { metadata["mass.pruning"] = "\(pattern), \(prune) by magnitude" }
-        let data = SafeTensorsWriter.encode(tensors, metadata: metadata)
-        try data.write(to: target.appendingPathComponent("model.safetensors"))
-        report.bytesBefore = (try manager.attributesOfItem(atPath: weightsFile.path)[.size] as? Int) ?? 0
-        report.bytesAfter = data.count
-        if let calibration { try agreement(calibration, source, target, &report) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    }
+
+    /// A layer's line of the report: the relative error of what is served against the original weights.
+    static func layer(_ name: String, shape: [Int], original: [Float], served: [Float]) -> Layer {
+        var error = 0.0
+        var norm = 0.0
+        for (w, v) in zip(original, served) {
+            error += Double(w - v) * Double(w - v)
+            norm += Double(w) * Double(w)
+        }
+        return Layer(
+            name: name, shape: shape, relativeError: (error / max(norm, 1e-30)).squareRoot(),
+            sparsity: Double(served.filter { $0 == 0 }.count) / Double(max(1, served.count)))
     }
 
     /// Zeroes the smallest |w| of a [rows, columns] matrix: `share` of all of them, or (`twoOfFour`) the two
@@ -164,28 +152,5 @@ struct CompressCommand: AsyncParsableCommand {
         // Ties at the threshold are broken by position, so exactly `count` are zeroed.
         let order = w.indices.sorted { abs(w[$0]) < abs(w[$1]) || (abs(w[$0]) == abs(w[$1]) && $0 < $1) }
         for i in order.prefix(count) { w[i] = 0 }
-    }
-
-    /// The encoder's linear weights: `encoder.layer.N.<...>.weight` (LayerNorm weights are 1-D).
-    static func isEncoderLinear(_ name: String) -> Bool {
-        (name.hasPrefix("encoder.layer.") || name.hasPrefix("bert.encoder.layer.")) && name.hasSuffix(".weight")
-            && !name.contains("LayerNorm")
-    }
-
-    /// Each calibration text embedded by both folders: the cosine of the two embeddings.
-    func agreement(_ file: String, _ source: URL, _ target: URL, _ report: inout Report) throws {
-        let texts = try TextInput.lines(try Data(contentsOf: URL(fileURLWithPath: file)), source: file)
-        guard !texts.isEmpty else { throw CLIError("\(file) has no texts") }
-        let original = try SentenceEmbedder(directory: source, encoder: BertModel.encoder)
-        let compressed = try SentenceEmbedder(directory: target, encoder: BertModel.encoder)
-        let pool = ComputePool(threads: ProcessInfo.processInfo.activeProcessorCount)
-        let workspace = EncoderWorkspace()
-        func embed(_ model: SentenceEmbedder) throws -> [[Float]] {
-            try texts.map { try model.embed([model.tokenize($0).ids], workspace: workspace, pool: pool)[0] }
-        }
-        let cosines = Agreement.cosines(try embed(original), try embed(compressed))
-        report.calibrationTexts = texts.count
-        report.minimumCosine = cosines.min()
-        report.meanCosine = cosines.reduce(0, +) / Double(cosines.count)
     }
 }

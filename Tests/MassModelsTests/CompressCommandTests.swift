@@ -1,5 +1,8 @@
+import Crypto
 import Foundation
+import MassTensor
 import MassTesting
+import MassWeights
 import Testing
 
 /// `mass compress --int8` end to end: the int8 folder, its report, and the folder loaded unchanged by `mass embed`
@@ -49,10 +52,10 @@ import Testing
         }
         let notEmpty = try cli.run(["compress", "--model", model, "--int8", "--out", out.path])
         #expect(notEmpty.status != 0 && notEmpty.stderr.contains("not empty"))
-        let whisper = try cli.run([
-            "compress", "--model", WhisperFixture.modelDirectory.path, "--int8", "--out", out.path + "-w",
+        let image = try cli.run([
+            "compress", "--model", EfficientNetFixture.modelDirectory.path, "--int8", "--out", out.path + "-e",
         ])
-        #expect(whisper.status != 0 && whisper.stderr.contains("BERT-family"), "\(whisper.stderr)")
+        #expect(image.status != 0 && image.stderr.contains("BERT-family"), "\(image.stderr)")
     }
 
     /// Magnitude pruning: exactly the asked share of zeros per layer (2:4: two in every four inputs), kept zero
@@ -80,4 +83,82 @@ import Testing
             #expect(embedded.status == 0 && !embedded.stdout.isEmpty, "\(embedded.stderr)")
         }
     }
+
+    /// A Whisper folder in int8: every variable of its model.bin is byte for byte what CTranslate2 4.8.5's own
+    /// converter writes for `--quantization int8` (golden from scripts/make-ct2-int8-golden.py; the two scalars
+    /// CTranslate2's newer spec adds with their defaults are the only difference), the report's word error rate
+    /// on calibration audio, and the folder transcribed by `mass transcribe` unchanged.
+    @Test func whisperInt8IsCTranslate2sOwnLayout() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("mass-compress-w-\(UUID())")
+        let audio = out.deletingLastPathComponent().appendingPathComponent("mass-compress-audio-\(UUID())")
+        defer {
+            try? FileManager.default.removeItem(at: out)
+            try? FileManager.default.removeItem(at: audio)
+        }
+        try FileManager.default.createDirectory(at: audio, withIntermediateDirectories: true)
+        for clip in ["jfk.flac", "clip1_us_short.wav", "clip3_scotland_fast.wav"] {
+            try FileManager.default.copyItem(
+                at: WhisperFixture.audio.appendingPathComponent(clip), to: audio.appendingPathComponent(clip))
+        }
+        try Data("not audio".utf8).write(to: audio.appendingPathComponent("notes.txt"))
+        let model = WhisperFixture.modelDirectory
+        let run = try cli.run([
+            "compress", "--model", model.path, "--int8", "--out", out.path, "--calibration", audio.path,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let golden = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    contentsOf: FixturePaths.packageRoot.appendingPathComponent(
+                        "Tests/MassModelsTests/Goldens/whisper-int8-ct2.json")))
+                as? [String: Any])
+        let source = try Data(contentsOf: model.appendingPathComponent("model.bin"))
+        #expect(SHA256.hash(data: source).hex == golden["source_sha256"] as? String)
+        let written = try CTranslate2Model(path: out.appendingPathComponent("model.bin").path)
+        let expected = try #require(golden["variables"] as? [String: [String: Any]])
+        let names: [DType: String] = [
+            .int8: "int8", .int16: "int16", .int32: "int32", .float16: "float16", .float32: "float32",
+        ]
+        var same = 0
+        for (name, variable) in written.variables {
+            let stored = try written.tensor(name)
+            let digest = SHA256.hash(
+                data: Data(bytes: stored.storage.pointer, count: variable.byteCount)
+            ).hex
+            let want = try #require(expected[name], "\(name) is not in CTranslate2's file")
+            #expect(names[variable.dtype] == want["dtype"] as? String, "\(name)")
+            #expect(variable.shape == want["shape"] as? [Int], "\(name)")
+            #expect(digest == want["sha256"] as? String, "\(name)")
+            same += 1
+        }
+        #expect(
+            Set(expected.keys).subtracting(written.variables.keys)
+                == ["decoder/alibi_use_positive_positions", "decoder/scale_alibi"])
+        #expect(same == 195 && written.aliases == golden["aliases"] as? [String: String])
+        let report = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
+        let layers = report["layers"] as? [[String: Any]] ?? []
+        // Encoder: 2 convs + 4 layers x 4 linears; decoder: embeddings + 4 layers x 7 linears.
+        #expect(layers.count == 2 + 16 + 1 + 28)
+        // Measured: the token embeddings 0.0311 (the largest), conv2 0.0170, every linear layer below 0.016.
+        #expect(layers.allSatisfy { ($0["relative_error"] as? Double ?? 1) < 0.032 })
+        #expect(report["bytes_after"] as? Int ?? .max < (report["bytes_before"] as? Int ?? 0) * 52 / 100)
+        #expect(report["calibration_files"] as? Int == 3)
+        // Measured: 4 word edits over float32's 92 words, all in clip3 ("open a terminal" for float32's "open up
+        // the middle", as faster-whisper int8 says too, and "here" added); jfk differs in commas only.
+        #expect(abs((report["word_error_rate"] as? Double ?? 1) - 4.0 / 92.0) < 1e-12)
+        #expect(report["same_transcripts"] as? Int == 1)
+        let transcribed = try cli.run([
+            "transcribe", "--model", out.path, WhisperFixture.audio.appendingPathComponent("jfk.flac").path,
+        ])
+        #expect(
+            String(decoding: transcribed.stdout, as: UTF8.self)
+                == "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.\n",
+            "\(transcribed.stderr)")
+        let again = try cli.run(["compress", "--model", out.path, "--int8", "--out", out.path + "-again"])
+        #expect(again.status != 0 && again.stderr.contains("is already I8"), "\(again.stderr)")
+    }
+}
+
+extension SHA256.Digest {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
 }

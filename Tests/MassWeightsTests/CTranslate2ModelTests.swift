@@ -154,3 +154,58 @@ struct CT2Writer {
         #expect(bias[384..<768].allSatisfy { $0 == 0 } && bias[0..<384].contains { $0 != 0 })
     }
 }
+
+/// `CTranslate2Writer`: what it writes reads back unchanged, and its int8 rule is CTranslate2's (per row
+/// 127 / max|w|, ties to even). The byte-for-byte comparison with CTranslate2's converter on Whisper tiny.en is
+/// CompressCommandTests.whisperInt8IsCTranslate2sOwnLayout.
+@Suite struct CTranslate2WriterTests {
+    @Test func writesWhatReadsBackUnchanged() throws {
+        let tests = CTranslate2ModelTests()
+        let sample = try CTranslate2Model(path: tests.write(CT2Writer.sample(), "sample.bin"))
+        var variables: [String: CTranslate2Writer.Variable] = [:]
+        for (name, v) in sample.variables {
+            let t = try sample.tensor(name)
+            variables[name] = .init(
+                shape: v.shape, dtype: v.dtype, bytes: Data(bytes: t.storage.pointer, count: v.byteCount))
+        }
+        let data = try CTranslate2Writer.encode(
+            specName: "TestSpec", revision: 3, variables: variables, aliases: sample.aliases)
+        let copy = try CTranslate2Model(path: tests.write(Array(data), "copy.bin"))
+        #expect(copy.specName == "TestSpec" && copy.specRevision == 3 && copy.aliases == sample.aliases)
+        #expect(copy.variables.keys.sorted() == sample.variables.keys.sorted())
+        for (name, v) in sample.variables {
+            let (a, b) = (try sample.tensor(name), try copy.tensor(name))
+            #expect(a.shape == b.shape && a.dtype == b.dtype, "\(name)")
+            #expect(
+                Data(bytes: a.storage.pointer, count: v.byteCount) == Data(bytes: b.storage.pointer, count: v.byteCount)
+            )
+        }
+        // A variable whose bytes do not match its shape is refused, not written.
+        let bad = CTranslate2Writer.Variable(shape: [3], float32: [1, 2])
+        #expect(throws: WeightsError.self) {
+            _ = try CTranslate2Writer.encode(specName: "S", revision: 1, variables: ["x": bad], aliases: [:])
+        }
+    }
+
+    @Test func int8IsCTranslate2sRuleAndDequantises() throws {
+        // Row 0: max 1, scale 127: 0.5 · 127 = 63.5 rounds to even 64, -0.25 · 127 = -31.75 to -32.
+        // Row 1: all zero, scale 127 / 127 = 1. Row 2: max 4, scale 31.75: -1.25 → -39.6875 → -40.
+        let w: [Float] = [0.5, -1, -0.25, 0, 0, 0, 4, -1.25, 0.0625]
+        let (q, scales) = CTranslate2Writer.int8(w, rows: 3)
+        #expect(q == [64, -127, -32, 0, 0, 0, 127, -40, 2])
+        #expect(scales == [127, 1, 31.75])
+        let data = try CTranslate2Writer.encode(
+            specName: "S", revision: 1,
+            variables: [
+                "l/weight": .init(shape: [3, 3], int8: q), "l/weight_scale": .init(shape: [3], float32: scales),
+                "m/weight": .init(shape: [1, 2], int8: [1, 2]),
+                "n/weight": .init(shape: [1, 1], int8: [1]), "n/weight_scale": .init(shape: [1], float32: [0]),
+            ], aliases: [:])
+        let model = try CTranslate2Model(path: CTranslate2ModelTests().write(Array(data), "int8.bin"))
+        let back = try model.dequantized("l/weight", shape: [3, 3]).array
+        #expect(back == zip(q, [127, 127, 127, 1, 1, 1, 31.75, 31.75, 31.75] as [Float]).map { Float($0) * (1 / $1) })
+        #expect(caught(WeightsError.self) { _ = try model.dequantized("m/weight") }?.code == .missingTensor)
+        #expect(caught(WeightsError.self) { _ = try model.dequantized("n/weight") }?.code == .badHeader)
+        #expect(caught(WeightsError.self) { _ = try model.dequantized("l/weight", shape: [9]) }?.code == .shapeMismatch)
+    }
+}

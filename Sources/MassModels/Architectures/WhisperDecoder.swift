@@ -40,12 +40,11 @@ public final class WhisperDecoder: Sendable {
         let linear = { (prefix: String) in try model.linear(prefix, precision: precision) }
         let norm = model.layerNorm
         heads = try model.integer("decoder/num_heads")
-        embeddings = try model.float32("decoder/embeddings/weight")
+        embeddings = try model.dequantized("decoder/embeddings/weight")
         vocabularySize = embeddings.shape[0]
         width = embeddings.shape[1]
-        projection = try Linear(
-            weight: model.float32("decoder/projection/weight", shape: embeddings.shape), bias: nil,
-            precision: precision)
+        projection = try model.linear(
+            weight: "decoder/projection/weight", shape: embeddings.shape, bias: nil, precision: precision)
         positions = try model.float32("decoder/position_encodings/encodings")
         maxPositions = positions.shape[0]
         var layers: [Layer] = []

@@ -37,7 +37,7 @@ public final class WhisperEncoder: Sendable {
         let norm = model.layerNorm
         /// A Conv1d weight [out, in, 3] is already the [out, in·3] matrix of the unfolded product.
         func conv(_ prefix: String) throws -> Linear {
-            let w = try model.float32("\(prefix)/weight")
+            let w = try model.dequantized("\(prefix)/weight")
             guard w.shape.count == 3, w.shape[2] == 3 else {
                 throw ModelError(
                     .unsupported, "\(model.origin): '\(prefix)/weight' has shape \(w.shape), expected [_, _, 3]")
