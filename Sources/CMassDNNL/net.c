@@ -2,6 +2,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@ typedef struct {
     size_t output_floats;
     int residual_from;
     int in_place;            // the residual is already in `output` (the sum is accumulated onto it)
+    size_t element;          // bytes per output element (4 float32, 1 int8)
     const char *impl;
 } layer_t;
 
@@ -26,8 +29,27 @@ struct cmass_dnnl_net {
     int count;
     int threads;
     size_t input_floats;
+    float input_scale;        // the first layer takes s8: the input quantised with this scale into input_q
+    int8_t *input_q;
     float *buffers[BUFFERS];  // activations, reused from layer to layer so that they stay in cache
 };
+
+static dnnl_data_type_t data_type(int type) {
+    return type == CMASS_DNNL_U8 ? dnnl_u8 : type == CMASS_DNNL_S8 ? dnnl_s8 : dnnl_f32;
+}
+
+/// Per output channel of a layer's float weights: 127 / max|w| (1 for an all-zero channel).
+static void weight_scales(const cmass_conv *c, float *scales) {
+    size_t per = (size_t)(c->depthwise ? 1 : c->in_channels) * c->kernel * c->kernel;
+    for (int o = 0; o < c->out_channels; o++) {
+        float largest = 0;
+        for (size_t i = 0; i < per; i++) {
+            float v = fabsf(c->weights[(size_t)o * per + i]);
+            if (v > largest) largest = v;
+        }
+        scales[o] = largest > 0 ? 127.0f / largest : 1.0f;
+    }
+}
 
 /// Gives every layer an output buffer: one not read by a later layer (a block's input stays until its
 /// projection reads it as the residual; the projection then accumulates onto it in place). Fails if more than
@@ -119,6 +141,7 @@ static int shared_weights(const cmass_dnnl_net *share, int i, const dnnl_memory_
 cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count, int threads,
                                   const cmass_dnnl_net *share, char *error, size_t error_size) {
     int i = -1;
+    float *scales = NULL;  // int8: per output channel of the layer being built, the weights' scales
     cmass_dnnl_net *net = calloc(1, sizeof *net);
     if (!net) return NULL;
     net->layers = calloc((size_t)count, sizeof(layer_t));
@@ -135,17 +158,48 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
         dnnl_dims_t src_dims = {batch, c->in_channels, c->in_height, c->in_width};
         dnnl_dims_t dst_dims = {batch, c->out_channels, c->out_height, c->out_width};
         dnnl_dims_t bias_dims = {c->out_channels};
-        CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nhwc), "src");
-        CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc), "dst");
+        int int8 = c->src_type != CMASS_DNNL_F32;
+        if (!int8 && c->dst_type != CMASS_DNNL_F32) {
+            snprintf(error, error_size, "layer %d: a float32 layer must have a float32 output", i);
+            goto fail;
+        }
+        if (i == 0 && int8) {
+            if (c->src_type != CMASS_DNNL_S8) {
+                snprintf(error, error_size, "the first layer quantises the input to s8, not u8");
+                goto fail;
+            }
+            net->input_scale = c->src_scale;
+        }
+        if (i > 0 && (c->src_type != convs[i - 1].dst_type || (int8 && c->src_scale != convs[i - 1].dst_scale))) {
+            snprintf(error, error_size, "layer %d takes another type or scale than layer %d gives", i, i - 1);
+            goto fail;
+        }
+        if (i == count - 1 && c->dst_type != CMASS_DNNL_F32) {
+            snprintf(error, error_size, "the last layer must give float32");
+            goto fail;
+        }
+        free(scales);
+        scales = NULL;
+        if (int8) {
+            scales = malloc(sizeof(float) * (size_t)c->out_channels);
+            if (!scales) {
+                snprintf(error, error_size, "out of memory for scales");
+                goto fail;
+            }
+            weight_scales(c, scales);
+        }
+        dnnl_data_type_t weights_type = int8 ? dnnl_s8 : dnnl_f32;
+        CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, data_type(c->src_type), dnnl_nhwc), "src");
+        CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, data_type(c->dst_type), dnnl_nhwc), "dst");
         CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias");
         if (c->depthwise) {
             dnnl_dims_t w = {c->out_channels, 1, 1, c->kernel, c->kernel};
             CHECK(dnnl_memory_desc_init_by_tag(&weights_user, 5, w, dnnl_f32, dnnl_goihw), "weights");
-            CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 5, w, dnnl_f32, dnnl_format_tag_any), "weights");
+            CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 5, w, weights_type, dnnl_format_tag_any), "weights");
         } else {
             dnnl_dims_t w = {c->out_channels, c->in_channels, c->kernel, c->kernel};
             CHECK(dnnl_memory_desc_init_by_tag(&weights_user, 4, w, dnnl_f32, dnnl_oihw), "weights");
-            CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 4, w, dnnl_f32, dnnl_format_tag_any), "weights");
+            CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 4, w, weights_type, dnnl_format_tag_any), "weights");
         }
         dnnl_dims_t strides = {c->stride, c->stride};
         dnnl_dims_t pad_l = {c->pad_top, c->pad_left};
@@ -158,9 +212,24 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
         dnnl_post_ops_t post_ops;
         CHECK(dnnl_primitive_attr_create(&attr), "attr");
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
-        if (c->residual_from != -2) CHECK(dnnl_post_ops_append_sum(post_ops, 1.f), "sum");
-        if (c->relu6) CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.f, dnnl_eltwise_clip, 0.f, 6.f), "relu6");
+        // oneDNN 2.x int8: dst = post-ops(output_scale[oc] · (Σ q_src · q_w + bias)), post-ops in dst units.
+        float dst_scale = int8 && c->dst_type != CMASS_DNNL_F32 ? c->dst_scale : 1.f;
+        float sum_scale = int8 && c->dst_type != CMASS_DNNL_F32 ? c->dst_scale / c->residual_scale : 1.f;
+        if (c->residual_from != -2) CHECK(dnnl_post_ops_append_sum(post_ops, sum_scale), "sum");
+        if (c->relu6)
+            CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.f, dnnl_eltwise_clip, 0.f, 6.f * dst_scale), "relu6");
         CHECK(dnnl_primitive_attr_set_post_ops(attr, post_ops), "post-ops");
+        if (int8) {
+            float *output = malloc(sizeof(float) * (size_t)c->out_channels);
+            if (!output) {
+                snprintf(error, error_size, "out of memory for scales");
+                goto fail;
+            }
+            for (int o = 0; o < c->out_channels; o++) output[o] = dst_scale / (c->src_scale * scales[o]);
+            dnnl_status_t set = dnnl_primitive_attr_set_output_scales(attr, c->out_channels, 1 << 1, output);
+            free(output);
+            CHECK(set, "output scales");
+        }
         dnnl_primitive_desc_t pd;
         dnnl_status_t made = dnnl_primitive_desc_create(&pd, &desc, attr, net->engine, NULL);
         dnnl_post_ops_destroy(post_ops);
@@ -176,9 +245,18 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
             CHECK(dnnl_memory_create(&l->weights, weights_md, net->engine, DNNL_MEMORY_ALLOCATE), "weights memory");
             dnnl_primitive_desc_t reorder_pd;
             dnnl_primitive_t reorder;
-            CHECK(dnnl_reorder_primitive_desc_create(&reorder_pd, &weights_user, net->engine, weights_md,
-                                                     net->engine, NULL),
-                  "weights reorder");
+            dnnl_primitive_attr_t reorder_attr = NULL;
+            if (int8) {
+                // float32 → s8 by the channel's scale, into the primitive's layout (with the compensation an s8
+                // source needs, which the reorder computes).
+                CHECK(dnnl_primitive_attr_create(&reorder_attr), "weights reorder");
+                CHECK(dnnl_primitive_attr_set_output_scales(reorder_attr, c->out_channels, 1 << 0, scales),
+                      "weights scales");
+            }
+            dnnl_status_t made_reorder = dnnl_reorder_primitive_desc_create(
+                &reorder_pd, &weights_user, net->engine, weights_md, net->engine, reorder_attr);
+            if (reorder_attr) dnnl_primitive_attr_destroy(reorder_attr);
+            CHECK(made_reorder, "weights reorder");
             CHECK(dnnl_primitive_create(&reorder, reorder_pd), "weights reorder");
             dnnl_exec_arg_t reorder_args[] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, l->weights}};
             CHECK(dnnl_primitive_execute(reorder, net->stream, 2, reorder_args), "weights reorder");
@@ -191,7 +269,11 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
             void *bias_handle = NULL;
             dnnl_memory_get_data_handle(l->bias, &bias_handle);
             memcpy(bias_handle, c->bias, sizeof(float) * (size_t)c->out_channels);
+            // int8: the bias is added to the int32 sums, so it is given in their units.
+            for (int o = 0; int8 && o < c->out_channels; o++)
+                ((float *)bias_handle)[o] *= c->src_scale * scales[o];
         }
+        l->element = c->dst_type == CMASS_DNNL_F32 ? sizeof(float) : 1;
         l->output_floats = (size_t)batch * c->out_channels * c->out_height * c->out_width;
         CHECK(dnnl_memory_create(&l->src, &src_md, net->engine, DNNL_MEMORY_NONE), "src memory");
         CHECK(dnnl_memory_create(&l->dst, &dst_md, net->engine, DNNL_MEMORY_NONE), "dst memory");
@@ -199,29 +281,62 @@ cmass_dnnl_net *cmass_dnnl_create(int batch, const cmass_conv *convs, int count,
         dnnl_primitive_desc_destroy(pd);
     }
     if (!assign_buffers(net, error, error_size)) goto fail;
+    if (net->input_scale > 0 && !(net->input_q = aligned_alloc(64, (net->input_floats + 63) / 64 * 64))) {
+        snprintf(error, error_size, "out of memory for the quantised input");
+        goto fail;
+    }
+    free(scales);
     return net;
 fail:
+    free(scales);
     cmass_dnnl_destroy(net);
     return NULL;
 }
 
-const float *cmass_dnnl_run(cmass_dnnl_net *net, const float *input) {
+static void raise_maximum(const float *x, size_t n, float *maximum) {
+    float m = *maximum;
+    for (size_t i = 0; i < n; i++) m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+    *maximum = m;
+}
+
+/// Runs the chain; with `maxima` (float32 chains), raises each entry to the largest |value| seen there.
+static const float *execute(cmass_dnnl_net *net, const float *input, float *maxima) {
     omp_set_num_threads(net->threads);  // per calling thread in OpenMP
-    const float *source = input;
+    const void *source = input;
+    if (net->input_q) {
+        if (maxima) return NULL;
+        for (size_t i = 0; i < net->input_floats; i++) {
+            long q = lrintf(input[i] * net->input_scale);
+            net->input_q[i] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+        }
+        source = net->input_q;
+    }
+    const void *network_input = source;
+    if (maxima) raise_maximum(input, net->input_floats, &maxima[0]);
     for (int i = 0; i < net->count; i++) {
         layer_t *l = &net->layers[i];
         if (l->residual_from != -2 && !l->in_place) {
-            const float *residual = l->residual_from < 0 ? input : net->layers[l->residual_from].output;
-            memcpy(l->output, residual, l->output_floats * sizeof(float));
+            const void *residual = l->residual_from < 0 ? network_input : net->layers[l->residual_from].output;
+            memcpy(l->output, residual, l->output_floats * l->element);
         }
         if (dnnl_memory_set_data_handle(l->src, (void *)source) != dnnl_success) return NULL;
         dnnl_exec_arg_t args[] = {
             {DNNL_ARG_SRC, l->src}, {DNNL_ARG_WEIGHTS, l->weights}, {DNNL_ARG_BIAS, l->bias}, {DNNL_ARG_DST, l->dst}};
         if (dnnl_primitive_execute(l->primitive, net->stream, 4, args) != dnnl_success) return NULL;
+        if (maxima) {
+            if (dnnl_stream_wait(net->stream) != dnnl_success || l->element != sizeof(float)) return NULL;
+            raise_maximum(l->output, l->output_floats, &maxima[1 + i]);
+        }
         source = l->output;
     }
     if (dnnl_stream_wait(net->stream) != dnnl_success) return NULL;
-    return source;
+    return (const float *)source;
+}
+
+const float *cmass_dnnl_run(cmass_dnnl_net *net, const float *input) { return execute(net, input, NULL); }
+
+int cmass_dnnl_observe(cmass_dnnl_net *net, const float *input, float *maxima) {
+    return execute(net, input, maxima) != NULL;
 }
 
 const char *cmass_dnnl_impl(const cmass_dnnl_net *net, int layer) {
@@ -239,6 +354,7 @@ void cmass_dnnl_destroy(cmass_dnnl_net *net) {
         if (l->dst) dnnl_memory_destroy(l->dst);
     }
     for (int b = 0; b < BUFFERS; b++) free(net->buffers[b]);
+    free(net->input_q);
     free(net->layers);
     if (net->stream) dnnl_stream_destroy(net->stream);
     if (net->engine) dnnl_engine_destroy(net->engine);

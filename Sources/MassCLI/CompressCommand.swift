@@ -24,7 +24,11 @@ struct CompressCommand: AsyncParsableCommand {
             Whisper CTranslate2 folders (model.bin): every linear, conv1d and embedding weight is written as \
             CTranslate2 writes int8 (per row, scale = 127 / max|w|, NAME_scale), so faster-whisper loads the folder \
             too; --calibration names an audio file or a folder of them, and the report gives the word error rate \
-            of the compressed model against the original's float32 transcripts.
+            of the compressed model against the original's float32 transcripts. \
+            EfficientNet-Lite folders (*.pth): static int8 on oneDNN, calibrated on --calibration images (a file \
+            or folder of JPEG/PNG): the checkpoint is copied, the activation ranges go to int8-calibration.json \
+            (the folder then loads in int8); the report gives each convolution's weight error and the top-1 \
+            agreement with float32 on the calibration images.
             """)
 
     @Option(name: .long, help: "The model folder, e.g. models/all-MiniLM-L6-v2/1.") var model: String
@@ -35,7 +39,7 @@ struct CompressCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The new folder (must not exist, or be empty).") var out: String
     @Option(
         name: .long,
-        help: "The agreement set for the report: texts, one per line (BERT), or audio: a file or folder (Whisper).")
+        help: "Texts, one per line (BERT), audio (Whisper) or images (EfficientNet): a file or folder.")
     var calibration: String?
 
     struct Layer: Encodable {
@@ -60,6 +64,8 @@ struct CompressCommand: AsyncParsableCommand {
         var calibrationFiles: Int?
         var wordErrorRate: Double?
         var sameTranscripts: Int?
+        var calibrationImages: Int?
+        var top1Agreement: Double?
         enum CodingKeys: String, CodingKey {
             case layers, dropped
             case bytesBefore = "bytes_before"
@@ -70,6 +76,8 @@ struct CompressCommand: AsyncParsableCommand {
             case calibrationFiles = "calibration_files"
             case wordErrorRate = "word_error_rate"
             case sameTranscripts = "same_transcripts"
+            case calibrationImages = "calibration_images"
+            case top1Agreement = "top1_agreement"
         }
     }
 
@@ -100,10 +108,12 @@ struct CompressCommand: AsyncParsableCommand {
             spec.specName == "WhisperSpec"
         {
             report = try await compressWhisper(spec, source, target)
+        } else if folder.has(suffix: ".pth") || folder.has(suffix: ".pt") {
+            report = try compressEfficientNet(source, target)
         } else {
             throw CLIError(
-                "\(model): compress handles BERT-family folders (config.json model_type bert, model.safetensors) "
-                    + "and Whisper CTranslate2 folders (model.bin)")
+                "\(model): compress handles BERT-family folders (config.json model_type bert, model.safetensors), "
+                    + "Whisper CTranslate2 folders (model.bin) and EfficientNet-Lite checkpoints (*.pth)")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

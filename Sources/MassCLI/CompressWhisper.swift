@@ -60,16 +60,7 @@ extension CompressCommand {
     /// float32 and by the compressed one as it loads: the corpus word error rate (word edits over the original's
     /// words) and how many transcripts are identical.
     func wordErrorRate(_ path: String, _ source: URL, _ target: URL, _ report: inout Report) async throws {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw CLIError("\(path): no such file or folder")
-        }
-        let files =
-            isFolder.boolValue
-            ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" }
-                .filter { ["wav", "flac", "mp3", "ogg"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
-            : [path]
-        guard !files.isEmpty else { throw CLIError("\(path) holds no audio files (wav, flac, mp3, ogg)") }
+        let files = try Self.files(path, extensions: ["wav", "flac", "mp3", "ogg"])
         let threads = ProcessInfo.processInfo.activeProcessorCount
         func transcripts(_ folder: URL) async throws -> [String] {
             let service = try OfflineServing.serve(

@@ -25,9 +25,24 @@ public final class ImageClassifier: TaskModel {
     /// The side of the square input the network takes (224 for Lite0).
     public var inputSide: Int { EfficientNetLite.inputSize }
 
-    /// `onednn`: as `EfficientNetLite.init(weights:onednn:)` (default: unless `MASS_ONEDNN=0`).
+    /// The folder's int8 calibration (`mass compress --int8 --calibration IMAGES` writes it): the largest
+    /// |activation| of the input and of every convolution, and how many images gave them.
+    public struct Int8Calibration: Codable, Sendable {
+        public var ranges: [Float]
+        public var images: Int
+        public static let file = "int8-calibration.json"
+
+        public init(ranges: [Float], images: Int) {
+            self.ranges = ranges
+            self.images = images
+        }
+    }
+
+    /// `onednn`: as `EfficientNetLite.init(weights:onednn:)` (default: unless `MASS_ONEDNN=0`). A folder with
+    /// `int8-calibration.json` runs in int8 whatever `precision` asks; `precision` int8 needs that file.
     public init(
-        directory: URL, onednn: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0"
+        directory: URL, precision: Linear.Precision = .float32,
+        onednn: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0"
     ) throws {
         self.directory = directory
         let items = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
@@ -41,8 +56,19 @@ public final class ImageClassifier: TaskModel {
                 "\(directory.path) holds several checkpoints (\(checkpoints.joined(separator: ", "))); keep one")
         }
         let path = directory.appendingPathComponent(checkpoint).path
+        let calibrationFile = directory.appendingPathComponent(Int8Calibration.file)
+        var calibration: Int8Calibration?
+        if FileManager.default.fileExists(atPath: calibrationFile.path) {
+            calibration = try ConfigLoading.decode(Int8Calibration.self, at: calibrationFile)
+        } else if precision == .int8 {
+            throw ModelError(
+                .badConfig,
+                "\(directory.path): EfficientNet in int8 needs activation ranges (\(Int8Calibration.file)); "
+                    + "write an int8 folder with mass compress --int8 --calibration IMAGES")
+        }
         do {
-            network = try EfficientNetLite(weights: PyTorchCheckpoint(path: path), onednn: onednn)
+            network = try EfficientNetLite(
+                weights: PyTorchCheckpoint(path: path), onednn: onednn, int8Ranges: calibration?.ranges)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
@@ -189,7 +215,7 @@ public final class ImageClassifier: TaskModel {
 extension ImageClassifier {
     /// EfficientNet-Lite from a PyTorch checkpoint (`*.pth` / `*.pt`) with `labels.txt`.
     public static let architecture = ArchitectureRegistry.Entry(
-        name: "efficientnet-lite", tasks: [.imageClassification],
+        name: "efficientnet-lite", tasks: [.imageClassification], precisions: [.float32, .int8],
         matches: { $0.has(suffix: ".pth") || $0.has(suffix: ".pt") },
-        load: { folder, _, _ in try ImageClassifier(directory: folder.directory) })
+        load: { folder, _, precision in try ImageClassifier(directory: folder.directory, precision: precision) })
 }

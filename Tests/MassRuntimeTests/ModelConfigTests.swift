@@ -57,7 +57,9 @@ import Testing
         let refused = caught(ModelError.self) {
             _ = try ArchitectureRegistry.standard.load(folder, task: .imageClassification, precision: .int8)
         }
-        #expect(refused?.description.contains("'efficientnet-lite' runs in float32, not int8") == true)
+        #expect(
+            refused?.description.contains("EfficientNet in int8 needs activation ranges (int8-calibration.json)")
+                == true)
     }
 
     @Test func errorsNameTheKey() {

@@ -18,6 +18,10 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         var residualFrom: Int  // -2: none
         var weights: [Float]
         var bias: [Float]
+        /// int8 (static quantisation, q = real · scale): the types and scales of the layer's input and output
+        /// (CMASS_DNNL_F32, _U8, _S8), and the scale of the residual it adds. All float32 by default.
+        var srcType = Int32(CMASS_DNNL_F32), dstType = Int32(CMASS_DNNL_F32)
+        var srcScale: Float = 0, dstScale: Float = 0, residualScale: Float = 0
     }
 
     /// The layers, weights and biases moved to `store`.
@@ -118,6 +122,21 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         return box
     }
 
+    /// The largest |value| of the input (first) and of every layer's output over `images` (NHWC float32 inputs,
+    /// one after the other): the ranges an int8 chain is calibrated with. A float32 chain only.
+    func activationRanges(_ images: [[Float]]) throws -> [Float] {
+        lock.lock()
+        defer { lock.unlock() }
+        let box = try net(threads: threads)
+        var maxima = [Float](repeating: 0, count: convs.count + 1)
+        for image in images {
+            guard cmass_dnnl_observe(box.pointer, image, &maxima) != 0 else {
+                throw ModelError(.unsupported, "oneDNN could not run the float32 network for calibration")
+            }
+        }
+        return maxima
+    }
+
     /// The implementation oneDNN chose for each layer (for `mass info`-style reports and tests).
     func implementations(threads: Int? = nil) throws -> [String] {
         lock.lock()
@@ -139,7 +158,8 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
                 out_width: Int32(s.outWidth), kernel: Int32(s.kernel), stride: Int32(s.stride),
                 pad_top: Int32(s.padTop), pad_left: Int32(s.padLeft), pad_bottom: Int32(padBottom),
                 pad_right: Int32(padRight), relu6: c.relu6 ? 1 : 0, residual_from: Int32(c.residualFrom),
-                weights: base + o.weights, bias: base + o.bias)
+                weights: base + o.weights, bias: base + o.bias, src_type: c.srcType, dst_type: c.dstType,
+                src_scale: c.srcScale, dst_scale: c.dstScale, residual_scale: c.residualScale)
         }
         var error = [CChar](repeating: 0, count: 256)
         guard

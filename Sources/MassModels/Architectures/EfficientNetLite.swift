@@ -1,3 +1,4 @@
+import CMassDNNL
 import Foundation
 // EfficientNet-Lite0, after lukemelas/EfficientNet-PyTorch and its Lite fork (ml-illustrated, PyPI
 // `efficientnet_lite_pytorch`, `model.py`): stem 3×3/2 → 16 MBConv blocks (1×1 expand, k×k depthwise,
@@ -104,9 +105,12 @@ public final class EfficientNetLite: Sendable {
 
     /// Builds the network from a state dict with EfficientNet-PyTorch's names. `onednn` runs the convolutions on
     /// oneDNN (default: unless the environment sets `MASS_ONEDNN=0`); otherwise, or if oneDNN fails, on Mass's own
-    /// kernels.
+    /// kernels. With `int8Ranges` (the input's and every convolution's largest |activation| on calibration images,
+    /// `activationRanges`), the convolutions run in int8 on oneDNN: weights per output channel, activations per
+    /// tensor (u8 after ReLU6, s8 otherwise), the head's output, the pooling and the classifier in float32.
     public init(
-        weights: some WeightSource, onednn useOneDNN: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0"
+        weights: some WeightSource, onednn useOneDNN: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0",
+        int8Ranges: [Float]? = nil
     ) throws {
         try BLAS.load()
         func folded(_ conv: String, _ bn: String) throws -> (weight: Tensor, scale: [Float], shift: [Float]) {
@@ -211,7 +215,13 @@ public final class EfficientNetLite: Sendable {
                 "\(weights.origin): '_fc.weight' has shape \(fcWeight.shape), expected [_, \(head.outFeatures)]")
         }
         fc = try Linear(weight: fcWeight, bias: try weights.float32("_fc.bias", shape: [fcWeight.shape[0]]))
-        onednn = useOneDNN ? Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head) : nil
+        if int8Ranges != nil, !useOneDNN {
+            throw ModelError(.unsupported, "EfficientNet runs in int8 on oneDNN only (MASS_ONEDNN=0 turns it off)")
+        }
+        onednn =
+            useOneDNN
+            ? try Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head, int8Ranges: int8Ranges)
+            : nil
         if !useOneDNN { _ = try own.get(blocks, head) }
     }
 
@@ -221,8 +231,30 @@ public final class EfficientNetLite: Sendable {
         try onednn?.implementations(threads: threads)
     }
 
-    /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise).
-    static func onednnChain(stem: [Float], stemBias: [Float], blocks: [Block], head: Pointwise) -> EfficientNetDNNL {
+    /// The largest |value| of the input and of every convolution's output over `images` (each NCHW float32
+    /// [3, 224, 224], preprocessed), on the float32 oneDNN chain: what `init(weights:onednn:int8Ranges:)` takes.
+    public func activationRanges(_ images: [[Float]]) throws -> [Float] {
+        guard let onednn else { throw ModelError(.unsupported, "calibration runs on oneDNN (MASS_ONEDNN=0 is set)") }
+        guard onednn.convs[0].srcType == CMASS_DNNL_F32 else {
+            throw ModelError(.unsupported, "calibration runs on the float32 network, not an int8 one")
+        }
+        let side = Self.inputSize
+        let nhwc = images.map { image in
+            var x = [Float](repeating: 0, count: 3 * side * side)
+            image.withUnsafeBufferPointer { Self.toNHWC($0.baseAddress!, rows: 0..<side, into: &x) }
+            return x
+        }
+        return try onednn.activationRanges(nhwc)
+    }
+
+    /// Whether the convolutions run in int8.
+    public var isInt8: Bool { onednn.map { $0.convs[0].srcType != CMASS_DNNL_F32 } ?? false }
+
+    /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise); in int8 when
+    /// `int8Ranges` gives the input's and each layer's range (1 + layers values, each positive and finite).
+    static func onednnChain(
+        stem: [Float], stemBias: [Float], blocks: [Block], head: Pointwise, int8Ranges: [Float]? = nil
+    ) throws -> EfficientNetDNNL {
         typealias Conv = EfficientNetDNNL.Conv
         let sc = stemBias.count
         var stemOIHW = [Float](repeating: 0, count: 27 * sc)
@@ -233,7 +265,7 @@ public final class EfficientNetLite: Sendable {
         }
         var size = inputSize
         let stemShape = Kernels.ConvShape(height: size, width: size, kernel: 3, stride: 2)
-        var convs = [
+        var convs: [Conv] = [
             Conv(
                 depthwise: false, inChannels: 3, outChannels: sc, shape: stemShape, relu6: true, residualFrom: -2,
                 weights: stemOIHW, bias: stemBias)
@@ -263,6 +295,29 @@ public final class EfficientNetLite: Sendable {
                 pointwise(block.project, size: size, relu6: false, residualFrom: block.residual ? blockInput : -2))
         }
         convs.append(pointwise(head, size: size, relu6: true))
+        if let ranges = int8Ranges {
+            guard ranges.count == convs.count + 1, ranges.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw ModelError(
+                    .badConfig,
+                    "int8 needs \(convs.count + 1) positive activation ranges (the input and each convolution), "
+                        + "got \(ranges.count)")
+            }
+            // Inputs s8 by their range; ReLU6 outputs u8 (0...range), the others s8; the head gives float32.
+            var scales = [127 / ranges[0]]
+            for i in convs.indices {
+                convs[i].srcType = i == 0 ? Int32(CMASS_DNNL_S8) : convs[i - 1].dstType
+                convs[i].srcScale = scales[i]
+                if i == convs.count - 1 {
+                    convs[i].dstType = Int32(CMASS_DNNL_F32)
+                    scales.append(1)
+                } else {
+                    convs[i].dstType = Int32(convs[i].relu6 ? CMASS_DNNL_U8 : CMASS_DNNL_S8)
+                    scales.append((convs[i].relu6 ? 255 : 127) / ranges[i + 1])
+                }
+                convs[i].dstScale = scales[i + 1]
+                if convs[i].residualFrom != -2 { convs[i].residualScale = scales[convs[i].residualFrom + 1] }
+            }
+        }
         return EfficientNetDNNL(convs: convs, threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
