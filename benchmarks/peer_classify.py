@@ -25,9 +25,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--onnx", help="another ONNX file (e.g. ORT's static int8); default: the kit's effnet_fp32")
     a = ap.parse_args()
     np, Image = peerlib.require("numpy", "PIL.Image")
-    sess = peerlib.ort_session(peerlib.onnx_file("effnet_fp32"), a.threads)
+    sess = peerlib.ort_session(a.onnx or peerlib.onnx_file("effnet_fp32"), a.threads)
     name = sess.get_inputs()[0].name
     blobs = [open(f, "rb").read() for f in a.files]
 
