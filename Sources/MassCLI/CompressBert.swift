@@ -43,7 +43,7 @@ extension CompressCommand {
             report.layers.append(Self.layer(name, shape: [n, k], original: original, served: served))
         }
         guard !report.layers.isEmpty else { throw CLIError("\(model): no encoder linear layers to compress") }
-        try Self.copyFolder(source, target, except: "model.safetensors")
+        try Self.copyFolder(source, target, except: ["model.safetensors"])
         var metadata = ["format": "pt"]
         if int8 { metadata["mass.quantization"] = "int8, per output channel, symmetric" }
         if let prune { metadata["mass.pruning"] = "\(pattern), \(prune) by magnitude" }

@@ -26,9 +26,9 @@ struct CompressCommand: AsyncParsableCommand {
             too; --calibration names an audio file or a folder of them, and the report gives the word error rate \
             of the compressed model against the original's float32 transcripts. \
             EfficientNet-Lite folders (*.pth): static int8 on oneDNN, calibrated on --calibration images (a file \
-            or folder of JPEG/PNG): the checkpoint is copied, the activation ranges go to int8-calibration.json \
-            (the folder then loads in int8); the report gives each convolution's weight error and the top-1 \
-            agreement with float32 on the calibration images.
+            or folder of JPEG/PNG): model.safetensors with int8 convolution weights (NAME.weight_scale F32, \
+            w ≈ q · scale), the activation ranges in int8-calibration.json (the folder then loads in int8); the \
+            report gives each convolution's weight error and the top-1 agreement with float32 on those images.
             """)
 
     @Option(name: .long, help: "The model folder, e.g. models/all-MiniLM-L6-v2/1.") var model: String
@@ -120,11 +120,11 @@ struct CompressCommand: AsyncParsableCommand {
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
     }
 
-    /// Copies every file of the source folder but `except` into the (new) target folder.
-    static func copyFolder(_ source: URL, _ target: URL, except: String) throws {
+    /// Copies every file of the source folder but those of `except` into the (new) target folder.
+    static func copyFolder(_ source: URL, _ target: URL, except: Set<String>) throws {
         let manager = FileManager.default
         try manager.createDirectory(at: target, withIntermediateDirectories: true)
-        for item in try manager.contentsOfDirectory(atPath: source.path) where item != except {
+        for item in try manager.contentsOfDirectory(atPath: source.path) where !except.contains(item) {
             try manager.copyItem(
                 at: source.appendingPathComponent(item).resolvingSymlinksInPath(),
                 to: target.appendingPathComponent(item))

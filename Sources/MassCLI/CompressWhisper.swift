@@ -47,7 +47,7 @@ extension CompressCommand {
         let data = try CTranslate2Writer.encode(
             specName: model.specName ?? "WhisperSpec", revision: model.specRevision, variables: variables,
             aliases: model.aliases)
-        try Self.copyFolder(source, target, except: "model.bin")
+        try Self.copyFolder(source, target, except: ["model.bin"])
         try data.write(to: target.appendingPathComponent("model.bin"))
         let sourceBin = source.appendingPathComponent("model.bin").path
         report.bytesBefore = (try FileManager.default.attributesOfItem(atPath: sourceBin)[.size] as? Int) ?? 0

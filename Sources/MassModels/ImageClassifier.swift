@@ -4,7 +4,7 @@ public import MassTensor
 import MassWeights
 
 /// An image classification model folder: a PyTorch checkpoint (`*.pth` or `*.pt`, legacy or zip) of
-/// EfficientNet-Lite0 and `labels.txt` (one class name per line, in logit order). Preprocessing is the one the
+/// EfficientNet-Lite0 (or the `model.safetensors` with int8 convolutions `mass compress` writes) and `labels.txt` (one class name per line, in logit order). Preprocessing is the one the
 /// reference results were recorded with (`ImagePreprocessing`: shorter side 256, centre crop 224,
 /// `(pixel − 127) / 128`).
 public final class ImageClassifier: TaskModel {
@@ -47,14 +47,18 @@ public final class ImageClassifier: TaskModel {
         self.directory = directory
         let items = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let checkpoints = items.filter { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }.sorted()
-        guard let checkpoint = checkpoints.first else {
-            throw ModelError(.missingFile, "\(directory.path) holds no PyTorch checkpoint (*.pth or *.pt)")
+        let compressed = items.contains("model.safetensors")
+        guard checkpoints.count + (compressed ? 1 : 0) == 1 else {
+            throw checkpoints.isEmpty
+                ? ModelError(
+                    .missingFile,
+                    "\(directory.path) holds no PyTorch checkpoint (*.pth or *.pt) nor model.safetensors")
+                : ModelError(
+                    .badConfig,
+                    "\(directory.path) holds several checkpoints (\((checkpoints + (compressed ? ["model.safetensors"] : [])).joined(separator: ", "))); keep one"
+                )
         }
-        guard checkpoints.count == 1 else {
-            throw ModelError(
-                .badConfig,
-                "\(directory.path) holds several checkpoints (\(checkpoints.joined(separator: ", "))); keep one")
-        }
+        let checkpoint = checkpoints.first ?? "model.safetensors"
         let path = directory.appendingPathComponent(checkpoint).path
         let calibrationFile = directory.appendingPathComponent(Int8Calibration.file)
         var calibration: Int8Calibration?
@@ -67,8 +71,9 @@ public final class ImageClassifier: TaskModel {
                     + "write an int8 folder with mass compress --int8 --calibration IMAGES")
         }
         do {
-            network = try EfficientNetLite(
-                weights: PyTorchCheckpoint(path: path), onednn: onednn, int8Ranges: calibration?.ranges)
+            let weights: any WeightSource =
+                compressed ? try SafeTensorsFile(path: path) : try PyTorchCheckpoint(path: path)
+            network = try EfficientNetLite(weights: weights, onednn: onednn, int8Ranges: calibration?.ranges)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
@@ -213,9 +218,12 @@ public final class ImageClassifier: TaskModel {
 }
 
 extension ImageClassifier {
-    /// EfficientNet-Lite from a PyTorch checkpoint (`*.pth` / `*.pt`) with `labels.txt`.
+    /// EfficientNet-Lite from a PyTorch checkpoint (`*.pth` / `*.pt`), or a compressed folder (`model.safetensors`
+    /// and `int8-calibration.json`), with `labels.txt`.
     public static let architecture = ArchitectureRegistry.Entry(
         name: "efficientnet-lite", tasks: [.imageClassification], precisions: [.float32, .int8],
-        matches: { $0.has(suffix: ".pth") || $0.has(suffix: ".pt") },
+        matches: {
+            $0.has(suffix: ".pth") || $0.has(suffix: ".pt") || $0.files.contains(ImageClassifier.Int8Calibration.file)
+        },
         load: { folder, _, precision in try ImageClassifier(directory: folder.directory, precision: precision) })
 }

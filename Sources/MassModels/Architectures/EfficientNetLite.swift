@@ -114,7 +114,7 @@ public final class EfficientNetLite: Sendable {
     ) throws {
         try BLAS.load()
         func folded(_ conv: String, _ bn: String) throws -> (weight: Tensor, scale: [Float], shift: [Float]) {
-            let w = try weights.float32("\(conv).weight")
+            let w = try weights.float32(dequantizing: "\(conv).weight")
             let out = w.shape[0]
             let gamma = try weights.float32("\(bn).weight", shape: [out]).array
             let beta = try weights.float32("\(bn).bias", shape: [out]).array
