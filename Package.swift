@@ -59,7 +59,9 @@ let package = Package(
         .target(name: "CMassAudio", linkerSettings: [.linkedLibrary("sndfile")]),
         .target(name: "MassAudio", dependencies: ["CMassAudio"], swiftSettings: strict + simdFlags),
         .systemLibrary(name: "CZlib"),
-        .target(name: "CMassDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(
+            name: "CMassDNNL", cSettings: cSIMDFlags,
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(
             name: "CMassImage", cSettings: cSIMDFlags,
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),

@@ -305,9 +305,12 @@ static const float *execute(cmass_dnnl_net *net, const float *input, float *maxi
     const void *source = input;
     if (net->input_q) {
         if (maxima) return NULL;
+        // Written to vectorise (round to nearest even, saturate): 150,528 values per image.
+        const float scale = net->input_scale;
+        int8_t *q = net->input_q;
         for (size_t i = 0; i < net->input_floats; i++) {
-            long q = lrintf(input[i] * net->input_scale);
-            net->input_q[i] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+            float v = nearbyintf(input[i] * scale);
+            q[i] = (int8_t)(int32_t)fminf(fmaxf(v, -128.f), 127.f);
         }
         source = net->input_q;
     }
