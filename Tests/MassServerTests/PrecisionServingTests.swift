@@ -23,4 +23,39 @@ import Testing
         let cosine = Comparison.cosine(full, int8)
         #expect(cosine >= 0.995 && cosine < 0.99999, "cosine \(cosine)")
     }
+
+    /// An EfficientNet folder compressed by `mass compress --int8` (calibrated on the fixture images) served next
+    /// to the float32 one: the int8 model answers with the float32 top-1 (coffee, 0.9567 in float32).
+    @Test func compressedImageModelBesideItsOriginal() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("mass-int8-image-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let images = root.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for image in ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"] {
+            try FileManager.default.copyItem(
+                at: EfficientNetFixture.url(image), to: images.appendingPathComponent(image))
+        }
+        let folder = root.appendingPathComponent("int8")
+        let compressed = try BinaryRunner.separate([
+            "compress", "--model", EfficientNetFixture.modelDirectory.path, "--int8", "--calibration", images.path,
+            "--out", folder.path,
+        ])
+        #expect(compressed.status == 0, "\(compressed.err)")
+        let s = try LiveServer(
+            massJSON: #"{"task": "image-classification"}"#, model: "effnet",
+            modelDirectory: EfficientNetFixture.modelDirectory,
+            also: [("effnet-int8", #"{"task": "image-classification"}"#, folder)])
+        defer { s.stop() }
+        let encoded = Data(try Data(contentsOf: EfficientNetFixture.url("coffee.png"))).base64EncodedString()
+        var best: [String: (Int, Double)] = [:]
+        for model in ["effnet", "effnet-int8"] {
+            let (status, json) = try s.request(
+                "POST", "/v1/images/classifications", json: #"{"model": "\#(model)", "image": "\#(encoded)"}"#)
+            #expect(status == 200, "\(json)")
+            let top = (json["data"] as? [[String: Any]])?.first ?? [:]
+            best[model] = (top["index"] as? Int ?? -1, top["score"] as? Double ?? 0)
+        }
+        #expect(best["effnet"]?.0 == 967 && best["effnet-int8"]?.0 == 967)
+        #expect(abs((best["effnet-int8"]?.1 ?? 0) - (best["effnet"]?.1 ?? 1)) < 0.01, "\(best)")
+    }
 }
