@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
 import MassModels
-import MassRuntime
-import MassTensor
-import MassTokenizers
 import MassWeights
 
 /// `mass compress`: an int8 copy of a model folder that every command and `mass serve` load unchanged, with the
@@ -11,9 +8,10 @@ import MassWeights
 struct CompressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compress",
-        abstract: "Write an int8 and/or pruned copy of a BERT or Whisper model folder and report what it costs.",
+        abstract: "Write an int8 and/or pruned copy of a BERT, Whisper or EfficientNet folder and report the cost.",
         discussion: """
-            BERT-family folders (model.safetensors): every linear layer of the encoder (encoder.layer.N.*.weight, 2-D) is quantised per output channel \
+            BERT-family folders (model.safetensors): every linear layer of the encoder \
+            (encoder.layer.N.*.weight, 2-D) is quantised per output channel \
             (symmetric int8, NAME.weight as I8 and NAME.weight_scale as F32 in model.safetensors); embeddings, \
             LayerNorm, the pooler and heads stay float32; the other files are copied. The report (JSON): each \
             layer's relative weight error, the file size before and after, and with --calibration the cosine of \
@@ -32,7 +30,8 @@ struct CompressCommand: AsyncParsableCommand {
             """)
 
     @Option(name: .long, help: "The model folder, e.g. models/all-MiniLM-L6-v2/1.") var model: String
-    @Flag(name: .long, help: "Quantise the linear layers to int8.") var int8 = false
+    @Flag(name: .long, help: "Quantise the weights (linear, convolution, Whisper's embeddings) to int8.") var int8 =
+        false
     @Option(name: .long, help: "Share of each linear layer's weights to zero, by magnitude (0-1; 2:4 needs 0.5).")
     var prune: Double?
     @Option(name: .long, help: "unstructured or 2:4.") var pattern = "unstructured"

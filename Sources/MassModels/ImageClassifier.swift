@@ -4,7 +4,8 @@ public import MassTensor
 import MassWeights
 
 /// An image classification model folder: a PyTorch checkpoint (`*.pth` or `*.pt`, legacy or zip) of
-/// EfficientNet-Lite0 (or the `model.safetensors` with int8 convolutions `mass compress` writes) and `labels.txt` (one class name per line, in logit order). Preprocessing is the one the
+/// EfficientNet-Lite0 (or the `model.safetensors` with int8 convolutions `mass compress` writes) and `labels.txt`
+/// (one class name per line, in logit order). Preprocessing is the one the
 /// reference results were recorded with (`ImagePreprocessing`: shorter side 256, centre crop 224,
 /// `(pixel − 127) / 128`).
 public final class ImageClassifier: TaskModel {

@@ -120,34 +120,8 @@ public struct CTranslate2Model: WeightSource {
     /// A weight as float32 whatever the file stores: float32/float16/bfloat16 widened, or int8 with its
     /// `NAME_scale` (one per row, the first dimension; a CTranslate2 int8 model) divided out: w = q / scale.
     public func dequantized(_ name: String, shape: [Int]? = nil) throws -> Tensor {
-        let t = try tensor(name)
-        guard t.dtype == .int8 else { return try float32(name, shape: shape) }
-        if let shape, t.shape != shape {
-            throw WeightsError(
-                .shapeMismatch, file: origin, tensor: name, "has shape \(t.shape), the model needs \(shape)")
-        }
-        let scales = try int8Scales(name, rows: t.shape.first ?? 0)
-        let columns = t.count / max(1, scales.count)
-        let q = t.storage.pointer.assumingMemoryBound(to: Int8.self)
-        var out = [Float](repeating: 0, count: t.count)
-        for r in 0..<scales.count {
-            let inverse = 1 / scales[r]
-            for i in (r * columns)..<((r + 1) * columns) { out[i] = Float(q[i]) * inverse }
-        }
-        return try Tensor(shape: t.shape, values: out)
-    }
-
-    /// The CTranslate2 scales of an int8 weight (`NAME_scale`, float32 [rows], each finite and positive:
-    /// w = q / scale).
-    public func int8Scales(_ name: String, rows: Int) throws -> [Float] {
-        guard variable(name + "_scale") != nil else {
-            throw WeightsError(.missingTensor, file: origin, tensor: name, "is int8 but '\(name)_scale' is missing")
-        }
-        let scales = try float32(name + "_scale", shape: [rows]).array
-        guard scales.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw WeightsError(.badHeader, file: origin, tensor: name + "_scale", "holds a scale that is not positive")
-        }
-        return scales
+        try tensor(name).dtype == .int8
+            ? widened(int8: name, shape: shape, dividing: true) : float32(name, shape: shape)
     }
 
     /// A rank-0 integer scalar (int8, int16 or int32), e.g. `decoder/num_heads`.

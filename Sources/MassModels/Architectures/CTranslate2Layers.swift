@@ -19,7 +19,7 @@ extension CTranslate2Model {
             // Mass's kernels take |q| ≤ 127 (CTranslate2 writes no -128); another writer's -128 is requantised.
             // Dequantised weights then take the int8 path too.
             if !q.contains(-128) {
-                let scales = try int8Scales(name, rows: t.shape[0])
+                let scales = try rowScales(of: name, rows: t.shape[0])
                 let matrix = QuantizedMatrix(
                     quantized: q.baseAddress!, scales: scales.map { 1 / $0 }, n: t.shape[0], k: t.shape[1])
                 return try Linear(quantized: matrix, bias: bias)

@@ -247,9 +247,6 @@ public final class EfficientNetLite: Sendable {
         return try onednn.activationRanges(nhwc)
     }
 
-    /// Whether the convolutions run in int8.
-    public var isInt8: Bool { onednn.map { $0.convs[0].srcType != CMASS_DNNL_F32 } ?? false }
-
     /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise); in int8 when
     /// `int8Ranges` gives the input's and each layer's range (1 + layers values, each positive and finite).
     static func onednnChain(
