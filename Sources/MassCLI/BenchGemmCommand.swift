@@ -17,6 +17,11 @@ struct BenchGemmCommand: ParsableCommand {
     @Option(name: .long, help: "Threads for the multi-threaded column.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(
+        name: .long,
+        help: "Also each int8 kernel the CPU has, 1 thread, quantising the activations inside the timing (GOP/s).")
+    var int8 = false
+
     func run() throws {
         try Mass.checkCPU()
         try BLAS.load()
@@ -33,7 +38,13 @@ struct BenchGemmCommand: ParsableCommand {
         let single = ComputePool(threads: 1)
         let multi = ComputePool(threads: threads)
         print("blas \(BLAS.coreName), packed kernel \(PackedMatrix.usesAVX512 ? "AVX-512" : "AVX2"), shapes \(shapes)")
-        print("rows  packed×1  packed×\(threads)  blas×1  blas×\(threads)   (GFLOP/s over the layer set)")
+        let kernels = int8 ? QuantizedMatrix.Kernel.allCases.filter(\.isAvailable) : []
+        let quantized = layers.map { layer in
+            QuantizedMatrix(layer.weight!.floats, n: layer.outFeatures, k: layer.inFeatures)
+        }
+        print(
+            "rows  packed×1  packed×\(threads)  blas×1  blas×\(threads)"
+                + kernels.map { "  int8-\($0)×1" }.joined() + "   (GFLOP/s, int8 GOP/s, over the layer set)")
         for m in rows where m > 0 {
             let maxK = parsed.map(\.1).max()!
             let maxN = parsed.map(\.0).max()!
@@ -58,11 +69,29 @@ struct BenchGemmCommand: ParsableCommand {
                 for _ in 0..<reps { run() }
                 return flops * Double(reps) / Double(DispatchTime.now().uptimeNanoseconds - start)
             }
+            func measureInt8(_ kernel: QuantizedMatrix.Kernel) -> Double {
+                let reps = max(3, Int(4e9 / flops))
+                let run = {
+                    for (q, layer) in zip(quantized, layers) {
+                        let a = x.withUnsafeBufferPointer {
+                            QuantizedMatrix.Activations($0.baseAddress!, rows: m, k: q.k, lda: q.k)
+                        }
+                        q.linear(
+                            a, columns: 0..<q.n, bias: layer.bias!.floats, into: &y, ldc: q.n, accumulate: false,
+                            kernel: kernel)
+                    }
+                }
+                run()
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<reps { run() }
+                return flops * Double(reps) / Double(DispatchTime.now().uptimeNanoseconds - start)
+            }
             print(
                 String(
                     format: "%4d  %8.1f  %9.1f  %6.1f  %7.1f", m, measure(single, packed: true),
                     measure(multi, packed: true),
-                    measure(single, packed: false), measure(multi, packed: false)))
+                    measure(single, packed: false), measure(multi, packed: false))
+                    + kernels.map { String(format: "  %*.1f", 9 + "\($0)".count, measureInt8($0)) }.joined())
         }
     }
 }
