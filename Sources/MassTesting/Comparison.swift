@@ -47,6 +47,13 @@ public enum FixturePaths {
         return packageRoot.appendingPathComponent("models")
     }
 
+    /// `models-extra/` in the checkout (the optional models, `scripts/fetch-models.sh models-extra extra`), or
+    /// `$MASS_REPOSITORY_EXTRA`.
+    public static var extraModels: URL {
+        if let env = ProcessInfo.processInfo.environment["MASS_REPOSITORY_EXTRA"] { return URL(fileURLWithPath: env) }
+        return packageRoot.appendingPathComponent("models-extra")
+    }
+
     /// Reads a raw little-endian float32 file.
     public static func readFloats(_ url: URL) throws -> [Float] {
         let data = try Data(contentsOf: url)

@@ -309,6 +309,8 @@ extension BertModel {
             throw ModelError(.unsupported, "\(configFile.path): model_type '\(type)' is not a BERT encoder")
         }
         do {
+            // An ONNX export: its initializers under BERT's names, by the graph's node names.
+            let weights = try (weights as? ONNXModel).map(BertONNXWeights.init) ?? weights
             return try BertModel(config: config, weights: weights, configFile: configFile.path, precision: precision)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
