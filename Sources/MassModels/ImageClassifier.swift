@@ -23,8 +23,8 @@ public final class ImageClassifier: TaskModel {
     public let preprocessing: ImagePreprocessing
     /// Floats of one preprocessed image, NCHW [3, side, side].
     public var inputSize: Int { 3 * inputSide * inputSide }
-    /// The side of the square input the network takes (224 for Lite0).
-    public var inputSide: Int { EfficientNetLite.inputSize }
+    /// The side of the square input the network takes (224 for Lite0; `preprocessing.json`'s `crop`).
+    public var inputSide: Int { network.inputSize }
 
     /// The folder's int8 calibration (`mass compress --int8 --calibration IMAGES` writes it): the largest
     /// |activation| of the input and of every convolution, and how many images gave them.
@@ -71,14 +71,15 @@ public final class ImageClassifier: TaskModel {
                 "\(directory.path): EfficientNet in int8 needs activation ranges (\(Int8Calibration.file)); "
                     + "write an int8 folder with mass compress --int8 --calibration IMAGES")
         }
+        preprocessing = try Self.loadPreprocessing(directory)
         do {
             let weights: any WeightSource =
                 compressed ? try SafeTensorsFile(path: path) : try PyTorchCheckpoint(path: path)
-            network = try EfficientNetLite(weights: weights, onednn: onednn, int8Ranges: calibration?.ranges)
+            network = try EfficientNetLite(
+                weights: weights, onednn: onednn, int8Ranges: calibration?.ranges, inputSize: preprocessing.crop)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
-        preprocessing = try Self.loadPreprocessing(directory, side: EfficientNetLite.inputSize)
         let labelsFile = directory.appendingPathComponent("labels.txt")
         guard let text = try? String(contentsOf: labelsFile, encoding: .utf8) else {
             throw ModelError(
@@ -94,7 +95,8 @@ public final class ImageClassifier: TaskModel {
 
     /// `preprocessing.json` of an image model folder: how images become the network's input. Unknown keys and
     /// values the network cannot take are refused by name.
-    static func loadPreprocessing(_ directory: URL, side: Int) throws -> ImagePreprocessing {
+    /// `crop` is also the network's input side (224 for Lite0, 240 for Lite1, 260 for Lite2).
+    static func loadPreprocessing(_ directory: URL) throws -> ImagePreprocessing {
         let url = directory.appendingPathComponent("preprocessing.json")
         var result = ImagePreprocessing()
         guard FileManager.default.fileExists(atPath: url.path) else { return result }
@@ -110,12 +112,12 @@ public final class ImageClassifier: TaskModel {
         {
             throw ModelError(.badConfig, "\(url.path): unknown key '\(unknown)' (resize, crop, mean, std)")
         }
-        result.crop = keys.crop ?? side
+        result.crop = keys.crop ?? EfficientNetLite.defaultInputSize
         result.resize = keys.resize ?? max(result.resize, result.crop)
         result.mean = keys.mean ?? result.mean
         result.std = keys.std ?? result.std
-        guard result.crop == side else {
-            throw ModelError(.unsupported, "\(url.path): 'crop' is \(result.crop); this network takes \(side)x\(side)")
+        guard (32...1024).contains(result.crop) else {
+            throw ModelError(.unsupported, "\(url.path): 'crop' is \(result.crop); the network takes 32 to 1024")
         }
         guard result.resize >= result.crop, result.resize <= 4096 else {
             throw ModelError(.badConfig, "\(url.path): 'resize' must be from 'crop' (\(result.crop)) to 4096")
@@ -164,6 +166,7 @@ public final class ImageClassifier: TaskModel {
         defer { errors.deinitialize().deallocate() }
         let preprocessing = self.preprocessing
         let size = inputSize
+        let side = inputSide
         let logits = network.logits(batch: images.count, workspace: workspace, pool: pool) { i, input in
             switch images[i] {
             case .prepared(let values):
@@ -172,7 +175,7 @@ public final class ImageClassifier: TaskModel {
                     return false
                 }
                 values.withUnsafeBufferPointer {
-                    EfficientNetLite.toNHWC($0.baseAddress!, rows: 0..<EfficientNetLite.inputSize, into: input)
+                    EfficientNetLite.toNHWC($0.baseAddress!, side: side, rows: 0..<side, into: input)
                 }
                 return true
             case .encoded(let file):

@@ -32,7 +32,7 @@ import Testing
 
     @Test func refusesWhatTheNetworkCannotTake() throws {
         for (json, text) in [
-            (#"{"crop": 300}"#, "'crop' is 300; this network takes 224x224"),
+            (#"{"crop": 2000}"#, "'crop' is 2000; the network takes 32 to 1024"),
             (#"{"resize": 100}"#, "'resize' must be from 'crop' (224) to 4096"),
             (#"{"std": 0}"#, "'std' must be a positive number"),
             (#"{"scale": 2}"#, "unknown key 'scale'"),

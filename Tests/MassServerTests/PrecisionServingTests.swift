@@ -58,4 +58,28 @@ import Testing
         #expect(best["effnet"]?.0 == 967 && best["effnet-int8"]?.0 == 967)
         #expect(abs((best["effnet-int8"]?.1 ?? 0) - (best["effnet"]?.1 ?? 1)) < 0.01, "\(best)")
     }
+
+    /// EfficientNet-Lite0, Lite1 (240x240) and Lite2 (260x260) served side by side (the two from models-extra):
+    /// each answers coffee.png with espresso, with the reference's top-5 order for its own size.
+    @Test func liteVariantsSideBySide() throws {
+        let extra = FixturePaths.extraModels
+        let s = try LiveServer(
+            massJSON: #"{"task": "image-classification"}"#, model: "lite0",
+            modelDirectory: EfficientNetFixture.modelDirectory,
+            also: [
+                ("lite1", #"{"task": "image-classification"}"#, extra.appendingPathComponent("efficientnet-lite1/1")),
+                ("lite2", #"{"task": "image-classification"}"#, extra.appendingPathComponent("efficientnet-lite2/1")),
+            ])
+        defer { s.stop() }
+        let encoded = Data(try Data(contentsOf: EfficientNetFixture.url("coffee.png"))).base64EncodedString()
+        var top: [String: [Int]] = [:]
+        for model in ["lite0", "lite1", "lite2"] {
+            let (status, json) = try s.request(
+                "POST", "/v1/images/classifications", json: #"{"model": "\#(model)", "image": "\#(encoded)"}"#)
+            #expect(status == 200, "\(json)")
+            top[model] = (json["data"] as? [[String: Any]] ?? []).map { $0["index"] as? Int ?? -1 }
+        }
+        #expect(top["lite0"]?.first == 967)
+        #expect(top["lite1"] == [967, 968, 925, 809, 504] && top["lite2"] == [967, 968, 925, 960, 504], "\(top)")
+    }
 }

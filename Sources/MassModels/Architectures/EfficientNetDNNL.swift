@@ -76,7 +76,7 @@ final class EfficientNetDNNL: @unchecked Sendable {  // `nets` only under `lock`
         lock.lock()
         defer { lock.unlock() }
         let lanes = batch > 1 ? min(batch, pool.threadCount) : 1
-        let imageSize = 3 * EfficientNetLite.inputSize * EfficientNetLite.inputSize
+        let imageSize = 3 * convs[0].shape.height * convs[0].shape.width
         if inputs.count < lanes * imageSize { inputs = [Float](repeating: 0, count: lanes * imageSize) }
         let features = convs.last!.outChannels
         let outSide = convs.last!.shape.outHeight

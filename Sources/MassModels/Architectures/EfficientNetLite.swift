@@ -84,13 +84,17 @@ public final class EfficientNetLite: Sendable {
         }
     }
 
-    public static let inputSize = 224
+    /// Lite0's input side; Lite1 takes 240 and Lite2 260 (their folders' `preprocessing.json` `crop`).
+    public static let defaultInputSize = 224
     static let batchNormEpsilon: Float = 1e-3
-    /// EfficientNet-Lite0's stages: (repeats, kernel, stride, expand ratio, in, out).
-    static let lite0Stages: [(Int, Int, Int, Int, Int, Int)] = [
-        (1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-        (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320),
-    ]
+    /// The stride of the first block of each of EfficientNet's seven stages (the blocks, their kernels, widths
+    /// and repeats are read from the checkpoint: Lite0 has 16 blocks, Lite1 and Lite2 21).
+    static let stageStrides = [1, 2, 2, 2, 1, 2, 1]
+
+    /// The side of the square input (224 for Lite0).
+    public let inputSize: Int
+    /// The side of the head's output (7 for 224: each stride-2 convolution takes ceil(side / 2)).
+    let headSide: Int
 
     let stem: [Float]  // [3, 3, 3, 32]: ky, kx, ci, co
     let stemBias: [Float]
@@ -110,8 +114,12 @@ public final class EfficientNetLite: Sendable {
     /// tensor (u8 after ReLU6, s8 otherwise), the head's output, the pooling and the classifier in float32.
     public init(
         weights: some WeightSource, onednn useOneDNN: Bool = ProcessInfo.processInfo.environment["MASS_ONEDNN"] != "0",
-        int8Ranges: [Float]? = nil
+        int8Ranges: [Float]? = nil, inputSize: Int = EfficientNetLite.defaultInputSize
     ) throws {
+        guard (32...1024).contains(inputSize) else {
+            throw ModelError(.unsupported, "an EfficientNet-Lite input of \(inputSize)x\(inputSize) (32 to 1024)")
+        }
+        self.inputSize = inputSize
         try BLAS.load()
         func folded(_ conv: String, _ bn: String) throws -> (weight: Tensor, scale: [Float], shift: [Float]) {
             let w = try weights.float32(dequantizing: "\(conv).weight")
@@ -166,46 +174,52 @@ public final class EfficientNetLite: Sendable {
         stemBias = stemShift
         stemChannels = sc
 
+        // The blocks as the checkpoint has them; a stage starts where the output width changes.
         var blocks: [Block] = []
-        for (repeats, kernel, stride, ratio, stageIn, stageOut) in Self.lite0Stages {
-            for r in 0..<repeats {
-                let n = blocks.count
-                let p = "_blocks.\(n)"
-                let inChannels = r == 0 ? stageIn : stageOut
-                let expanded = inChannels * ratio
-                let expand = ratio == 1 ? nil : try pointwise("\(p)._expand_conv", "\(p)._bn0", in: inChannels)
-                let (dw, dwScale, dwShift) = try folded("\(p)._depthwise_conv", "\(p)._bn1")
-                guard dw.shape == [expanded, 1, kernel, kernel] else {
-                    throw ModelError(
-                        .unsupported,
-                        "\(weights.origin): '\(p)._depthwise_conv.weight' has shape \(dw.shape), EfficientNet-Lite0 needs [\(expanded), 1, \(kernel), \(kernel)]"
-                    )
-                }
-                let dwv = dw.array
-                var depthwise = [Float](repeating: 0, count: kernel * kernel * expanded)
-                for c in 0..<expanded {
-                    for t in 0..<(kernel * kernel) {
-                        depthwise[t * expanded + c] = dwv[c * kernel * kernel + t] * dwScale[c]
-                    }
-                }
-                let project = try pointwise("\(p)._project_conv", "\(p)._bn2", in: expanded)
-                guard project.outFeatures == stageOut else {
-                    throw ModelError(
-                        .unsupported,
-                        "\(weights.origin): '\(p)._project_conv' has \(project.outFeatures) outputs, expected \(stageOut)"
-                    )
-                }
-                blocks.append(
-                    Block(
-                        inChannels: inChannels, expanded: expanded, outChannels: stageOut, kernel: kernel,
-                        stride: r == 0 ? stride : 1, expand: expand, depthwise: depthwise, depthwiseBias: dwShift,
-                        project: project))
+        let names = Set(weights.names)
+        var stage = -1
+        var inChannels = sc
+        while names.contains("_blocks.\(blocks.count)._project_conv.weight") {
+            let p = "_blocks.\(blocks.count)"
+            let expand =
+                names.contains("\(p)._expand_conv.weight")
+                ? try pointwise("\(p)._expand_conv", "\(p)._bn0", in: inChannels) : nil
+            let expanded = expand?.outFeatures ?? inChannels
+            let (dw, dwScale, dwShift) = try folded("\(p)._depthwise_conv", "\(p)._bn1")
+            let kernel = dw.shape.count == 4 ? dw.shape[3] : 0
+            guard dw.shape == [expanded, 1, kernel, kernel], [3, 5].contains(kernel) else {
+                throw ModelError(
+                    .unsupported,
+                    "\(weights.origin): '\(p)._depthwise_conv.weight' has shape \(dw.shape), expected [\(expanded), 1, 3 or 5, 3 or 5]"
+                )
             }
+            let dwv = dw.array
+            var depthwise = [Float](repeating: 0, count: kernel * kernel * expanded)
+            for c in 0..<expanded {
+                for t in 0..<(kernel * kernel) {
+                    depthwise[t * expanded + c] = dwv[c * kernel * kernel + t] * dwScale[c]
+                }
+            }
+            let project = try pointwise("\(p)._project_conv", "\(p)._bn2", in: expanded)
+            let first = blocks.last?.outChannels != project.outFeatures
+            if first { stage += 1 }
+            guard stage < Self.stageStrides.count else {
+                throw ModelError(
+                    .unsupported, "\(weights.origin): '\(p)' starts an eighth stage; EfficientNet-Lite has seven")
+            }
+            blocks.append(
+                Block(
+                    inChannels: inChannels, expanded: expanded, outChannels: project.outFeatures, kernel: kernel,
+                    stride: first ? Self.stageStrides[stage] : 1, expand: expand, depthwise: depthwise,
+                    depthwiseBias: dwShift, project: project))
+            inChannels = project.outFeatures
         }
-        if weights.names.contains("_blocks.\(blocks.count)._project_conv.weight") {
+        guard stage == Self.stageStrides.count - 1 else {
             throw ModelError(
-                .unsupported, "\(weights.origin): more blocks than EfficientNet-Lite0 has (another variant?)")
+                .unsupported,
+                "\(weights.origin): \(blocks.count) blocks in \(stage + 1) stages; EfficientNet-Lite has seven stages")
         }
+        headSide = blocks.reduce((inputSize + 1) / 2) { side, block in (side + block.stride - 1) / block.stride }
         self.blocks = blocks
         head = try pointwise("_conv_head", "_bn1", in: blocks.last!.outChannels)
         let fcWeight = try weights.float32("_fc.weight")
@@ -220,7 +234,9 @@ public final class EfficientNetLite: Sendable {
         }
         onednn =
             useOneDNN
-            ? try Self.onednnChain(stem: stem, stemBias: stemBias, blocks: blocks, head: head, int8Ranges: int8Ranges)
+            ? try Self.onednnChain(
+                stem: stem, stemBias: stemBias, blocks: blocks, head: head, inputSize: inputSize,
+                int8Ranges: int8Ranges)
             : nil
         if !useOneDNN { _ = try own.get(blocks, head) }
     }
@@ -238,10 +254,10 @@ public final class EfficientNetLite: Sendable {
         guard onednn.convs[0].srcType == CMASS_DNNL_F32 else {
             throw ModelError(.unsupported, "calibration runs on the float32 network, not an int8 one")
         }
-        let side = Self.inputSize
+        let side = inputSize
         let nhwc = images.map { image in
             var x = [Float](repeating: 0, count: 3 * side * side)
-            image.withUnsafeBufferPointer { Self.toNHWC($0.baseAddress!, rows: 0..<side, into: &x) }
+            image.withUnsafeBufferPointer { Self.toNHWC($0.baseAddress!, side: side, rows: 0..<side, into: &x) }
             return x
         }
         return try onednn.activationRanges(nhwc)
@@ -250,7 +266,7 @@ public final class EfficientNetLite: Sendable {
     /// The network's convolutions as oneDNN layers, weights back in OIHW (GOIHW for depthwise); in int8 when
     /// `int8Ranges` gives the input's and each layer's range (1 + layers values, each positive and finite).
     static func onednnChain(
-        stem: [Float], stemBias: [Float], blocks: [Block], head: Pointwise, int8Ranges: [Float]? = nil
+        stem: [Float], stemBias: [Float], blocks: [Block], head: Pointwise, inputSize: Int, int8Ranges: [Float]? = nil
     ) throws -> EfficientNetDNNL {
         typealias Conv = EfficientNetDNNL.Conv
         let sc = stemBias.count
@@ -320,7 +336,7 @@ public final class EfficientNetLite: Sendable {
 
     /// The largest activation of one image, in floats.
     private var largestActivation: Int {
-        var size = Self.inputSize
+        var size = inputSize
         var largest = size * size * 3
         size = (size + 1) / 2
         largest = max(largest, size * size * stemChannels)
@@ -335,9 +351,9 @@ public final class EfficientNetLite: Sendable {
     public func logits(
         _ input: UnsafePointer<Float>, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool
     ) -> [[Float]] {
-        let imageSize = 3 * Self.inputSize * Self.inputSize
+        let imageSize = 3 * inputSize * inputSize
         return logits(batch: batch, workspace: ws, pool: pool) { i, x in
-            Self.toNHWC(input + i * imageSize, rows: 0..<Self.inputSize, into: x)
+            Self.toNHWC(input + i * imageSize, side: inputSize, rows: 0..<inputSize, into: x)
             return true
         }.map { $0! }
     }
@@ -391,8 +407,9 @@ public final class EfficientNetLite: Sendable {
     static let singleThread = ComputePool(threads: 1)
 
     /// NCHW input [batch, 3, 224, 224] → NHWC, for image rows `rows` (row r is image r / 224, row r % 224).
-    static func toNHWC(_ input: UnsafePointer<Float>, rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let side = inputSize
+    static func toNHWC(
+        _ input: UnsafePointer<Float>, side: Int, rows: Range<Int>, into out: UnsafeMutablePointer<Float>
+    ) {
         let plane = side * side
         for r in rows {
             let (n, row) = (r / side, r % side)
@@ -407,8 +424,7 @@ public final class EfficientNetLite: Sendable {
     /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features].
     private func classify(_ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace) -> [[Float]] {
         let features = head.outFeatures
-        let side = Self.inputSize / 32
-        let pixels = side * side
+        let pixels = headSide * headSide
         ws.reserve(batch * max(features, classes))
         let pooled = ws.buffers[2]
         let out = ws.buffers[3]
@@ -424,7 +440,7 @@ public final class EfficientNetLite: Sendable {
     /// One image's logits; its NHWC input is in `ws.buffers[0]`.
     private func forward(workspace ws: EfficientNetWorkspace, pool: ComputePool) throws -> [Float] {
         let batch = 1
-        let side = Self.inputSize
+        let side = inputSize
         var x = ws.buffers[0]
         var y = ws.buffers[1]
         let e = ws.buffers[2]
