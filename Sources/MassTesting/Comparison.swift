@@ -74,3 +74,13 @@ public func caught<E: Error>(_ type: E.Type, _ body: () throws -> Void) -> E? {
         return nil
     }
 }
+
+/// Writes `bytes` to a file named `name` in this process's scratch folder under the temporary directory (tests of
+/// readers), and answers its path.
+public func temporaryFile(_ bytes: [UInt8], named name: String) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-tests-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let path = dir.appendingPathComponent(name).path
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    return path
+}

@@ -56,13 +56,7 @@ struct CT2Writer {
 }
 
 @Suite struct CTranslate2ModelTests {
-    func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-ct2-tests-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent(name).path
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return path
-    }
+    func write(_ bytes: [UInt8], _ name: String) throws -> String { try temporaryFile(bytes, named: name) }
 
     @Test func readsEveryDTypeScalarsAndAliases() throws {
         let model = try CTranslate2Model(path: write(CT2Writer.sample(), "sample.bin"))

@@ -7,13 +7,7 @@ import Testing
 /// The ONNX weight reader on hand-written protobuf: initializers as raw_data (borrowed) and float_data, nodes,
 /// and what is refused (external data, truncation, a file that is not protobuf).
 @Suite struct ONNXModelTests {
-    func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-onnx-tests-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent(name).path
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return path
-    }
+    func write(_ bytes: [UInt8], _ name: String) throws -> String { try temporaryFile(bytes, named: name) }
 
     @Test func readsInitializersAndNodes() throws {
         var file = ONNXTestFile()
