@@ -58,7 +58,8 @@ extension CompressCommand {
 
     /// Each calibration file (an audio file, or every file of a folder) transcribed by the original model in
     /// float32 and by the compressed one as it loads: the corpus word error rate (word edits over the original's
-    /// words) and how many transcripts are identical.
+    /// words) and how many transcripts have no word edit (case and punctuation aside), as the services report
+    /// counts them.
     func wordErrorRate(_ path: String, _ source: URL, _ target: URL, _ report: inout Report) async throws {
         let files = try Self.files(path, extensions: ["wav", "flac", "mp3", "ogg"])
         let threads = ProcessInfo.processInfo.activeProcessorCount
@@ -75,15 +76,9 @@ extension CompressCommand {
         }
         let original = try await transcripts(source)
         let compressed = try await transcripts(target)
-        var edits = 0
-        var words = 0
-        for (reference, hypothesis) in zip(original, compressed) {
-            let counted = Agreement.wordEdits(reference: reference, hypothesis: hypothesis)
-            edits += counted.edits
-            words += counted.words
-        }
+        let errors = Agreement.wordErrors(references: original, hypotheses: compressed)
         report.calibrationFiles = files.count
-        report.wordErrorRate = Double(edits) / Double(max(1, words))
-        report.sameTranscripts = zip(original, compressed).filter { $0 == $1 }.count
+        report.wordErrorRate = errors.rate
+        report.sameTranscripts = errors.unchanged
     }
 }

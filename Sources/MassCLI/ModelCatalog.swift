@@ -10,7 +10,7 @@ enum ModelCatalog {
         let sha256: String
     }
 
-    struct Entry: Encodable {
+    struct Entry {
         let name: String
         let task: String
         /// "default" (`make models`, served by `make serve`) or "extra" (`make models-extra`).
@@ -18,7 +18,6 @@ enum ModelCatalog {
         let format: String
         let wheels: [Wheel]
         let verified: String
-        var bytes: Int { wheels.reduce(0) { $0 + $1.bytes } }
     }
 
     static let entries = [
@@ -91,20 +90,18 @@ struct ModelsCatalog: ParsableCommand {
     @Option(name: .long, help: "Where the extra set is fetched.") var extra = "models-extra"
     @Flag(name: .long, help: "One JSON array instead of a table.") var json = false
 
+    /// A catalog entry as printed: the entry's fields, its total download and whether it is fetched here.
     struct Row: Encodable {
-        let entry: ModelCatalog.Entry
+        let name: String, task: String, set: String, format: String
+        let wheels: [ModelCatalog.Wheel]
+        let verified: String
+        let bytes: Int
         let fetched: Bool
-        enum CodingKeys: String, CodingKey { case name, task, set, format, wheels, verified, bytes, fetched }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(entry.name, forKey: .name)
-            try c.encode(entry.task, forKey: .task)
-            try c.encode(entry.set, forKey: .set)
-            try c.encode(entry.format, forKey: .format)
-            try c.encode(entry.wheels, forKey: .wheels)
-            try c.encode(entry.verified, forKey: .verified)
-            try c.encode(entry.bytes, forKey: .bytes)
-            try c.encode(fetched, forKey: .fetched)
+
+        init(_ e: ModelCatalog.Entry, fetched: Bool) {
+            (name, task, set, format, wheels, verified) = (e.name, e.task, e.set, e.format, e.wheels, e.verified)
+            bytes = e.wheels.reduce(0) { $0 + $1.bytes }
+            self.fetched = fetched
         }
     }
 
@@ -115,7 +112,7 @@ struct ModelsCatalog: ParsableCommand {
             let root = entry.set == "default" ? defaults : extra
             let folder = URL(fileURLWithPath: root).appendingPathComponent(entry.name).appendingPathComponent("1")
             let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-            return Row(entry: entry, fetched: !files.isEmpty)
+            return Row(entry, fetched: !files.isEmpty)
         }
         if json {
             print(ModelsCommand.json(rows))
@@ -124,10 +121,9 @@ struct ModelsCatalog: ParsableCommand {
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
         print(pad("name", 30) + pad("task", 22) + pad("set", 9) + pad("format", 13) + pad("MB", 7) + "fetched")
         for row in rows {
-            let e = row.entry
             print(
-                pad(e.name, 30) + pad(e.task, 22) + pad(e.set, 9) + pad(e.format, 13)
-                    + pad(String(format: "%.1f", Double(e.bytes) / 1e6), 7) + (row.fetched ? "yes" : "no"))
+                pad(row.name, 30) + pad(row.task, 22) + pad(row.set, 9) + pad(row.format, 13)
+                    + pad(String(format: "%.1f", Double(row.bytes) / 1e6), 7) + (row.fetched ? "yes" : "no"))
         }
     }
 }

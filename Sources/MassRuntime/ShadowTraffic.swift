@@ -230,8 +230,21 @@ public enum Agreement {
 
     /// Word error rate of `hypothesis` against `reference` (words by whitespace, case and punctuation ignored).
     public static func wordErrorRate(reference: String, hypothesis: String) -> Double {
-        let (edits, words) = wordEdits(reference: reference, hypothesis: hypothesis)
-        return words == 0 ? (edits == 0 ? 0 : 1) : Double(edits) / Double(words)
+        wordErrors(references: [reference], hypotheses: [hypothesis]).rate
+    }
+
+    /// A corpus's word error rate, each hypothesis against its reference: the word edits summed over the
+    /// references' words summed (not the mean of per-text rates; 0 for no edits over no words, 1 for edits over
+    /// none), and how many hypotheses have no word edit at all.
+    public static func wordErrors(references: [String], hypotheses: [String]) -> (rate: Double, unchanged: Int) {
+        var edits = 0, words = 0, unchanged = 0
+        for (reference, hypothesis) in zip(references, hypotheses) {
+            let counted = wordEdits(reference: reference, hypothesis: hypothesis)
+            edits += counted.edits
+            words += counted.words
+            if counted.edits == 0 { unchanged += 1 }
+        }
+        return (words == 0 ? (edits == 0 ? 0 : 1) : Double(edits) / Double(words), unchanged)
     }
 
     /// Word-level Levenshtein distance of `hypothesis` to `reference`, and the reference's word count (a corpus's

@@ -42,6 +42,8 @@ import Testing
         let text = caught(WeightsError.self) {
             _ = try ONNXModel(path: write(Array("not an onnx file".utf8), "t.onnx"))
         }
-        #expect(text != nil)
+        #expect(
+            text?.code == .truncated && text?.description.contains("wire type 6") == true, "\(String(describing: text))"
+        )
     }
 }

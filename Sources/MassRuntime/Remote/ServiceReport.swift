@@ -169,15 +169,10 @@ public struct TranscriptAgreement: Codable, Sendable {
     /// nil for no pairs.
     public init?(_ pairs: [ServicePair]) {
         guard !pairs.isEmpty else { return nil }
-        var edits = 0, words = 0, same = 0
-        for p in pairs {
-            let e = Agreement.wordEdits(reference: p.serviceText, hypothesis: p.candidateText)
-            edits += e.edits
-            words += e.words
-            if e.edits == 0 { same += 1 }
-        }
+        let errors = Agreement.wordErrors(
+            references: pairs.map(\.serviceText), hypotheses: pairs.map(\.candidateText))
         self.pairs = pairs.count
-        wordErrorRate = words == 0 ? (edits == 0 ? 0 : 1) : Double(edits) / Double(words)
-        self.same = Double(same) / Double(pairs.count)
+        wordErrorRate = errors.rate
+        same = Double(errors.unchanged) / Double(pairs.count)
     }
 }
