@@ -62,6 +62,35 @@ public struct BertNormalizer: Sendable {
         return result
     }
 
+    /// The same steps on a text whose alignments are kept: every character maps to those it becomes (accents
+    /// decomposed per character, then dropped).
+    public func normalize(_ text: inout NormalizedText) {
+        text.map { s in
+            if cleanText {
+                if s.value == 0 || s.value == 0xFFFD || Self.isControl(s) { return [] }
+                if Self.isWhitespace(s) { return [" "] }
+            }
+            if handleChineseChars && Self.isChineseChar(s) { return [" ", s, " "] }
+            return nil
+        }
+        if stripAccents {
+            text.map { s in
+                s.isASCII
+                    ? nil
+                    : String(s).decomposedStringWithCanonicalMapping.unicodeScalars.filter {
+                        $0.properties.generalCategory != .nonspacingMark
+                    }
+            }
+        }
+        if lowercase {
+            text.map { s in
+                s.isASCII
+                    ? (s.value >= 65 && s.value <= 90 ? [Unicode.Scalar(s.value + 32)!] : nil)
+                    : Array(s.properties.lowercaseMapping.unicodeScalars)
+            }
+        }
+    }
+
     /// \t \n \r count as whitespace, not control (as in the reference).
     static func isWhitespace(_ s: Unicode.Scalar) -> Bool {
         s == "\t" || s == "\n" || s == "\r" || s.properties.isWhitespace

@@ -26,6 +26,26 @@ public struct BertPreTokenizer: Sendable {
         return words
     }
 
+    /// The same split of a text whose alignments are kept.
+    func split(_ text: NormalizedText) -> [NormalizedText] {
+        var words: [NormalizedText] = []
+        var start: Int? = nil
+        for (i, s) in text.scalars.enumerated() {
+            if BertNormalizer.isWhitespace(s) {
+                if let st = start { words.append(text.slice(st..<i)) }
+                start = nil
+            } else if Self.isPunctuation(s) {
+                if let st = start { words.append(text.slice(st..<i)) }
+                start = nil
+                words.append(text.slice(i..<(i + 1)))
+            } else if start == nil {
+                start = i
+            }
+        }
+        if let st = start { words.append(text.slice(st..<text.scalars.count)) }
+        return words
+    }
+
     static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
         let v = s.value
         if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) {

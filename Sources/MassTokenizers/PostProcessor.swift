@@ -1,5 +1,6 @@
 /// What the post-processor adds around one sequence or a pair: `TemplateProcessing` (`[CLS] $A [SEP]`, and
-/// `[CLS] $A [SEP] $B:1 [SEP]:1` for pairs) or `BertProcessing`, as template pieces with their type ids.
+/// `[CLS] $A [SEP] $B:1 [SEP]:1` for pairs), `BertProcessing` or `RobertaProcessing` (`<s> A </s> </s> B </s>`,
+/// every type id 0), as template pieces with their type ids.
 public struct PostProcessor: Sendable {
     /// One piece of a template: special tokens, or the tokens of sequence A (0) or B (1), with a type id.
     public enum Piece: Sendable {
@@ -40,28 +41,30 @@ public struct PostProcessor: Sendable {
         if case .special(let s, _) = piece { s } else { [] }
     }
 
-    /// Applies a template to sequence A (and B): ids, tokens and type ids.
-    func apply(
-        _ pieces: [Piece], _ sequences: [(ids: [Int32], tokens: [String])]
-    ) -> (ids: [Int32], tokens: [String], typeIds: [Int32]) {
-        var ids: [Int32] = []
-        var tokens: [String] = []
-        var types: [Int32] = []
+    /// Applies a template to sequence A (and B): ids, tokens, type ids and, when the pieces carry them, offsets
+    /// (special tokens at [0, 0]).
+    func apply(_ pieces: [Piece], _ sequences: [Pieces], untruncated: Int) -> Encoding {
+        var out = Encoding(ids: [], tokens: [], untruncatedCount: untruncated, typeIds: [])
+        let withOffsets = sequences.first?.offsets != nil
+        var offsets: [[Int]] = []
         for piece in pieces {
             switch piece {
             case .special(let s, let type):
-                ids += s.map(\.id)
-                tokens += s.map(\.token)
-                types += [Int32](repeating: type, count: s.count)
+                out.ids += s.map(\.id)
+                out.tokens += s.map(\.token)
+                out.typeIds += [Int32](repeating: type, count: s.count)
+                if withOffsets { offsets += Array(repeating: [0, 0], count: s.count) }
             case .sequence(let which, let type) where which < sequences.count:
-                ids += sequences[which].ids
-                tokens += sequences[which].tokens
-                types += [Int32](repeating: type, count: sequences[which].ids.count)
+                out.ids += sequences[which].ids
+                out.tokens += sequences[which].tokens
+                out.typeIds += [Int32](repeating: type, count: sequences[which].ids.count)
+                offsets += (sequences[which].offsets ?? []).map { [$0.0, $0.1] }
             case .sequence:
                 continue
             }
         }
-        return (ids, tokens, types)
+        if withOffsets { out.offsets = offsets }
+        return out
     }
 
     static func parse(_ json: [String: Any]?, vocabulary: [String: Int32], file: String) throws(TokenizerError)
@@ -111,25 +114,28 @@ public struct PostProcessor: Sendable {
                 try pieces(list, "pair")
             }
             return PostProcessor(single: try pieces(single, "single"), pair: pair)
-        case "BertProcessing":
+        case "BertProcessing", "RobertaProcessing":
             guard let cls = json["cls"] as? [Any], cls.count == 2, let clsToken = cls[0] as? String,
                 let clsId = cls[1] as? Int, let sep = json["sep"] as? [Any], sep.count == 2,
                 let sepToken = sep[0] as? String, let sepId = sep[1] as? Int
             else {
-                throw TokenizerError(.malformed, file: file, "BertProcessing needs cls and sep as [token, id]")
+                throw TokenizerError(.malformed, file: file, "\(type) needs cls and sep as [token, id]")
             }
             let c = [(id: Int32(clsId), token: clsToken)]
             let s = [(id: Int32(sepId), token: sepToken)]
+            let single: [Piece] = [.special(c, typeId: 0), .sequence(0, typeId: 0), .special(s, typeId: 0)]
+            if type == "RobertaProcessing" {
+                return PostProcessor(
+                    single: single,
+                    pair: single + [.special(s, typeId: 0), .sequence(1, typeId: 0), .special(s, typeId: 0)])
+            }
             return PostProcessor(
-                single: [.special(c, typeId: 0), .sequence(0, typeId: 0), .special(s, typeId: 0)],
-                pair: [
-                    .special(c, typeId: 0), .sequence(0, typeId: 0), .special(s, typeId: 0), .sequence(1, typeId: 1),
-                    .special(s, typeId: 1),
-                ])
+                single: single, pair: single + [.sequence(1, typeId: 1), .special(s, typeId: 1)])
         default:
             throw TokenizerError(
                 .unsupported, file: file,
-                "post_processor type '\(type)' is not supported (supported: TemplateProcessing, BertProcessing)")
+                "post_processor type '\(type)' is not supported (supported: TemplateProcessing, BertProcessing, RobertaProcessing)"
+            )
         }
     }
 }

@@ -7,6 +7,7 @@ public struct WordPiece: Sendable {
     public let unknownId: Int32
     public let continuingSubwordPrefix: String
     public let maxInputCharsPerWord: Int
+    private let tokensById: [Int32: String]
 
     public init(
         vocabulary: [String: Int32], unknownToken: String, continuingSubwordPrefix: String, maxInputCharsPerWord: Int
@@ -22,6 +23,26 @@ public struct WordPiece: Sendable {
         unknownId = unk
         self.continuingSubwordPrefix = continuingSubwordPrefix
         self.maxInputCharsPerWord = maxInputCharsPerWord
+        tokensById = Dictionary(vocabulary.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func token(for id: Int32) -> String? { tokensById[id] }
+
+    /// The pieces of one word with their character ranges in it (the whole word for the unknown token).
+    func tokenize(_ word: [Unicode.Scalar]) -> [(id: Int32, token: String, range: Range<Int>)] {
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: word)
+        var ids: [Int32] = []
+        var tokens: [String] = []
+        let string = String(view)
+        tokenize(string.unicodeScalars[...], ids: &ids, tokens: &tokens)
+        if ids == [unknownId], tokens == [unknownToken] { return [(unknownId, unknownToken, 0..<word.count)] }
+        var start = 0
+        return zip(ids, tokens).enumerated().map { i, pair in
+            let length = pair.1.unicodeScalars.count - (i > 0 ? continuingSubwordPrefix.unicodeScalars.count : 0)
+            defer { start += length }
+            return (pair.0, pair.1, start..<(start + length))
+        }
     }
 
     /// Appends the pieces of one word to `ids` and `tokens`.
