@@ -79,8 +79,7 @@ struct BenchEmbedCommand: ParsableCommand {
         guard !lines.isEmpty else { throw CLIError("\(corpus) has no lines") }
         let loadStart = Date()
         let chosen = Linear.Precision(rawValue: precision) ?? .float32
-        let embedder = try SentenceEmbedder(
-            directory: URL(fileURLWithPath: model), encoder: BertModel.encoder(precision: chosen))
+        let embedder = try SentenceEmbedder.load(URL(fileURLWithPath: model), precision: chosen)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let tokenizeStart = Date()
         let sequences = lines.map { embedder.tokenize($0).ids }
@@ -119,7 +118,7 @@ struct BenchEmbedCommand: ParsableCommand {
         var agreement: [(String, String)] = []
         if chosen != .float32 {
             // The same texts in float32: how far the quantised model moved each embedding.
-            let reference = try SentenceEmbedder(directory: URL(fileURLWithPath: model), encoder: BertModel.encoder)
+            let reference = try SentenceEmbedder.load(URL(fileURLWithPath: model))
             let mine = embeddings.isEmpty ? try runner.run(sequences, batches: batches).embeddings : embeddings
             let theirs = try OfflineEmbedder(model: reference, workers: threads, threadsPerWorker: 1).run(
                 sequences, batches: batches

@@ -5,7 +5,7 @@ import MassTensor
 import MassTokenizers
 import MassWeights
 
-/// `mass compress` of a BERT-family folder: model.safetensors with the encoder's linear layers in int8
+/// `mass compress` of a BERT-family folder (BERT, MPNet): model.safetensors with the encoder's linear layers in int8
 /// (`NAME.weight` I8 + `NAME.weight_scale` F32, w ≈ q · scale) and/or pruned; cosine agreement on texts.
 extension CompressCommand {
     func compressBert(_ source: URL, _ target: URL) throws -> Report {
@@ -57,7 +57,7 @@ extension CompressCommand {
 
     /// The encoder's linear weights: `encoder.layer.N.<...>.weight` (LayerNorm weights are 1-D).
     static func isEncoderLinear(_ name: String) -> Bool {
-        (name.hasPrefix("encoder.layer.") || name.hasPrefix("bert.encoder.layer.")) && name.hasSuffix(".weight")
+        ["", "bert.", "mpnet."].contains { name.hasPrefix($0 + "encoder.layer.") } && name.hasSuffix(".weight")
             && !name.contains("LayerNorm")
     }
 
@@ -65,8 +65,8 @@ extension CompressCommand {
     func agreement(_ file: String, _ source: URL, _ target: URL, _ report: inout Report) throws {
         let texts = try TextInput.lines(try Data(contentsOf: URL(fileURLWithPath: file)), source: file)
         guard !texts.isEmpty else { throw CLIError("\(file) has no texts") }
-        let original = try SentenceEmbedder(directory: source, encoder: BertModel.encoder)
-        let compressed = try SentenceEmbedder(directory: target, encoder: BertModel.encoder)
+        let original = try SentenceEmbedder.load(source)
+        let compressed = try SentenceEmbedder.load(target)
         let pool = ComputePool(threads: ProcessInfo.processInfo.activeProcessorCount)
         let workspace = EncoderWorkspace()
         func embed(_ model: SentenceEmbedder) throws -> [[Float]] {

@@ -100,7 +100,7 @@ struct CompressCommand: AsyncParsableCommand {
         let folder = try ModelFolder(directory: source)
         let report: Report
         if FileManager.default.fileExists(atPath: source.appendingPathComponent("model.safetensors").path),
-            folder.modelType == "bert"
+            ["bert", "mpnet"].contains(folder.modelType)
         {
             report = try compressBert(source, target)
         } else if let spec = try? CTranslate2Model(path: source.appendingPathComponent("model.bin").path),
@@ -111,7 +111,7 @@ struct CompressCommand: AsyncParsableCommand {
             report = try compressEfficientNet(source, target)
         } else {
             throw CLIError(
-                "\(model): compress handles BERT-family folders (config.json model_type bert, model.safetensors), "
+                "\(model): compress handles BERT-family folders (config.json model_type bert or mpnet, model.safetensors), "
                     + "Whisper CTranslate2 folders (model.bin) and EfficientNet-Lite checkpoints (*.pth)")
         }
         let encoder = JSONEncoder()

@@ -74,6 +74,7 @@ public struct ArchitectureRegistry: Sendable {
 
     public static let standard = ArchitectureRegistry([
         BertModel.architecture,
+        MPNetModel.architecture,
         WhisperTranscriber.architecture,
         ImageClassifier.architecture,
     ])

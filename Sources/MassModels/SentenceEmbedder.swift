@@ -128,3 +128,17 @@ public final class SentenceEmbedder: TextEmbedding {
         return result
     }
 }
+
+extension SentenceEmbedder {
+    /// The sentence-embedding folder at `directory` through the architecture registry: BERT, MPNet or whatever
+    /// its `config.json` names, its linear layers in `precision`.
+    public static func load(
+        _ directory: URL, precision: Linear.Precision = .float32, registry: ArchitectureRegistry = .standard
+    ) throws -> SentenceEmbedder {
+        let model = try registry.load(directory, task: .textEmbedding, precision: precision)
+        guard let embedder = model as? SentenceEmbedder else {
+            throw ModelError(.unsupported, "\(directory.path) is not a sentence-transformers folder")
+        }
+        return embedder
+    }
+}

@@ -19,6 +19,31 @@ public protocol TextEncoder: AnyObject, Sendable {
     func forwardFlops(lengths: [Int]) -> Double
 }
 
+/// The checks every encoder makes on a ragged batch of token ids before running it.
+enum TextEncoderInput {
+    /// Refuses sequences longer than `maxLength` or with ids outside the vocabulary; returns the total token
+    /// count, the longest sequence and where each sequence starts in the concatenated batch.
+    static func check(_ sequences: [[Int32]], vocabulary: Int, maxLength: Int) throws
+        -> (total: Int, longest: Int, offsets: [Int])
+    {
+        let longest = sequences.map(\.count).max() ?? 0
+        guard longest <= maxLength else {
+            throw ModelError(
+                .invalidInput, "a sequence has \(longest) tokens; this model takes at most \(maxLength)")
+        }
+        var offsets: [Int] = []
+        var total = 0
+        for ids in sequences {
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+                throw ModelError(.invalidInput, "token id \(bad) is outside the vocabulary (size \(vocabulary))")
+            }
+            offsets.append(total)
+            total += ids.count
+        }
+        return (total, longest, offsets)
+    }
+}
+
 /// Builds an encoder from a checkpoint's `config.json` and its weights.
 public typealias TextEncoderLoader =
     @Sendable (_ configFile: URL, _ weights: any WeightSource) throws -> any TextEncoder

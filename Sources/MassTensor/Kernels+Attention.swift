@@ -6,14 +6,17 @@ extension Kernels {
     }
 
     /// Scaled dot-product attention of one head of one sequence, without a mask:
-    /// out[i, :] = Σ_j softmax_j(scale · q_i·k_j) · v_j. q, k and v are [tokens, d] with rows `ld` apart
-    /// (views into a fused QKV matrix); out rows are `ldo` apart. `d` is a multiple of 8.
+    /// out[i, :] = Σ_j softmax_j(scale · q_i·k_j + bias_i[j]) · v_j. q, k and v are [tokens, d] with rows `ld` apart
+    /// (views into a fused QKV matrix); out rows are `ldo` apart. `d` is a multiple of 8. `bias`, when given, is an
+    /// additive score bias whose row i starts at `bias + i · biasStride` (MPNet's relative positions: a stride of
+    /// −1 over one vector of per-distance values).
     ///
     /// Small per-head products are not worth a BLAS call (its fixed cost and packing dominate at 10–60
     /// tokens): Kᵀ is staged in scratch so every score row is a broadcast-FMA over 8 keys at a time.
     public static func attentionHead(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int, tokens t: Int, d: Int,
-        scale: Float, scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, ldo: Int
+        scale: Float, scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, ldo: Int,
+        bias: UnsafePointer<Float>? = nil, biasStride: Int = 0
     ) {
         precondition(d % 8 == 0, "attentionHead needs a head dimension that is a multiple of 8. This is a bug.")
         let padded = (t + 7) & ~7
@@ -27,16 +30,17 @@ extension Kernels {
         }
         attendStaged(
             q: q, ldq: ld, rows: t, kT: kT, keys: t, padded: padded, v: v, ldv: ld, d: d, scale: scale,
-            scores: scores, into: out, ldo: ldo)
+            scores: scores, into: out, ldo: ldo, bias: bias, biasStride: biasStride)
     }
 
     /// Attention of `rows` query rows (one head, rows `ldq` apart) over `keys` keys staged transposed in `kT`
     /// ([d, padded], padded a multiple of 8, the padding zero) and their values `v` (rows `ldv` apart):
-    /// out[i, :] = Σ_j softmax_j(scale · q_i·k_j) · v_j. `scores` holds rows × padded floats. `d` is a multiple of 8.
+    /// out[i, :] = Σ_j softmax_j(scale · q_i·k_j + bias_i[j]) · v_j. `scores` holds rows × padded floats. `d` is a
+    /// multiple of 8. `bias`, when given, adds row i's `bias + i · biasStride` to its scores before the softmax.
     public static func attendStaged(
         q: UnsafePointer<Float>, ldq: Int, rows t: Int, kT: UnsafePointer<Float>, keys: Int, padded: Int,
         v: UnsafePointer<Float>, ldv: Int, d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
-        into out: UnsafeMutablePointer<Float>, ldo: Int
+        into out: UnsafeMutablePointer<Float>, ldo: Int, bias: UnsafePointer<Float>? = nil, biasStride: Int = 0
     ) {
         // Scores, four query rows at a time so each staged key vector feeds four FMAs (a last single row on its
         // own: computing it four times would waste three quarters of the work).
@@ -72,6 +76,9 @@ extension Kernels {
                 jb += 8
             }
             i += 4
+        }
+        if let bias {
+            for r in 0..<t { add(bias + r * biasStride, to: scores + r * padded, count: keys) }
         }
         softmaxRows(scores, rows: t, cols: keys, ld: padded)
         // Values, four rows and 16 dimensions at a time, so each value vector loaded feeds four rows.

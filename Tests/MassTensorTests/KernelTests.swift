@@ -168,6 +168,39 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
         #expect(Comparison.maxAbsDiff(out, expected) < 1e-5)
     }
 
+    /// With an additive bias given as one vector of per-distance values walked with stride −1 (MPNet's relative
+    /// positions: row i, key j reads values[span − 1 + j − i]) against the naive form.
+    @Test(arguments: [1, 5, 9, 33])
+    func attentionHeadAddsARelativeBias(tokens: Int) {
+        let d = 16
+        let ld = 3 * d
+        let span = 40
+        let qkv = randomFloats(tokens * ld, seed: UInt64(tokens + 7)).map { $0 * 2 }
+        let values = randomFloats(2 * span - 1, seed: 5).map { $0 * 4 }
+        var expected = [Float](repeating: 0, count: tokens * d)
+        for i in 0..<tokens {
+            let p = Reference.softmax(
+                (0..<tokens).map { j in
+                    (0..<d).reduce(Float(0)) { $0 + qkv[i * ld + $1] * qkv[j * ld + d + $1] } * 0.25
+                        + values[span - 1 + j - i]
+                })
+            for c in 0..<d {
+                expected[i * d + c] = (0..<tokens).reduce(Float(0)) { $0 + p[$1] * qkv[$1 * ld + 2 * d + c] }
+            }
+        }
+        var scratch = [Float](repeating: .nan, count: Kernels.attentionScratchCount(tokens: tokens, d: d))
+        var out = [Float](repeating: 0, count: tokens * d)
+        qkv.withUnsafeBufferPointer { b in
+            values.withUnsafeBufferPointer { v in
+                let base = b.baseAddress!
+                Kernels.attentionHead(
+                    q: base, k: base + d, v: base + 2 * d, ld: ld, tokens: tokens, d: d, scale: 0.25,
+                    scratch: &scratch, into: &out, ldo: d, bias: v.baseAddress! + span - 1, biasStride: -1)
+            }
+        }
+        #expect(Comparison.maxAbsDiff(out, expected) < 1e-5)
+    }
+
     /// One query over a cache of `count` keys (a decoder step) against the naive form.
     @Test(arguments: [1, 2, 9, 100], [8, 64])
     func attendOneMatchesReference(count: Int, d: Int) {
