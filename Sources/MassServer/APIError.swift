@@ -19,7 +19,7 @@ struct APIError: Error, HTTPResponseError {
         /// `{"error"}`), TEI's task routes, OpenAI's otherwise.
         static func of(path: String) -> Family {
             if path.hasPrefix("/v2") || path.hasPrefix("/admin/") { return .kserve }
-            if path == "/predict" || path == "/rerank" { return .tei }
+            if ["/predict", "/rerank", "/tokenize", "/decode"].contains(path) { return .tei }
             return .openAI
         }
     }

@@ -66,6 +66,7 @@ public enum MassServer {
         ImageRoutes.add(to: router, state: state)
         AudioRoutes.add(to: router, state: state)
         TEIRoutes.add(to: router, state: state)
+        TokenizeRoutes.add(to: router, state: state)
         AdminRoutes.add(to: router, state: state)
         TenancyRoutes.add(to: router, state: state)
         ServiceRoutes.add(to: router, state: state)

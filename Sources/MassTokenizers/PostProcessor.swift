@@ -21,6 +21,14 @@ public struct PostProcessor: Sendable {
     public var prefix: [(id: Int32, token: String)] { Self.specials(single, before: true) }
     public var suffix: [(id: Int32, token: String)] { Self.specials(single, before: false) }
 
+    /// The ids of every special token the templates add.
+    public var specialIds: Set<Int32> {
+        Set(
+            (single + (pair ?? [])).flatMap { piece -> [Int32] in
+                if case .special(let s, _) = piece { s.map(\.id) } else { [] }
+            })
+    }
+
     /// How many tokens the post-processor adds to a single sequence.
     public var addedCount: Int { Self.count(single) }
     /// How many tokens it adds to a pair (nil without a pair template).

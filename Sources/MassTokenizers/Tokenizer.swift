@@ -215,13 +215,24 @@ public struct Tokenizer: Sendable {
     /// Tokenizes one text. `maxLength`, when given, caps the result including the post-processor's tokens
     /// (truncation keeps the start of the text). With `offsets`, each token's range in `text` (in characters, as
     /// the `tokenizers` library gives them; special tokens (0, 0)).
-    public func encode(_ text: String, maxLength: Int? = nil, offsets: Bool = false) -> Encoding {
+    /// Without `addSpecialTokens`, the post-processor's tokens are left out.
+    public func encode(_ text: String, maxLength: Int? = nil, offsets: Bool = false, addSpecialTokens: Bool = true)
+        -> Encoding
+    {
         var piece = pieces(text, offsets: offsets)
-        let untruncated = piece.ids.count + postProcessor.addedCount
+        let added = addSpecialTokens ? postProcessor.addedCount : 0
+        let untruncated = piece.ids.count + added
         if let maxLength {
-            piece.keep(max(0, maxLength - postProcessor.addedCount))
+            piece.keep(max(0, maxLength - added))
         }
-        return postProcessor.apply(postProcessor.single, [piece], untruncated: untruncated)
+        return postProcessor.apply(
+            addSpecialTokens ? postProcessor.single : [.sequence(0, typeId: 0)], [piece], untruncated: untruncated)
+    }
+
+    /// Whether `id` is a special token: one the post-processor adds, or an added token marked special.
+    public func isSpecial(_ id: Int32) -> Bool {
+        if let added = addedById[id] { return added.special }
+        return postProcessor.specialIds.contains(id)
     }
 
     /// Tokenizes a pair (a query and a passage) with the pair template, e.g. `[CLS] A [SEP] B [SEP]` with type ids
