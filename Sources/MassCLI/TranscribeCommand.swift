@@ -65,6 +65,14 @@ struct TranscribeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "float32, or int8: the linear layers quantised at load (docs/compression.md).")
     var precision: String = "float32"
 
+    @Option(
+        name: .long,
+        help: "Spoken language (ISO-639-1, e.g. de). Default: detected on the first 30 s (multilingual models).")
+    var language: String?
+
+    @Option(name: .long, help: "transcribe, or translate (into English; multilingual models).")
+    var task: String = "transcribe"
+
     @Argument(help: "Audio files.")
     var files: [String]
 
@@ -76,6 +84,9 @@ struct TranscribeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
+        guard WhisperOptions.Task(rawValue: task) != nil else {
+            throw ValidationError("--task must be transcribe or translate")
+        }
         guard (1...16).contains(beamSize), (1...16).contains(bestOf) else {
             throw ValidationError("--beam-size and --best-of must be 1-16")
         }
@@ -105,8 +116,10 @@ struct TranscribeCommand: AsyncParsableCommand {
         options.timestamps = !withoutTimestamps
         options.conditionOnPreviousText = !noConditionOnPreviousText
         options.wordTimestamps = wordTimestamps
+        options.task = WhisperOptions.Task(rawValue: task)!
         let failed = try await Self.transcribe(
-            files, service: service, request: SpeechRequest(options: options, prompt: prompt), window: 2 * batch,
+            files, service: service, request: SpeechRequest(options: options, prompt: prompt, language: language),
+            window: 2 * batch,
             format: format)
         if failed { throw ExitCode(1) }
     }
@@ -163,7 +176,7 @@ struct TranscribeCommand: AsyncParsableCommand {
         switch format {
         case .text: return text + "\n"
         case .json:
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "file": file, "text": text,
                 "segments": segments.enumerated().map { i, s in
                     var segment: [String: Any] = [
@@ -177,6 +190,8 @@ struct TranscribeCommand: AsyncParsableCommand {
                     return segment
                 },
             ]
+            if let language = transcript.language { object["language"] = language }
+            if let probability = transcript.languageProbability { object["language_probability"] = probability }
             return OfflineServing.json(object) + "\n"
         case .srt: return transcript.srt
         case .vtt: return transcript.vtt

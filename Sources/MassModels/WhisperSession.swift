@@ -24,6 +24,15 @@ public struct WhisperOptions: Sendable, Equatable {
     public var initialPrompt: [Int] = []
     /// Word-level timestamps (faster-whisper's `word_timestamps`); they also move where the next window starts.
     public var wordTimestamps = false
+    /// The spoken language's code ("de"); nil detects it on the first 30 s (multilingual models; English-only
+    /// models are English).
+    public var language: String?
+    public var task = Task.transcribe
+
+    /// Transcribe in the spoken language, or translate into English (multilingual models).
+    public enum Task: String, Sendable {
+        case transcribe, translate
+    }
 
     public init() {}
 
@@ -68,6 +77,11 @@ public final class WhisperSession {
     var attempt = 0
     var attempts: [(decoded: WhisperDecoder.Decoded, average: Double, ratio: Double)] = []
     public private(set) var search: WhisperSearch?
+    /// The language decoded in: given, detected on the first window, or nil (English-only models).
+    var language: String?
+    var languageProbabilities: [WhisperTranscriber.LanguageProbability] = []
+    /// The window's start tokens (`sot_sequence`): set once the language is known.
+    var startSequence: [Int] = []
 
     init(transcriber: WhisperTranscriber, features: WhisperFeatures, options: WhisperOptions) {
         self.transcriber = transcriber
@@ -75,16 +89,35 @@ public final class WhisperSession {
         (self.features, frames) = (features.values, features.frames)
         content = frames - 1
         allTokens = options.initialPrompt
+        language = transcriber.isMultilingual ? options.language : "en"
+        if language != nil { startSequence = transcriber.startSequence(language: language, task: options.task) }
         startWindow()
     }
 
     /// Every window is done.
     public var isFinished: Bool { seek >= content }
+    /// The language must be detected before anything is decoded (a multilingual model, no language given).
+    public var needsDetection: Bool { startSequence.isEmpty && content > 0 }
     /// The current window waits for the encoder.
-    public var needsEncoding: Bool { !isFinished && memory == nil }
+    public var needsEncoding: Bool { !isFinished && !needsDetection && memory == nil }
 
     public var transcript: WhisperTranscriber.TimedTranscript {
-        WhisperTranscriber.TimedTranscript(segments: segments, windows: windows)
+        WhisperTranscriber.TimedTranscript(
+            segments: segments, windows: windows, language: language, languageProbabilities: languageProbabilities)
+    }
+
+    /// The features faster-whisper's `detect_language` encodes: the first 30 s of every frame (one more than
+    /// the first window holds, for a shorter clip), padded.
+    func detectionFeatures() -> [Float] {
+        transcriber.frontEnd.window(
+            features, frames: frames, start: 0, count: min(WhisperTranscriber.windowFrames, frames))
+    }
+
+    /// The first window's language probabilities: decode in the most probable language.
+    func detected(_ probabilities: [WhisperTranscriber.LanguageProbability]) {
+        languageProbabilities = probabilities
+        language = probabilities.first?.code
+        startSequence = transcriber.startSequence(language: language, task: options.task)
     }
 
     func startWindow() {
@@ -106,7 +139,7 @@ public final class WhisperSession {
         prompt =
             (previous.isEmpty
                 ? [] : [transcriber.startOfPrevious] + previous.suffix(decoder.maxPositions / 2 - 1))
-            + [transcriber.rules.startOfTranscript] + (options.timestamps ? [] : [transcriber.rules.noTimestamps])
+            + startSequence + (options.timestamps ? [] : [transcriber.rules.noTimestamps])
         attempt = 0
         attempts = []
         startSearch()
@@ -238,7 +271,7 @@ public final class WhisperSession {
         let eot = transcriber.tokenizer.endOfText
         let textPerPiece = pieces.map { $0.tokens.filter { $0 < eot } }
         var alignment = transcriber.findAlignment(
-            textPerPiece.flatMap { $0 }, memory: memory, frames: size, pool: pool)
+            textPerPiece.flatMap { $0 }, start: startSequence, memory: memory, frames: size, pool: pool)
         let durations = alignment.map { $0.end - $0.start }.filter { $0 != 0 }.sorted()
         var median = 0.0
         if !durations.isEmpty {

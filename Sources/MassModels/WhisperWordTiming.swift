@@ -32,11 +32,15 @@ extension WhisperTranscriber {
     }
 
     /// The words of `text` (text tokens of a window) with times relative to the window start.
-    func findAlignment(_ text: [Int], memory: WhisperDecoder.Memory, frames: Int, pool: ComputePool) -> [AlignedWord] {
+    /// `start` is the window's start sequence (`<|startoftranscript|>`, and a multilingual model's language and
+    /// task).
+    func findAlignment(
+        _ text: [Int], start: [Int], memory: WhisperDecoder.Memory, frames: Int, pool: ComputePool
+    ) -> [AlignedWord] {
         guard !text.isEmpty, !alignmentHeads.isEmpty else { return [] }
         let eot = tokenizer.endOfText
-        let input = [rules.startOfTranscript, rules.noTimestamps] + text + [eot]
-        let offset = 1  // the start sequence: <|startoftranscript|>
+        let input = start + [rules.noTimestamps] + text + [eot]
+        let offset = start.count  // the logits after <|notimestamps|> predict the first text token
         let (scores, logits) = decoder.alignmentPass(input, memory: memory, heads: alignmentHeads, pool: pool)
         // Probability of each text token among the text tokens.
         let probabilities = text.indices.map { t -> Double in

@@ -125,17 +125,28 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
 
     public func warmUp() async throws { _ = try await transcribe(samples: [Float](repeating: 0, count: 16000)) }
 
-    /// Transcribes an encoded audio file (WAV, FLAC, OGG, MP3). Throws `AudioError` for a file that cannot be read
-    /// or is longer than `max_audio_seconds`, and `invalidInput` for a language other than English (the `.en`
-    /// models) or a prompt without the folder's tokenizer.
+    /// Transcribes (or translates) an encoded audio file (WAV, FLAC, OGG, MP3). Throws `AudioError` for a file
+    /// that cannot be read or is longer than `max_audio_seconds`, and `invalidInput` for a language the model does
+    /// not know (any but English for the `.en` models), translation on an English-only model, or a prompt without
+    /// the folder's tokenizer.
     public func transcribe(file: [UInt8], request: SpeechRequest = SpeechRequest()) async throws -> Transcription {
-        if let language = request.language, language.lowercased() != "en" {
-            throw RuntimeError(
-                .invalidInput,
-                "model '\(identity.name)' is English-only; 'language' must be \"en\", not \"\(language)\"",
-                param: "language")
-        }
         var options = request.options
+        if let language = request.language {
+            guard let code = WhisperLanguages.code(language) else {
+                throw RuntimeError(
+                    .invalidInput,
+                    "'language' \"\(language)\" is not a language Whisper knows (ISO-639-1, e.g. \"de\")",
+                    param: "language")
+            }
+            options.language = code
+        }
+        do {
+            try transcriber.check(options)
+        } catch let error as ModelError {
+            throw RuntimeError(
+                .invalidInput, "model '\(identity.name)': \(error.message)",
+                param: options.task == .translate && !transcriber.isMultilingual ? "model" : "language")
+        }
         if let prompt = request.prompt { options.initialPrompt = try transcriber.promptTokens(prompt) }
         let maxSeconds = config.maxAudioSeconds
         let transcriber = self.transcriber
@@ -146,7 +157,8 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
             return (transcriber.features(clip.samples), clip.seconds)
         }
         let transcript = try await batcher.submit(TranscriptionJob(features: features, options: options))
-        return Transcription(transcript: transcript, seconds: seconds, language: "english")
+        return Transcription(
+            transcript: transcript, seconds: seconds, language: WhisperLanguages.name(transcript.language ?? "en"))
     }
 
     /// Transcribes samples already at 16 kHz (the warm-up, benchmarks).

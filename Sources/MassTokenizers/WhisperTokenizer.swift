@@ -1,8 +1,8 @@
 public import Foundation
 
 /// Whisper's byte-level BPE vocabulary (`vocabulary.txt` of a CTranslate2 package: line i is token i, written
-/// with GPT-2's byte-to-character table), for turning generated ids back into text. Ids of special tokens
-/// (end of text and above) decode to nothing.
+/// with GPT-2's byte-to-character table; or `vocabulary.json`, the same tokens as a JSON list), for turning
+/// generated ids back into text. Ids of special tokens (end of text and above) decode to nothing.
 public struct WhisperTokenizer: Sendable {
     public let tokens: [String]
     public let endOfText: Int
@@ -12,8 +12,16 @@ public struct WhisperTokenizer: Sendable {
         guard let text = try? String(contentsOf: vocabularyFile, encoding: .utf8) else {
             throw TokenizerError(.fileUnreadable, file: vocabularyFile.path, "cannot be read as UTF-8 text")
         }
-        var lines = text.components(separatedBy: "\n")
-        if lines.last == "" { lines.removeLast() }
+        var lines: [String]
+        if vocabularyFile.pathExtension == "json" {
+            guard let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
+                throw TokenizerError(.malformed, file: vocabularyFile.path, "is not a JSON list of tokens")
+            }
+            lines = list
+        } else {
+            lines = text.components(separatedBy: "\n")
+            if lines.last == "" { lines.removeLast() }
+        }
         guard let eot = lines.firstIndex(of: "<|endoftext|>") else {
             throw TokenizerError(.malformed, file: vocabularyFile.path, "has no <|endoftext|> token")
         }

@@ -129,7 +129,7 @@ import Testing
                 == [
                     "all-MiniLM-L6-v2", "efficientnet-lite0", "whisper-tiny.en", "efficientnet-lite1",
                     "efficientnet-lite2", "paraphrase-MiniLM-L3-v2-onnx", "all-mpnet-base-v2",
-                    "multilingual-e5-small-tokenizer",
+                    "whisper-base", "multilingual-e5-small-tokenizer",
                 ])
         #expect(rows.allSatisfy { $0["fetched"] as? Bool == true })
         var pinned: [String: String] = [:]
@@ -146,7 +146,7 @@ import Testing
             guard parts.count == 2, parts[0].hasPrefix("["), parts[1].count == 64 else { continue }
             inScript[String(parts[0].dropFirst())] = String(parts[1])
         }
-        #expect(pinned.count == 12 && inScript == pinned)
+        #expect(pinned.count == 14 && inScript == pinned)
         let table = try runner.run(["models", "catalog", "--repository", "/nonexistent", "--extra", "/nonexistent"])
         let text = String(decoding: table.stdout, as: UTF8.self)
         #expect(table.status == 0 && text.contains("whisper-tiny.en") && text.contains("70.7") && text.contains(" no"))

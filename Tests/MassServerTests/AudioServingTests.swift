@@ -104,6 +104,47 @@ import Testing
         #expect(output["data"] as? [String] == [lancaster, jfk, lancaster])
     }
 
+    /// Multilingual whisper-base beside tiny.en: the language detected (verbose_json names it as OpenAI does),
+    /// `/v1/audio/translations` into English, a given language; translation on the English-only model and an
+    /// unknown language refused by name. Texts are faster-whisper's (Goldens/whisper-base.json).
+    @Test func multilingualTranscriptionAndTranslation() throws {
+        let base = FixturePaths.extraModels.appendingPathComponent("whisper-base/1")
+        let s = try LiveServer(
+            massJSON: #"{"task": "speech-recognition"}"#, model: "base", modelDirectory: base,
+            also: [("tiny", #"{"task": "speech-recognition"}"#, WhisperFixture.modelDirectory)])
+        defer { s.stop() }
+        let clip = Array(
+            try Data(
+                contentsOf: FixturePaths.packageRoot.appendingPathComponent("Tests/MassModelsTests/Audio/it-sea.wav")))
+        let model: (String, String?, [UInt8]) = ("model", nil, Array("base".utf8))
+        let verbose: (String, String?, [UInt8]) = ("response_format", nil, Array("verbose_json".utf8))
+        func send(_ route: String, _ fields: [(String, String?, [UInt8])]) -> (Int, [String: Any]) {
+            let (body, headers) = ImageServingTests.multipart(fields)
+            let r = s.rawPost(route, body: body, headers: headers)
+            return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:])
+        }
+        let (status, heard) = send(Self.route, [model, verbose, ("file", "it.wav", clip)])
+        #expect(status == 200)
+        #expect(heard["language"] as? String == "italian" && heard["task"] as? String == "transcribe")
+        #expect(heard["text"] as? String == "restate andiamo al mare con i mambini e mandiamo il gelato")
+        let (translated, english) = send("/v1/audio/translations", [model, verbose, ("file", "it.wav", clip)])
+        #expect(translated == 200)
+        #expect(english["task"] as? String == "translate" && english["language"] as? String == "italian")
+        #expect(
+            english["text"] as? String
+                == "Now we are going to the sea and the mampini and we are going to the ice cream")
+        let (given, told) = send(Self.route, [model, ("language", nil, Array("it".utf8)), ("file", "it.wav", clip)])
+        #expect(given == 200 && told["text"] as? String == heard["text"] as? String)
+        func error(_ reply: [String: Any]) -> String {
+            ((reply["error"] as? [String: Any])?["message"] as? String) ?? ""
+        }
+        let (unknown, why) = send(Self.route, [model, ("language", nil, Array("xx".utf8)), ("file", "it.wav", clip)])
+        #expect(unknown == 400 && error(why).contains("'language' \"xx\""), "\(why)")
+        let (englishOnly, refusal) = send(
+            "/v1/audio/translations", [("model", nil, Array("tiny".utf8)), ("file", "it.wav", clip)])
+        #expect(englishOnly == 400 && error(refusal).contains("cannot translate"), "\(refusal)")
+    }
+
     @Test func badRequestsGetClearErrors() throws {
         let s = try LiveServer()
         defer { s.stop() }

@@ -27,7 +27,12 @@ final class RemoteSpeechModel: RemoteServedModel, SpeechRecognitionServing, Spee
     }
 
     func transcribe(file: [UInt8], request: SpeechRequest) async throws -> Transcription {
-        try await backend.answer(
+        guard request.options.task == .transcribe else {
+            throw RuntimeError(
+                .invalidInput, "model '\(identity.name)' is a provider's transcription service; it does not translate",
+                param: "model")
+        }
+        return try await backend.answer(
             { deadline in
                 let started = ContinuousClock.now
                 let result = try await self.call(file, request, deadline: deadline, retries: true)

@@ -5,7 +5,9 @@ import MassRuntime
 
 /// `POST /v1/audio/transcriptions`, as OpenAI defines it: multipart `file`, `model`, `language`, `prompt`,
 /// `response_format` (json, text, srt, vtt, verbose_json), `temperature`, `timestamp_granularities[]` (segment).
-/// Decoding follows faster-whisper's defaults (beam 5, timestamps, temperature fallback); `prompt` is its
+/// `POST /v1/audio/translations`: the same form, the speech translated into English (multilingual models; a
+/// `language` there names the spoken one instead of detecting it). Decoding follows faster-whisper's defaults
+/// (beam 5, timestamps, temperature fallback, language detection on the first 30 s); `prompt` is its
 /// `initial_prompt`. Errors in OpenAI's envelope.
 enum AudioRoutes {
     enum Format: String { case json, text, srt, vtt, verboseJSON = "verbose_json" }
@@ -13,35 +15,40 @@ enum AudioRoutes {
     static func add(to router: Router<MassRequestContext>, state: ServerState) {
         router.post("/v1/audio/transcriptions") { request, context in
             RequestLabels.inference("/v1/audio/transcriptions")
-            do {
-                let type = request.headers[.contentType] ?? ""
-                guard let boundary = MultipartForm.boundary(of: type) else {
-                    throw APIError(
-                        status: .unsupportedMediaType, message: "send multipart/form-data (file, model, ...)",
-                        family: .openAI)
-                }
-                let body = try await JSONResponse.collect(request, limit: state.bodyLimit, family: .openAI)
-                let form = try MultipartForm(Array(body.readableBytesView), boundary: boundary, family: .openAI)
-                let fields = try TranscriptionForm(form)
-                let name = fields.model
-                let service = try state.model(
-                    name, as: (any SpeechRecognitionServing).self, serving: .speechRecognition)
-                var request = SpeechRequest(prompt: fields.prompt, language: fields.language)
-                if let t = fields.temperature { request.options.temperatures = temperatures(from: t) }
-                let granularities = fields.granularities
-                let format = fields.format
-                let file = fields.file
-                request.options.wordTimestamps = granularities.contains("word")
-                let chosen = request
-                let transcription = try await context.cancellingOnDisconnect {
-                    try await service.transcribe(file: Array(file), request: chosen)
-                }
-                return render(
-                    transcription, format: format,
-                    segments: granularities.isEmpty || granularities.contains("segment"),
-                    words: chosen.options.wordTimestamps)
-            }
+            return try await handle(request, context, state: state, task: .transcribe)
         }
+        router.post("/v1/audio/translations") { request, context in
+            RequestLabels.inference("/v1/audio/translations")
+            return try await handle(request, context, state: state, task: .translate)
+        }
+    }
+
+    static func handle(
+        _ request: Request, _ context: MassRequestContext, state: ServerState, task: WhisperOptions.Task
+    ) async throws -> Response {
+        let type = request.headers[.contentType] ?? ""
+        guard let boundary = MultipartForm.boundary(of: type) else {
+            throw APIError(
+                status: .unsupportedMediaType, message: "send multipart/form-data (file, model, ...)", family: .openAI)
+        }
+        let body = try await JSONResponse.collect(request, limit: state.bodyLimit, family: .openAI)
+        let form = try MultipartForm(Array(body.readableBytesView), boundary: boundary, family: .openAI)
+        let fields = try TranscriptionForm(form)
+        let service = try state.model(
+            fields.model, as: (any SpeechRecognitionServing).self, serving: .speechRecognition)
+        var speech = SpeechRequest(prompt: fields.prompt, language: fields.language)
+        speech.options.task = task
+        if let t = fields.temperature { speech.options.temperatures = temperatures(from: t) }
+        let granularities = fields.granularities
+        speech.options.wordTimestamps = granularities.contains("word")
+        let chosen = speech
+        let file = fields.file
+        let transcription = try await context.cancellingOnDisconnect {
+            try await service.transcribe(file: Array(file), request: chosen)
+        }
+        return render(
+            transcription, format: fields.format, segments: granularities.isEmpty || granularities.contains("segment"),
+            words: chosen.options.wordTimestamps, task: task)
     }
 
     /// The transcription form as a DTO: every field checked, with its name, before any model work.
@@ -139,7 +146,8 @@ enum AudioRoutes {
     }
 
     static func render(
-        _ transcription: Transcription, format: Format, segments: Bool = true, words: Bool = false
+        _ transcription: Transcription, format: Format, segments: Bool = true, words: Bool = false,
+        task: WhisperOptions.Task = .transcribe
     ) -> Response {
         let t = transcription.transcript
         func plain(_ text: String, _ type: String) -> Response {
@@ -153,7 +161,7 @@ enum AudioRoutes {
         case .vtt: return plain(t.vtt, "text/vtt; charset=utf-8")
         case .verboseJSON:
             var object: [String: Any] = [
-                "task": "transcribe", "language": transcription.language, "duration": transcription.seconds,
+                "task": task.rawValue, "language": transcription.language, "duration": transcription.seconds,
                 "text": t.text,
             ]
             if segments {
