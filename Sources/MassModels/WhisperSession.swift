@@ -77,7 +77,8 @@ public final class WhisperSession {
     var attempt = 0
     var attempts: [(decoded: WhisperDecoder.Decoded, average: Double, ratio: Double)] = []
     public private(set) var search: WhisperSearch?
-    /// The language decoded in: given, detected on the first window, or nil (English-only models).
+    /// The language decoded in: given, "en" for an English-only model, or detected on the first window (nil until
+    /// then).
     var language: String?
     var languageProbabilities: [WhisperTranscriber.LanguageProbability] = []
     /// The window's start tokens (`sot_sequence`): set once the language is known.
