@@ -56,3 +56,29 @@ enum JSONBody {
         }
     }
 }
+
+/// A request field that is one text or a list of texts (OpenAI's `input`, TEI's `inputs`); a wrong type is an
+/// `invalidInput` naming the field.
+enum TextOrTexts: Decodable {
+    case one(String)
+    case many([String])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .one(text)
+        } else if let texts = try? container.decode([String].self) {
+            self = .many(texts)
+        } else {
+            let field = decoder.codingPath.last?.stringValue ?? "input"
+            throw RuntimeError(.invalidInput, "'\(field)' must be a string or an array of strings", param: field)
+        }
+    }
+
+    var texts: [String] {
+        switch self {
+        case .one(let t): [t]
+        case .many(let t): t
+        }
+    }
+}

@@ -8,32 +8,8 @@ import MassRuntime
 enum OpenAIRoutes {
     /// The body of `POST /v1/embeddings`.
     struct EmbeddingsRequest: Decodable {
-        enum Input: Decodable {
-            case one(String)
-            case many([String])
-
-            init(from decoder: any Decoder) throws {
-                let container = try decoder.singleValueContainer()
-                if let text = try? container.decode(String.self) {
-                    self = .one(text)
-                } else if let texts = try? container.decode([String].self) {
-                    self = .many(texts)
-                } else {
-                    throw RuntimeError(
-                        .invalidInput, "'input' must be a string or an array of strings", param: "input")
-                }
-            }
-
-            var texts: [String] {
-                switch self {
-                case .one(let t): [t]
-                case .many(let t): t
-                }
-            }
-        }
-
         let model: String
-        let input: Input
+        let input: TextOrTexts
         let encodingFormat: String?
         let dimensions: Int?
         let user: String?

@@ -11,30 +11,6 @@ import MassTokenizers
 /// list. Any served text model (embedding, classification, rerank) by `model`; without it, the one loaded.
 /// Errors in TEI's envelope `{"error", "error_type"}`.
 enum TokenizeRoutes {
-    /// A text or a list of texts.
-    enum Texts: Decodable {
-        case one(String)
-        case many([String])
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                self = .one(text)
-            } else if let texts = try? container.decode([String].self) {
-                self = .many(texts)
-            } else {
-                throw RuntimeError(.invalidInput, "'inputs' must be a string or a list of strings", param: "inputs")
-            }
-        }
-
-        var all: [String] {
-            switch self {
-            case .one(let t): [t]
-            case .many(let ts): ts
-            }
-        }
-    }
-
     /// A list of ids or a list of lists.
     enum IdLists: Decodable {
         case one([Int])
@@ -55,7 +31,7 @@ enum TokenizeRoutes {
 
     struct TokenizeRequest: Decodable {
         let model: String?
-        let inputs: Texts
+        let inputs: TextOrTexts
         let addSpecialTokens: Bool?
 
         enum CodingKeys: String, CodingKey {
@@ -80,7 +56,7 @@ enum TokenizeRoutes {
             RequestLabels.inference("/tokenize")
             let body = try await JSONBody.decode(TokenizeRequest.self, request, limit: state.bodyLimit)
             let service = try resolve(body.model, state: state)
-            let texts = body.inputs.all
+            let texts = body.inputs.texts
             try state.check(texts, limits: service.config, param: "inputs")
             let tokenizer = service.tokenizer
             let special = body.addSpecialTokens ?? true
