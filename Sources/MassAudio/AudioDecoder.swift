@@ -41,9 +41,36 @@ public enum AudioDecoder {
     public static let defaultMaxSeconds = 3600.0
 
     public static func decode(_ data: [UInt8], maxSeconds: Double = defaultMaxSeconds) throws -> AudioClip {
+        try run(data) { cmass_decode_audio($0.baseAddress, $0.count, maxSeconds, &$1) }
+    }
+
+    /// How a file becomes mono samples at the model's rate.
+    public enum Conversion: String, Sendable, CaseIterable {
+        /// As faster-whisper's `decode_audio`: libswresample to 16-bit mono (FFmpeg's rematrix and resampler).
+        case swresample
+        /// Channels averaged and resampled in float32 (`Resampler`): no 16-bit rounding.
+        case float
+    }
+
+    /// Decodes and converts to mono at `rate`: `.swresample` gives faster-whisper's samples exactly (within one
+    /// 16-bit step for compressed formats, whose decoders differ), `.float` keeps the float path.
+    public static func decode(
+        _ data: [UInt8], rate: Int, conversion: Conversion, maxSeconds: Double = defaultMaxSeconds
+    ) throws -> AudioClip {
+        switch conversion {
+        case .float:
+            return try decode(data, maxSeconds: maxSeconds).resampled(to: rate)
+        case .swresample:
+            return try run(data) { cmass_decode_audio_swr($0.baseAddress, $0.count, maxSeconds, Int32(rate), &$1) }
+        }
+    }
+
+    private static func run(
+        _ data: [UInt8], _ decode: (UnsafeBufferPointer<UInt8>, inout cmass_audio) -> Int32
+    ) throws -> AudioClip {
         guard !data.isEmpty else { throw AudioError(.empty, "the audio file is empty") }
         var audio = cmass_audio()
-        let status = data.withUnsafeBufferPointer { cmass_decode_audio($0.baseAddress, $0.count, maxSeconds, &audio) }
+        let status = data.withUnsafeBufferPointer { decode($0, &audio) }
         defer { cmass_audio_free(&audio) }
         guard status == 0 else {
             let message = withUnsafeBytes(of: audio.error) {

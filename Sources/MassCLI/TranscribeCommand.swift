@@ -10,7 +10,8 @@ struct TranscribeCommand: AsyncParsableCommand {
         commandName: "transcribe",
         abstract: "Transcribe speech (WAV, FLAC, OGG, MP3) with a Whisper model.",
         discussion: """
-            Decodes each FILE (channels averaged, resampled to 16 kHz) and transcribes it in 30-second windows \
+            Decodes each FILE (as faster-whisper does: libswresample to 16-bit mono at 16 kHz; --audio-conversion \
+            float averages the channels and resamples in float) and transcribes it in 30-second windows \
             conditioned on the previous text, with faster-whisper's defaults: beam search of 5 with timestamps, \
             falling back to sampling (best of 5) at rising temperatures when a window's text is too repetitive \
             (compression ratio over 2.4) or too improbable (average log-probability under -1). \
@@ -73,6 +74,13 @@ struct TranscribeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "transcribe, or translate (into English; multilingual models).")
     var task: String = "transcribe"
 
+    @Option(
+        name: .long,
+        help:
+            "swresample (16-bit mono through libswresample, as faster-whisper) or float (averaged and resampled in float)."
+    )
+    var audioConversion: String = "swresample"
+
     @Argument(help: "Audio files.")
     var files: [String]
 
@@ -86,6 +94,9 @@ struct TranscribeCommand: AsyncParsableCommand {
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
         guard WhisperOptions.Task(rawValue: task) != nil else {
             throw ValidationError("--task must be transcribe or translate")
+        }
+        guard AudioDecoder.Conversion(rawValue: audioConversion) != nil else {
+            throw ValidationError("--audio-conversion must be swresample or float")
         }
         guard (1...16).contains(beamSize), (1...16).contains(bestOf) else {
             throw ValidationError("--beam-size and --best-of must be 1-16")
@@ -107,7 +118,10 @@ struct TranscribeCommand: AsyncParsableCommand {
         let service = try OfflineServing.serve(
             model, task: .speechRecognition, as: (any SpeechRecognitionServing).self, threads: threads,
             maxBatchSize: batch, precision: Linear.Precision(rawValue: precision)!
-        ) { $0.maxAudioSeconds = maxSeconds }
+        ) { [audioConversion] in
+            $0.maxAudioSeconds = maxSeconds
+            $0.audioConversion = AudioDecoder.Conversion(rawValue: audioConversion)!
+        }
         defer { service.shutdown() }
         var options = WhisperOptions()
         options.beamSize = beamSize

@@ -1,4 +1,5 @@
 import Foundation
+public import MassAudio
 public import MassModels
 public import MassTensor
 
@@ -59,6 +60,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var maxImagePixels = 40_000_000
     /// Seconds of one audio file, at most.
     public var maxAudioSeconds = 3600.0
+    /// How a speech model's audio becomes 16 kHz mono: libswresample to 16-bit as faster-whisper does (default),
+    /// or the float path (channels averaged, resampled in float).
+    public var audioConversion = AudioDecoder.Conversion.swresample
     public var versionPolicy = VersionPolicy.latest(1)
     /// The architecture registry entry to use (e.g. "bert"); nil: the first that matches the folder.
     public var architecture: String?
@@ -122,6 +126,12 @@ public struct ModelConfig: Sendable, Equatable {
             try reader.int("max_input_characters", in: 1...100_000_000) ?? config.maxInputCharacters
         config.maxImagePixels = try reader.int("max_image_pixels", in: 1...1_000_000_000) ?? config.maxImagePixels
         config.maxAudioSeconds = try reader.number("max_audio_seconds", in: 1...86_400) ?? config.maxAudioSeconds
+        if let conversion = try reader.string("audio_conversion") {
+            guard let chosen = AudioDecoder.Conversion(rawValue: conversion) else {
+                throw reader.bad("audio_conversion", "swresample or float")
+            }
+            config.audioConversion = chosen
+        }
         config.architecture = try reader.string("architecture")
         if let precision = try reader.string("precision") {
             guard let chosen = Linear.Precision(rawValue: precision) else {

@@ -149,11 +149,12 @@ public final class TranscriptionService: BatchedServedModel, SpeechRecognitionSe
         }
         if let prompt = request.prompt { options.initialPrompt = try transcriber.promptTokens(prompt) }
         let maxSeconds = config.maxAudioSeconds
+        let conversion = config.audioConversion
         let transcriber = self.transcriber
         // Decoding, resampling and the log-mel front end run here, not on the model's worker, where they would
         // hold up every request in flight (about a second per hour of audio).
         let (features, seconds) = try await OffPool.run {
-            let clip = try AudioDecoder.decode(file, maxSeconds: maxSeconds).resampled(to: 16000)
+            let clip = try AudioDecoder.decode(file, rate: 16000, conversion: conversion, maxSeconds: maxSeconds)
             return (transcriber.features(clip.samples), clip.seconds)
         }
         let transcript = try await batcher.submit(TranscriptionJob(features: features, options: options))

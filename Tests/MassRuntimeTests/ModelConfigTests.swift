@@ -1,4 +1,5 @@
 import Foundation
+import MassAudio
 import MassModels
 import MassRuntime
 import MassTensor
@@ -39,6 +40,12 @@ import Testing
         #expect(try parse(#"{"task": "text-embedding", "version_policy": {"all": true}}"#).versionPolicy == .all)
         #expect(minimal.precision == .float32)
         #expect(try parse(#"{"task": "text-embedding", "precision": "int8"}"#).precision == .int8)
+        #expect(minimal.audioConversion == .swresample)
+        #expect(
+            try parse(#"{"task": "speech-recognition", "audio_conversion": "float"}"#).audioConversion == .float)
+        #expect(
+            failure(#"{"task": "speech-recognition", "audio_conversion": "sox"}"#).contains(
+                "'audio_conversion' must be swresample or float"))
     }
 
     /// `precision`: a known value, an architecture that runs it, and never on a service-type model.
