@@ -153,9 +153,12 @@ import Testing
         let transcribed = try cli.run([
             "transcribe", "--model", out.path, WhisperFixture.audio.appendingPathComponent("jfk.flac").path,
         ])
+        // faster-whisper 1.2.1 on this int8 folder says the same (benchmarks/peers/transcribe_folder.py, offline); with
+        // `--audio-conversion float` (jfk.flac is 44.1 kHz stereo) Mass's int8 moves the commas ("And so my fellow
+        // Americans, ask not ...").
         #expect(
             String(decoding: transcribed.stdout, as: UTF8.self)
-                == "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.\n",
+                == "And so, my fellow Americans ask not what your country can do for you ask what you can do for your country.\n",
             "\(transcribed.stderr)")
         let again = try cli.run(["compress", "--model", out.path, "--int8", "--out", out.path + "-again"])
         #expect(again.status != 0 && again.stderr.contains("is already I8"), "\(again.stderr)")
