@@ -41,6 +41,8 @@ public struct Tokenizer: Sendable {
     }
 
     let model: Model
+    /// Decided once at load: the pipeline is BERT's, so plain encodes take the fast path.
+    let bertPipeline: (normalizer: BertNormalizer?, wordPiece: WordPiece)?
     let normalizers: [Normalizer]
     let preTokenizer: PreTokenizer
     let decoder: Decoder?
@@ -157,6 +159,7 @@ public struct Tokenizer: Sendable {
         }
         addedTokens = added.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (content: $0.0, id: $0.1) }
         addedById = byId
+        bertPipeline = Self.bertPipeline(normalizers, preTokenizer, model)
     }
 
     private static func parseNormalizer(_ json: Any?, file: String) throws(TokenizerError) -> [Normalizer] {
@@ -339,9 +342,7 @@ public struct Tokenizer: Sendable {
             case .added(let id, let content, let range):
                 out.append(id, content, range)
             case .text(let piece, let start):
-                if !offsets, case .wordPiece(let wordPiece) = model, case .bert = preTokenizer,
-                    normalizers.count <= 1, let bert = Self.onlyBert(normalizers)
-                {
+                if !offsets, let (bert, wordPiece) = bertPipeline {
                     // The fast path BERT models take for every request: no alignments kept.
                     let normalized = bert?.normalize(piece) ?? piece
                     for word in BertPreTokenizer().split(normalized) {
@@ -356,10 +357,14 @@ public struct Tokenizer: Sendable {
         return out
     }
 
-    /// The BERT normalizer when it is the only one (nil inside when there is none), or nil for other pipelines.
-    private static func onlyBert(_ normalizers: [Normalizer]) -> BertNormalizer?? {
-        guard let only = normalizers.first else { return .some(nil) }
-        if case .bert(let bert) = only { return .some(bert) }
+    /// BERT's pipeline (at most a BertNormalizer, BertPreTokenizer, WordPiece), whose fast path keeps no
+    /// alignments; nil for any other.
+    private static func bertPipeline(_ normalizers: [Normalizer], _ pre: PreTokenizer, _ model: Model)
+        -> (normalizer: BertNormalizer?, wordPiece: WordPiece)?
+    {
+        guard case .wordPiece(let wordPiece) = model, case .bert = pre, normalizers.count <= 1 else { return nil }
+        guard let only = normalizers.first else { return (nil, wordPiece) }
+        if case .bert(let bert) = only { return (bert, wordPiece) }
         return nil
     }
 

@@ -42,18 +42,14 @@ import Testing
     @Test func idsTokensOffsetsAndTextMatchTheReference() throws {
         let tokenizer = try Self.xlmr()
         #expect(Self.golden.texts.count == 332)
-        var mismatches = 0
         for c in Self.golden.texts {
             let e = tokenizer.encode(c.text, offsets: true)
-            let same = e.ids == c.ids && e.tokens == c.tokens && e.offsets == c.offsets
             #expect(e.ids == c.ids, "\(c.text.debugDescription): ids")
             #expect(e.tokens == c.tokens, "\(c.text.debugDescription): tokens")
             #expect(e.offsets == c.offsets, "\(c.text.debugDescription): offsets")
             #expect(tokenizer.encode(c.text).ids == c.ids, "\(c.text.debugDescription): ids without offsets")
             #expect(try tokenizer.decode(c.ids) == c.decoded, "\(c.text.debugDescription): decoded")
-            if !same { mismatches += 1 }
         }
-        #expect(mismatches == 0)
     }
 
     @Test func pairsFollowTheTemplate() throws {
