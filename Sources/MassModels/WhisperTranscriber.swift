@@ -99,7 +99,7 @@ public final class WhisperTranscriber: TaskModel {
     public let decoder: WhisperDecoder
     public let tokenizer: WhisperTokenizer
     /// The BPE encoder for prompts (nil when the folder has no tokenizer.json).
-    public let promptEncoder: ByteLevelBPE?
+    public let promptEncoder: Tokenizer?
     public let frontEnd = LogMelSpectrogram()
     public let rules: WhisperSearch.Rules
     /// The (layer, head) pairs whose cross-attention follows the timing of words (config.json).
@@ -180,7 +180,7 @@ public final class WhisperTranscriber: TaskModel {
         let tokenizerFile = file("tokenizer.json")
         promptEncoder =
             FileManager.default.fileExists(atPath: tokenizerFile.path)
-            ? try ByteLevelBPE(contentsOf: tokenizerFile) : nil
+            ? try Tokenizer(contentsOf: tokenizerFile) : nil
     }
 
     /// The tokens that start a window's decoding: `<|startoftranscript|>`, and for a multilingual model the
@@ -229,7 +229,8 @@ public final class WhisperTranscriber: TaskModel {
         guard let promptEncoder else {
             throw ModelError(.missingFile, "this Whisper folder has no tokenizer.json, so it cannot take a prompt")
         }
-        return promptEncoder.encode(" " + text.trimmingCharacters(in: .whitespacesAndNewlines))
+        let prompt = " " + text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return promptEncoder.encode(prompt, addSpecialTokens: false).ids.map(Int.init)
     }
 
     /// A transcription of 16 kHz mono samples, to be driven by `advance`.

@@ -1,6 +1,7 @@
 /// What the post-processor adds around one sequence or a pair: `TemplateProcessing` (`[CLS] $A [SEP]`, and
 /// `[CLS] $A [SEP] $B:1 [SEP]:1` for pairs), `BertProcessing` or `RobertaProcessing` (`<s> A </s> </s> B </s>`,
-/// every type id 0), as template pieces with their type ids.
+/// every type id 0), as template pieces with their type ids; `ByteLevel` adds nothing. RoBERTa's and ByteLevel's
+/// `trim_offsets` move offsets past the spaces of byte-level tokens.
 public struct PostProcessor: Sendable {
     /// One piece of a template: special tokens, or the tokens of sequence A (0) or B (1), with a type id.
     public enum Piece: Sendable {
@@ -11,10 +12,18 @@ public struct PostProcessor: Sendable {
     public var single: [Piece]
     /// The pair template; nil when the tokenizer defines none (pairs are then refused).
     public var pair: [Piece]?
+    /// Whether offsets are trimmed of spaces, and whether the pre-tokenizer added one before the text (that one
+    /// is kept on the first token); nil: offsets as they are.
+    public var trimOffsets: TrimOffsets?
 
-    public init(single: [Piece] = [.sequence(0, typeId: 0)], pair: [Piece]? = nil) {
+    public struct TrimOffsets: Sendable {
+        public var addPrefixSpace: Bool
+    }
+
+    public init(single: [Piece] = [.sequence(0, typeId: 0)], pair: [Piece]? = nil, trimOffsets: TrimOffsets? = nil) {
         self.single = single
         self.pair = pair
+        self.trimOffsets = trimOffsets
     }
 
     /// The special tokens before and after a single sequence.
@@ -135,14 +144,21 @@ public struct PostProcessor: Sendable {
             if type == "RobertaProcessing" {
                 return PostProcessor(
                     single: single,
-                    pair: single + [.special(s, typeId: 0), .sequence(1, typeId: 0), .special(s, typeId: 0)])
+                    pair: single + [.special(s, typeId: 0), .sequence(1, typeId: 0), .special(s, typeId: 0)],
+                    trimOffsets: json["trim_offsets"] as? Bool ?? true
+                        ? TrimOffsets(addPrefixSpace: json["add_prefix_space"] as? Bool ?? true) : nil)
             }
             return PostProcessor(
                 single: single, pair: single + [.sequence(1, typeId: 1), .special(s, typeId: 1)])
+        case "ByteLevel":
+            return PostProcessor(
+                single: [.sequence(0, typeId: 0)], pair: [.sequence(0, typeId: 0), .sequence(1, typeId: 1)],
+                trimOffsets: json["trim_offsets"] as? Bool ?? true
+                    ? TrimOffsets(addPrefixSpace: json["add_prefix_space"] as? Bool ?? true) : nil)
         default:
             throw TokenizerError(
                 .unsupported, file: file,
-                "post_processor type '\(type)' is not supported (supported: TemplateProcessing, BertProcessing, RobertaProcessing)"
+                "post_processor type '\(type)' is not supported (supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel)"
             )
         }
     }

@@ -12,22 +12,25 @@ public struct Encoding: Sendable, Equatable {
     public var offsets: [[Int]]? = nil
 }
 
-/// A Hugging Face `tokenizer.json` pipeline: added (special) tokens matched verbatim, then normalizer →
-/// pre-tokenizer → model → post-processor, and a decoder back to text.
+/// A Hugging Face `tokenizer.json` pipeline: added tokens found first, then normalizer → pre-tokenizer → model →
+/// post-processor, and a decoder back to text.
 ///
 /// Supported: normalizers `BertNormalizer`, `Precompiled` (SentencePiece's charsmap), `Replace` and `Sequence` of
-/// them; pre-tokenizers `BertPreTokenizer` and `Metaspace`; models `WordPiece` and `Unigram`; post-processors
-/// `TemplateProcessing`, `BertProcessing` and `RobertaProcessing`; decoders `WordPiece` and `Metaspace`. Anything
-/// else is refused at load with an error naming the component. The file's own `truncation`/`padding` settings
-/// are ignored: the caller passes the model's maximum length (sentence-transformers does the same).
+/// them; pre-tokenizers `BertPreTokenizer`, `Metaspace` and `ByteLevel`; models `WordPiece`, `Unigram` and `BPE`;
+/// post-processors `TemplateProcessing`, `BertProcessing`, `RobertaProcessing` and `ByteLevel`; decoders
+/// `WordPiece`, `Metaspace` and `ByteLevel`. Anything else is refused at load with an error naming the component.
+/// The file's own `truncation`/`padding` settings are ignored: the caller passes the model's maximum length
+/// (sentence-transformers does the same).
 public struct Tokenizer: Sendable {
     enum Model: Sendable {
         case wordPiece(WordPiece)
         case unigram(Unigram)
+        case bpe(BPE)
     }
     enum PreTokenizer: Sendable {
         case bert
         case metaspace(Metaspace)
+        case byteLevel(ByteLevel)
     }
     enum Normalizer: Sendable {
         case bert(BertNormalizer)
@@ -38,6 +41,7 @@ public struct Tokenizer: Sendable {
     enum Decoder: Sendable {
         case wordPiece(prefix: String, cleanup: Bool)
         case metaspace(Metaspace)
+        case byteLevel
     }
 
     let model: Model
@@ -47,172 +51,19 @@ public struct Tokenizer: Sendable {
     let preTokenizer: PreTokenizer
     let decoder: Decoder?
     public let postProcessor: PostProcessor
-    /// Added tokens matched in the raw text before normalization, longest first.
-    public let addedTokens: [(content: String, id: Int32)]
-    /// Added tokens by id, and whether each is special (left out of decoded text).
-    let addedById: [Int32: (content: String, special: Bool)]
+    let added: AddedVocabulary
 
-    public init(contentsOf url: URL) throws {
-        let file = url.path
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw TokenizerError(.fileUnreadable, file: file, "cannot read: \(error.localizedDescription)")
-        }
-        try self.init(data: data, file: file)
-    }
-
-    public init(data: Data, file: String = "tokenizer.json") throws(TokenizerError) {
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw TokenizerError(.malformed, file: file, "not valid JSON (\(error.localizedDescription))")
-        }
-        guard let json = parsed as? [String: Any] else {
-            throw TokenizerError(.malformed, file: file, "top level is not a JSON object")
-        }
-        guard let modelJSON = json["model"] as? [String: Any] else {
-            throw TokenizerError(.malformed, file: file, "missing 'model' object")
-        }
-        var vocabulary: [String: Int32] = [:]
-        switch modelJSON["type"] as? String ?? "<missing>" {
-        case "WordPiece":
-            guard let vocabJSON = modelJSON["vocab"] as? [String: Any] else {
-                throw TokenizerError(.malformed, file: file, "model.vocab must be an object of token → id")
-            }
-            vocabulary.reserveCapacity(vocabJSON.count)
-            for (token, value) in vocabJSON {
-                guard let id = value as? Int, id >= 0, id <= Int(Int32.max) else {
-                    throw TokenizerError(
-                        .malformed, file: file, "model.vocab['\(token)'] is not a non-negative integer id")
-                }
-                // Swift compares strings by canonical equivalence; keep the lowest id if two keys are equivalent.
-                if let existing = vocabulary[token], existing < Int32(id) { continue }
-                vocabulary[token] = Int32(id)
-            }
-            model = .wordPiece(
-                try WordPiece(
-                    vocabulary: vocabulary,
-                    unknownToken: modelJSON["unk_token"] as? String ?? "[UNK]",
-                    continuingSubwordPrefix: modelJSON["continuing_subword_prefix"] as? String ?? "##",
-                    maxInputCharsPerWord: modelJSON["max_input_chars_per_word"] as? Int ?? 100))
-        case "Unigram":
-            guard let list = modelJSON["vocab"] as? [[Any]] else {
-                throw TokenizerError(.malformed, file: file, "model.vocab must be a list of [piece, score]")
-            }
-            var pieces: [(piece: String, score: Double)] = []
-            pieces.reserveCapacity(list.count)
-            for (i, entry) in list.enumerated() {
-                guard entry.count == 2, let piece = entry[0] as? String,
-                    let score = (entry[1] as? NSNumber)?.doubleValue
-                else { throw TokenizerError(.malformed, file: file, "model.vocab[\(i)] is not [piece, score]") }
-                pieces.append((piece, score))
-            }
-            guard modelJSON["byte_fallback"] as? Bool != true else {
-                throw TokenizerError(.unsupported, file: file, "Unigram byte_fallback is not supported")
-            }
-            guard let unk = modelJSON["unk_id"] as? Int else {
-                throw TokenizerError(.unsupported, file: file, "a Unigram model without unk_id is not supported")
-            }
-            model = .unigram(try Unigram(pieces: pieces, unknownId: unk, file: file))
-        case let other:
-            throw TokenizerError(
-                .unsupported, file: file, "model type '\(other)' is not supported (supported: WordPiece, Unigram)")
-        }
-
-        normalizers = try Self.parseNormalizer(json["normalizer"], file: file)
-        let pre = json["pre_tokenizer"] as? [String: Any]
-        switch pre?["type"] as? String ?? "<missing>" {
-        case "BertPreTokenizer": preTokenizer = .bert
-        case "Metaspace": preTokenizer = .metaspace(try Metaspace.parse(pre!, file: file))
-        case let other:
-            throw TokenizerError(
-                .unsupported, file: file,
-                "pre_tokenizer type '\(other)' is not supported (supported: BertPreTokenizer, Metaspace)")
-        }
-        switch json["decoder"] {
-        case nil, is NSNull: decoder = nil
-        case let d as [String: Any] where d["type"] as? String == "WordPiece":
-            decoder = .wordPiece(prefix: d["prefix"] as? String ?? "##", cleanup: d["cleanup"] as? Bool ?? true)
-        case let d as [String: Any] where d["type"] as? String == "Metaspace":
-            decoder = .metaspace(try Metaspace.parse(d, file: file))
-        case let d as [String: Any]:
-            throw TokenizerError(
-                .unsupported, file: file,
-                "decoder type '\(d["type"] as? String ?? "<missing>")' is not supported (supported: WordPiece, Metaspace)"
-            )
-        default:
-            throw TokenizerError(.malformed, file: file, "'decoder' must be an object or null")
-        }
-        postProcessor = try PostProcessor.parse(
-            json["post_processor"] as? [String: Any], vocabulary: vocabulary, file: file)
-
-        var added: [(String, Int32)] = []
-        var byId: [Int32: (content: String, special: Bool)] = [:]
-        for entry in json["added_tokens"] as? [[String: Any]] ?? [] {
-            if let content = entry["content"] as? String, let id = entry["id"] as? Int, !content.isEmpty {
-                added.append((content, Int32(id)))
-                byId[Int32(id)] = (content, entry["special"] as? Bool ?? false)
-            }
-        }
-        addedTokens = added.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (content: $0.0, id: $0.1) }
-        addedById = byId
+    init(
+        model: Model, normalizers: [Normalizer], preTokenizer: PreTokenizer, decoder: Decoder?,
+        postProcessor: PostProcessor, added: AddedVocabulary
+    ) {
+        self.model = model
+        self.normalizers = normalizers
+        self.preTokenizer = preTokenizer
+        self.decoder = decoder
+        self.postProcessor = postProcessor
+        self.added = added
         bertPipeline = Self.bertPipeline(normalizers, preTokenizer, model)
-    }
-
-    private static func parseNormalizer(_ json: Any?, file: String) throws(TokenizerError) -> [Normalizer] {
-        switch json {
-        case nil, is NSNull:
-            return []
-        case let n as [String: Any]:
-            switch n["type"] as? String ?? "<missing>" {
-            case "BertNormalizer":
-                return [
-                    .bert(
-                        BertNormalizer(
-                            cleanText: n["clean_text"] as? Bool ?? true,
-                            handleChineseChars: n["handle_chinese_chars"] as? Bool ?? true,
-                            stripAccents: n["strip_accents"] as? Bool,
-                            lowercase: n["lowercase"] as? Bool ?? true))
-                ]
-            case "Precompiled":
-                guard let map = n["precompiled_charsmap"] as? String else {
-                    throw TokenizerError(.malformed, file: file, "Precompiled needs precompiled_charsmap")
-                }
-                return [.precompiled(try PrecompiledCharsMap(base64: map, file: file))]
-            case "Replace":
-                let pattern = n["pattern"] as? [String: Any]
-                let regex: NSRegularExpression?
-                if let literal = pattern?["String"] as? String {
-                    regex = try? NSRegularExpression(pattern: NSRegularExpression.escapedPattern(for: literal))
-                } else if let expression = pattern?["Regex"] as? String {
-                    regex = try? NSRegularExpression(pattern: expression)
-                } else {
-                    regex = nil
-                }
-                guard let regex, let content = n["content"] as? String else {
-                    throw TokenizerError(
-                        .malformed, file: file, "Replace needs a pattern (String or Regex that compiles) and content")
-                }
-                return [.replace(regex, content: content)]
-            case "Sequence":
-                guard let list = n["normalizers"] as? [Any] else {
-                    throw TokenizerError(.malformed, file: file, "Sequence needs a list of normalizers")
-                }
-                var all: [Normalizer] = []
-                for item in list { all += try parseNormalizer(item, file: file) }
-                return all
-            case let other:
-                throw TokenizerError(
-                    .unsupported, file: file,
-                    "normalizer type '\(other)' is not supported (supported: BertNormalizer, Precompiled, Replace, Sequence)"
-                )
-            }
-        default:
-            throw TokenizerError(.malformed, file: file, "'normalizer' must be an object or null")
-        }
     }
 
     /// Tokenizes one text. `maxLength`, when given, caps the result including the post-processor's tokens
@@ -234,7 +85,7 @@ public struct Tokenizer: Sendable {
 
     /// Whether `id` is a special token: one the post-processor adds, or an added token marked special.
     public func isSpecial(_ id: Int32) -> Bool {
-        if let added = addedById[id] { return added.special }
+        if let token = added.byId[id] { return token.special }
         return postProcessor.specialIds.contains(id)
     }
 
@@ -279,9 +130,9 @@ public struct Tokenizer: Sendable {
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = true) throws(TokenizerError) -> String {
         var tokens: [String] = []
         for id in ids {
-            if let added = addedById[id] {
-                if added.special && skipSpecialTokens { continue }
-                tokens.append(added.content)
+            if let token = added.byId[id] {
+                if token.special && skipSpecialTokens { continue }
+                tokens.append(token.content)
                 continue
             }
             guard let token = token(for: id) else {
@@ -308,6 +159,8 @@ public struct Tokenizer: Sendable {
             }.joined()
         case .metaspace(let metaspace):
             return metaspace.decode(tokens)
+        case .byteLevel:
+            return ByteLevel.decode(tokens)
         case nil:
             return tokens.joined(separator: " ")
         }
@@ -318,6 +171,7 @@ public struct Tokenizer: Sendable {
         switch model {
         case .wordPiece(let w): w.token(for: id)
         case .unigram(let u): id >= 0 && Int(id) < u.pieces.count ? u.pieces[Int(id)].piece : nil
+        case .bpe(let bpe): bpe.token(for: id)
         }
     }
 
@@ -333,27 +187,51 @@ public struct Tokenizer: Sendable {
         return t
     }
 
-    /// The model's tokens for a text, before the post-processor.
+    /// The model's tokens for a text, before the post-processor: added tokens found in the raw text, the rest
+    /// normalized, normalized added tokens found in it, the rest pre-tokenized and through the model.
     private func pieces(_ text: String, offsets: Bool) -> Pieces {
         var out = Pieces(offsets: offsets ? [] : nil)
-        var first = true
-        for segment in splitOnAddedTokens(text) {
-            switch segment {
-            case .added(let id, let content, let range):
-                out.append(id, content, range)
-            case .text(let piece, let start):
-                if !offsets, let (bert, wordPiece) = bertPipeline {
-                    // The fast path BERT models take for every request: no alignments kept.
-                    let normalized = bert?.normalize(piece) ?? piece
-                    for word in BertPreTokenizer().split(normalized) {
-                        wordPiece.tokenize(word, ids: &out.ids, tokens: &out.tokens)
-                    }
-                } else {
-                    tokenize(NormalizedText(piece), first: first, shift: start, into: &out)
+        if !offsets, let (bert, wordPiece) = bertPipeline {
+            // The fast path BERT models take for every request: no alignments kept.
+            func words(_ text: String) {
+                for word in BertPreTokenizer().split(text) {
+                    wordPiece.tokenize(word, ids: &out.ids, tokens: &out.tokens)
                 }
             }
-            first = false
+            func fast(_ piece: String) {
+                let normalized = bert?.normalize(piece) ?? piece
+                guard added.normalized.mayMatch(normalized) else { return words(normalized) }
+                for (part, id) in added.normalized.parts(normalized) {
+                    if let id { out.append(id, part, (0, 0)) } else { words(part) }
+                }
+            }
+            guard added.raw.mayMatch(text) else {
+                fast(text)
+                return out
+            }
+            for (part, id) in added.raw.parts(text) {
+                if let id { out.append(id, part, (0, 0)) } else { fast(part) }
+            }
+            return out
         }
+        let raw = NormalizedText(text)
+        for part in added.raw.split(raw.scalars) {
+            let piece = raw.slice(part.range)
+            if let id = part.id {
+                out.append(id, piece.string, raw.originalRange(part.range))
+                continue
+            }
+            let normalized = Self.normalize(piece, normalizers)
+            for inner in added.normalized.split(normalized.scalars) {
+                let span = normalized.originalRange(inner.range)
+                if let id = inner.id {
+                    out.append(id, normalized.slice(inner.range).string, span)
+                } else {
+                    tokenize(normalized.slice(inner.range), first: span.start == 0, into: &out)
+                }
+            }
+        }
+        if let trim = postProcessor.trimOffsets { ByteLevel.trim(&out, addPrefixSpace: trim.addPrefixSpace) }
         return out
     }
 
@@ -368,9 +246,8 @@ public struct Tokenizer: Sendable {
         return nil
     }
 
-    /// Normalizes, splits and tokenizes one stretch of text between added tokens, keeping offsets (moved by
-    /// `shift`, where the stretch starts in the input).
-    private func tokenize(_ text: NormalizedText, first: Bool, shift: Int, into out: inout Pieces) {
+    /// The normalizers applied in order, keeping alignments.
+    static func normalize(_ text: NormalizedText, _ normalizers: [Normalizer]) -> NormalizedText {
         var text = text
         for normalizer in normalizers {
             switch normalizer {
@@ -379,17 +256,35 @@ public struct Tokenizer: Sendable {
             case .replace(let regex, let content): Self.replace(&text, regex, content)
             }
         }
+        return text
+    }
+
+    /// Pre-tokenizes one normalized stretch of text between added tokens and runs the model on each word; `first`
+    /// when the stretch starts the input.
+    private func tokenize(_ text: NormalizedText, first: Bool, into out: inout Pieces) {
         let words: [NormalizedText]
         switch preTokenizer {
         case .bert: words = BertPreTokenizer().split(text)
         case .metaspace(let metaspace): words = metaspace.split(text, first: first)
+        case .byteLevel(let byteLevel):
+            guard case .bpe(let bpe) = model else { return }  // refused at load
+            for word in byteLevel.split(text) {
+                for (id, range) in bpe.tokenize(word.bytes) {
+                    let characters = word.origin[range.lowerBound]..<(word.origin[range.upperBound - 1] + 1)
+                    out.append(id, bpe.tokens[Int(id)], word.source.originalRange(characters))
+                }
+            }
+            return
         }
         for word in words {
             switch model {
             case .wordPiece(let wordPiece):
                 for (id, token, range) in wordPiece.tokenize(word.scalars) {
-                    let original = word.originalRange(range)
-                    out.append(id, token, (original.start + shift, original.end + shift))
+                    out.append(id, token, word.originalRange(range))
+                }
+            case .bpe(let bpe):
+                for (id, range) in bpe.tokenize(word.scalars) {
+                    out.append(id, bpe.tokens[Int(id)], word.originalRange(range))
                 }
             case .unigram(let unigram):
                 var bytes: [UInt8] = []
@@ -403,10 +298,7 @@ public struct Tokenizer: Sendable {
                 charAt.append(word.scalars.count)
                 for (id, range) in unigram.segment(bytes) {
                     let chars = charAt[range.lowerBound]..<charAt[range.upperBound]
-                    let original = word.originalRange(chars)
-                    out.append(
-                        id, String(decoding: bytes[range], as: UTF8.self),
-                        (original.start + shift, original.end + shift))
+                    out.append(id, String(decoding: bytes[range], as: UTF8.self), word.originalRange(chars))
                 }
             }
         }
@@ -425,45 +317,6 @@ public struct Tokenizer: Sendable {
         scalarAt.append(text.scalars.count)
         let ranges = matches.map { scalarAt[$0.range.location]..<scalarAt[$0.range.location + $0.range.length] }
         text.replace(ranges.filter { !$0.isEmpty }, with: Array(content.unicodeScalars))
-    }
-
-    private enum Segment {
-        case text(String, start: Int)
-        case added(Int32, String, (Int, Int))
-    }
-
-    /// Splits the raw text around verbatim occurrences of added tokens ("[CLS]", "<mask>", ...); each part with
-    /// where it starts, in characters.
-    private func splitOnAddedTokens(_ text: String) -> [Segment] {
-        guard !addedTokens.isEmpty, text.contains("[") || addedTokens.contains(where: { !$0.content.hasPrefix("[") })
-        else { return [.text(text, start: 0)] }
-        var segments: [Segment] = []
-        let bytes = Array(text.utf8)
-        let patterns = addedTokens.map { (Array($0.content.utf8), $0.id, $0.content) }
-        var textStart = 0
-        var i = 0
-        var characters = 0  // characters before textStart
-        func count(_ part: ArraySlice<UInt8>) -> Int { part.reduce(0) { $0 + ($1 & 0xC0 != 0x80 ? 1 : 0) } }
-        outer: while i < bytes.count {
-            for (pattern, id, content) in patterns
-            where i + pattern.count <= bytes.count && bytes[i..<(i + pattern.count)].elementsEqual(pattern) {
-                if textStart < i {
-                    segments.append(.text(String(decoding: bytes[textStart..<i], as: UTF8.self), start: characters))
-                    characters += count(bytes[textStart..<i])
-                }
-                let length = content.unicodeScalars.count
-                segments.append(.added(id, content, (characters, characters + length)))
-                characters += length
-                i += pattern.count
-                textStart = i
-                continue outer
-            }
-            i += 1
-        }
-        if textStart < bytes.count {
-            segments.append(.text(String(decoding: bytes[textStart...], as: UTF8.self), start: characters))
-        }
-        return segments
     }
 }
 

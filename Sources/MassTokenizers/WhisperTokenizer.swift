@@ -6,7 +6,7 @@ public import Foundation
 public struct WhisperTokenizer: Sendable {
     public let tokens: [String]
     public let endOfText: Int
-    private let byteOf: [Character: UInt8]
+    private let byteOf: [Unicode.Scalar: UInt8]
 
     public init(vocabularyFile: URL) throws {
         guard let text = try? String(contentsOf: vocabularyFile, encoding: .utf8) else {
@@ -27,7 +27,7 @@ public struct WhisperTokenizer: Sendable {
         }
         tokens = lines
         endOfText = eot
-        byteOf = Dictionary(uniqueKeysWithValues: Self.byteCharacters().enumerated().map { ($1, UInt8($0)) })
+        byteOf = ByteLevel.byteOfScalar
     }
 
     /// The id of a token written as in the vocabulary (e.g. "<|startoftranscript|>"), or nil.
@@ -37,27 +37,12 @@ public struct WhisperTokenizer: Sendable {
         return tokens.firstIndex(of: token)
     }
 
-    /// GPT-2's `bytes_to_unicode`: printable bytes map to themselves, the others to U+0100 onwards.
-    static func byteCharacters() -> [Character] {
-        var printable = Array(33...126) + Array(161...172) + Array(174...255)
-        var characters = printable.map { Character(Unicode.Scalar(UInt8($0))) }
-        var next = 256
-        for b in 0..<256 where !printable.contains(b) {
-            printable.append(b)
-            characters.append(Character(Unicode.Scalar(UInt32(next))!))
-            next += 1
-        }
-        var table = [Character](repeating: " ", count: 256)
-        for (b, c) in zip(printable, characters) { table[b] = c }
-        return table
-    }
-
     /// The text of `ids` (special tokens skipped; invalid UTF-8 replaced, as the reference decodes with
     /// `errors="replace"`).
     public func decode(_ ids: [Int]) -> String {
         var bytes: [UInt8] = []
         for id in ids where id >= 0 && id < endOfText && id < tokens.count {
-            for c in tokens[id] { if let b = byteOf[c] { bytes.append(b) } }
+            for c in tokens[id].unicodeScalars { if let b = byteOf[c] { bytes.append(b) } }
         }
         return String(decoding: bytes, as: UTF8.self)
     }

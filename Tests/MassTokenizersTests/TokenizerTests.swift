@@ -78,7 +78,7 @@ func tinyTokenizer(
     @Test func unsupportedAndMalformedFilesAreRefused() throws {
         #expect(
             caught(TokenizerError.self) {
-                _ = try tinyTokenizer(model: #"{"type": "BPE", "vocab": {}, "merges": []}"#)
+                _ = try tinyTokenizer(model: #"{"type": "WordLevel", "vocab": {}}"#)
             }?.code
                 == .unsupported)
         #expect(
