@@ -272,7 +272,8 @@ public final class WhisperSession {
         let eot = transcriber.tokenizer.endOfText
         let textPerPiece = pieces.map { $0.tokens.filter { $0 < eot } }
         var alignment = transcriber.findAlignment(
-            textPerPiece.flatMap { $0 }, start: startSequence, memory: memory, frames: size, pool: pool)
+            textPerPiece.flatMap { $0 }, start: startSequence, language: language, memory: memory, frames: size,
+            pool: pool)
         let durations = alignment.map { $0.end - $0.start }.filter { $0 != 0 }.sorted()
         var median = 0.0
         if !durations.isEmpty {

@@ -6,7 +6,7 @@ import MassTokenizers
 /// `add_word_timestamps`): the cross-attention of the model's alignment heads over a teacher-forced pass of the
 /// window's text, softmax over the audio frames, normalised per frame across tokens, median-filtered (width 7),
 /// averaged over heads, and aligned to the tokens by dynamic time warping; words are runs of tokens split at
-/// spaces and punctuation.
+/// spaces and punctuation, or, in languages written without spaces, every complete character.
 extension WhisperTranscriber {
     /// One word of a segment: its text (leading space included), times in seconds and mean token probability.
     public struct Word: Sendable, Equatable {
@@ -33,9 +33,9 @@ extension WhisperTranscriber {
 
     /// The words of `text` (text tokens of a window) with times relative to the window start.
     /// `start` is the window's start sequence (`<|startoftranscript|>`, and a multilingual model's language and
-    /// task).
+    /// task); `language` decides how words are split.
     func findAlignment(
-        _ text: [Int], start: [Int], memory: WhisperDecoder.Memory, frames: Int, pool: ComputePool
+        _ text: [Int], start: [Int], language: String?, memory: WhisperDecoder.Memory, frames: Int, pool: ComputePool
     ) -> [AlignedWord] {
         guard !text.isEmpty, !alignmentHeads.isEmpty else { return [] }
         let eot = tokenizer.endOfText
@@ -85,7 +85,7 @@ extension WhisperTranscriber {
             jumpTimes.append(Double(j) / 50)
             previous = i
         }
-        let (words, wordTokens) = splitToWordTokens(text + [eot])
+        let (words, wordTokens) = tokenizer.splitToWordTokens(text + [eot], language: language)
         guard wordTokens.count > 1 else { return [] }
         var boundaries = [0]
         for tokens in wordTokens.dropLast() { boundaries.append(boundaries.last! + tokens.count) }
@@ -101,40 +101,6 @@ extension WhisperTranscriber {
         }
         return result
     }
-
-    /// faster-whisper's `split_tokens_on_spaces`: tokens grouped into complete UTF-8 pieces, then joined into words
-    /// that start at a space, a punctuation mark or a special token.
-    func splitToWordTokens(_ tokens: [Int]) -> ([String], [[Int]]) {
-        var pieces: [(String, [Int])] = []
-        var current: [Int] = []
-        for token in tokens {
-            current.append(token)
-            let decoded = token >= tokenizer.endOfText ? "<|special|>" : tokenizer.decode(current)
-            if !decoded.contains("\u{FFFD}") {
-                pieces.append((decoded, current))
-                current = []
-            }
-        }
-        if !current.isEmpty { pieces.append((tokenizer.decode(current), current)) }
-        var words: [String] = []
-        var wordTokens: [[Int]] = []
-        for (piece, tokens) in pieces {
-            let special = tokens[0] >= tokenizer.endOfText
-            // Python's `piece.strip() in string.punctuation`: a substring test.
-            let trimmed = piece.trimmingCharacters(in: .whitespaces)
-            let punctuation = trimmed.isEmpty || Self.asciiPunctuation.contains(trimmed)
-            if special || piece.hasPrefix(" ") || punctuation || words.isEmpty {
-                words.append(piece)
-                wordTokens.append(tokens)
-            } else {
-                words[words.count - 1] += piece
-                wordTokens[wordTokens.count - 1] += tokens
-            }
-        }
-        return (words, wordTokens)
-    }
-
-    static let asciiPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
     /// Median of each `width`-wide window along `x`, mirrored at the edges (CTranslate2's MedianFilter).
     static func medianFilter(_ x: [Float], width: Int) -> [Float] {
