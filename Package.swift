@@ -56,6 +56,8 @@ let package = Package(
             name: "MassTensor", dependencies: ["CMassBLAS", "CMassQuant", "MassTensorAVX512"],
             swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
+        // Layer 2: reverse-mode differentiation over ops whose forward passes use MassTensor's kernels.
+        .target(name: "MassAutograd", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),
         .target(
             name: "CMassAudio",
             linkerSettings: [.linkedLibrary("sndfile"), .linkedLibrary("swresample"), .linkedLibrary("avutil")]),
@@ -155,6 +157,7 @@ let package = Package(
             name: "MassImageTests", dependencies: ["MassImage", "MassTesting"], exclude: ["images"],
             swiftSettings: strict),
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
+        .testTarget(name: "MassAutogradTests", dependencies: ["MassAutograd"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], exclude: ["Goldens"],
             swiftSettings: strict),
