@@ -80,6 +80,10 @@ let package = Package(
             ],
             swiftSettings: strict + simdFlags
         ),
+        // Layer 3: training on Mass's engine (models with trainable weights, optimizers, schedules, jobs).
+        .target(
+            name: "MassTraining", dependencies: ["MassAutograd", "MassModels", "MassWeights"],
+            swiftSettings: strict + simdFlags),
         // Layer 4
         .target(
             name: "MassRuntime",
@@ -158,6 +162,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(name: "MassAutogradTests", dependencies: ["MassAutograd"], swiftSettings: strict),
+        .testTarget(
+            name: "MassTrainingTests", dependencies: ["MassTraining", "MassTesting", "MassWeights", "MassTensor"],
+            exclude: ["Goldens"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], exclude: ["Goldens"],
             swiftSettings: strict),

@@ -37,7 +37,7 @@ public struct BertConfiguration: Codable, Sendable {
     public var headDimension: Int { hiddenSize / numAttentionHeads }
 
     /// Rejects what the encoder does not implement, naming the key.
-    func validate(file: String) throws {
+    public func validate(file: String) throws {
         func bad(_ key: String, _ why: String) -> ModelError { ModelError(.unsupported, "\(file): '\(key)' \(why)") }
         guard hiddenAct == "gelu" else {
             throw bad("hidden_act", "is '\(hiddenAct)'; only 'gelu' (erf) is implemented")

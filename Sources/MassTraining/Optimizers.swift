@@ -1,0 +1,105 @@
+import Foundation
+public import MassAutograd
+
+/// Updates parameters from their gradients. Parameters without a gradient are left alone (as PyTorch skips
+/// parameters whose `grad` is None), weight decay included.
+public protocol Optimizer {
+    /// The learning rate of the next step (schedules set it before each step).
+    var learningRate: Float { get set }
+    /// One update of every parameter from its current gradient.
+    mutating func step()
+}
+
+/// AdamW, as PyTorch's `torch.optim.AdamW`: decoupled weight decay (p ← p·(1 − lr·λ)), then Adam's update with
+/// bias-corrected moments, lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
+public struct AdamW: Optimizer {
+    public let parameters: [Variable]
+    public var learningRate: Float
+    public var betas: (Float, Float)
+    public var eps: Float
+    public var weightDecay: Float
+    /// Steps taken so far.
+    public private(set) var steps = 0
+    private var firstMoments: [[Float]]
+    private var secondMoments: [[Float]]
+
+    public init(
+        _ parameters: [Variable], learningRate: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+        weightDecay: Float = 0.01
+    ) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.betas = betas
+        self.eps = eps
+        self.weightDecay = weightDecay
+        firstMoments = parameters.map { [Float](repeating: 0, count: $0.count) }
+        secondMoments = firstMoments
+    }
+
+    public mutating func step() {
+        steps += 1
+        let (beta1, beta2) = betas
+        let correction1 = 1 - Float(pow(Double(beta1), Double(steps)))
+        let correction2Root = (1 - Float(pow(Double(beta2), Double(steps)))).squareRoot()
+        let stepSize = learningRate / correction1
+        let decay = 1 - learningRate * weightDecay
+        for (index, parameter) in parameters.enumerated() {
+            guard let grad = parameter.grad else { continue }
+            parameter.update { value in
+                for i in 0..<value.count {
+                    let g = grad[i]
+                    firstMoments[index][i] += (g - firstMoments[index][i]) * (1 - beta1)
+                    secondMoments[index][i] = secondMoments[index][i] * beta2 + (1 - beta2) * g * g
+                    let denominator = secondMoments[index][i].squareRoot() / correction2Root + eps
+                    value[i] = value[i] * decay - stepSize * firstMoments[index][i] / denominator
+                }
+            }
+        }
+    }
+}
+
+/// SGD with momentum, as PyTorch's `torch.optim.SGD`: d = g + λ·p; b ← μ·b + (1 − dampening)·d (b = d on the
+/// first step); p ← p − lr·(Nesterov ? d + μ·b : b).
+public struct SGD: Optimizer {
+    public let parameters: [Variable]
+    public var learningRate: Float
+    public var momentum: Float
+    public var dampening: Float
+    public var weightDecay: Float
+    public var nesterov: Bool
+    private var buffers: [[Float]?]
+
+    public init(
+        _ parameters: [Variable], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+        weightDecay: Float = 0, nesterov: Bool = false
+    ) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        buffers = Array(repeating: nil, count: parameters.count)
+    }
+
+    public mutating func step() {
+        for (index, parameter) in parameters.enumerated() {
+            guard let grad = parameter.grad else { continue }
+            parameter.update { value in
+                var d = grad
+                if weightDecay != 0 { for i in 0..<d.count { d[i] += weightDecay * value[i] } }
+                if momentum != 0 {
+                    if var buffer = buffers[index] {
+                        for i in 0..<d.count { buffer[i] = momentum * buffer[i] + (1 - dampening) * d[i] }
+                        buffers[index] = buffer
+                    } else {
+                        buffers[index] = d
+                    }
+                    let buffer = buffers[index]!
+                    for i in 0..<d.count { d[i] = nesterov ? d[i] + momentum * buffer[i] : buffer[i] }
+                }
+                for i in 0..<value.count { value[i] -= learningRate * d[i] }
+            }
+        }
+    }
+}
