@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := libopenblas-dev unzip libpng-dev libdeflate-dev libjpeg62-tur
 # The fast tier: suites that need no downloaded model and no built binary (kernels, readers, the batcher, the
 # model manager and the router on fake models, the text heads on the checkpoints that ship with the tests, the
 # registry on SQLite and on the throwaway PostgreSQL server).
-FAST_TESTS := KernelTests|GradientCheckTests|ForwardValueTests|BertStepParityTests|OptimizerTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|ONNXModelTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|SwresampleDecodingTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests
+FAST_TESTS := KernelTests|GradientCheckTests|ForwardValueTests|BertStepParityTests|OptimizerTests|DatasetTests|TrainingToolsTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|ONNXModelTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|SwresampleDecodingTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests
 
 .PHONY: all deps models models-extra build serve lint test test-fast bench bench-peers clean
 

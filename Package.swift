@@ -82,7 +82,7 @@ let package = Package(
         ),
         // Layer 3: training on Mass's engine (models with trainable weights, optimizers, schedules, jobs).
         .target(
-            name: "MassTraining", dependencies: ["MassAutograd", "MassModels", "MassWeights"],
+            name: "MassTraining", dependencies: ["MassAutograd", "MassModels", "MassWeights", "MassTensor", "CZlib"],
             swiftSettings: strict + simdFlags),
         // Layer 4
         .target(
@@ -163,7 +163,11 @@ let package = Package(
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(name: "MassAutogradTests", dependencies: ["MassAutograd"], swiftSettings: strict),
         .testTarget(
-            name: "MassTrainingTests", dependencies: ["MassTraining", "MassTesting", "MassWeights", "MassTensor"],
+            name: "MassTrainingTests",
+            dependencies: [
+                "MassTraining", "MassTesting", "MassWeights", "MassTensor", "MassModels", "MassAutograd",
+                "MassTokenizers",
+            ],
             exclude: ["Goldens"], swiftSettings: strict),
         .testTarget(
             name: "MassTokenizersTests", dependencies: ["MassTokenizers", "MassTesting"], exclude: ["Goldens"],

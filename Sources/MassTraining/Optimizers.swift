@@ -19,9 +19,9 @@ public struct AdamW: Optimizer {
     public var eps: Float
     public var weightDecay: Float
     /// Steps taken so far.
-    public private(set) var steps = 0
-    private var firstMoments: [[Float]]
-    private var secondMoments: [[Float]]
+    public internal(set) var steps = 0
+    var firstMoments: [[Float]]
+    var secondMoments: [[Float]]
 
     public init(
         _ parameters: [Variable], learningRate: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,

@@ -1,0 +1,75 @@
+public import Foundation
+import MassAutograd
+import MassTensor
+public import MassWeights
+
+/// Saving trained weights where the inference code reads them, and optimizer state for resuming.
+extension BertClassifier {
+    /// Writes the model to `directory` as a `save_pretrained` folder: the source folder's other files
+    /// (config.json, tokenizer.json, ...) copied, `model.safetensors` holding the current weights. The folder loads
+    /// in `mass serve` and the inference loaders unchanged. Written to a temporary name, then moved, so a crash
+    /// never leaves a half-written model.
+    public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String] = [:]) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(at: directory, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: source.path) where name != "model.safetensors" {
+            let target = directory.appendingPathComponent(name)
+            if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
+            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
+        }
+        let data = SafeTensorsWriter.encode(
+            parameters.map { ($0.name, $0.variable.shape, $0.variable.value) },
+            metadata: ["format": "pt"].merging(metadata) { $1 })
+        try Checkpoint.writeAtomically(data, to: directory.appendingPathComponent("model.safetensors"))
+    }
+}
+
+public enum Checkpoint {
+    /// Writes `data` beside `url` under a temporary name, then renames it over `url` (atomic on one file system).
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
+        try data.write(to: temporary)
+        if FileManager.default.fileExists(atPath: url.path) {
+            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+        } else {
+            try FileManager.default.moveItem(at: temporary, to: url)
+        }
+    }
+}
+
+extension AdamW {
+    /// The moments and step count as safetensors (`m.<i>`, `v.<i>` per parameter, in order; steps in the
+    /// metadata), to resume training exactly where it stopped.
+    public func state() -> Data {
+        var tensors: [(String, [Int], [Float])] = []
+        for (i, p) in parameters.enumerated() {
+            tensors.append(("m.\(i)", p.shape, firstMoments[i]))
+            tensors.append(("v.\(i)", p.shape, secondMoments[i]))
+        }
+        return SafeTensorsWriter.encode(tensors, metadata: ["steps": String(steps), "optimizer": "AdamW"])
+    }
+
+    /// Restores `state()`'s output; the parameters must be the same, in the same order.
+    public mutating func restore(_ file: SafeTensorsFile) throws {
+        guard file.names.count == 2 * parameters.count else {
+            throw TrainingError(
+                .badState, "optimizer state: \(file.names.count / 2) parameters saved, \(parameters.count) now")
+        }
+        guard file.metadata["optimizer"] == "AdamW", let steps = file.metadata["steps"].flatMap(Int.init) else {
+            throw TrainingError(.badState, "optimizer state: not an AdamW state file")
+        }
+        var first: [[Float]] = []
+        var second: [[Float]] = []
+        for (i, p) in parameters.enumerated() {
+            let m = try file.tensor("m.\(i)").toFloat32()
+            let v = try file.tensor("v.\(i)").toFloat32()
+            guard m.shape == p.shape && v.shape == p.shape else {
+                throw TrainingError(
+                    .badState, "optimizer state: moment \(i) has shape \(m.shape), the parameter \(p.shape)")
+            }
+            first.append(m.array)
+            second.append(v.array)
+        }
+        (firstMoments, secondMoments, self.steps) = (first, second, steps)
+    }
+}

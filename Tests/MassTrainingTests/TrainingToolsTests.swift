@@ -1,0 +1,147 @@
+import Foundation
+import MassAutograd
+import MassModels
+import MassTensor
+import MassTesting
+import MassTokenizers
+import MassTraining
+import MassWeights
+import Testing
+
+/// The pieces a training loop is made of: deterministic order, the learning-rate schedule, gradient clipping,
+/// early stopping, checkpoints that the inference code serves, and resuming an optimizer exactly.
+@Suite struct TrainingToolsTests {
+    @Test func shufflesAndSplitsRepeatExactly() {
+        let order = Sampling.shuffled(100, seed: 7)
+        #expect(order.sorted() == Array(0..<100))
+        #expect(order == Sampling.shuffled(100, seed: 7))
+        #expect(order != Sampling.shuffled(100, seed: 8))
+        #expect(Array(order.prefix(5)) == [order[0], order[1], order[2], order[3], order[4]])
+        let split = Sampling.split(100, validation: 0.15, test: 0.1, seed: 7)
+        #expect(split.train.count == 75 && split.validation.count == 15 && split.test.count == 10)
+        #expect(Set(split.train + split.validation + split.test) == Set(0..<100))
+        // Lengths 0..<1000 in batches of 8: every index once, and little padding in each batch.
+        let lengths = (0..<1000).map { ($0 * 7919) % 1000 }
+        let batches = Sampling.batchesByLength(Array(0..<1000), lengths: { lengths[$0] }, size: 8, seed: 3)
+        #expect(batches.flatMap { $0 }.sorted() == Array(0..<1000))
+        #expect(batches.count == 125)
+        let spread = batches.map { b in b.map { lengths[$0] }.max()! - b.map { lengths[$0] }.min()! }
+        #expect(spread.max()! < 100)  // random batches of 8 would spread about 780
+        #expect(batches == Sampling.batchesByLength(Array(0..<1000), lengths: { lengths[$0] }, size: 8, seed: 3))
+    }
+
+    @Test func scheduleWarmsUpAndDecays() {
+        let linear = LearningRateSchedule(peak: 1, warmupSteps: 10, totalSteps: 110, decay: .linear)
+        #expect(linear.rate(at: 0) == 0 && linear.rate(at: 5) == 0.5 && linear.rate(at: 10) == 1)
+        #expect(abs(linear.rate(at: 60) - 0.5) < 1e-6 && linear.rate(at: 110) == 0 && linear.rate(at: 200) == 0)
+        let cosine = LearningRateSchedule(peak: 2, warmupSteps: 0, totalSteps: 100, decay: .cosine)
+        #expect(cosine.rate(at: 0) == 2 && abs(cosine.rate(at: 50) - 1) < 1e-6 && abs(cosine.rate(at: 100)) < 1e-6)
+        #expect(LearningRateSchedule(peak: 3, warmupSteps: 2, totalSteps: 5, decay: .constant).rate(at: 4) == 3)
+    }
+
+    @Test func clipsTheJointGradientNorm() {
+        let a = Variable([0, 0], shape: [2], requiresGrad: true)
+        let b = Variable([0], shape: [1], requiresGrad: true)
+        a.grad = [3, 0]
+        b.grad = [4]
+        #expect(clipGradientNorm([a, b], maxNorm: 1) == 5)
+        #expect(abs(a.grad![0] - 0.6) < 1e-6 && abs(b.grad![0] - 0.8) < 1e-6)
+        #expect(abs(clipGradientNorm([a, b], maxNorm: 10) - 1) < 1e-5)
+        #expect(abs(a.grad![0] - 0.6) < 1e-6)  // under the bound: unchanged
+        b.grad = [.nan]
+        #expect(clipGradientNorm([a, b], maxNorm: 1).isNaN)
+    }
+
+    @Test func earlyStoppingWaitsForPatience() {
+        var stopping = EarlyStopping(patience: 2, minDelta: 0.01)
+        var improved: [Bool] = []
+        var stop: [Bool] = []
+        for metric in [0.50, 0.60, 0.605, 0.55] {  // 0.605 is within minDelta: no improvement
+            improved.append(stopping.record(metric))
+            stop.append(stopping.shouldStop)
+        }
+        #expect(improved == [true, true, false, false] && stop == [false, false, false, true])
+        #expect(stopping.best == 0.60 && stopping.bestEvaluation == 1)
+        var loss = EarlyStopping(patience: 1, higherIsBetter: false)
+        let lossImproved = [2, 1, 1.5].map { loss.record($0) }
+        #expect(lossImproved == [true, true, false] && loss.shouldStop)
+    }
+
+    /// A few AdamW steps on four labelled texts, saved, then loaded by the inference classifier: it gives the
+    /// trained model's logits; the loss fell and every text is classified as labelled.
+    @Test func trainedModelIsServedByTheInferenceCode() throws {
+        let source = TextHeadFixture.classifierDirectory
+        let model = try BertClassifier(directory: source)
+        let inference = try SequenceClassifier(directory: source, encoder: BertModel.encoder)
+        let texts = [
+            "I loved every minute of this concert.", "The service was slow and the food was cold.",
+            "Hello world", "How do I reset my password?",
+        ]
+        let labels = [2, 0, 1, 1]
+        let encodings = try texts.map { try inference.encode($0) }
+        let length = encodings.map(\.ids.count).max()!
+        let ids = encodings.map { $0.ids + [Int32](repeating: 0, count: length - $0.ids.count) }
+        let types = encodings.map { $0.typeIds + [Int32](repeating: 0, count: length - $0.typeIds.count) }
+        let mask = encodings.map { e in (0..<length).map { $0 < e.ids.count } }
+        var optimizer = AdamW(model.parameters.map(\.variable), learningRate: 3e-3)
+        var generator = SeededGenerator(seed: 1)
+        var losses: [Float] = []
+        for _ in 0..<30 {
+            let loss = Loss.crossEntropy(
+                model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator), labels: labels)
+            losses.append(loss.scalar)
+            for p in model.parameters { p.variable.zeroGrad() }
+            loss.backward()
+            optimizer.step()
+        }
+        #expect(losses.last! < 0.2 * losses.first!, "loss \(losses.first!) → \(losses.last!)")
+        let trained = model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("mass-trained-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try model.save(to: out, copyingFrom: source, metadata: ["mass.steps": "30"])
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("tokenizer.json").path))
+        let served = try SequenceClassifier(directory: out, encoder: BertModel.encoder)
+        let logits = try served.logits(encodings, workspace: EncoderWorkspace(), pool: ComputePool(threads: 1))
+        for (i, row) in logits.enumerated() {
+            let expected = Array(trained.value[(i * 3)..<((i + 1) * 3)])
+            #expect(Comparison.maxAbsDiff(row, expected) < 1e-4, "\(texts[i])")
+            #expect(row.firstIndex(of: row.max()!) == labels[i], "\(texts[i]) → \(row)")
+        }
+        #expect(
+            try SafeTensorsFile(path: out.appendingPathComponent("model.safetensors").path).metadata["mass.steps"]
+                == "30")
+    }
+
+    /// Two AdamW steps in one go equal one step, a save and restore of the state into a fresh optimizer over
+    /// reloaded weights, and the second step.
+    @Test func optimizerStateResumesExactly() throws {
+        func gradients(_ p: Variable, _ step: Int) { p.grad = p.value.indices.map { Float(($0 + step) % 5) - 2 } }
+        let a = Variable([1, 2, 3, 4], shape: [2, 2], requiresGrad: true)
+        var straight = AdamW([a], learningRate: 0.1)
+        for step in 0..<2 {
+            gradients(a, step)
+            straight.step()
+        }
+        let b = Variable([1, 2, 3, 4], shape: [2, 2], requiresGrad: true)
+        var first = AdamW([b], learningRate: 0.1)
+        gradients(b, 0)
+        first.step()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("adam-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try first.state().write(to: url)
+        let c = Variable(b.value, shape: [2, 2], requiresGrad: true)
+        var resumed = AdamW([c], learningRate: 0.1)
+        try resumed.restore(SafeTensorsFile(path: url.path))
+        #expect(resumed.steps == 1)
+        gradients(c, 1)
+        resumed.step()
+        #expect(c.value == a.value)
+        var wrong = AdamW([Variable([1], shape: [1], requiresGrad: true)], learningRate: 0.1)
+        do {
+            try wrong.restore(SafeTensorsFile(path: url.path))
+            Issue.record("a state for other parameters was restored")
+        } catch let error as TrainingError {
+            #expect(error.code == .badState && error.message.contains("has shape [2, 2], the parameter [1]"))
+        }
+    }
+}
