@@ -145,7 +145,7 @@ let package = Package(
             name: "MassCLI",
             dependencies: [
                 "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
-                "MassRegistry", "MassHub", "MassTenancy",
+                "MassRegistry", "MassHub", "MassTenancy", "MassTraining", "MassAutograd", "MassWeights",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -55,9 +55,12 @@ public struct TextDataset: Sendable {
         self.labels = labels
     }
 
-    /// Reads a `.jsonl` or `.csv` file (by extension). `labels`, when given, fixes the label names and their order
-    /// (a row with another label is refused); else the names found, sorted (integer labels keep their values).
-    public init(contentsOf url: URL, columns: Columns = Columns(), labels: [String]? = nil) throws(DatasetError) {
+    /// Reads a `.jsonl` or `.csv` file (by extension). `labels`, when given, fixes the label names and their order:
+    /// a row with another label is refused, or skipped with `skipOtherLabels` (e.g. keeping two of a file's three
+    /// categories); else the names found, sorted (integer labels keep their values).
+    public init(
+        contentsOf url: URL, columns: Columns = Columns(), labels: [String]? = nil, skipOtherLabels: Bool = false
+    ) throws(DatasetError) {
         let file = url.path
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
@@ -92,6 +95,8 @@ public struct TextDataset: Sendable {
                 label = String(n.intValue)
             default: throw DatasetError(file: file, line: line, "'\(columns.label)' is not a label name or an integer")
             }
+            // Rows of other labels are left out before their text is looked at.
+            if skipOtherLabels, let labels, !labels.contains(label) { continue }
             raw.append(
                 (try text(columns.text), try columns.pair.map { k throws(DatasetError) in try text(k) }, label, line))
         }
@@ -119,6 +124,7 @@ public struct TextDataset: Sendable {
             }
             examples.append(Example(text: row.text, pair: row.pair, label: label))
         }
+        guard !examples.isEmpty else { throw DatasetError(file: file, "has no rows with the labels \(names)") }
         self.examples = examples
         self.labels = names
     }

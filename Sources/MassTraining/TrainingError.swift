@@ -7,6 +7,8 @@ public struct TrainingError: Error, Sendable, CustomStringConvertible {
         /// The loss became NaN or infinite.
         case diverged
         case badConfig = "bad_config"
+        /// A checkpoint or output file could not be written.
+        case io
     }
 
     public var code: Code

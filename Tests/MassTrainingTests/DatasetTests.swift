@@ -54,6 +54,11 @@ import Testing
         let fixed = try TextDataset(
             contentsOf: try file("f.jsonl", #"{"text": "a", "label": "pos"}"#), labels: ["neg", "pos"])
         #expect(fixed.examples[0].label == 1)
+        // Keeping two of three categories: the others are skipped, even where their text is empty.
+        let kept = try TextDataset(
+            contentsOf: try file("k.csv", "category,text\nplot,\nfresh,good\nrotten,bad\nplot,story\n"),
+            columns: .init(label: "category"), labels: ["fresh", "rotten"], skipOtherLabels: true)
+        #expect(kept.examples == [.init(text: "good", label: 0), .init(text: "bad", label: 1)])
     }
 
     @Test func refusesBadRowsWithTheirLine() throws {

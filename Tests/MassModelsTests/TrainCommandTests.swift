@@ -1,0 +1,123 @@
+import Foundation
+import MassTesting
+import Testing
+
+/// `mass train` on the built binary: a head on MiniLM's embeddings learns two topics from 80 short texts, writes
+/// its weights (with lineage in the metadata), metrics, split and curves; bad configurations and datasets are
+/// refused before anything runs, naming the key or the line.
+@Suite struct TrainCommandTests {
+    let runner = EmbedCommandTests()
+
+    func folder() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-train-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// 40 texts about cooking and 40 about the weather, from templates.
+    func topics() -> String {
+        let dishes = ["soup", "bread", "pasta", "curry", "salad", "cake", "stew", "pie", "rice", "noodles"]
+        let cooking = [
+            "I cooked {} for dinner tonight.", "This {} needs more salt and garlic.",
+            "Bake the {} for twenty minutes.", "My grandmother's {} recipe is the best.",
+        ]
+        let places = ["London", "Paris", "Oslo", "Madrid", "Tokyo", "Cairo", "Lima", "Delhi", "Rome", "Quebec"]
+        let weather = [
+            "Heavy rain is expected in {} tomorrow.", "It is sunny and warm in {} today.",
+            "Snow and strong wind hit {} overnight.", "The forecast for {} says thunderstorms.",
+        ]
+        var lines: [String] = []
+        for (i, dish) in dishes.enumerated() {
+            for (j, t) in cooking.enumerated() {
+                let text = t.replacingOccurrences(of: "{}", with: dish)
+                lines.append(#"{"text": "\#(text)", "label": "cooking"}"#)
+                let other = weather[j].replacingOccurrences(of: "{}", with: places[i])
+                lines.append(#"{"text": "\#(other)", "label": "weather"}"#)
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func config(_ dir: URL, dataset: String, head: String = #"{"epochs": 60, "learning_rate": 0.05}"#) throws -> String
+    {
+        let json = """
+            {"task": "text-classification-head", "encoder": "\(MiniLMFixture.modelDirectory.path)",
+             "dataset": {"path": "\(dataset)"}, "split": {"validation": 0.1, "test": 0.2, "seed": 7},
+             "head": \(head), "output": "\(dir.appendingPathComponent("out").path)"}
+            """
+        let url = dir.appendingPathComponent("job.json")
+        try Data(json.utf8).write(to: url)
+        return url.path
+    }
+
+    @Test func trainsAHeadAndWritesEverything() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("topics.jsonl")
+        try Data(topics().utf8).write(to: data)
+        let result = try runner.run(["train", try config(dir, dataset: data.path)])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        // Topics this different are told apart on every held-out text.
+        #expect(summary["test_accuracy"] as? Double == 1.0, "\(summary)")
+        #expect(summary["test_examples"] as? Int == 16)
+        #expect(result.stderr.contains("dataset: 80 examples, labels [\"cooking\", \"weather\"]; split 56 / 8 / 16"))
+        #expect(result.stderr.contains("epoch 1/60"))
+        let out = dir.appendingPathComponent("out")
+        let split = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("split.json")))
+                as? [String: Any])
+        let parts = ["train", "validation", "test"].map { (split[$0] as? [Int]) ?? [] }
+        #expect(parts.map(\.count) == [56, 8, 16] && Set(parts.flatMap { $0 }) == Set(0..<80))
+        let metrics = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metrics.json")))
+                as? [String: Any])
+        #expect((metrics["epochs"] as? [Any])?.isEmpty == false)
+        #expect(metrics["dataset_sha256"] as? String == (try ExternalTools.sha256sum(data)))
+        for chart in ["loss.svg", "accuracy.svg"] {
+            let svg = try String(contentsOf: out.appendingPathComponent(chart), encoding: .utf8)
+            #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"), "\(chart)")
+        }
+        let head = try Data(contentsOf: out.appendingPathComponent("head.safetensors"))
+        let headerLength = Int(head.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try #require(
+            try JSONSerialization.jsonObject(with: head.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        #expect((header["out.weight"] as? [String: Any])?["shape"] as? [Int] == [2, 384])
+        let metadata = try #require(header["__metadata__"] as? [String: String])
+        #expect(metadata["mass.labels"] == #"["cooking","weather"]"#)
+        #expect(metadata["mass.dataset_sha256"] == (try ExternalTools.sha256sum(data)))
+    }
+
+    @Test func refusesBadJobsBeforeRunning() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("topics.jsonl")
+        try Data(topics().utf8).write(to: data)
+        func failure(_ config: String) throws -> String {
+            let result = try runner.run(["train", config])
+            #expect(result.status != 0)
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
+            return result.stderr
+        }
+        let broken = dir.appendingPathComponent("broken.jsonl")
+        try Data((topics() + #"{"text": "", "label": "cooking"}"# + "\n").utf8).write(to: broken)
+        #expect(try failure(try config(dir, dataset: broken.path)).contains("broken.jsonl:81: 'text' is empty"))
+        let unknown = dir.appendingPathComponent("unknown.csv")
+        try Data("text,label\nfine,a\n".utf8).write(to: unknown)
+        #expect(try failure(try config(dir, dataset: unknown.path)).contains("needs at least two labels"))
+        #expect(
+            try failure(try config(dir, dataset: data.path, head: #"{"learning_rate": -1}"#)).contains(
+                "'learning_rate' must be positive"))
+        #expect(
+            try failure(try config(dir, dataset: data.path, head: #"{"monitor": "test"}"#)).contains("'monitor'"))
+        let missing = dir.appendingPathComponent("missing.json")
+        try Data(#"{"task": "text-classification-head", "dataset": {"path": "x"}, "output": "o"}"#.utf8).write(
+            to: missing)
+        #expect(try failure(missing.path).contains("missing 'encoder'"))
+        let wrongTask = dir.appendingPathComponent("task.json")
+        try Data(#"{"task": "dance", "encoder": "e", "dataset": {"path": "x"}, "output": "o"}"#.utf8).write(
+            to: wrongTask)
+        #expect(try failure(wrongTask.path).contains("task 'dance' is unknown"))
+        #expect(try failure(dir.appendingPathComponent("nowhere.json").path).contains("cannot read"))
+    }
+}
