@@ -42,6 +42,11 @@ extension Variable {
                 scores.withUnsafeMutableBufferPointer {
                     Kernels.softmaxRows($0.baseAddress!, rows: length, cols: length, ld: length)
                 }
+                // The kernel's exp clamps at −87.3, so a hidden key would keep ~1e-38 / sum: a subnormal that
+                // slows every product it enters (a 50x slower backward pass) and is not the reference's 0.
+                for j in 0..<length where !mask[b][j] {
+                    for i in 0..<length { scores[i * length + j] = 0 }
+                }
                 scores.withUnsafeBufferPointer { ps in
                     v.value.withUnsafeBufferPointer { pv in
                         out.withUnsafeMutableBufferPointer { po in

@@ -104,14 +104,26 @@ extension Variable {
     }
 
     /// Inverted dropout: each element zeroed with probability `p`, the rest scaled by 1 / (1 − p), the mask drawn
-    /// from `generator` (so a seeded run repeats). Identity when `p` is 0.
-    public func dropout(_ p: Float, generator: inout some RandomNumberGenerator) -> Variable {
+    /// from `generator` (32 bits per element, so a seeded run repeats). Identity when `p` is 0.
+    public func dropout(_ p: Float, generator: inout SeededGenerator) -> Variable {
         precondition(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
         guard p > 0 else { return self }
         let keep = 1 / (1 - p)
-        let mask = (0..<count).map { _ in Float.random(in: 0..<1, using: &generator) >= p ? keep : 0 }
-        return Variable(zip(value, mask).map { $0 * $1 }, shape: shape, parents: [self]) { [self] g in
-            accumulate(zip(g, mask).map { $0 * $1 })
+        let threshold = UInt32(min(Double(p) * 4_294_967_296, 4_294_967_295))
+        var mask = [Float](repeating: 0, count: count)
+        var i = 0
+        while i < count {
+            let bits = generator.next()
+            if UInt32(truncatingIfNeeded: bits) >= threshold { mask[i] = keep }
+            if i + 1 < count && UInt32(truncatingIfNeeded: bits >> 32) >= threshold { mask[i + 1] = keep }
+            i += 2
+        }
+        var out = value
+        for j in 0..<count { out[j] *= mask[j] }
+        return Variable(out, shape: shape, parents: [self]) { [self] g in
+            var d = g
+            for j in 0..<count { d[j] *= mask[j] }
+            accumulate(d)
         }
     }
 

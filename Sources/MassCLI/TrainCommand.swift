@@ -13,11 +13,13 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model on Mass's engine from a JSON configuration, in the foreground.",
         discussion: """
             Task "text-classification-head": a classifier on a frozen sentence encoder's embeddings (logistic \
-            regression, or one hidden layer). The dataset (JSON Lines or CSV) is checked whole before anything \
-            runs; texts are embedded once by the encoder; the head trains with AdamW, stopping early on validation \
-            accuracy. Writes to "output": head.safetensors, metrics.json (every epoch, the test accuracy), \
-            split.json (the seeded split, as indices), loss.svg and accuracy.svg. Paths are relative to the \
-            current folder. See docs/training.md.
+            regression, or one hidden layer); the texts are embedded once, the head trains with AdamW, stopping \
+            early on the validation loss. Task "text-classification-finetune": the encoder itself fine-tuned \
+            with a linear head on its mean-pooled embedding (AdamW over every weight, warm-up and linear decay, \
+            gradient clipping). The dataset (JSON Lines or CSV) is checked whole before anything runs. Writes to \
+            "output": head.safetensors (and the fine-tuned encoder in model/), metrics.json (every epoch, the test \
+            accuracy), split.json (the seeded split, as indices), loss.svg and accuracy.svg. Paths are relative \
+            to the current folder. See docs/training.md.
             """)
 
     @Argument(help: "The job's JSON configuration (docs/training.md).")
@@ -49,6 +51,7 @@ struct TrainCommand: ParsableCommand {
         let dataset: Dataset
         var split: Split?
         var head: HeadTraining.Settings?
+        var finetune: FineTuning.Settings?
         let output: String
     }
 
@@ -63,11 +66,15 @@ struct TrainCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(self.config): cannot read (\(error.localizedDescription))")
         }
-        guard config.task == "text-classification-head" else {
-            throw ValidationError("\(self.config): task '\(config.task)' is unknown (text-classification-head)")
+        let tasks = ["text-classification-head", "text-classification-finetune"]
+        guard tasks.contains(config.task) else {
+            throw ValidationError(
+                "\(self.config): task '\(config.task)' is unknown (\(tasks.joined(separator: ", ")))")
         }
         let settings = config.head ?? HeadTraining.Settings()
         do { try settings.validate() } catch { throw ValidationError("\(self.config): head: \(error.message)") }
+        let tuning = config.finetune ?? FineTuning.Settings()
+        do { try tuning.validate() } catch { throw ValidationError("\(self.config): finetune: \(error.message)") }
         let (validationShare, testShare) = (config.split?.validation ?? 0.1, config.split?.test ?? 0.2)
         guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
             throw ValidationError("\(self.config): split: validation must be > 0 and validation + test < 1")
@@ -93,6 +100,10 @@ struct TrainCommand: ParsableCommand {
         log(
             "dataset: \(dataset.examples.count) examples, labels \(dataset.labels); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
+
+        if config.task == "text-classification-finetune" {
+            return try fineTune(config, dataset: dataset, split: split, settings: tuning, datasetURL: datasetURL)
+        }
 
         // 2. Embeddings from the frozen encoder.
         let started = Date()
@@ -141,13 +152,78 @@ struct TrainCommand: ParsableCommand {
                     "mass.dataset_sha256": datasetHash, "mass.settings": settingsJSON,
                 ]),
             to: out.appendingPathComponent("head.safetensors"))
+        try writeReport(
+            config, out: out, dataset: dataset, split: split, epochs: result.epochs, bestEpoch: result.bestEpoch,
+            validationAccuracy: validationAccuracy, testAccuracy: testAccuracy, datasetHash: datasetHash,
+            seconds: ["embedding": embeddingSeconds, "training": trainingSeconds])
+    }
+
+    /// Task "text-classification-finetune": every weight of the encoder and a head, trained together.
+    private func fineTune(
+        _ config: Config, dataset: TextDataset, split: (train: [Int], validation: [Int], test: [Int]),
+        settings: FineTuning.Settings, datasetURL: URL
+    ) throws {
+        let source = URL(fileURLWithPath: config.encoder)
+        let model = try SentenceEncoderClassifier(
+            directory: source, classes: dataset.labels.count, seed: settings.seed, dropout: settings.dropout)
+        // One product at a time: OpenBLAS's own threads use the cores.
+        try BLAS.setThreads(threads)
+        let texts = dataset.examples.map(\.text)
+        let labels = dataset.examples.map(\.label)
+        let started = Date()
+        var lastPrint = Date.distantPast
+        let result: FineTuning.Result
+        do {
+            result = try FineTuning(settings).train(
+                model, texts: texts, labels: labels, train: split.train, validation: split.validation,
+                progress: { step in
+                    guard Date().timeIntervalSince(lastPrint) >= 5 || step.step == step.totalSteps else { return }
+                    lastPrint = Date()
+                    let elapsed = Date().timeIntervalSince(started)
+                    let eta = elapsed / Double(step.step) * Double(step.totalSteps - step.step)
+                    log(
+                        String(
+                            format: "epoch %d  step %d/%d  loss %.4f  ETA %.0f s", step.epoch, step.step,
+                            step.totalSteps, step.loss, eta))
+                },
+                evaluated: { epoch in
+                    log(
+                        String(
+                            format: "epoch %d done: train loss %.4f  validation loss %.4f  accuracy %.4f",
+                            epoch.epoch, epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy))
+                })
+        } catch { throw ValidationError("training: \(error.message)") }
+        let seconds = Date().timeIntervalSince(started)
+        let (_, testAccuracy) = FineTuning(settings).evaluate(model, texts: texts, labels: labels, indices: split.test)
+        let validationAccuracy = result.epochs[result.bestEpoch - 1].validationAccuracy
+        let out = URL(fileURLWithPath: config.output)
+        let datasetHash = try ArtifactStore.sha256(of: datasetURL).sha256
+        let metadata = [
+            "mass.task": config.task, "mass.parent": config.encoder, "mass.dataset_sha256": datasetHash,
+            "mass.labels": String(decoding: try JSONEncoder().encode(dataset.labels), as: UTF8.self),
+            "mass.settings": String(decoding: try JSONEncoder().encode(settings), as: UTF8.self),
+        ]
+        try model.save(to: out.appendingPathComponent("model"), copyingFrom: source, metadata: metadata)
+        try writeReport(
+            config, out: out, dataset: dataset, split: split, epochs: result.epochs, bestEpoch: result.bestEpoch,
+            validationAccuracy: validationAccuracy, testAccuracy: testAccuracy, datasetHash: datasetHash,
+            seconds: ["training": seconds])
+    }
+
+    /// metrics.json, split.json, the curves, and the summary on standard output.
+    private func writeReport(
+        _ config: Config, out: URL, dataset: TextDataset, split: (train: [Int], validation: [Int], test: [Int]),
+        epochs: [HeadTraining.Epoch], bestEpoch: Int, validationAccuracy: Double, testAccuracy: Double,
+        datasetHash: String, seconds: [String: Double]
+    ) throws {
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metrics: [String: Any] = [
             "task": config.task, "encoder": config.encoder, "dataset": config.dataset.path,
             "dataset_sha256": datasetHash, "labels": dataset.labels,
             "examples": ["train": split.train.count, "validation": split.validation.count, "test": split.test.count],
-            "best_epoch": result.bestEpoch, "validation_accuracy": validationAccuracy, "test_accuracy": testAccuracy,
-            "seconds": ["embedding": embeddingSeconds, "training": trainingSeconds],
-            "epochs": result.epochs.map {
+            "best_epoch": bestEpoch, "validation_accuracy": validationAccuracy, "test_accuracy": testAccuracy,
+            "seconds": seconds,
+            "epochs": epochs.map {
                 [
                     "epoch": $0.epoch, "train_loss": $0.trainLoss, "validation_loss": $0.validationLoss,
                     "validation_accuracy": $0.validationAccuracy,
@@ -157,20 +233,23 @@ struct TrainCommand: ParsableCommand {
         try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys]).write(
             to: out.appendingPathComponent("metrics.json"))
         try JSONSerialization.data(
-            withJSONObject: ["seed": seed, "train": split.train, "validation": split.validation, "test": split.test]
+            withJSONObject: [
+                "seed": config.split?.seed ?? 42, "train": split.train, "validation": split.validation,
+                "test": split.test,
+            ]
         ).write(to: out.appendingPathComponent("split.json"))
         let loss = CurvePlot.svg(
             [
-                .init(name: "train", values: result.epochs.map(\.trainLoss)),
-                .init(name: "validation", values: result.epochs.map(\.validationLoss)),
+                .init(name: "train", values: epochs.map(\.trainLoss)),
+                .init(name: "validation", values: epochs.map(\.validationLoss)),
             ], title: "loss", yLabel: "cross-entropy")
         try Data(loss.utf8).write(to: out.appendingPathComponent("loss.svg"))
         let accuracy = CurvePlot.svg(
-            [.init(name: "validation", values: result.epochs.map(\.validationAccuracy))], title: "accuracy",
+            [.init(name: "validation", values: epochs.map(\.validationAccuracy))], title: "accuracy",
             yLabel: "validation accuracy")
         try Data(accuracy.utf8).write(to: out.appendingPathComponent("accuracy.svg"))
         let summary: [String: Any] = [
-            "output": out.path, "best_epoch": result.bestEpoch, "validation_accuracy": validationAccuracy,
+            "output": out.path, "best_epoch": bestEpoch, "validation_accuracy": validationAccuracy,
             "test_accuracy": testAccuracy, "test_examples": split.test.count,
         ]
         print(

@@ -31,6 +31,13 @@ public enum BLAS {
         try loadResult.get()
     }
 
+    /// Sets OpenBLAS's own thread count: for a process whose compute is large products made one at a time
+    /// (a training job), never for serving, where `ComputePool` owns the cores.
+    public static func setThreads(_ count: Int) throws {
+        try load()
+        cmass_blas_set_threads(Int32(max(1, count)))
+    }
+
     /// The kernel family OpenBLAS runs, e.g. "SkylakeX".
     public static var coreName: String {
         guard (try? load()) != nil else { return "unavailable" }

@@ -46,12 +46,19 @@ public struct AdamW: Optimizer {
         for (index, parameter) in parameters.enumerated() {
             guard let grad = parameter.grad else { continue }
             parameter.update { value in
-                for i in 0..<value.count {
-                    let g = grad[i]
-                    firstMoments[index][i] += (g - firstMoments[index][i]) * (1 - beta1)
-                    secondMoments[index][i] = secondMoments[index][i] * beta2 + (1 - beta2) * g * g
-                    let denominator = secondMoments[index][i].squareRoot() / correction2Root + eps
-                    value[i] = value[i] * decay - stepSize * firstMoments[index][i] / denominator
+                firstMoments[index].withUnsafeMutableBufferPointer { m in
+                    secondMoments[index].withUnsafeMutableBufferPointer { v in
+                        grad.withUnsafeBufferPointer { g in
+                            value.withUnsafeMutableBufferPointer { p in
+                                for i in 0..<p.count {
+                                    m[i] += (g[i] - m[i]) * (1 - beta1)
+                                    v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i]
+                                    let denominator = v[i].squareRoot() / correction2Root + eps
+                                    p[i] = p[i] * decay - stepSize * m[i] / denominator
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -88,6 +88,31 @@ import Testing
         #expect(metadata["mass.dataset_sha256"] == (try ExternalTools.sha256sum(data)))
     }
 
+    /// The encoder itself fine-tuned (two epochs): it still tells the topics apart, and its folder serves.
+    @Test func fineTunesTheEncoder() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("topics.jsonl")
+        try Data(topics().utf8).write(to: data)
+        let job = try config(dir, dataset: data.path)
+        var json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: job))) as? [String: Any])
+        json["task"] = "text-classification-finetune"
+        json["finetune"] = ["epochs": 2, "batch_size": 16, "learning_rate": 1e-4, "dropout": 0.0]
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: job))
+        let result = try runner.run(["train", job, "--threads", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        #expect(summary["test_accuracy"] as? Double == 1.0, "\(summary)")
+        #expect(result.stderr.contains("epoch 2 done"))
+        let model = dir.appendingPathComponent("out/model")
+        for file in ["model.safetensors", "head.safetensors", "tokenizer.json", "config.json", "modules.json"] {
+            #expect(FileManager.default.fileExists(atPath: model.appendingPathComponent(file).path), "\(file)")
+        }
+        let embedded = try runner.run(["embed", "--model", model.path, "Snow fell in Oslo."])
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+    }
+
     @Test func refusesBadJobsBeforeRunning() throws {
         let dir = try folder()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -3,14 +3,19 @@ import MassTraining
 import Testing
 
 /// Datasets are read exactly and refused with the file and line of the first problem, before any training.
-@Suite struct DatasetTests {
+@Suite final class DatasetTests {
+    /// This test's scratch folder, removed when the test ends.
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-dataset-\(UUID())")
+
+    init() throws { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
     func file(_ name: String, _ content: String) throws -> URL {
         try file(name, Data(content.utf8))
     }
 
     func file(_ name: String, _ bytes: Data) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mass-dataset-\(UUID())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent(name)
         try bytes.write(to: url)
         return url
