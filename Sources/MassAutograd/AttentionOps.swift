@@ -21,21 +21,14 @@ extension Variable {
         // Per (sequence, head): probabilities [length, length], kept for the backward pass.
         var probabilities = [[Float]](repeating: [], count: batch * heads)
         var out = [Float](repeating: 0, count: q.count)
-        Autograd.loadBLAS()
         for b in 0..<batch {
             for h in 0..<heads {
                 let base = b * length * width + h * d
+                // S = Q·Kᵀ / √d over this sequence's rows and this head's columns.
                 var scores = [Float](repeating: 0, count: length * length)
-                q.value.withUnsafeBufferPointer { pq in
-                    k.value.withUnsafeBufferPointer { pk in
-                        scores.withUnsafeMutableBufferPointer { ps in
-                            BLAS.sgemm(
-                                transA: false, transB: true, m: length, n: length, k: d, alpha: scale,
-                                a: pq.baseAddress! + base, lda: width, b: pk.baseAddress! + base, ldb: width, beta: 0,
-                                c: ps.baseAddress!, ldc: length)
-                        }
-                    }
-                }
+                strided(
+                    false, true, length, length, d, scale, (q.value, base, width), (k.value, base, width), &scores, 0,
+                    length)
                 for i in 0..<length {
                     for j in 0..<length where !mask[b][j] { scores[i * length + j] = -.infinity }
                 }
@@ -47,16 +40,8 @@ extension Variable {
                 for j in 0..<length where !mask[b][j] {
                     for i in 0..<length { scores[i * length + j] = 0 }
                 }
-                scores.withUnsafeBufferPointer { ps in
-                    v.value.withUnsafeBufferPointer { pv in
-                        out.withUnsafeMutableBufferPointer { po in
-                            BLAS.sgemm(
-                                transA: false, transB: false, m: length, n: d, k: length, alpha: 1,
-                                a: ps.baseAddress!, lda: length, b: pv.baseAddress! + base, ldb: width, beta: 0,
-                                c: po.baseAddress! + base, ldc: width)
-                        }
-                    }
-                }
+                strided(
+                    false, false, length, d, length, 1, (scores, 0, length), (v.value, base, width), &out, base, width)
                 probabilities[b * heads + h] = scores
             }
         }
@@ -68,51 +53,39 @@ extension Variable {
                 for h in 0..<heads {
                     let base = b * length * width + h * d
                     let p = probabilities[b * heads + h]
-                    // dV = Pᵀ · dO; dP = dO · Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale; dQ = dS · K; dK = dSᵀ · Q.
+                    // dV = Pᵀ·dO; dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale; dQ = dS·K; dK = dSᵀ·Q.
+                    strided(true, false, length, d, length, 1, (p, 0, length), (g, base, width), &dv, base, width)
                     var dp = [Float](repeating: 0, count: length * length)
-                    g.withUnsafeBufferPointer { pg in
-                        p.withUnsafeBufferPointer { pp in
-                            dv.withUnsafeMutableBufferPointer { pdv in
-                                BLAS.sgemm(
-                                    transA: true, transB: false, m: length, n: d, k: length, alpha: 1,
-                                    a: pp.baseAddress!, lda: length, b: pg.baseAddress! + base, ldb: width, beta: 0,
-                                    c: pdv.baseAddress! + base, ldc: width)
-                            }
-                        }
-                        v.value.withUnsafeBufferPointer { pv in
-                            dp.withUnsafeMutableBufferPointer { pdp in
-                                BLAS.sgemm(
-                                    transA: false, transB: true, m: length, n: length, k: d, alpha: 1,
-                                    a: pg.baseAddress! + base, lda: width, b: pv.baseAddress! + base, ldb: width,
-                                    beta: 0, c: pdp.baseAddress!, ldc: length)
-                            }
-                        }
-                    }
+                    strided(false, true, length, length, d, 1, (g, base, width), (v.value, base, width), &dp, 0, length)
                     var ds = softmaxBackward(p, dp, rows: length, cols: length)
                     for i in 0..<ds.count { ds[i] *= scale }
-                    ds.withUnsafeBufferPointer { pds in
-                        k.value.withUnsafeBufferPointer { pk in
-                            dq.withUnsafeMutableBufferPointer { pdq in
-                                BLAS.sgemm(
-                                    transA: false, transB: false, m: length, n: d, k: length, alpha: 1,
-                                    a: pds.baseAddress!, lda: length, b: pk.baseAddress! + base, ldb: width, beta: 0,
-                                    c: pdq.baseAddress! + base, ldc: width)
-                            }
-                        }
-                        q.value.withUnsafeBufferPointer { pq in
-                            dk.withUnsafeMutableBufferPointer { pdk in
-                                BLAS.sgemm(
-                                    transA: true, transB: false, m: length, n: d, k: length, alpha: 1,
-                                    a: pds.baseAddress!, lda: length, b: pq.baseAddress! + base, ldb: width, beta: 0,
-                                    c: pdk.baseAddress! + base, ldc: width)
-                            }
-                        }
-                    }
+                    strided(
+                        false, false, length, d, length, 1, (ds, 0, length), (k.value, base, width), &dq, base, width)
+                    strided(
+                        true, false, length, d, length, 1, (ds, 0, length), (q.value, base, width), &dk, base, width)
                 }
             }
             q.accumulate(dq)
             k.accumulate(dk)
             v.accumulate(dv)
+        }
+    }
+
+    /// c[cOffset...] = alpha · op(a) · op(b) over sub-matrices of arrays: each operand is (array, offset of its
+    /// first element, leading dimension).
+    static func strided(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: ([Float], Int, Int),
+        _ b: ([Float], Int, Int), _ c: inout [Float], _ cOffset: Int, _ ldc: Int
+    ) {
+        Autograd.loadBLAS()
+        a.0.withUnsafeBufferPointer { pa in
+            b.0.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    BLAS.sgemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress! + a.1,
+                        lda: a.2, b: pb.baseAddress! + b.1, ldb: b.2, beta: 0, c: pc.baseAddress! + cOffset, ldc: ldc)
+                }
+            }
         }
     }
 

@@ -10,13 +10,7 @@ extension BertClassifier {
     /// in `mass serve` and the inference loaders unchanged. Written to a temporary name, then moved, so a crash
     /// never leaves a half-written model.
     public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String] = [:]) throws {
-        let manager = FileManager.default
-        try manager.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in try manager.contentsOfDirectory(atPath: source.path) where name != "model.safetensors" {
-            let target = directory.appendingPathComponent(name)
-            if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
-            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
-        }
+        try Checkpoint.copyFolder(source, to: directory, except: "model.safetensors")
         let data = SafeTensorsWriter.encode(
             parameters.map { ($0.name, $0.variable.shape, $0.variable.value) },
             metadata: ["format": "pt"].merging(metadata) { $1 })
@@ -25,6 +19,17 @@ extension BertClassifier {
 }
 
 public enum Checkpoint {
+    /// Copies every entry of `source` but `excluded` into `directory` (created if needed), replacing what is there.
+    public static func copyFolder(_ source: URL, to directory: URL, except excluded: String) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(at: directory, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: source.path) where name != excluded {
+            let target = directory.appendingPathComponent(name)
+            if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
+            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
+        }
+    }
+
     /// Writes `data` beside `url` under a temporary name, then renames it over `url` (atomic on one file system).
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")

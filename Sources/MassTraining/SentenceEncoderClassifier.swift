@@ -75,13 +75,7 @@ public final class SentenceEncoderClassifier {
     /// Writes the fine-tuned encoder to `directory` as a sentence-transformers folder (the source's other files
     /// copied, `model.safetensors` replaced) and the head as `head.safetensors`.
     public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String]) throws {
-        let manager = FileManager.default
-        try manager.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in try manager.contentsOfDirectory(atPath: source.path) where name != "model.safetensors" {
-            let target = directory.appendingPathComponent(name)
-            if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
-            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
-        }
+        try Checkpoint.copyFolder(source, to: directory, except: "model.safetensors")
         let tensors =
             encoder.parameters.map { ($0.name, $0.variable.shape, $0.variable.value) }
             + frozen.map { ($0.name, $0.shape, $0.values) }
