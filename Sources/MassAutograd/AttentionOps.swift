@@ -71,24 +71,6 @@ extension Variable {
         }
     }
 
-    /// c[cOffset...] = alpha · op(a) · op(b) over sub-matrices of arrays: each operand is (array, offset of its
-    /// first element, leading dimension).
-    static func strided(
-        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: ([Float], Int, Int),
-        _ b: ([Float], Int, Int), _ c: inout [Float], _ cOffset: Int, _ ldc: Int
-    ) {
-        Autograd.loadBLAS()
-        a.0.withUnsafeBufferPointer { pa in
-            b.0.withUnsafeBufferPointer { pb in
-                c.withUnsafeMutableBufferPointer { pc in
-                    BLAS.sgemm(
-                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress! + a.1,
-                        lda: a.2, b: pb.baseAddress! + b.1, ldb: b.2, beta: 0, c: pc.baseAddress! + cOffset, ldc: ldc)
-                }
-            }
-        }
-    }
-
     /// The mean of each sequence's unmasked token rows: x [batch · length, width], mask [batch][length] →
     /// [batch, width] (sentence-transformers' mean pooling; a sequence with no token gives zeros).
     public func meanPooled(mask: [[Bool]]) -> Variable {

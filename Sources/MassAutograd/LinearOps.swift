@@ -94,13 +94,23 @@ extension Variable {
         _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: [Float], _ lda: Int, _ b: [Float],
         _ ldb: Int, _ beta: Float, _ c: inout [Float], _ ldc: Int
     ) {
+        strided(transA, transB, m, n, k, 1, (a, 0, lda), (b, 0, ldb), &c, 0, ldc, beta: beta)
+    }
+
+    /// c[cOffset...] = alpha · op(a) · op(b) + beta · c over sub-matrices of arrays: each operand is (array,
+    /// offset of its first element, leading dimension). The one way MassAutograd calls OpenBLAS.
+    static func strided(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: ([Float], Int, Int),
+        _ b: ([Float], Int, Int), _ c: inout [Float], _ cOffset: Int, _ ldc: Int, beta: Float = 0
+    ) {
         Autograd.loadBLAS()
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
+        a.0.withUnsafeBufferPointer { pa in
+            b.0.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
                     BLAS.sgemm(
-                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: lda,
-                        b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress! + a.1,
+                        lda: a.2, b: pb.baseAddress! + b.1, ldb: b.2, beta: beta, c: pc.baseAddress! + cOffset,
+                        ldc: ldc)
                 }
             }
         }

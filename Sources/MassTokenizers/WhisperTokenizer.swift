@@ -6,7 +6,6 @@ public import Foundation
 public struct WhisperTokenizer: Sendable {
     public let tokens: [String]
     public let endOfText: Int
-    private let byteOf: [Unicode.Scalar: UInt8]
 
     public init(vocabularyFile: URL) throws {
         guard let text = try? String(contentsOf: vocabularyFile, encoding: .utf8) else {
@@ -27,7 +26,6 @@ public struct WhisperTokenizer: Sendable {
         }
         tokens = lines
         endOfText = eot
-        byteOf = ByteLevel.byteOfScalar
     }
 
     /// The id of a token written as in the vocabulary (e.g. "<|startoftranscript|>"), or nil.
@@ -40,11 +38,7 @@ public struct WhisperTokenizer: Sendable {
     /// The text of `ids` (special tokens skipped; invalid UTF-8 replaced, as the reference decodes with
     /// `errors="replace"`).
     public func decode(_ ids: [Int]) -> String {
-        var bytes: [UInt8] = []
-        for id in ids where id >= 0 && id < endOfText && id < tokens.count {
-            for c in tokens[id].unicodeScalars { if let b = byteOf[c] { bytes.append(b) } }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        ByteLevel.decode(ids.filter { $0 >= 0 && $0 < endOfText && $0 < tokens.count }.map { tokens[$0] })
     }
 
     /// Languages written without spaces between words, whose words faster-whisper splits at every complete

@@ -9,23 +9,9 @@ import Testing
 /// shipped, the same GPT-2 vocabulary set up as RoBERTa's and GPT-2's files are, and MPNet's tokenizer.json.
 @Suite(.serialized) struct BPETokenizerTests {
     struct Golden: Decodable {
-        struct Text: Decodable {
-            let text: String
-            let ids: [Int32]
-            let tokens: [String]
-            let offsets: [[Int]]
-            let decoded: String
-        }
-        struct Pair: Decodable {
-            let a: String
-            let b: String
-            let ids: [Int32]
-            let type_ids: [Int32]
-            let offsets: [[Int]]
-        }
         struct Configuration: Decodable {
-            let texts: [Text]
-            let pairs: [Pair]
+            let texts: [TokenizedText]
+            let pairs: [TokenizedPair]
         }
         let configurations: [String: Configuration]
     }

@@ -9,23 +9,9 @@ import Testing
 /// scripts/make-unigram-goldens.py): ids, tokens, character offsets and decoded text identical.
 @Suite(.serialized) struct UnigramTokenizerTests {
     struct Golden: Decodable {
-        struct Text: Decodable {
-            let text: String
-            let ids: [Int32]
-            let tokens: [String]?
-            let offsets: [[Int]]
-            let decoded: String
-        }
-        struct Pair: Decodable {
-            let a: String
-            let b: String
-            let ids: [Int32]
-            let type_ids: [Int32]
-            let offsets: [[Int]]
-        }
-        let texts: [Text]
-        let pairs: [Pair]
-        let wordpiece: [Text]
+        let texts: [TokenizedText]
+        let pairs: [TokenizedPair]
+        let wordpiece: [TokenizedText]
     }
 
     static let golden: Golden = {
