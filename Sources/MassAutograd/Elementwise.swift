@@ -139,7 +139,7 @@ extension Variable {
 }
 
 /// SplitMix64: a small seeded generator, so that shuffles, dropout and initialisation repeat run to run.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
+public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatable {
     private var state: UInt64
 
     public init(seed: UInt64) { state = seed }

@@ -11,7 +11,8 @@ struct Mass: AsyncParsableCommand {
             ServeCommand.self, EmbedCommand.self, ClassifyCommand.self, TranscribeCommand.self,
             ClassifyTextCommand.self, RerankCommand.self, ModelsCommand.self, DeployCommand.self, PullCommand.self,
             TenantsCommand.self, PlansCommand.self, KeysCommand.self, UsageCommand.self, ServicesCommand.self,
-            CompressCommand.self, BenchCommand.self, TokenizeCommand.self, TrainCommand.self,
+            CompressCommand.self, BenchCommand.self, TokenizeCommand.self, TrainCommand.self, JobsCommand.self,
+            WorkerCommand.self,
             InfoCommand.self,
         ]
     )

@@ -16,10 +16,12 @@ struct TrainCommand: ParsableCommand {
             regression, or one hidden layer); the texts are embedded once, the head trains with AdamW, stopping \
             early on the validation loss. Task "text-classification-finetune": the encoder itself fine-tuned \
             with a linear head on its mean-pooled embedding (AdamW over every weight, warm-up and linear decay, \
-            gradient clipping). The dataset (JSON Lines or CSV) is checked whole before anything runs. Writes to \
-            "output": head.safetensors (and the fine-tuned encoder in model/), metrics.json (every epoch, the test \
-            accuracy), split.json (the seeded split, as indices), loss.svg and accuracy.svg. Paths are relative \
-            to the current folder. See docs/training.md.
+            gradient clipping, gradient accumulation), with checkpoints --resume continues from. The dataset \
+            (JSON Lines or CSV) is checked whole before anything runs. Writes to "output": model/ (the encoder \
+            and its trained head.safetensors: a text-classification model mass serve loads), metrics.json \
+            (every epoch, the test accuracy), split.json (the seeded split, as indices), loss.svg and \
+            accuracy.svg. Paths are relative to the current folder. For queued jobs see mass jobs and mass \
+            worker. See docs/training.md.
             """)
 
     @Argument(help: "The job's JSON configuration (docs/training.md).")
@@ -28,61 +30,33 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Compute threads (default: every core).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    struct Config: Decodable {
-        struct Dataset: Decodable {
-            let path: String
-            var text: String?
-            var pair: String?
-            var label: String?
-            var labels: [String]?
-            var skipOtherLabels: Bool?
-            enum CodingKeys: String, CodingKey {
-                case path, text, pair, label, labels
-                case skipOtherLabels = "skip_other_labels"
-            }
-        }
-        struct Split: Decodable {
-            var validation: Double?
-            var test: Double?
-            var seed: UInt64?
-        }
-        let task: String
-        let encoder: String
-        let dataset: Dataset
-        var split: Split?
-        var head: HeadTraining.Settings?
-        var finetune: FineTuning.Settings?
-        let output: String
-    }
+    @Option(name: .long, help: "The run's folder (default: the configuration's 'output').")
+    var output: String?
+
+    @Flag(name: .long, help: "Resume from the newest checkpoint in the run's folder (else a new run starts over).")
+    var resume = false
+
+    @Flag(name: .customLong("exit-with-stdin"), help: .hidden)
+    var exitWithStdin = false
 
     func run() throws {
         try Mass.checkCPU()
-        let configURL = URL(fileURLWithPath: config)
-        let config: Config
+        // A worker's training child: its standard input is a pipe the worker never writes to, closed when the
+        // worker dies, however it dies. Training then stops at once instead of running on unowned.
+        if exitWithStdin { ParentWatch.start() }
+        let config: TrainingConfig
         do {
-            config = try JSONDecoder().decode(Config.self, from: Data(contentsOf: configURL))
-        } catch let error as DecodingError {
-            throw ValidationError("\(self.config): \(Self.describe(error))")
+            config = try TrainingConfig.decode(Data(contentsOf: URL(fileURLWithPath: self.config)))
+            try config.validate()
+        } catch let error as TrainingError {
+            throw ValidationError("\(self.config): \(error.message)")
         } catch {
             throw ValidationError("\(self.config): cannot read (\(error.localizedDescription))")
         }
-        let tasks = ["text-classification-head", "text-classification-finetune"]
-        guard tasks.contains(config.task) else {
-            throw ValidationError(
-                "\(self.config): task '\(config.task)' is unknown (\(tasks.joined(separator: ", ")))")
+        guard let outputPath = output ?? config.output else {
+            throw ValidationError("\(self.config): missing 'output' (or give --output)")
         }
-        let settings = config.head ?? HeadTraining.Settings()
-        do { try settings.validate() } catch { throw ValidationError("\(self.config): head: \(error.message)") }
-        let tuning = config.finetune ?? FineTuning.Settings()
-        do { try tuning.validate() } catch { throw ValidationError("\(self.config): finetune: \(error.message)") }
-        let (validationShare, testShare) = (config.split?.validation ?? 0.1, config.split?.test ?? 0.2)
-        guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
-            throw ValidationError("\(self.config): split: validation must be > 0 and validation + test < 1")
-        }
-        let seed = config.split?.seed ?? 42
-        guard config.dataset.pair == nil else {
-            throw ValidationError("\(self.config): dataset.pair: a head on sentence embeddings takes single texts")
-        }
+        let out = URL(fileURLWithPath: outputPath)
 
         // 1. The dataset, whole, before anything runs.
         let datasetURL = URL(fileURLWithPath: config.dataset.path)
@@ -96,33 +70,59 @@ struct TrainCommand: ParsableCommand {
                 labels: config.dataset.labels, skipOtherLabels: config.dataset.skipOtherLabels ?? false)
         } catch { throw ValidationError("dataset: \(error)") }
         guard dataset.labels.count >= 2 else { throw ValidationError("dataset: needs at least two labels") }
-        let split = Sampling.split(dataset.examples.count, validation: validationShare, test: testShare, seed: seed)
+        let split = Sampling.split(
+            dataset.examples.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
         log(
             "dataset: \(dataset.examples.count) examples, labels \(dataset.labels); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
-
+        let checkpoints = out.appendingPathComponent("checkpoints")
+        if !resume { try? FileManager.default.removeItem(at: checkpoints) }
+        let datasetHash = try ArtifactStore.sha256(of: datasetURL).sha256
+        let run = Run(
+            config: config, out: out, checkpoints: checkpoints, dataset: dataset, split: split,
+            datasetHash: datasetHash)
         if config.task == "text-classification-finetune" {
-            return try fineTune(config, dataset: dataset, split: split, settings: tuning, datasetURL: datasetURL)
+            return try fineTune(run)
         }
+        try trainHead(run)
+    }
 
-        // 2. Embeddings from the frozen encoder.
+    /// What both tasks share.
+    struct Run {
+        let config: TrainingConfig
+        let out: URL
+        let checkpoints: URL
+        let dataset: TextDataset
+        let split: (train: [Int], validation: [Int], test: [Int])
+        let datasetHash: String
+        var labels: [Int] { dataset.examples.map(\.label) }
+        var encoder: URL { URL(fileURLWithPath: config.encoder) }
+
+        /// The lineage each saved file carries.
+        func metadata(_ settings: some Encodable) throws -> [String: String] {
+            [
+                "mass.task": config.task, "mass.parent": config.encoder, "mass.dataset_sha256": datasetHash,
+                "mass.labels": String(decoding: try JSONEncoder().encode(dataset.labels), as: UTF8.self),
+                "mass.settings": String(decoding: try JSONEncoder().encode(settings), as: UTF8.self),
+            ]
+        }
+    }
+
+    /// Task "text-classification-head": the texts embedded once by the frozen encoder (kept as a checkpoint, so
+    /// a resumed run skips it), then the head.
+    private func trainHead(_ run: Run) throws {
+        let config = run.config
+        let settings = config.headSettings
         let started = Date()
-        let embedder = try SentenceEmbedder.load(URL(fileURLWithPath: config.encoder))
-        let sequences = dataset.examples.map { embedder.tokenize($0.text).ids }
-        let runner = OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1)
-        let (features, _) = try runner.run(
-            sequences, batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096))
+        let features = try embeddings(run)
         let embeddingSeconds = Date().timeIntervalSince(started)
-        log("embedded \(features.count) texts with \(config.encoder) in \(String(format: "%.1f", embeddingSeconds)) s")
 
-        // 3. The head.
-        let labels = dataset.examples.map(\.label)
         let trainingStarted = Date()
         let result: HeadTraining.Result
         do {
             result = try HeadTraining(settings).train(
-                features: features, labels: labels, classes: dataset.labels.count, train: split.train,
-                validation: split.validation
+                features: features, labels: run.labels, classes: run.dataset.labels.count, train: run.split.train,
+                validation: run.split.validation
             ) { epoch in
                 let elapsed = Date().timeIntervalSince(trainingStarted)
                 let eta = elapsed / Double(epoch.epoch) * Double(settings.epochs - epoch.epoch)
@@ -135,52 +135,78 @@ struct TrainCommand: ParsableCommand {
         } catch { throw ValidationError("training: \(error.message)") }
         let trainingSeconds = Date().timeIntervalSince(trainingStarted)
         let testAccuracy = HeadTraining.accuracy(
-            result.weights, features: features, labels: labels, indices: split.test)
+            result.weights, features: features, labels: run.labels, indices: run.split.test)
         let validationAccuracy = result.epochs[result.bestEpoch - 1].validationAccuracy
 
-        // 4. Outputs.
-        let out = URL(fileURLWithPath: config.output)
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let datasetHash = try ArtifactStore.sha256(of: datasetURL).sha256
-        let labelsJSON = String(decoding: try JSONEncoder().encode(dataset.labels), as: UTF8.self)
-        let settingsJSON = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+        // The served model: the encoder's files (linked) and the head beside them, the head's input the
+        // encoder's sentence embedding.
+        let model = run.out.appendingPathComponent("model")
+        try Checkpoint.copyFolder(run.encoder, to: model, except: ["head.safetensors", "mass.json"])
+        var metadata = try run.metadata(settings)
+        metadata["mass.head_input"] = "embedding"
         try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(
-                result.weights.map { ($0.name, $0.shape, $0.values) },
-                metadata: [
-                    "mass.task": config.task, "mass.encoder": config.encoder, "mass.labels": labelsJSON,
-                    "mass.dataset_sha256": datasetHash, "mass.settings": settingsJSON,
-                ]),
-            to: out.appendingPathComponent("head.safetensors"))
+            SafeTensorsWriter.encode(result.weights.map { ($0.name, $0.shape, $0.values) }, metadata: metadata),
+            to: model.appendingPathComponent("head.safetensors"))
         try writeReport(
-            config, out: out, dataset: dataset, split: split, epochs: result.epochs, bestEpoch: result.bestEpoch,
-            validationAccuracy: validationAccuracy, testAccuracy: testAccuracy, datasetHash: datasetHash,
-            seconds: ["embedding": embeddingSeconds, "training": trainingSeconds])
+            run, epochs: result.epochs, bestEpoch: result.bestEpoch, validationAccuracy: validationAccuracy,
+            testAccuracy: testAccuracy, seconds: ["embedding": embeddingSeconds, "training": trainingSeconds])
     }
 
-    /// Task "text-classification-finetune": every weight of the encoder and a head, trained together.
-    private func fineTune(
-        _ config: Config, dataset: TextDataset, split: (train: [Int], validation: [Int], test: [Int]),
-        settings: FineTuning.Settings, datasetURL: URL
-    ) throws {
-        let source = URL(fileURLWithPath: config.encoder)
+    /// Every text's embedding by the frozen encoder, from the run's checkpoint when an earlier attempt made them
+    /// for the same encoder and dataset.
+    private func embeddings(_ run: Run) throws -> [[Float]] {
+        let cache = run.checkpoints.appendingPathComponent("embeddings.safetensors")
+        let key = ["mass.encoder": run.config.encoder, "mass.dataset_sha256": run.datasetHash]
+        if let file = try? SafeTensorsFile(path: cache.path), key.allSatisfy({ file.metadata[$0.key] == $0.value }),
+            let tensor = try? file.tensor("embeddings").toFloat32(), tensor.shape.first == run.dataset.examples.count
+        {
+            let width = tensor.shape[1]
+            log("embeddings: \(tensor.shape[0]) texts from the checkpoint")
+            return (0..<tensor.shape[0]).map { Array(tensor.array[($0 * width)..<(($0 + 1) * width)]) }
+        }
+        let started = Date()
+        let embedder = try SentenceEmbedder.load(run.encoder)
+        let sequences = run.dataset.examples.map { embedder.tokenize($0.text).ids }
+        let runner = OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1)
+        let (features, _) = try runner.run(
+            sequences, batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096))
+        log(
+            "embedded \(features.count) texts with \(run.config.encoder) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+        )
+        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
+        try Checkpoint.writeAtomically(
+            SafeTensorsWriter.encode(
+                [("embeddings", [features.count, embedder.dimension], features.flatMap { $0 })], metadata: key),
+            to: cache)
+        return features
+    }
+
+    /// Task "text-classification-finetune": every weight of the encoder and a head, trained together, with
+    /// checkpoints in the run's folder.
+    private func fineTune(_ run: Run) throws {
+        let settings = run.config.fineTuningSettings
         let model = try SentenceEncoderClassifier(
-            directory: source, classes: dataset.labels.count, seed: settings.seed, dropout: settings.dropout)
+            directory: run.encoder, classes: run.dataset.labels.count, seed: settings.seed, dropout: settings.dropout)
         // One product at a time: OpenBLAS's own threads use the cores.
         try BLAS.setThreads(threads)
-        let texts = dataset.examples.map(\.text)
-        let labels = dataset.examples.map(\.label)
+        let texts = run.dataset.examples.map(\.text)
         let started = Date()
         var lastPrint = Date.distantPast
+        var firstStep: Int?
         let result: FineTuning.Result
         do {
             result = try FineTuning(settings).train(
-                model, texts: texts, labels: labels, train: split.train, validation: split.validation,
+                model, texts: texts, labels: run.labels, train: run.split.train, validation: run.split.validation,
+                checkpoints: run.checkpoints,
                 progress: { step in
+                    if firstStep == nil {
+                        firstStep = step.step - 1
+                        if step.step > 1 { log("resumed at step \(step.step - 1) of \(step.totalSteps)") }
+                    }
                     guard Date().timeIntervalSince(lastPrint) >= 5 || step.step == step.totalSteps else { return }
                     lastPrint = Date()
                     let elapsed = Date().timeIntervalSince(started)
-                    let eta = elapsed / Double(step.step) * Double(step.totalSteps - step.step)
+                    let eta = elapsed / Double(step.step - (firstStep ?? 0)) * Double(step.totalSteps - step.step)
                     log(
                         String(
                             format: "epoch %d  step %d/%d  loss %.4f  ETA %.0f s", step.epoch, step.step,
@@ -194,32 +220,31 @@ struct TrainCommand: ParsableCommand {
                 })
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
-        let (_, testAccuracy) = FineTuning(settings).evaluate(model, texts: texts, labels: labels, indices: split.test)
+        let (_, testAccuracy) = FineTuning(settings).evaluate(
+            model, texts: texts, labels: run.labels, indices: run.split.test)
         let validationAccuracy = result.epochs[result.bestEpoch - 1].validationAccuracy
-        let out = URL(fileURLWithPath: config.output)
-        let datasetHash = try ArtifactStore.sha256(of: datasetURL).sha256
-        let metadata = [
-            "mass.task": config.task, "mass.parent": config.encoder, "mass.dataset_sha256": datasetHash,
-            "mass.labels": String(decoding: try JSONEncoder().encode(dataset.labels), as: UTF8.self),
-            "mass.settings": String(decoding: try JSONEncoder().encode(settings), as: UTF8.self),
-        ]
-        try model.save(to: out.appendingPathComponent("model"), copyingFrom: source, metadata: metadata)
+        var metadata = try run.metadata(settings)
+        metadata["mass.max_length"] = String(settings.maxLength)
+        let folder = run.out.appendingPathComponent("model")
+        try model.save(to: folder, copyingFrom: run.encoder, metadata: metadata)
         try writeReport(
-            config, out: out, dataset: dataset, split: split, epochs: result.epochs, bestEpoch: result.bestEpoch,
-            validationAccuracy: validationAccuracy, testAccuracy: testAccuracy, datasetHash: datasetHash,
-            seconds: ["training": seconds])
+            run, epochs: result.epochs, bestEpoch: result.bestEpoch, validationAccuracy: validationAccuracy,
+            testAccuracy: testAccuracy, seconds: ["training": seconds])
     }
 
-    /// metrics.json, split.json, the curves, and the summary on standard output.
+    /// metrics.json, split.json, the curves, the model folder's mass.json, and the summary on standard output.
     private func writeReport(
-        _ config: Config, out: URL, dataset: TextDataset, split: (train: [Int], validation: [Int], test: [Int]),
-        epochs: [HeadTraining.Epoch], bestEpoch: Int, validationAccuracy: Double, testAccuracy: Double,
-        datasetHash: String, seconds: [String: Double]
+        _ run: Run, epochs: [HeadTraining.Epoch], bestEpoch: Int, validationAccuracy: Double, testAccuracy: Double,
+        seconds: [String: Double]
     ) throws {
+        let (config, out, split) = (run.config, run.out, run.split)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try Checkpoint.writeAtomically(
+            Data(#"{"task": "text-classification"}"#.utf8),
+            to: out.appendingPathComponent("model").appendingPathComponent("mass.json"))
         let metrics: [String: Any] = [
             "task": config.task, "encoder": config.encoder, "dataset": config.dataset.path,
-            "dataset_sha256": datasetHash, "labels": dataset.labels,
+            "dataset_sha256": run.datasetHash, "labels": run.dataset.labels,
             "examples": ["train": split.train.count, "validation": split.validation.count, "test": split.test.count],
             "best_epoch": bestEpoch, "validation_accuracy": validationAccuracy, "test_accuracy": testAccuracy,
             "seconds": seconds,
@@ -234,7 +259,7 @@ struct TrainCommand: ParsableCommand {
             to: out.appendingPathComponent("metrics.json"))
         try JSONSerialization.data(
             withJSONObject: [
-                "seed": config.split?.seed ?? 42, "train": split.train, "validation": split.validation,
+                "seed": config.seed, "train": split.train, "validation": split.validation,
                 "test": split.test,
             ]
         ).write(to: out.appendingPathComponent("split.json"))
@@ -259,20 +284,5 @@ struct TrainCommand: ParsableCommand {
 
     private func log(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-
-    /// A decoding error as a sentence naming the key.
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "missing '\(path(context.codingPath + [key]))'"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "'\(path(context.codingPath))' has the wrong type"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not valid JSON" : "'\(path(context.codingPath))' is not valid"
-        @unknown default: return "not a valid configuration"
-        }
     }
 }

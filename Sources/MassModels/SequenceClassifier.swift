@@ -20,20 +20,45 @@ public final class SequenceClassifier: TextEncoderModel {
         case multiLabel = "multi_label_classification"
     }
 
+    /// What turns the encoder's token states into logits.
+    public enum Head: Sendable {
+        /// BertForSequenceClassification: the pooler (tanh on the first token's dense) and the classifier.
+        case pooler(pooler: Linear, classifier: Linear)
+        /// A head `mass train` trained on a sentence encoder's pooled vector (`head.safetensors`): the vector
+        /// pooled as `pooling` says, then `layers` with ReLU between them.
+        case sentence(pooling: Pooling, layers: [Linear])
+
+        var outFeatures: Int {
+            switch self {
+            case .pooler(_, let classifier): classifier.outFeatures
+            case .sentence(_, let layers): layers.last?.outFeatures ?? 0
+            }
+        }
+    }
+
     public let directory: URL
     public let tokenizer: Tokenizer
     public let encoder: any TextEncoder
-    public let pooler: Linear
-    public let classifier: Linear
+    public let head: Head
     /// Label names in logit order (`id2label`; `LABEL_i` where the config names none).
     public let labels: [String]
     public let problemType: ProblemType
     public let maxSequenceLength: Int
 
-    /// Loads the folder with `encoder` building the Transformer from `config.json` and the weights.
+    /// Loads the folder with `encoder` building the Transformer from `config.json` and the weights. A
+    /// sentence-transformers folder with a `head.safetensors` beside it (what `mass train` writes) loads as a
+    /// classifier of single texts.
     public init(directory: URL, encoder makeEncoder: TextEncoderLoader) throws {
         self.directory = directory
         let file = { (name: String) in directory.appendingPathComponent(name) }
+        if FileManager.default.fileExists(atPath: file("head.safetensors").path) {
+            let sentence = try SentenceEmbedder(directory: directory, encoder: makeEncoder)
+            let trained = try Self.loadSentenceHead(file("head.safetensors"), sentence: sentence)
+            (encoder, tokenizer, head, labels) = (sentence.encoder, sentence.tokenizer, trained.head, trained.labels)
+            problemType = .singleLabel
+            maxSequenceLength = min(sentence.maxSequenceLength, trained.maxLength ?? sentence.maxSequenceLength)
+            return
+        }
         try ConfigLoading.require(["config.json", "model.safetensors", "tokenizer.json"], in: directory)
         let configFile = file("config.json").path
         let heads = try ConfigLoading.decode(HeadConfiguration.self, at: file("config.json"))
@@ -47,19 +72,20 @@ public final class SequenceClassifier: TextEncoderModel {
                 weights.names.first { $0.hasSuffix(".pooler.dense.weight") }.map {
                     String($0.dropLast("pooler.dense.weight".count))
                 } ?? ""
-            pooler = try Linear(
+            let pooler = try Linear(
                 weight: weights.float32(prefix + "pooler.dense.weight", shape: [h, h]),
                 bias: weights.float32(prefix + "pooler.dense.bias", shape: [h]))
             let classes = try weights.tensor("classifier.weight").shape.first ?? 0
-            classifier = try Linear(
+            let classifier = try Linear(
                 weight: weights.float32("classifier.weight", shape: [classes, h]),
                 bias: weights.float32("classifier.bias", shape: [classes]))
+            head = .pooler(pooler: pooler, classifier: classifier)
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         } catch let error as TensorError {
             throw ModelError(.badConfig, "\(file("model.safetensors").path): \(error)")
         }
-        labels = try heads.labels(count: classifier.outFeatures, file: configFile)
+        labels = try heads.labels(count: head.outFeatures, file: configFile)
         switch heads.problemType {
         case nil: problemType = .singleLabel
         case let name?:
@@ -77,6 +103,52 @@ public final class SequenceClassifier: TextEncoderModel {
             throw ModelError(.unsupported, error.description, cause: error)
         }
         maxSequenceLength = encoder.maxPositions
+    }
+
+    /// `head.safetensors` as `mass train` writes it: `out.weight`/`out.bias` (and `dense.*` for a hidden ReLU
+    /// layer); metadata `mass.labels` (a JSON array), `mass.head_input` ("embedding": the sentence embedding as
+    /// the folder's modules give it; "mean_tokens": the mean of the token states, not normalised) and
+    /// `mass.max_length` (the tokens per text it was trained on).
+    private static func loadSentenceHead(_ url: URL, sentence: SentenceEmbedder) throws -> (
+        head: Head, labels: [String], maxLength: Int?
+    ) {
+        do {
+            let weights = try SafeTensorsFile(path: url.path)
+            let metadata = weights.metadata
+            guard let labelText = metadata["mass.labels"],
+                let labels = try? JSONDecoder().decode([String].self, from: Data(labelText.utf8)), !labels.isEmpty
+            else {
+                throw ModelError(.badConfig, "\(url.path): metadata 'mass.labels' (a JSON array of names) is missing")
+            }
+            let pooling: Pooling
+            switch metadata["mass.head_input"] ?? "embedding" {
+            case "embedding": pooling = sentence.pooling
+            case "mean_tokens": pooling = Pooling(mode: .mean, normalize: false)
+            case let other:
+                throw ModelError(
+                    .unsupported, "\(url.path): 'mass.head_input' is '\(other)' (embedding or mean_tokens)")
+            }
+            var layers: [Linear] = []
+            var width = sentence.dimension
+            for name in ["dense", "out"] where weights.names.contains("\(name).weight") || name == "out" {
+                let rows = try weights.tensor("\(name).weight").shape.first ?? 0
+                layers.append(
+                    try Linear(
+                        weight: weights.float32("\(name).weight", shape: [rows, width]),
+                        bias: weights.float32("\(name).bias", shape: [rows])))
+                width = rows
+            }
+            guard width == labels.count else {
+                throw ModelError(
+                    .badConfig, "\(url.path): the head has \(width) outputs and \(labels.count) labels")
+            }
+            let maxLength = metadata["mass.max_length"].flatMap(Int.init)
+            return (.sentence(pooling: pooling, layers: layers), labels, maxLength)
+        } catch let error as WeightsError {
+            throw ModelError(.badConfig, error.description, cause: error)
+        } catch let error as TensorError {
+            throw ModelError(.badConfig, "\(url.path): \(error)")
+        }
     }
 
     /// The keys of `config.json` that describe the head.
@@ -113,6 +185,9 @@ public final class SequenceClassifier: TextEncoderModel {
 
     /// A pair (query and passage, or two texts) with the pair template and longest-first truncation.
     public func encode(pair first: String, _ second: String, truncate: Bool = true) throws -> Encoding {
+        if case .sentence = head {
+            throw ModelError(.unsupported, "\(directory.lastPathComponent): this classifier takes single texts, not pairs")
+        }
         let encoding: Encoding
         do {
             encoding = try tokenizer.encode(pair: first, second, maxLength: maxSequenceLength)
@@ -138,24 +213,48 @@ public final class SequenceClassifier: TextEncoderModel {
             inputs.map(\.ids), typeIds: inputs.map(\.typeIds), workspace: workspace, pool: pool)
         let h = encoder.hiddenSize
         let n = inputs.count
-        // The first token of every sequence, gathered; then the pooler and the classifier on those rows only.
-        let first = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
-        let pooled = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * classifier.outFeatures))
-        defer {
-            first.deallocate()
-            pooled.deallocate()
-            out.deallocate()
+        let c = head.outFeatures
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * c))
+        defer { out.deallocate() }
+        switch head {
+        case .pooler(let pooler, let classifier):
+            // The first token of every sequence, gathered; then the pooler and the classifier on those rows only.
+            let first = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
+            let pooled = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
+            defer {
+                first.deallocate()
+                pooled.deallocate()
+            }
+            var offset = 0
+            for (i, input) in inputs.enumerated() {
+                (first + i * h).update(from: states + offset * h, count: h)
+                offset += input.ids.count
+            }
+            pool.apply(pooler, first, rows: n, into: pooled)
+            for i in 0..<(n * h) { pooled[i] = tanh(pooled[i]) }
+            pool.apply(classifier, pooled, rows: n, into: out)
+        case .sentence(let pooling, let layers):
+            var width = h
+            var current = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
+            defer { current.deallocate() }
+            var offset = 0
+            for (i, input) in inputs.enumerated() {
+                pooling.pool(states + offset * h, rows: input.ids.count, dim: h, into: current + i * h)
+                offset += input.ids.count
+            }
+            for (index, layer) in layers.enumerated() {
+                let last = index == layers.count - 1
+                let next = last ? out : UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * layer.outFeatures))
+                pool.apply(layer, current, rows: n, into: next)
+                width = layer.outFeatures
+                if !last {
+                    for i in 0..<(n * width) { next[i] = max(next[i], 0) }
+                    current.deallocate()
+                    current = next
+                }
+            }
+            // `current` is freed by the defer: the last layer wrote into `out`.
         }
-        var offset = 0
-        for (i, input) in inputs.enumerated() {
-            (first + i * h).update(from: states + offset * h, count: h)
-            offset += input.ids.count
-        }
-        pool.apply(pooler, first, rows: n, into: pooled)
-        for i in 0..<(n * h) { pooled[i] = tanh(pooled[i]) }
-        pool.apply(classifier, pooled, rows: n, into: out)
-        let c = classifier.outFeatures
         return (0..<n).map { Array(UnsafeBufferPointer(start: out + $0 * c, count: c)) }
     }
 

@@ -173,6 +173,35 @@ enum RegistrySchema {
                     .column(column, type: .text, .notNull, .default(SQLLiteral.string(""))).run()
             }
         },
+        Migration(version: 6, summary: "jobs and their logs") { db in
+            // `config` and `result` are JSON documents; `state` is queued, running, succeeded, failed or cancelled.
+            try await db.create(table: "jobs")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("kind", type: .text, .notNull)
+                .column("config", type: .text, .notNull)
+                .column("state", type: .text, .notNull)
+                .column("attempts", type: .bigint, .notNull)
+                .column("max_attempts", type: .bigint, .notNull)
+                .column("worker", type: .text)
+                .column("submitted_by", type: .text, .notNull)
+                .column("submitted_at", type: .bigint, .notNull)
+                .column("started_at", type: .bigint)
+                .column("heartbeat_at", type: .bigint)
+                .column("finished_at", type: .bigint)
+                .column("cancel_requested", type: .bigint, .notNull)
+                .column("progress", type: .text)
+                .column("error", type: .text)
+                .column("result", type: .text)
+                .run()
+            try await db.create(index: "jobs_by_state").on("jobs").column("state").column("id").run()
+            try await db.create(table: "job_logs")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("job", type: .bigint, .notNull, .references("jobs", "id", onDelete: .cascade))
+                .column("at", type: .bigint, .notNull)
+                .column("line", type: .text, .notNull)
+                .run()
+            try await db.create(index: "job_logs_by_job").on("job_logs").column("job").column("id").run()
+        },
     ]
 
     /// The newest schema this build knows.

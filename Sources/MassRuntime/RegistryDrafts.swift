@@ -57,10 +57,12 @@ public enum RegistryDrafts {
     }
 
     /// The task a folder's files imply, for folders without mass.json (a hub repository): sentence-transformers
-    /// modules → text-embedding; a `*ForSequenceClassification` head → text-classification; CTranslate2 Whisper
+    /// modules → text-embedding (with a `head.safetensors`: text-classification); a `*ForSequenceClassification` head → text-classification; CTranslate2 Whisper
     /// files → speech-recognition.
     static func taskFromFiles(_ folder: URL) -> String? {
         let files = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+        // A sentence encoder with a trained head (mass train) classifies.
+        if files.contains("head.safetensors") { return ModelTask.textClassification.rawValue }
         if files.contains("modules.json") { return ModelTask.textEmbedding.rawValue }
         if files.contains("model.bin") && files.contains(where: { $0.hasPrefix("vocabulary.") }) {
             return ModelTask.speechRecognition.rawValue

@@ -10,7 +10,7 @@ extension BertClassifier {
     /// in `mass serve` and the inference loaders unchanged. Written to a temporary name, then moved, so a crash
     /// never leaves a half-written model.
     public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String] = [:]) throws {
-        try Checkpoint.copyFolder(source, to: directory, except: "model.safetensors")
+        try Checkpoint.copyFolder(source, to: directory, except: ["model.safetensors"])
         let data = SafeTensorsWriter.encode(
             parameters.map { ($0.name, $0.variable.shape, $0.variable.value) },
             metadata: ["format": "pt"].merging(metadata) { $1 })
@@ -20,13 +20,20 @@ extension BertClassifier {
 
 public enum Checkpoint {
     /// Copies every entry of `source` but `excluded` into `directory` (created if needed), replacing what is there.
-    public static func copyFolder(_ source: URL, to directory: URL, except excluded: String) throws {
+    /// Files are hard-linked where the file system allows (a folder of the encoder's weights costs no space):
+    /// whatever is written into `directory` afterwards must go through `writeAtomically`, which replaces a link
+    /// instead of writing through it.
+    public static func copyFolder(_ source: URL, to directory: URL, except excluded: Set<String>) throws {
         let manager = FileManager.default
         try manager.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in try manager.contentsOfDirectory(atPath: source.path) where name != excluded {
+        for name in try manager.contentsOfDirectory(atPath: source.path) where !excluded.contains(name) {
             let target = directory.appendingPathComponent(name)
+            let from = source.appendingPathComponent(name)
             if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
-            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
+            var isFolder: ObjCBool = false
+            _ = manager.fileExists(atPath: from.path, isDirectory: &isFolder)
+            if !isFolder.boolValue, link(from.path, target.path) == 0 { continue }
+            try manager.copyItem(at: from, to: target)
         }
     }
 

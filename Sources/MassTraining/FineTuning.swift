@@ -2,8 +2,9 @@ import Foundation
 public import MassAutograd
 
 /// Full fine-tuning of a sentence encoder with a classification head: AdamW over every weight, a linear warm-up
-/// then linear decay, gradient clipping, batches of similar length, evaluation on the validation part after each
-/// epoch, and the best epoch's weights kept (early stopping on validation accuracy).
+/// then linear decay, gradient clipping, gradient accumulation, batches of similar length, evaluation on the
+/// validation part after each epoch, the best epoch's weights kept (early stopping on validation accuracy), and
+/// checkpoints a later run resumes from exactly (`FineTuningCheckpoint`).
 public struct FineTuning: Sendable {
     public struct Settings: Sendable, Codable, Equatable {
         public var epochs = 3
@@ -17,11 +18,17 @@ public struct FineTuning: Sendable {
         public var dropout: Float = 0.1
         public var patience = 2
         public var seed: UInt64 = 42
+        /// Batches whose gradients add up before one optimizer step (the effective batch is this times
+        /// `batch_size`).
+        public var accumulate = 1
+        /// Optimizer steps between checkpoints (when the run has a checkpoint folder); each epoch's end saves too.
+        public var checkpointEvery = 50
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
-            case epochs, warmup, dropout, patience, seed
+            case epochs, warmup, dropout, patience, seed, accumulate
+            case checkpointEvery = "checkpoint_every"
             case batchSize = "batch_size"
             case learningRate = "learning_rate"
             case weightDecay = "weight_decay"
@@ -42,6 +49,8 @@ public struct FineTuning: Sendable {
             dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
             patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? d.patience
             seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+            accumulate = try c.decodeIfPresent(Int.self, forKey: .accumulate) ?? d.accumulate
+            checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
         }
 
         public func validate() throws(TrainingError) {
@@ -55,6 +64,8 @@ public struct FineTuning: Sendable {
             guard clipNorm > 0 else { throw bad("clip_norm", "must be positive") }
             guard dropout >= 0 && dropout < 1 else { throw bad("dropout", "must be in [0, 1)") }
             guard patience > 0 else { throw bad("patience", "must be positive") }
+            guard accumulate > 0 else { throw bad("accumulate", "must be positive") }
+            guard checkpointEvery > 0 else { throw bad("checkpoint_every", "must be positive") }
         }
     }
 
@@ -75,60 +86,102 @@ public struct FineTuning: Sendable {
 
     public init(_ settings: Settings) { self.settings = settings }
 
+    /// Trains `model` on `train`, evaluating on `validation` after each epoch. With `checkpoints`, saves the run's
+    /// whole state every `checkpoint_every` optimizer steps and at each epoch's end, and resumes from the newest
+    /// checkpoint there (the same settings required): the resumed run computes what an uninterrupted one would.
     public func train(
         _ model: SentenceEncoderClassifier, texts: [String], labels: [Int], train: [Int], validation: [Int],
-        progress: (Step) -> Void = { _ in }, evaluated: (HeadTraining.Epoch) -> Void = { _ in }
+        checkpoints: URL? = nil, progress: (Step) -> Void = { _ in },
+        evaluated: (HeadTraining.Epoch) -> Void = { _ in }
     ) throws(TrainingError) -> Result {
         try settings.validate()
         model.encoder.dropout = settings.dropout
         let lengths = texts.map { min($0.utf8.count, settings.maxLength * 4) }
-        let perEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
+        let batchesPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
+        let perEpoch = (batchesPerEpoch + settings.accumulate - 1) / settings.accumulate
         let totalSteps = perEpoch * settings.epochs
         let schedule = LearningRateSchedule(
             peak: settings.learningRate, warmupSteps: Int(Float(totalSteps) * settings.warmup), totalSteps: totalSteps)
         let parameters = model.parameters
         var optimizer = AdamW(parameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
-        var generator = SeededGenerator(seed: settings.seed)
-        var stopping = EarlyStopping(patience: settings.patience)
+        var state = FineTuningCheckpoint.State(
+            settings: settings, epoch: 1, group: 0, step: 0, lossSum: 0, history: [],
+            stopping: EarlyStopping(patience: settings.patience), generator: SeededGenerator(seed: settings.seed))
         var best = parameters.map(\.value)
-        var history: [HeadTraining.Epoch] = []
-        var step = 0
-        for epoch in 1...settings.epochs {
-            var lossSum = 0.0
+        if let checkpoints, let saved = try FineTuningCheckpoint.load(from: checkpoints) {
+            guard saved.state.settings == settings else {
+                throw TrainingError(
+                    .badState,
+                    "\(checkpoints.path) holds a run with other settings; use the same configuration or remove it")
+            }
+            try saved.restore(parameters: parameters, optimizer: &optimizer, best: &best)
+            state = saved.state
+        }
+        func save() throws(TrainingError) {
+            guard let checkpoints else { return }
+            try FineTuningCheckpoint.save(state, parameters: parameters, optimizer: optimizer, best: best, to: checkpoints)
+        }
+        while state.epoch <= settings.epochs {
             let batches = Sampling.batchesByLength(
-                train, lengths: { lengths[$0] }, size: settings.batchSize, seed: settings.seed &+ UInt64(epoch))
-            for batch in batches {
-                let (ids, types, mask) = model.batch(batch.map { texts[$0] }, maxLength: settings.maxLength)
-                let loss = Loss.crossEntropy(
-                    model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator),
-                    labels: batch.map { labels[$0] })
-                guard loss.scalar.isFinite else {
-                    throw TrainingError(
-                        .diverged, "the loss became \(loss.scalar) at step \(step + 1); lower learning_rate")
-                }
-                for p in parameters { p.zeroGrad() }
-                loss.backward()
+                train, lengths: { lengths[$0] }, size: settings.batchSize, seed: settings.seed &+ UInt64(state.epoch))
+            let groups = stride(from: 0, to: batches.count, by: settings.accumulate).map {
+                Array(batches[$0..<min($0 + settings.accumulate, batches.count)])
+            }
+            while state.group < groups.count {
+                let group = groups[state.group]
+                let loss = try accumulateGradients(model, group: group, texts: texts, labels: labels,
+                    generator: &state.generator, step: state.step)
                 clipGradientNorm(parameters, maxNorm: settings.clipNorm)
-                optimizer.learningRate = schedule.rate(at: step)
+                optimizer.learningRate = schedule.rate(at: state.step)
                 optimizer.step()
-                step += 1
-                lossSum += Double(loss.scalar) * Double(batch.count)
-                progress(Step(epoch: epoch, step: step, totalSteps: totalSteps, loss: Double(loss.scalar)))
+                state.step += 1
+                state.group += 1
+                state.lossSum += loss * Double(group.reduce(0) { $0 + $1.count })
+                progress(Step(epoch: state.epoch, step: state.step, totalSteps: totalSteps, loss: loss))
+                if state.step % settings.checkpointEvery == 0 && state.group < groups.count { try save() }
             }
             model.encoder.dropout = 0
             let (validationLoss, accuracy) = evaluate(model, texts: texts, labels: labels, indices: validation)
             model.encoder.dropout = settings.dropout
             let record = HeadTraining.Epoch(
-                epoch: epoch, trainLoss: lossSum / Double(train.count), validationLoss: validationLoss,
+                epoch: state.epoch, trainLoss: state.lossSum / Double(train.count), validationLoss: validationLoss,
                 validationAccuracy: accuracy)
-            history.append(record)
+            state.history.append(record)
             evaluated(record)
-            if stopping.record(accuracy) { best = parameters.map(\.value) }
-            if stopping.shouldStop { break }
+            if state.stopping.record(accuracy) { best = parameters.map(\.value) }
+            let stop = state.stopping.shouldStop
+            (state.epoch, state.group, state.lossSum) = (stop ? settings.epochs + 1 : state.epoch + 1, 0, 0)
+            try save()
+            if stop { break }
         }
         for (p, values) in zip(parameters, best) { p.update { $0 = values } }
         model.encoder.dropout = 0
-        return Result(epochs: history, bestEpoch: stopping.bestEvaluation + 1)
+        return Result(epochs: state.history, bestEpoch: state.stopping.bestEvaluation + 1)
+    }
+
+    /// Forward and backward passes over `group`'s batches, the gradients adding up to those of the group's mean
+    /// loss (each batch's mean loss weighted by its share of the group's examples); returns that loss.
+    public func accumulateGradients(
+        _ model: SentenceEncoderClassifier, group: [[Int]], texts: [String], labels: [Int],
+        generator: inout SeededGenerator, step: Int
+    ) throws(TrainingError) -> Double {
+        let total = group.reduce(0) { $0 + $1.count }
+        for p in model.parameters { p.zeroGrad() }
+        var sum = 0.0
+        for batch in group {
+            let (ids, types, mask) = model.batch(batch.map { texts[$0] }, maxLength: settings.maxLength)
+            let loss = Loss.crossEntropy(
+                model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator),
+                labels: batch.map { labels[$0] })
+            guard loss.scalar.isFinite else {
+                throw TrainingError(
+                    .diverged, "the loss became \(loss.scalar) at step \(step + 1); lower learning_rate")
+            }
+            let share = Float(batch.count) / Float(total)
+            loss.backward(seed: [share])
+            sum += Double(loss.scalar) * Double(share)
+        }
+        return sum
     }
 
     /// Mean cross-entropy and accuracy on `indices`, without dropout.

@@ -94,7 +94,7 @@ public func clipGradientNorm(_ parameters: [Variable], maxNorm: Float) -> Float 
 
 /// Stops training when the validation metric has not improved by more than `minDelta` for `patience`
 /// evaluations, and remembers the best.
-public struct EarlyStopping: Sendable {
+public struct EarlyStopping: Sendable, Codable, Equatable {
     public let patience: Int
     public let minDelta: Double
     public let higherIsBetter: Bool

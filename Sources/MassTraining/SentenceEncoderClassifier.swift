@@ -73,9 +73,10 @@ public final class SentenceEncoderClassifier {
     }
 
     /// Writes the fine-tuned encoder to `directory` as a sentence-transformers folder (the source's other files
-    /// copied, `model.safetensors` replaced) and the head as `head.safetensors`.
+    /// copied, `model.safetensors` replaced) and the head as `head.safetensors` (its input the mean-pooled token
+    /// states; with `mass.labels` in `metadata` the folder serves as a text classifier).
     public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String]) throws {
-        try Checkpoint.copyFolder(source, to: directory, except: "model.safetensors")
+        try Checkpoint.copyFolder(source, to: directory, except: ["model.safetensors", "head.safetensors", "mass.json"])
         let tensors =
             encoder.parameters.map { ($0.name, $0.variable.shape, $0.variable.value) }
             + frozen.map { ($0.name, $0.shape, $0.values) }
@@ -85,7 +86,7 @@ public final class SentenceEncoderClassifier {
         try Checkpoint.writeAtomically(
             SafeTensorsWriter.encode(
                 [("out.weight", headWeight.shape, headWeight.value), ("out.bias", headBias.shape, headBias.value)],
-                metadata: metadata),
+                metadata: metadata.merging(["mass.head_input": "mean_tokens"]) { $1 }),
             to: directory.appendingPathComponent("head.safetensors"))
     }
 }

@@ -188,6 +188,12 @@ extension BertModel {
             case .textEmbedding: return try SentenceEmbedder(directory: folder.directory, encoder: encoder)
             case .rerank:
                 let model = try SequenceClassifier(directory: folder.directory, encoder: encoder)
+                if case .sentence = model.head {
+                    throw ModelError(
+                        .unsupported,
+                        "\(folder.directory.path): a reranker scores (query, passage) pairs; this classifier takes single texts"
+                    )
+                }
                 guard model.labels.count == 1 else {
                     throw ModelError(
                         .unsupported,

@@ -197,12 +197,23 @@ extension MPNetModel {
         }
     }
 
-    /// MPNet checkpoints (`model_type` "mpnet"): sentence embeddings from a sentence-transformers folder.
+    /// MPNet checkpoints (`model_type` "mpnet"): sentence embeddings from a sentence-transformers folder, and
+    /// text classification with a head `mass train` trained on them (`head.safetensors`).
     /// (`MPNetForSequenceClassification`'s head is RoBERTa's, not the BERT pooler `SequenceClassifier` reads.)
     public static let architecture = ArchitectureRegistry.Entry(
-        name: "mpnet", tasks: [.textEmbedding], precisions: [.float32, .int8],
+        name: "mpnet", tasks: [.textEmbedding, .textClassification], precisions: [.float32, .int8],
         matches: { $0.modelType == "mpnet" },
-        load: { folder, _, precision in
-            try SentenceEmbedder(directory: folder.directory, encoder: MPNetModel.encoder(precision: precision))
+        load: { folder, task, precision in
+            let encoder = MPNetModel.encoder(precision: precision)
+            guard task == .textClassification else {
+                return try SentenceEmbedder(directory: folder.directory, encoder: encoder)
+            }
+            guard folder.files.contains("head.safetensors") else {
+                throw ModelError(
+                    .unsupported,
+                    "\(folder.directory.path): an MPNet text classifier is a sentence encoder with a head.safetensors (mass train)"
+                )
+            }
+            return try SequenceClassifier(directory: folder.directory, encoder: encoder)
         })
 }

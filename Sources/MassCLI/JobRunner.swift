@@ -1,0 +1,262 @@
+import Foundation
+import MassRegistry
+import MassRuntime
+import MassTraining
+
+/// Runs one claimed training job for `mass worker`: the configuration resolved on this machine, a `mass train`
+/// child under nice with the worker's thread count, its log lines and progress sent with each heartbeat, cancel
+/// and loss of the claim obeyed, and the trained model registered with its lineage when the job asks.
+struct JobRunner: Sendable {
+    let registry: ModelRegistry
+    let queue: JobQueue
+    let worker: String
+    let work: URL
+    let threads: Int
+    let nice: Int
+    let heartbeat: Duration
+    let stop: StopSignal
+
+    /// How a child run ended.
+    private enum Outcome {
+        case exited(Int32)
+        case signalled(Int32)
+        case cancelled
+        case lost
+        case stopped
+    }
+
+    func run(_ job: Job) async {
+        log("job \(job.id): attempt \(job.attempts) of \(job.maxAttempts)")
+        do {
+            try await execute(job)
+        } catch {
+            log("job \(job.id): \(error)")
+            _ = try? await queue.finish(job.id, worker: worker, state: .failed, error: "\(error)")
+        }
+    }
+
+    private func execute(_ job: Job) async throws {
+        let folder = work.appendingPathComponent("job-\(job.id)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var config = try TrainingConfig.decode(Data(try job.config.text().utf8))
+        try config.validate()
+        // An encoder named in the registry runs from its verified folder; the lineage keeps its name and version.
+        var parent: (model: String, version: Int)?
+        if config.encoder.hasPrefix("registry:") {
+            let reference = String(config.encoder.dropFirst("registry:".count))
+            let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
+            let version = try await registry.version(parts[0], selector: parts.count > 1 ? parts[1] : "latest")
+            config.encoder = try await registry.folder(parts[0], version.version).path
+            parent = (parts[0], version.version)
+        }
+        let configURL = folder.appendingPathComponent("config.json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(config).write(to: configURL)
+        let out = folder.appendingPathComponent("run")
+
+        let (outcome, lines, summary) = try await train(job, config: configURL, out: out)
+        switch outcome {
+        case .exited(0):
+            var result = try JSONValue.parse(summary.isEmpty ? "{}" : summary)
+            if let register = config.register {
+                let version = try await self.register(
+                    job, config: config, register: register, out: out, parent: parent,
+                    original: job.config["encoder"]?.string ?? config.encoder)
+                if case .object(var fields) = result {
+                    fields["registered"] = .object([
+                        "model": .string(register.model), "version": .int(Int64(version)),
+                        "alias": register.alias.map { .string($0) } ?? .null,
+                    ])
+                    result = .object(fields)
+                }
+            }
+            _ = try await queue.finish(job.id, worker: worker, state: .succeeded, result: result, lines: lines)
+            log("job \(job.id): succeeded")
+        case .exited(let code):
+            // mass train refused the job or its data (a bad row, a diverged loss): running it again cannot help.
+            let reason = lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
+            _ = try await queue.finish(job.id, worker: worker, state: .failed, error: reason, lines: lines)
+            log("job \(job.id): failed: \(reason)")
+        case .signalled(let number):
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .failed, error: "the training process was killed by signal \(number)",
+                retry: true, lines: lines)
+        case .cancelled:
+            _ = try await queue.finish(job.id, worker: worker, state: .cancelled, lines: lines)
+            log("job \(job.id): cancelled")
+        case .stopped:
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .failed, error: "worker \(worker) stopped", retry: true, lines: lines)
+            log("job \(job.id): stopped with the worker; queued again")
+        case .lost:
+            log("job \(job.id): no longer this worker's (taken back after missed heartbeats); its run stopped")
+        }
+    }
+
+    /// Runs `mass train` on the job and follows it; answers how it ended, the log lines not yet sent, and what it
+    /// printed on standard output (its JSON summary).
+    private func train(_ job: Job, config: URL, out: URL) async throws -> (Outcome, [String], String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        process.arguments = [
+            "-n", String(nice), executable, "train", config.path, "--output", out.path, "--resume",
+            "--threads", String(threads), "--exit-with-stdin",
+        ]
+        let input = Pipe()
+        let errors = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardError = errors
+        process.standardOutput = output
+        let buffer = LineBuffer()
+        let summary = LineBuffer()
+        buffer.follow(errors.fileHandleForReading, echo: "job \(job.id): ")
+        summary.follow(output.fileHandleForReading, echo: nil)
+        try process.run()
+        var outcome: Outcome?
+        var lastBeat = ContinuousClock.now
+        while process.isRunning {
+            try? await Task.sleep(for: .milliseconds(200))
+            if stop.isSet, outcome == nil {
+                outcome = .stopped
+                process.terminate()
+            }
+            guard ContinuousClock.now - lastBeat >= heartbeat, outcome == nil else { continue }
+            lastBeat = ContinuousClock.now
+            let lines = buffer.take()
+            do {
+                let beat = try await queue.heartbeat(
+                    job.id, worker: worker, progress: lines.last ?? buffer.lastLine, lines: lines)
+                if beat == .cancelRequested {
+                    outcome = .cancelled
+                    process.terminate()
+                }
+            } catch let error as RegistryError where error.code == .conflict {
+                outcome = .lost
+                process.terminate()
+            } catch {
+                // The database is away: keep training, keep the lines for the next heartbeat.
+                buffer.putBack(lines)
+                log("job \(job.id): heartbeat failed: \(error)")
+            }
+        }
+        process.waitUntilExit()
+        buffer.finish()
+        summary.finish()
+        let ended: Outcome =
+            outcome
+            ?? (process.terminationReason == .uncaughtSignal
+                ? .signalled(process.terminationStatus) : .exited(process.terminationStatus))
+        try? input.fileHandleForWriting.close()
+        return (ended, buffer.take(), summary.take().joined(separator: "\n"))
+    }
+
+    /// Registers the run's model as the next version of `register.model`: the model folder with the run's
+    /// metrics, split, curves and configuration under `training/`, lineage in the version's fields and tags, the
+    /// accuracies as metrics.
+    private func register(
+        _ job: Job, config: TrainingConfig, register: TrainingConfig.Register, out: URL,
+        parent: (model: String, version: Int)?, original: String
+    ) async throws -> Int {
+        let stage = out.appendingPathComponent("registered")
+        try? FileManager.default.removeItem(at: stage)
+        try Checkpoint.copyFolder(out.appendingPathComponent("model"), to: stage, except: [])
+        let training = stage.appendingPathComponent("training")
+        try FileManager.default.createDirectory(at: training, withIntermediateDirectories: true)
+        for file in ["metrics.json", "split.json", "loss.svg", "accuracy.svg"] {
+            try FileManager.default.copyItem(
+                at: out.appendingPathComponent(file), to: training.appendingPathComponent(file))
+        }
+        try FileManager.default.copyItem(
+            at: out.deletingLastPathComponent().appendingPathComponent("config.json"),
+            to: training.appendingPathComponent("config.json"))
+        struct Metrics: Decodable {
+            let dataset_sha256: String
+            let test_accuracy: Double
+            let validation_accuracy: Double
+            let best_epoch: Int
+        }
+        let metrics = try JSONDecoder().decode(
+            Metrics.self, from: Data(contentsOf: out.appendingPathComponent("metrics.json")))
+        let settings: String =
+            config.task == "text-classification-head"
+            ? String(decoding: try JSONEncoder().encode(config.headSettings), as: UTF8.self)
+            : String(decoding: try JSONEncoder().encode(config.fineTuningSettings), as: UTF8.self)
+        var tags = [
+            "training.job": String(job.id), "training.task": config.task, "training.parent": original,
+            "training.dataset": config.dataset.path, "training.settings": settings,
+        ]
+        if let parent { tags["training.parent_version"] = "\(parent.model):\(parent.version)" }
+        let draft = try RegistryDrafts.draft(
+            folder: stage, task: "text-classification",
+            source: VersionSource(kind: "training", uri: "job:\(job.id)"),
+            parent: parent?.model == register.model ? parent?.version : nil,
+            dataset: "sha256:\(metrics.dataset_sha256)", trainingRun: "job-\(job.id)",
+            description: register.description, tags: tags)
+        let actor = "job \(job.id) (\(job.submittedBy))"
+        let version = try await registry.register(
+            folder: stage, name: register.model, draft: draft, alias: register.alias, actor: actor)
+        for (key, value) in [
+            ("test_accuracy", metrics.test_accuracy), ("validation_accuracy", metrics.validation_accuracy),
+            ("best_epoch", Double(metrics.best_epoch)),
+        ] {
+            try await registry.recordMetric(register.model, version: version.version, key: key, value: value, actor: actor)
+        }
+        try? FileManager.default.removeItem(at: stage)
+        log("job \(job.id): registered \(register.model) version \(version.version)")
+        return version.version
+    }
+
+    private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// Lines read from a child's pipe on a thread of their own, taken in batches by the heartbeat.
+final class LineBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    private var partial = Data()
+    private(set) var lastLine: String?
+    private var done = DispatchSemaphore(value: 0)
+
+    func follow(_ handle: FileHandle, echo prefix: String?) {
+        Thread {
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                self.append(data, echo: prefix)
+            }
+            self.append(Data("\n".utf8), echo: prefix, flushOnly: true)
+            self.done.signal()
+        }.start()
+    }
+
+    private func append(_ data: Data, echo prefix: String?, flushOnly: Bool = false) {
+        lock.withLock {
+            if flushOnly && partial.isEmpty { return }
+            partial.append(data)
+            while let newline = partial.firstIndex(of: 10) {
+                let line = String(decoding: partial[partial.startIndex..<newline], as: UTF8.self)
+                partial.removeSubrange(partial.startIndex...newline)
+                // Progress lines end in carriage returns on a terminal; a log keeps their last state.
+                let text = line.split(separator: "\r").last.map(String.init) ?? ""
+                lines.append(text)
+                lastLine = text
+                if let prefix { FileHandle.standardError.write(Data((prefix + text + "\n").utf8)) }
+            }
+        }
+    }
+
+    /// Waits until the pipe is closed.
+    func finish() { done.wait() }
+
+    func take() -> [String] {
+        lock.withLock {
+            defer { lines = [] }
+            return lines
+        }
+    }
+
+    func putBack(_ earlier: [String]) { lock.withLock { lines = earlier + lines } }
+}

@@ -1,0 +1,101 @@
+public import Foundation
+
+/// A training job's JSON configuration, as `mass train CONFIG` reads it and `POST /admin/jobs` queues it
+/// (docs/training.md). Decoding and `validate()` check everything that does not need the files, so a job is
+/// refused when it is submitted rather than when a worker runs it.
+public struct TrainingConfig: Codable, Sendable {
+    public struct Dataset: Codable, Sendable {
+        public var path: String
+        public var text: String?
+        public var pair: String?
+        public var label: String?
+        public var labels: [String]?
+        public var skipOtherLabels: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case path, text, pair, label, labels
+            case skipOtherLabels = "skip_other_labels"
+        }
+    }
+
+    public struct Split: Codable, Sendable {
+        public var validation: Double?
+        public var test: Double?
+        public var seed: UInt64?
+    }
+
+    /// What a job does with its model when it succeeds: registers it as the next version of `model`, and moves
+    /// `alias` to it.
+    public struct Register: Codable, Sendable {
+        public var model: String
+        public var alias: String?
+        public var description: String?
+    }
+
+    public static let tasks = ["text-classification-head", "text-classification-finetune"]
+
+    public var task: String
+    /// A sentence-transformers folder, or `registry:NAME@SELECTOR` (a registered version; for jobs).
+    public var encoder: String
+    public var dataset: Dataset
+    public var split: Split?
+    public var head: HeadTraining.Settings?
+    public var finetune: FineTuning.Settings?
+    /// The run's folder (`mass train`; a job's folder is its worker's).
+    public var output: String?
+    public var register: Register?
+
+    public var validationShare: Double { split?.validation ?? 0.1 }
+    public var testShare: Double { split?.test ?? 0.2 }
+    public var seed: UInt64 { split?.seed ?? 42 }
+    public var headSettings: HeadTraining.Settings { head ?? HeadTraining.Settings() }
+    public var fineTuningSettings: FineTuning.Settings { finetune ?? FineTuning.Settings() }
+
+    /// Decodes `data`, naming the key a decoding error is about.
+    public static func decode(_ data: Data) throws(TrainingError) -> TrainingConfig {
+        do {
+            return try JSONDecoder().decode(TrainingConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw TrainingError(.badConfig, describe(error))
+        } catch {
+            throw TrainingError(.badConfig, "not a valid configuration")
+        }
+    }
+
+    /// Everything that can be checked without the files.
+    public func validate() throws(TrainingError) {
+        guard Self.tasks.contains(task) else {
+            throw TrainingError(.badConfig, "task '\(task)' is unknown (\(Self.tasks.joined(separator: ", ")))")
+        }
+        guard !encoder.isEmpty else { throw TrainingError(.badConfig, "'encoder' is empty") }
+        guard !dataset.path.isEmpty else { throw TrainingError(.badConfig, "'dataset.path' is empty") }
+        do { try headSettings.validate() } catch { throw TrainingError(.badConfig, "head: \(error.message)") }
+        do { try fineTuningSettings.validate() } catch {
+            throw TrainingError(.badConfig, "finetune: \(error.message)")
+        }
+        guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
+            throw TrainingError(.badConfig, "split: validation must be > 0 and validation + test < 1")
+        }
+        guard dataset.pair == nil else {
+            throw TrainingError(.badConfig, "dataset.pair: a head on sentence embeddings takes single texts")
+        }
+        if let register, register.model.isEmpty {
+            throw TrainingError(.badConfig, "'register.model' is empty")
+        }
+    }
+
+    /// A decoding error as a sentence naming the key.
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing '\(path(context.codingPath + [key]))'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "'\(path(context.codingPath))' has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "'\(path(context.codingPath))' is not valid"
+        @unknown default: return "not a valid configuration"
+        }
+    }
+}
