@@ -133,6 +133,7 @@ let package = Package(
             name: "MassServer",
             dependencies: [
                 "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS", "MassRegistry", "MassTenancy",
+                "MassTraining",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -75,7 +75,9 @@ struct JobRunner: Sendable {
             log("job \(job.id): succeeded")
         case .exited(let code):
             // mass train refused the job or its data (a bad row, a diverged loss): running it again cannot help.
-            let reason = lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
+            let reason =
+                lines.last { $0.hasPrefix("Error: ") }.map { String($0.dropFirst("Error: ".count)) }
+                ?? lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
             _ = try await queue.finish(job.id, worker: worker, state: .failed, error: reason, lines: lines)
             log("job \(job.id): failed: \(reason)")
         case .signalled(let number):
@@ -180,10 +182,12 @@ struct JobRunner: Sendable {
         }
         let metrics = try JSONDecoder().decode(
             Metrics.self, from: Data(contentsOf: out.appendingPathComponent("metrics.json")))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let settings: String =
             config.task == "text-classification-head"
-            ? String(decoding: try JSONEncoder().encode(config.headSettings), as: UTF8.self)
-            : String(decoding: try JSONEncoder().encode(config.fineTuningSettings), as: UTF8.self)
+            ? String(decoding: try encoder.encode(config.headSettings), as: UTF8.self)
+            : String(decoding: try encoder.encode(config.fineTuningSettings), as: UTF8.self)
         var tags = [
             "training.job": String(job.id), "training.task": config.task, "training.parent": original,
             "training.dataset": config.dataset.path, "training.settings": settings,
@@ -202,10 +206,13 @@ struct JobRunner: Sendable {
             ("test_accuracy", metrics.test_accuracy), ("validation_accuracy", metrics.validation_accuracy),
             ("best_epoch", Double(metrics.best_epoch)),
         ] {
-            try await registry.recordMetric(register.model, version: version.version, key: key, value: value, actor: actor)
+            try await registry.recordMetric(
+                register.model, version: version.version, key: key, value: value, actor: actor)
         }
         try? FileManager.default.removeItem(at: stage)
-        log("job \(job.id): registered \(register.model) version \(version.version)")
+        // Read back as a server would load it: every file re-hashed, the folder laid out.
+        let folder = try await registry.folder(register.model, version.version)
+        log("job \(job.id): registered \(register.model) version \(version.version) (\(folder.path))")
         return version.version
     }
 

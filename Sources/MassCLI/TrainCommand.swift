@@ -100,10 +100,13 @@ struct TrainCommand: ParsableCommand {
 
         /// The lineage each saved file carries.
         func metadata(_ settings: some Encodable) throws -> [String: String] {
-            [
+            // Keys sorted: the same run writes the same bytes.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return [
                 "mass.task": config.task, "mass.parent": config.encoder, "mass.dataset_sha256": datasetHash,
-                "mass.labels": String(decoding: try JSONEncoder().encode(dataset.labels), as: UTF8.self),
-                "mass.settings": String(decoding: try JSONEncoder().encode(settings), as: UTF8.self),
+                "mass.labels": String(decoding: try encoder.encode(dataset.labels), as: UTF8.self),
+                "mass.settings": String(decoding: try encoder.encode(settings), as: UTF8.self),
             ]
         }
     }

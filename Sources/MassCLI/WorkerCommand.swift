@@ -62,11 +62,14 @@ struct WorkerCommand: AsyncParsableCommand {
             let runner = JobRunner(
                 registry: models, queue: JobQueue(database: models.database), worker: workerName, work: folder,
                 threads: threads, nice: nice, heartbeat: .milliseconds(Int(heartbeat * 1000)), stop: stop)
-            log("worker \(workerName): \(models.database.location), runs in \(folder.path), \(threads) threads, nice \(nice)")
+            log(
+                "worker \(workerName): \(models.database.location), runs in \(folder.path), \(threads) threads, nice \(nice)"
+            )
             while !stop.isSet {
                 let job: Job?
                 do {
-                    job = try await runner.queue.claim(worker: workerName, kinds: ["train"], staleAfter: .seconds(staleAfter))
+                    job = try await runner.queue.claim(
+                        worker: workerName, kinds: ["train"], staleAfter: .seconds(staleAfter))
                 } catch {
                     log("cannot claim a job: \(error)")
                     job = nil

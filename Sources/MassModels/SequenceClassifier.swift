@@ -186,7 +186,8 @@ public final class SequenceClassifier: TextEncoderModel {
     /// A pair (query and passage, or two texts) with the pair template and longest-first truncation.
     public func encode(pair first: String, _ second: String, truncate: Bool = true) throws -> Encoding {
         if case .sentence = head {
-            throw ModelError(.unsupported, "\(directory.lastPathComponent): this classifier takes single texts, not pairs")
+            throw ModelError(
+                .unsupported, "\(directory.lastPathComponent): this classifier takes single texts, not pairs")
         }
         let encoding: Encoding
         do {
@@ -253,7 +254,7 @@ public final class SequenceClassifier: TextEncoderModel {
                     current = next
                 }
             }
-            // `current` is freed by the defer: the last layer wrote into `out`.
+        // `current` is freed by the defer: the last layer wrote into `out`.
         }
         return (0..<n).map { Array(UnsafeBufferPointer(start: out + $0 * c, count: c)) }
     }

@@ -142,7 +142,8 @@ public final class JobQueue: Sendable {
                 if next == .failed { update = update.set("error", to: "\(why) on its last attempt") }
                 try await update.run()
                 try await Self.log(
-                    lost.id, ["\(why): \(next == .queued ? "queued again (resumes from its checkpoint)" : next.rawValue)"],
+                    lost.id,
+                    ["\(why): \(next == .queued ? "queued again (resumes from its checkpoint)" : next.rawValue)"],
                     db)
             }
             guard !kinds.isEmpty else { return nil }
@@ -187,7 +188,8 @@ public final class JobQueue: Sendable {
     /// again while attempts remain and `retry` is true (a crash); an error in the job itself (`retry` false)
     /// fails it at once.
     public func finish(
-        _ id: Int, worker: String, state: Job.State, error: String? = nil, result: JSONValue? = nil, retry: Bool = false,
+        _ id: Int, worker: String, state: Job.State, error: String? = nil, result: JSONValue? = nil,
+        retry: Bool = false,
         lines: [String] = []
     ) async throws -> Job {
         precondition(state.isFinished, "finish needs a final state")
@@ -196,8 +198,10 @@ public final class JobQueue: Sendable {
             let row = try await Self.owned(id, worker: worker, db)
             let again = state == .failed && retry && row.attempts < row.maxAttempts && row.cancelRequested == 0
             let next: Job.State = again ? .queued : state
-            var update = db.update("jobs").set("state", to: next.rawValue).set("error", to: error.map { SQLBind($0) } ?? SQLLiteral.null)
-                .where("id", .equal, id)
+            var update = db.update("jobs").set("state", to: next.rawValue).set(
+                "error", to: error.map { SQLBind($0) } ?? SQLLiteral.null
+            )
+            .where("id", .equal, id)
             if !again { update = update.set("finished_at", to: Timestamp.now()) }
             if let resultText { update = update.set("result", to: resultText) }
             try await update.run()

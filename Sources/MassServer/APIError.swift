@@ -7,6 +7,7 @@ import MassModels
 import MassRegistry
 import MassRuntime
 import MassTenancy
+import MassTraining
 
 /// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
 /// `{"error": "..."}`, OpenAI `{"error": {"message", "type", "param", "code"}}` or TEI
@@ -90,6 +91,9 @@ struct APIError: Error, HTTPResponseError {
             // Hummingbird's own: no route (404), a method not allowed, a body it could not read.
             let message = e.body ?? (e.status == .notFound ? "no such route" : e.status.reasonPhrase)
             return APIError(status: e.status, message: message, family: family)
+        case let e as TrainingError:
+            // A training configuration or state the server was asked to accept: the client's to fix.
+            return APIError(status: .badRequest, message: e.message, family: family)
         case let e as AudioError:
             return APIError(status: .badRequest, message: e.message, family: family)
         case let e as ImageError:

@@ -69,6 +69,7 @@ public enum MassServer {
         TokenizeRoutes.add(to: router, state: state)
         AdminRoutes.add(to: router, state: state)
         TenancyRoutes.add(to: router, state: state)
+        JobRoutes.add(to: router, state: state)
         ServiceRoutes.add(to: router, state: state)
         return router
     }

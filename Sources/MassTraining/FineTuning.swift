@@ -119,7 +119,8 @@ public struct FineTuning: Sendable {
         }
         func save() throws(TrainingError) {
             guard let checkpoints else { return }
-            try FineTuningCheckpoint.save(state, parameters: parameters, optimizer: optimizer, best: best, to: checkpoints)
+            try FineTuningCheckpoint.save(
+                state, parameters: parameters, optimizer: optimizer, best: best, to: checkpoints)
         }
         while state.epoch <= settings.epochs {
             let batches = Sampling.batchesByLength(
@@ -129,7 +130,8 @@ public struct FineTuning: Sendable {
             }
             while state.group < groups.count {
                 let group = groups[state.group]
-                let loss = try accumulateGradients(model, group: group, texts: texts, labels: labels,
+                let loss = try accumulateGradients(
+                    model, group: group, texts: texts, labels: labels,
                     generator: &state.generator, step: state.step)
                 clipGradientNorm(parameters, maxNorm: settings.clipNorm)
                 optimizer.learningRate = schedule.rate(at: state.step)

@@ -35,7 +35,8 @@ public enum FineTuningCheckpoint {
                 let kept = try SafeTensorsFile(path: folder.appendingPathComponent("best.safetensors").path)
                 guard weights.names.count == parameters.count, kept.names.count == parameters.count else {
                     throw TrainingError(
-                        .badState, "\(folder.path): \(weights.names.count) tensors saved, the model has \(parameters.count)")
+                        .badState,
+                        "\(folder.path): \(weights.names.count) tensors saved, the model has \(parameters.count)")
                 }
                 var restored: [[Float]] = []
                 var bestValues: [[Float]] = []
@@ -49,7 +50,8 @@ public enum FineTuningCheckpoint {
                     restored.append(value.array)
                     bestValues.append(b.array)
                 }
-                try optimizer.restore(SafeTensorsFile(path: folder.appendingPathComponent("optimizer.safetensors").path))
+                try optimizer.restore(
+                    SafeTensorsFile(path: folder.appendingPathComponent("optimizer.safetensors").path))
                 for (p, values) in zip(parameters, restored) { p.update { $0 = values } }
                 best = bestValues
             } catch let error as TrainingError {

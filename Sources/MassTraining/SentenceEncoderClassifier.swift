@@ -76,7 +76,8 @@ public final class SentenceEncoderClassifier {
     /// copied, `model.safetensors` replaced) and the head as `head.safetensors` (its input the mean-pooled token
     /// states; with `mass.labels` in `metadata` the folder serves as a text classifier).
     public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String]) throws {
-        try Checkpoint.copyFolder(source, to: directory, except: ["model.safetensors", "head.safetensors", "mass.json"])
+        try Checkpoint.copyFolder(
+            source, to: directory, except: ["model.safetensors", "head.safetensors", "mass.json"])
         let tensors =
             encoder.parameters.map { ($0.name, $0.variable.shape, $0.variable.value) }
             + frozen.map { ($0.name, $0.shape, $0.values) }

@@ -78,7 +78,7 @@ import Testing
             let svg = try String(contentsOf: out.appendingPathComponent(chart), encoding: .utf8)
             #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"), "\(chart)")
         }
-        let head = try Data(contentsOf: out.appendingPathComponent("head.safetensors"))
+        let head = try Data(contentsOf: out.appendingPathComponent("model/head.safetensors"))
         let headerLength = Int(head.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
         let header = try #require(
             try JSONSerialization.jsonObject(with: head.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
@@ -86,6 +86,18 @@ import Testing
         let metadata = try #require(header["__metadata__"] as? [String: String])
         #expect(metadata["mass.labels"] == #"["cooking","weather"]"#)
         #expect(metadata["mass.dataset_sha256"] == (try ExternalTools.sha256sum(data)))
+        #expect(metadata["mass.head_input"] == "embedding")
+        // The model folder is a text classifier: the encoder's files and the head; new texts land on their topic.
+        let classified = try runner.run([
+            "classify-text", "--model", out.appendingPathComponent("model").path, "--top-k", "1",
+            "Heavy snow is falling in Berlin tonight.", "Fry the onions in butter until golden.",
+        ])
+        #expect(classified.status == 0, "\(classified.stderr)")
+        let tops = String(decoding: classified.stdout, as: UTF8.self).split(separator: "\n").map { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["labels"] as? [[String: Any]])?
+                .first?["label"] as? String
+        }
+        #expect(tops == ["weather", "cooking"])
     }
 
     /// The encoder itself fine-tuned (two epochs): it still tells the topics apart, and its folder serves.
@@ -111,6 +123,64 @@ import Testing
         }
         let embedded = try runner.run(["embed", "--model", model.path, "Snow fell in Oslo."])
         #expect(embedded.status == 0, "\(embedded.stderr)")
+    }
+
+    /// A fine-tuning run killed (SIGKILL) after a checkpoint, then run again with --resume, ends with exactly the
+    /// weights of a run that was never interrupted.
+    @Test func resumesAKilledRunExactly() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("topics.jsonl")
+        try Data(topics().utf8).write(to: data)
+        let job = try config(dir, dataset: data.path)
+        var json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: job))) as? [String: Any])
+        json["task"] = "text-classification-finetune"
+        json["finetune"] = [
+            "epochs": 2, "batch_size": 8, "learning_rate": 1e-4, "dropout": 0.1, "accumulate": 2,
+            "checkpoint_every": 1,
+        ]
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: job))
+        let whole = try runner.run(["train", job, "--threads", "2", "--output", dir.appendingPathComponent("a").path])
+        #expect(whole.status == 0, "\(whole.stderr)")
+
+        let b = dir.appendingPathComponent("b")
+        let process = Process()
+        process.executableURL = EmbedCommandTests.binary
+        process.arguments = ["train", job, "--threads", "2", "--output", b.path]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // 56 training texts in batches of 8, two per step: 4 steps an epoch. Kill it in the first epoch's middle.
+        let latest = b.appendingPathComponent("checkpoints/latest")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, process.isRunning {
+            if let name = try? String(contentsOf: latest, encoding: .utf8), name.hasPrefix("step-2-") { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let checkpoint = try String(contentsOf: latest, encoding: .utf8)
+        #expect(checkpoint.hasPrefix("step-2-"), "\(checkpoint)")
+        #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent("model").path))
+
+        let resumed = try runner.run(["train", job, "--threads", "2", "--output", b.path, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resumed at step 2 of 8"), "\(resumed.stderr)")
+        for file in ["model/model.safetensors", "model/head.safetensors"] {
+            let first = try Data(contentsOf: dir.appendingPathComponent("a").appendingPathComponent(file))
+            let second = try Data(contentsOf: b.appendingPathComponent(file))
+            #expect(first == second, "\(file) differs after resuming")
+        }
+        let metrics = { (run: String) in
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: dir.appendingPathComponent(run).appendingPathComponent("metrics.json")))
+                as? [String: Any]
+        }
+        #expect(
+            (try metrics("a"))?["epochs"] as? [[String: Double]] == (try metrics("b"))?["epochs"] as? [[String: Double]]
+        )
     }
 
     @Test func refusesBadJobsBeforeRunning() throws {

@@ -33,7 +33,8 @@ import Testing
         #expect(try await f.queue.claim(worker: "w", kinds: ["tune"], staleAfter: .seconds(60)) == nil)
         let claimed = try #require(try await f.queue.claim(worker: "w1", kinds: ["train"], staleAfter: .seconds(60)))
         #expect(claimed.id == first.id && claimed.state == .running && claimed.worker == "w1" && claimed.attempts == 1)
-        #expect(try await f.queue.heartbeat(first.id, worker: "w1", progress: "step 1/4", lines: ["a", "b"]) == .running)
+        #expect(
+            try await f.queue.heartbeat(first.id, worker: "w1", progress: "step 1/4", lines: ["a", "b"]) == .running)
         #expect(try await f.queue.job(first.id).progress == "step 1/4")
         // Another worker cannot report on it.
         await #expect(throws: RegistryError.self) {
@@ -107,7 +108,9 @@ import Testing
         let f = try await Fixture.make(.postgresql)
         defer { Task { await f.close() } }
         var submitted: [Int] = []
-        for _ in 0..<24 { submitted.append(try await f.queue.submit(kind: "train", config: Self.config, actor: "a").id) }
+        for _ in 0..<24 {
+            submitted.append(try await f.queue.submit(kind: "train", config: Self.config, actor: "a").id)
+        }
         let queue = f.queue
         let claims = try await withThrowingTaskGroup(of: [Int].self) { group in
             for worker in 0..<4 {
