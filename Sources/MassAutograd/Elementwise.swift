@@ -66,16 +66,43 @@ extension Variable {
         var out = value
         out.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, count: $0.count) }
         return Variable(out, shape: shape, parents: [self]) { [self] g in
-            let inverseRoot2 = 1 / Float(2).squareRoot()
-            let inverseRoot2Pi = 1 / Float(2 * Float.pi).squareRoot()
-            var d = [Float](repeating: 0, count: count)
-            for i in 0..<count {
-                let x = value[i]
-                let cdf = 0.5 * (1 + Foundation.erf(x * inverseRoot2))
-                let pdf = inverseRoot2Pi * Foundation.exp(-0.5 * x * x)
-                d[i] = g[i] * (cdf + x * pdf)
+            accumulate(Self.geluBackward(value, g))
+        }
+    }
+
+    /// g ⊙ (Φ(x) + x φ(x)), eight lanes at a time with the vectorised erf and exp of the inference kernels (erf
+    /// within 1.5e-7): the scalar libm calls took about a quarter of a BERT fine-tuning step.
+    static func geluBackward(_ x: [Float], _ g: [Float]) -> [Float] {
+        typealias V = VectorMath.V
+        let inverseRoot2: Float = 1 / Float(2).squareRoot()
+        let inverseRoot2Pi: Float = 1 / Float(2 * Float.pi).squareRoot()
+        let count = x.count
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            x.withUnsafeBufferPointer { xs in
+                g.withUnsafeBufferPointer { gs in
+                    let (xp, gp, op) = (
+                        UnsafeRawPointer(xs.baseAddress!), UnsafeRawPointer(gs.baseAddress!),
+                        UnsafeMutableRawPointer(out.baseAddress!)
+                    )
+                    var i = 0
+                    while i + 8 <= count {
+                        let v = xp.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+                        let cdf = 0.5 * (1 + VectorMath.erf(v * inverseRoot2))
+                        let pdf = inverseRoot2Pi * VectorMath.exp(-0.5 * v * v)
+                        let d = gp.loadUnaligned(fromByteOffset: i * 4, as: V.self) * (cdf + v * pdf)
+                        op.storeBytes(of: d, toByteOffset: i * 4, as: V.self)
+                        i += 8
+                    }
+                    while i < count {
+                        let v = xs[i]
+                        let cdf = 0.5 * (1 + Foundation.erf(v * inverseRoot2))
+                        let pdf = inverseRoot2Pi * Foundation.exp(-0.5 * v * v)
+                        out[i] = gs[i] * (cdf + v * pdf)
+                        i += 1
+                    }
+                }
             }
-            accumulate(d)
+            initialized = count
         }
     }
 

@@ -12,29 +12,30 @@ extension Variable {
             weight.shape.count == 2 && weight.shape[1] == columns,
             "linear: input \(shape) does not fit weight \(weight.shape)")
         let (m, k, n) = (rows, columns, weight.shape[0])
-        var out = [Float](repeating: 0, count: m * n)
+        var out = Self.unfilled(m * n)
         if let bias {
             precondition(bias.shape == [n], "linear: bias \(bias.shape) does not fit \(n) outputs")
-            for r in 0..<m { for c in 0..<n { out[r * n + c] = bias.value[c] } }
+            let b = bias.value
+            out.withUnsafeMutableBufferPointer { o in
+                b.withUnsafeBufferPointer {
+                    for r in 0..<m { (o.baseAddress! + r * n).update(from: $0.baseAddress!, count: n) }
+                }
+            }
         }
         Self.gemm(false, true, m, n, k, value, k, weight.value, k, bias == nil ? 0 : 1, &out, n)
         let outShape = Array(shape.dropLast()) + [n]
         return Variable(out, shape: outShape, parents: [self, weight] + (bias.map { [$0] } ?? [])) { [self] g in
             if requiresGrad {
-                var dx = [Float](repeating: 0, count: m * k)
+                var dx = Self.unfilled(m * k)
                 Self.gemm(false, false, m, k, n, g, n, weight.value, k, 0, &dx, k)  // dX = dY · W
                 accumulate(dx)
             }
             if weight.requiresGrad {
-                var dw = [Float](repeating: 0, count: n * k)
+                var dw = Self.unfilled(n * k)
                 Self.gemm(true, false, n, k, m, g, n, value, k, 0, &dw, k)  // dW = dYᵀ · X
                 weight.accumulate(dw)
             }
-            if let bias, bias.requiresGrad {
-                var db = [Float](repeating: 0, count: n)
-                for r in 0..<m { for c in 0..<n { db[c] += g[r * n + c] } }
-                bias.accumulate(db)
-            }
+            if let bias, bias.requiresGrad { bias.accumulate(Self.columnSums(g, rows: m, columns: n)) }
         }
     }
 
@@ -81,12 +82,31 @@ extension Variable {
             for c in 0..<width { out[i * width + c] = table.value[Int(id) * width + c] }
         }
         return Variable(out, shape: [ids.count, width], parents: [table]) { g in
-            var d = [Float](repeating: 0, count: table.count)
+            var d = table.takeSpareGradient()
             for (i, id) in ids.enumerated() where id != paddingIndex {
                 for c in 0..<width { d[Int(id) * width + c] += g[i * width + c] }
             }
             table.accumulate(d)
         }
+    }
+
+    /// An array of `count` floats left as the allocator gives them, for a product with beta 0 to overwrite
+    /// (OpenBLAS stores zeros for beta 0 rather than scaling what is there): no memset first.
+    static func unfilled(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
+    /// The sum of each column of a row-major [rows, columns] matrix, eight lanes at a time.
+    static func columnSums(_ g: [Float], rows: Int, columns: Int) -> [Float] {
+        var sums = [Float](repeating: 0, count: columns)
+        sums.withUnsafeMutableBufferPointer { s in
+            g.withUnsafeBufferPointer { rowsOf in
+                for r in 0..<rows {
+                    Kernels.add(rowsOf.baseAddress! + r * columns, to: s.baseAddress!, count: columns)
+                }
+            }
+        }
+        return sums
     }
 
     /// Row-major SGEMM on arrays: c = op(a) · op(b) + beta · c.

@@ -12,6 +12,8 @@ public final class Variable {
     public internal(set) var value: [Float]
     /// The gradient, after `backward()` (nil when no gradient reached this value).
     public var grad: [Float]?
+    /// A gradient buffer `zeroGrad` set aside.
+    var spareGradient: [Float]?
     /// Whether gradients flow to this value: a trainable parameter, or a result computed from one.
     public let requiresGrad: Bool
     let parents: [Variable]
@@ -97,8 +99,21 @@ public final class Variable {
         }
     }
 
-    /// Forgets the gradient (before the next step, as `optimizer.zero_grad()`).
-    public func zeroGrad() { grad = nil }
+    /// Forgets the gradient (before the next step, as `optimizer.zero_grad()`). Its buffer is kept for an op that
+    /// fills a whole gradient of this value again (`takeSpareGradient`).
+    public func zeroGrad() {
+        spareGradient = grad
+        grad = nil
+    }
+
+    /// The last step's gradient buffer, zeroed, when it can be reused: an embedding table's gradient (47 MB for
+    /// BERT's vocabulary) then costs a memset instead of fresh pages each step.
+    func takeSpareGradient() -> [Float] {
+        guard var spare = spareGradient, spare.count == count else { return [Float](repeating: 0, count: count) }
+        spareGradient = nil
+        spare.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        return spare
+    }
 }
 
 extension Variable {

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import MassTensor
 
-@main
 struct Mass: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mass",

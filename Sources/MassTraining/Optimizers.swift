@@ -50,17 +50,53 @@ public struct AdamW: Optimizer {
                     secondMoments[index].withUnsafeMutableBufferPointer { v in
                         grad.withUnsafeBufferPointer { g in
                             value.withUnsafeMutableBufferPointer { p in
-                                for i in 0..<p.count {
-                                    m[i] += (g[i] - m[i]) * (1 - beta1)
-                                    v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i]
-                                    let denominator = v[i].squareRoot() / correction2Root + eps
-                                    p[i] = p[i] * decay - stepSize * m[i] / denominator
-                                }
+                                Self.update(
+                                    p, m, v, g, count: p.count, beta1: beta1, beta2: beta2, decay: decay,
+                                    stepSize: stepSize, correction2Root: correction2Root, eps: eps)
                             }
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+extension AdamW {
+    /// One AdamW update of `count` elements, eight lanes at a time (the same arithmetic, in the same order, as the
+    /// scalar tail).
+    static func update(
+        _ p: UnsafeMutableBufferPointer<Float>, _ m: UnsafeMutableBufferPointer<Float>,
+        _ v: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, count: Int, beta1: Float,
+        beta2: Float, decay: Float, stepSize: Float, correction2Root: Float, eps: Float
+    ) {
+        typealias V = SIMD8<Float>
+        let (pr, mr, vr) = (
+            UnsafeMutableRawPointer(p.baseAddress!), UnsafeMutableRawPointer(m.baseAddress!),
+            UnsafeMutableRawPointer(v.baseAddress!)
+        )
+        let gr = UnsafeRawPointer(g.baseAddress!)
+        var i = 0
+        while i + 8 <= count {
+            let offset = i * 4
+            let gv = gr.loadUnaligned(fromByteOffset: offset, as: V.self)
+            var mv = mr.loadUnaligned(fromByteOffset: offset, as: V.self)
+            var vv = vr.loadUnaligned(fromByteOffset: offset, as: V.self)
+            mv += (gv - mv) * (1 - beta1)
+            vv = vv * beta2 + (1 - beta2) * gv * gv
+            let denominator = vv.squareRoot() / correction2Root + eps
+            let pv = pr.loadUnaligned(fromByteOffset: offset, as: V.self) * decay - stepSize * mv / denominator
+            mr.storeBytes(of: mv, toByteOffset: offset, as: V.self)
+            vr.storeBytes(of: vv, toByteOffset: offset, as: V.self)
+            pr.storeBytes(of: pv, toByteOffset: offset, as: V.self)
+            i += 8
+        }
+        while i < count {
+            m[i] += (g[i] - m[i]) * (1 - beta1)
+            v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i]
+            let denominator = v[i].squareRoot() / correction2Root + eps
+            p[i] = p[i] * decay - stepSize * m[i] / denominator
+            i += 1
         }
     }
 }

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import MassAutograd
+import MassTensor
+import MassTokenizers
+import MassTraining
+
+/// `mass bench train`: fine-tuning throughput of a sentence encoder with a classification head, every text
+/// exactly `--length` tokens, as `benchmarks/peers/train_finetune_torch.py` measures PyTorch on the same ids.
+struct BenchTrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Fine-tuning throughput: examples/s of forward, backward and AdamW steps, and peak memory.",
+        discussion: """
+            Builds texts of exactly --length tokens from the corpus (consecutive lines joined until the tokenizer \
+            gives at least that many, then truncated), labels them alternately 0 and 1, and trains the encoder \
+            with a linear head on its mean-pooled states (dropout 0.1, AdamW lr 5e-5, weight decay 0.01): \
+            --warmup untimed steps, then --steps timed ones. Reports examples/s, seconds per step and the \
+            process's peak resident memory.
+            """)
+
+    @Option(name: .long, help: "A sentence-transformers folder (BERT), e.g. models/all-MiniLM-L6-v2/1.")
+    var model: String
+
+    @Option(name: .long, help: "Corpus file, one text per line.")
+    var corpus: String
+
+    @Option(name: .long, help: "Examples per step.")
+    var batchSize = 32
+
+    @Option(name: .long, help: "Tokens per example, special tokens included.")
+    var length = 64
+
+    @Option(name: .long, help: "Timed steps.")
+    var steps = 20
+
+    @Option(name: .long, help: "Untimed steps first.")
+    var warmup = 3
+
+    @Option(name: .long, help: "Compute threads.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try Mass.checkCPU()
+        guard batchSize > 0, length >= 4, steps > 0, warmup >= 0, threads > 0 else {
+            throw ValidationError("--batch-size, --steps and --threads must be positive, --length at least 4")
+        }
+        try BLAS.setThreads(threads)
+        let model = try SentenceEncoderClassifier(
+            directory: URL(fileURLWithPath: model), classes: 2, seed: 42, dropout: 0.1)
+        let lines = try String(contentsOfFile: corpus, encoding: .utf8).split(separator: "\n").map(String.init)
+        // Consecutive lines joined until the tokenizer gives `length` tokens or more.
+        var texts: [String] = []
+        var current = ""
+        for line in lines where !line.isEmpty {
+            current = current.isEmpty ? line : current + " " + line
+            if model.tokenizer.encode(current, maxLength: 100_000).ids.count >= length {
+                texts.append(current)
+                current = ""
+            }
+        }
+        guard texts.count >= batchSize else {
+            throw ValidationError(
+                "\(corpus) makes \(texts.count) texts of \(length) tokens; a batch needs \(batchSize)")
+        }
+        let labels = texts.indices.map { $0 % 2 }
+        var settings = FineTuning.Settings()
+        settings.maxLength = length
+        let tuning = FineTuning(settings)
+        var optimizer = AdamW(model.parameters, learningRate: 5e-5, weightDecay: 0.01)
+        var generator = SeededGenerator(seed: 1)
+        var next = 0
+        // A step as FineTuning takes it: forward and backward (the graph freed), then AdamW.
+        func step() throws -> Double {
+            let batch = (0..<batchSize).map { (next + $0) % texts.count }
+            next += batchSize
+            let loss = try tuning.accumulateGradients(
+                model, group: [batch], texts: texts, labels: labels, generator: &generator, step: 0)
+            optimizer.step()
+            return loss
+        }
+        for _ in 0..<warmup { _ = try step() }
+        let started = Date()
+        var last = 0.0
+        for _ in 0..<steps { last = try step() }
+        let seconds = Date().timeIntervalSince(started)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peak = Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+        let result: [String: Any] = [
+            "examples_per_second": Double(steps * batchSize) / seconds, "seconds_per_step": seconds / Double(steps),
+            "peak_rss_mb": peak, "batch_size": batchSize, "length": length, "steps": steps, "threads": threads,
+            "last_loss": last,
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(
+                String(
+                    format: "%.1f examples/s  %.3f s/step  peak RSS %.0f MB  (batch %d × %d tokens, %d threads)",
+                    Double(steps * batchSize) / seconds, seconds / Double(steps), peak, batchSize, length, threads))
+        }
+    }
+}
