@@ -28,6 +28,11 @@ extension Variable {
     }
 
     /// x [n, h, w, cin] ⊛ weight [cout, cin / groups, kh, kw] + bias [cout] → [n, oh, ow, cout].
+    ///
+    /// Per group, the patches are gathered as rows of (ky, kx, channel) (in NHWC a patch position's channels are
+    /// contiguous, so each is one copy) and multiplied by the weights reordered to the same order; the product
+    /// lands in the output's columns of the group directly. Backward: dW from the same patches, reordered back;
+    /// dX by the patches' gradients added back in place (col2im).
     public func conv2d(_ weight: Variable, _ bias: Variable?, _ conv: Convolution) -> Variable {
         precondition(shape.count == 4 && weight.shape.count == 4, "conv2d: x must be NHWC and weight 4-D")
         let (n, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
@@ -43,69 +48,75 @@ extension Variable {
         let coutG = cout / groups
         let pixels = n * oh * ow
         let patch = cinG * kh * kw
-        // For pixel (b, oy, ox) and column (ci, ky, kx) of a group: the index of its input element, or −1 (padding).
-        var source = [Int](repeating: -1, count: pixels * patch)
-        for b in 0..<n {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let row = ((b * oh + oy) * ow + ox) * patch
+        let geometry = Im2Col(
+            n: n, h: h, w: w, cin: cin, cinG: cinG, kh: kh, kw: kw, oh: oh, ow: ow, stride: conv.stride,
+            top: p.top, left: p.left)
+        /// The weights of a group as [coutG, (ky, kx, ci)].
+        func reordered(_ group: Int) -> [Float] {
+            let source = weight.value
+            return [Float](unsafeUninitializedCapacity: coutG * patch) { out, initialized in
+                for o in 0..<coutG {
+                    let base = (group * coutG + o) * patch
                     for ci in 0..<cinG {
                         for ky in 0..<kh {
-                            let y = oy * conv.stride + ky - p.top
-                            guard y >= 0 && y < h else { continue }
                             for kx in 0..<kw {
-                                let x = ox * conv.stride + kx - p.left
-                                guard x >= 0 && x < w else { continue }
-                                source[row + (ci * kh + ky) * kw + kx] = ((b * h + y) * w + x) * cin + ci
+                                out[o * patch + (ky * kw + kx) * cinG + ci] = source[base + (ci * kh + ky) * kw + kx]
                             }
                         }
                     }
                 }
+                initialized = coutG * patch
             }
         }
-        func columns(_ group: Int) -> [Float] {
-            let offset = group * cinG
-            return source.map { $0 < 0 ? 0 : value[$0 + offset] }
-        }
-        var out = [Float](repeating: 0, count: pixels * cout)
+        var out = Self.unfilled(pixels * cout)
         if let bias {
             precondition(bias.shape == [cout], "conv2d: bias \(bias.shape) does not fit \(cout) channels")
-            for r in 0..<pixels { for c in 0..<cout { out[r * cout + c] = bias.value[c] } }
+            let b = bias.value
+            out.withUnsafeMutableBufferPointer { o in
+                b.withUnsafeBufferPointer {
+                    for r in 0..<pixels { (o.baseAddress! + r * cout).update(from: $0.baseAddress!, count: cout) }
+                }
+            }
         }
         for group in 0..<groups {
-            let cols = columns(group)
-            let weights = Array(weight.value[(group * coutG * patch)..<((group + 1) * coutG * patch)])
-            var y = [Float](repeating: 0, count: pixels * coutG)
-            Self.gemm(false, true, pixels, coutG, patch, cols, patch, weights, patch, 0, &y, coutG)
-            for r in 0..<pixels { for c in 0..<coutG { out[r * cout + group * coutG + c] += y[r * coutG + c] } }
+            let cols = geometry.gather(value, group: group)
+            Self.strided(
+                false, true, pixels, coutG, patch, 1, (cols, 0, patch), (reordered(group), 0, patch), &out,
+                group * coutG, cout, beta: bias == nil ? 0 : 1)
         }
         let parents = [self, weight] + (bias.map { [$0] } ?? [])
         return Variable(out, shape: [n, oh, ow, cout], parents: parents) { [self] g in
             var dx = [Float](repeating: 0, count: requiresGrad ? count : 0)
             var dw = [Float](repeating: 0, count: weight.requiresGrad ? weight.count : 0)
             for group in 0..<groups {
-                var dy = [Float](repeating: 0, count: pixels * coutG)
-                for r in 0..<pixels { for c in 0..<coutG { dy[r * coutG + c] = g[r * cout + group * coutG + c] } }
                 if weight.requiresGrad {
-                    var dwg = [Float](repeating: 0, count: coutG * patch)
-                    Self.gemm(true, false, coutG, patch, pixels, dy, coutG, columns(group), patch, 0, &dwg, patch)
-                    for i in 0..<dwg.count { dw[group * coutG * patch + i] = dwg[i] }
+                    // dW[group] = dY[:, group]ᵀ · patches, in (ky, kx, ci) order, then back to PyTorch's.
+                    var dwg = Self.unfilled(coutG * patch)
+                    Self.strided(
+                        true, false, coutG, patch, pixels, 1, (g, group * coutG, cout),
+                        (geometry.gather(value, group: group), 0, patch), &dwg, 0, patch)
+                    for o in 0..<coutG {
+                        let base = (group * coutG + o) * patch
+                        for ci in 0..<cinG {
+                            for ky in 0..<kh {
+                                for kx in 0..<kw {
+                                    dw[base + (ci * kh + ky) * kw + kx] = dwg[o * patch + (ky * kw + kx) * cinG + ci]
+                                }
+                            }
+                        }
+                    }
                 }
                 if requiresGrad {
-                    let weights = Array(weight.value[(group * coutG * patch)..<((group + 1) * coutG * patch)])
-                    var dcols = [Float](repeating: 0, count: pixels * patch)
-                    Self.gemm(false, false, pixels, patch, coutG, dy, coutG, weights, patch, 0, &dcols, patch)
-                    let offset = group * cinG
-                    for i in 0..<source.count where source[i] >= 0 { dx[source[i] + offset] += dcols[i] }
+                    var dcols = Self.unfilled(pixels * patch)
+                    Self.strided(
+                        false, false, pixels, patch, coutG, 1, (g, group * coutG, cout), (reordered(group), 0, patch),
+                        &dcols, 0, patch)
+                    geometry.scatterAdd(dcols, into: &dx, group: group)
                 }
             }
             if requiresGrad { accumulate(dx) }
             if weight.requiresGrad { weight.accumulate(dw) }
-            if let bias, bias.requiresGrad {
-                var db = [Float](repeating: 0, count: cout)
-                for r in 0..<pixels { for c in 0..<cout { db[c] += g[r * cout + c] } }
-                bias.accumulate(db)
-            }
+            if let bias, bias.requiresGrad { bias.accumulate(Self.columnSums(g, rows: pixels, columns: cout)) }
         }
     }
 
@@ -115,29 +126,66 @@ extension Variable {
         precondition(shape.count == 4, "maxPooled: x must be NHWC, got \(shape)")
         let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
         let (oh, ow) = ((h - size) / stride + 1, (w - size) / stride + 1)
-        var out = [Float](repeating: -.infinity, count: n * oh * ow * c)
-        var winner = [Int](repeating: 0, count: out.count)
-        for b in 0..<n {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    for ch in 0..<c {
-                        let o = ((b * oh + oy) * ow + ox) * c + ch
-                        for ky in 0..<size {
-                            for kx in 0..<size {
-                                let i = ((b * h + oy * stride + ky) * w + ox * stride + kx) * c + ch
-                                if value[i] > out[o] {
-                                    out[o] = value[i]
-                                    winner[o] = i
+        let outCount = n * oh * ow * c
+        var winner = [Int32](repeating: 0, count: outCount)
+        let out = [Float](unsafeUninitializedCapacity: outCount) { o, initialized in
+            value.withUnsafeBufferPointer { x in
+                winner.withUnsafeMutableBufferPointer { win in
+                    for b in 0..<n {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                let base = ((b * oh + oy) * ow + ox) * c
+                                let first = ((b * h + oy * stride) * w + ox * stride) * c
+                                var ch = 0
+                                // Eight channels at a time: the largest so far and where it was (the first of
+                                // equals, as the scalar loop).
+                                while ch + 8 <= c {
+                                    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+                                    var best = Self.load8(x.baseAddress! + first + ch)
+                                    var at = SIMD8<Int32>(repeating: Int32(first + ch)) &+ lanes
+                                    for ky in 0..<size {
+                                        for kx in 0..<size where ky > 0 || kx > 0 {
+                                            let row = ((b * h + oy * stride + ky) * w + ox * stride + kx) * c + ch
+                                            let v = Self.load8(x.baseAddress! + row)
+                                            let larger = v .> best
+                                            best.replace(with: v, where: larger)
+                                            at.replace(
+                                                with: SIMD8<Int32>(repeating: Int32(row)) &+ lanes, where: larger)
+                                        }
+                                    }
+                                    UnsafeMutableRawPointer(o.baseAddress! + base + ch).storeBytes(
+                                        of: best, as: SIMD8<Float>.self)
+                                    UnsafeMutableRawPointer(win.baseAddress! + base + ch).storeBytes(
+                                        of: at, as: SIMD8<Int32>.self)
+                                    ch += 8
+                                }
+                                for ch in ch..<c {
+                                    o[base + ch] = x[first + ch]
+                                    win[base + ch] = Int32(first + ch)
+                                    for ky in 0..<size {
+                                        for kx in 0..<size where ky > 0 || kx > 0 {
+                                            let i = ((b * h + oy * stride + ky) * w + ox * stride + kx) * c + ch
+                                            if x[i] > o[base + ch] {
+                                                o[base + ch] = x[i]
+                                                win[base + ch] = Int32(i)
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
+            initialized = outCount
         }
         return Variable(out, shape: [n, oh, ow, c], parents: [self]) { [self] g in
             var d = [Float](repeating: 0, count: count)
-            for o in 0..<g.count { d[winner[o]] += g[o] }
+            d.withUnsafeMutableBufferPointer { dp in
+                winner.withUnsafeBufferPointer { win in
+                    g.withUnsafeBufferPointer { gp in for o in 0..<gp.count { dp[Int(win[o])] += gp[o] } }
+                }
+            }
             accumulate(d)
         }
     }
@@ -162,6 +210,67 @@ extension Variable {
                 for p in 0..<pixels { for ch in 0..<c { d[(b * pixels + p) * c + ch] = g[b * c + ch] * scale } }
             }
             accumulate(d)
+        }
+    }
+}
+
+extension Variable {
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+}
+
+/// Where each patch of a convolution reads its input (NHWC): rows of (ky, kx, channel), one per output pixel, each
+/// (ky, kx) a run of `cinG` contiguous channels or padding.
+struct Im2Col {
+    let n: Int, h: Int, w: Int, cin: Int, cinG: Int, kh: Int, kw: Int, oh: Int, ow: Int, stride: Int, top: Int,
+        left: Int
+    var patch: Int { cinG * kh * kw }
+
+    /// Calls `body(row offset in the patch matrix, input offset)` for every (pixel, ky, kx) inside the image.
+    @inline(__always)
+    func forEachRun(_ body: (Int, Int) -> Void) {
+        for b in 0..<n {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let row = ((b * oh + oy) * ow + ox) * patch
+                    for ky in 0..<kh {
+                        let y = oy * stride + ky - top
+                        guard y >= 0 && y < h else { continue }
+                        for kx in 0..<kw {
+                            let x = ox * stride + kx - left
+                            guard x >= 0 && x < w else { continue }
+                            body(row + (ky * kw + kx) * cinG, ((b * h + y) * w + x) * cin)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The patches of `group` as a [pixels, patch] matrix (zeros for padding).
+    func gather(_ x: [Float], group: Int) -> [Float] {
+        let count = n * oh * ow * patch
+        let (runs, offset) = (cinG, group * cinG)
+        var cols = [Float](repeating: 0, count: count)
+        cols.withUnsafeMutableBufferPointer { c in
+            x.withUnsafeBufferPointer { src in
+                let (cp, sp) = (c.baseAddress!, src.baseAddress! + offset)
+                forEachRun { row, input in (cp + row).update(from: sp + input, count: runs) }
+            }
+        }
+        return cols
+    }
+
+    /// Adds the patches' gradients `dcols` back into `dx` (col2im) for `group`.
+    func scatterAdd(_ dcols: [Float], into dx: inout [Float], group: Int) {
+        let (runs, offset) = (cinG, group * cinG)
+        dx.withUnsafeMutableBufferPointer { d in
+            dcols.withUnsafeBufferPointer { c in
+                let (dp, cp) = (d.baseAddress! + offset, c.baseAddress!)
+                forEachRun { row, input in Kernels.add(cp + row, to: dp + input, count: runs) }
+            }
         }
     }
 }

@@ -108,8 +108,30 @@ extension Variable {
 
     /// max(x, 0); the derivative at 0 is 0, as PyTorch's.
     public func relu() -> Variable {
-        Variable(value.map { max($0, 0) }, shape: shape, parents: [self]) { [self] g in
-            accumulate(zip(g, value).map { $1 > 0 ? $0 : 0 })
+        var out = value
+        out.withUnsafeMutableBufferPointer { o in
+            var i = 0
+            let zero = SIMD8<Float>(repeating: 0)
+            while i + 8 <= o.count {
+                let raw = UnsafeMutableRawPointer(o.baseAddress! + i)
+                raw.storeBytes(
+                    of: VectorMath.max(raw.loadUnaligned(as: SIMD8<Float>.self), zero), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < o.count {
+                o[i] = max(o[i], 0)
+                i += 1
+            }
+        }
+        return Variable(out, shape: shape, parents: [self]) { [self] g in
+            let x = value
+            accumulate(
+                [Float](unsafeUninitializedCapacity: count) { d, initialized in
+                    x.withUnsafeBufferPointer { xs in
+                        g.withUnsafeBufferPointer { gs in for i in 0..<xs.count { d[i] = xs[i] > 0 ? gs[i] : 0 } }
+                    }
+                    initialized = x.count
+                })
         }
     }
 

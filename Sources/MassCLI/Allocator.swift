@@ -19,7 +19,7 @@ enum Allocator {
     /// Whether the command line runs training: `mass train ...` or `mass bench train ...`.
     static func trains(_ arguments: [String]) -> Bool {
         let words = arguments.dropFirst().filter { !$0.hasPrefix("-") }
-        return words.first == "train" || Array(words.prefix(2)) == ["bench", "train"]
+        return words.first == "train" || (words.first == "bench" && words.dropFirst().first?.hasPrefix("train") == true)
     }
 
     static func keepFreedMemory() {

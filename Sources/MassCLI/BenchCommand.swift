@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench", abstract: "Measure the engine's speed.",
         subcommands: [
             BenchEmbedCommand.self, BenchGemmCommand.self, BenchHTTPCommand.self, BenchClassifyCommand.self,
-            BenchTranscribeCommand.self, BenchTrainCommand.self,
+            BenchTranscribeCommand.self, BenchTrainCommand.self, BenchTrainCNNCommand.self,
         ])
 }
 

@@ -87,22 +87,99 @@ struct BenchTrainCommand: ParsableCommand {
         var last = 0.0
         for _ in 0..<steps { last = try step() }
         let seconds = Date().timeIntervalSince(started)
+        try Self.report(
+            examples: steps * batchSize, seconds: seconds, steps: steps, loss: last, json: json,
+            fields: ["batch_size": batchSize, "length": length, "threads": threads, "steps": steps])
+    }
+
+    /// Examples/s, seconds per step and the process's peak resident memory, as text or one JSON object.
+    static func report(
+        examples: Int, seconds: Double, steps: Int, loss: Double, json: Bool, fields: [String: Int]
+    ) throws {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peak = Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
-        let result: [String: Any] = [
-            "examples_per_second": Double(steps * batchSize) / seconds, "seconds_per_step": seconds / Double(steps),
-            "peak_rss_mb": peak, "batch_size": batchSize, "length": length, "steps": steps, "threads": threads,
-            "last_loss": last,
+        var result: [String: Any] = [
+            "examples_per_second": Double(examples) / seconds, "seconds_per_step": seconds / Double(steps),
+            "peak_rss_mb": peak, "last_loss": loss,
         ]
+        for (key, value) in fields { result[key] = value }
         if json {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(
                 String(
-                    format: "%.1f examples/s  %.3f s/step  peak RSS %.0f MB  (batch %d × %d tokens, %d threads)",
-                    Double(steps * batchSize) / seconds, seconds / Double(steps), peak, batchSize, length, threads))
+                    format: "%.1f examples/s  %.3f s/step  peak RSS %.0f MB  %@", Double(examples) / seconds,
+                    seconds / Double(steps), peak,
+                    fields.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
         }
+    }
+}
+
+/// `mass bench train-cnn`: training throughput of the Fashion-MNIST ConvNet from scratch, as
+/// `benchmarks/peers/train_cnn_torch.py` measures the same network in PyTorch.
+struct BenchTrainCNNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-cnn",
+        abstract: "ConvNet training throughput on MNIST-style images: examples/s and peak memory.",
+        discussion: """
+            Trains the two-convolution network of mass train's image-classification-cnn task (AdamW, dropout \
+            0.25) on the folder's train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz, in order: --warmup \
+            untimed steps, then --steps timed ones.
+            """)
+
+    @Option(name: .long, help: "Folder with train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz.")
+    var data = "/usr/share/datasets/fashion-mnist"
+
+    @Option(name: .long, help: "Examples per step.")
+    var batchSize = 64
+
+    @Option(name: .long, help: "Timed steps.")
+    var steps = 50
+
+    @Option(name: .long, help: "Untimed steps first.")
+    var warmup = 5
+
+    @Option(name: .long, help: "Compute threads.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try Mass.checkCPU()
+        try BLAS.setThreads(threads)
+        let folder = URL(fileURLWithPath: data)
+        let dataset = try ImageDataset(
+            idxImages: folder.appendingPathComponent("train-images-idx3-ubyte.gz"),
+            labels: folder.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        let model = ConvNet(side: dataset.height, channels: dataset.channels, classes: dataset.classCount, seed: 42)
+        var optimizer = AdamW(model.parameters, learningRate: 1e-3, weightDecay: 1e-4)
+        var generator = SeededGenerator(seed: 1)
+        var next = 0
+        func step() -> Float {
+            let batch = (0..<batchSize).map { (next + $0) % dataset.count }
+            next += batchSize
+            let (pixels, labels) = dataset.batch(batch)
+            for p in model.parameters { p.zeroGrad() }
+            let value: Float
+            do {
+                let loss = Loss.crossEntropy(
+                    model.logits(pixels, count: batch.count, training: true, generator: &generator), labels: labels)
+                value = loss.scalar
+                loss.backward()
+            }
+            optimizer.step()
+            return value
+        }
+        for _ in 0..<warmup { _ = step() }
+        let started = Date()
+        var last: Float = 0
+        for _ in 0..<steps { last = step() }
+        let seconds = Date().timeIntervalSince(started)
+        try BenchTrainCommand.report(
+            examples: steps * batchSize, seconds: seconds, steps: steps, loss: Double(last), json: json,
+            fields: ["batch_size": batchSize, "threads": threads, "steps": steps])
     }
 }

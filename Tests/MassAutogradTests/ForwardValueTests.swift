@@ -31,6 +31,39 @@ import Testing
         #expect(worst < 1e-5)
     }
 
+    /// Several input channels per group: the weights' (channel, ky, kx) order against the patches'.
+    @Test func denseConvolutionMatchesTheDefinition() {
+        let (n, h, w, cin, cout) = (2, 4, 5, 3, 4)
+        let x = GradientCheckTests.random([n, h, w, cin], seed: 7, requiresGrad: false)
+        let weight = GradientCheckTests.random([cout, cin, 3, 2], seed: 8, requiresGrad: false)
+        let y = x.conv2d(weight, nil, .init(stride: 1, padding: 1))
+        let (oh, ow) = (h + 2 - 3 + 1, w + 2 - 2 + 1)
+        #expect(y.shape == [n, oh, ow, cout])
+        var worst: Float = 0
+        for b in 0..<n {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    for co in 0..<cout {
+                        var sum: Float = 0
+                        for ci in 0..<cin {
+                            for ky in 0..<3 {
+                                for kx in 0..<2 {
+                                    let (iy, ix) = (oy + ky - 1, ox + kx - 1)
+                                    guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                                    sum +=
+                                        x.value[((b * h + iy) * w + ix) * cin + ci]
+                                        * weight.value[((co * cin + ci) * 3 + ky) * 2 + kx]
+                                }
+                            }
+                        }
+                        worst = max(worst, abs(sum - y.value[((b * oh + oy) * ow + ox) * cout + co]))
+                    }
+                }
+            }
+        }
+        #expect(worst < 1e-5)
+    }
+
     @Test func attentionMatchesTheDefinition() {
         let (length, heads, d) = (3, 2, 2)
         let q = GradientCheckTests.random([2 * length, heads * d], seed: 4, requiresGrad: false)

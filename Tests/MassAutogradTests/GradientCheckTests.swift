@@ -140,6 +140,25 @@ import Testing
         let distinct = Variable(
             (0..<(2 * 4 * 4 * 3)).map { Float(($0 * 37) % 96) * 0.05 }, shape: [2, 4, 4, 3], requiresGrad: true)
         Self.check([distinct]) { distinct.maxPooled(size: 2, stride: 2) }
+        // Eleven channels: eight through the vector path, three through the scalar one.
+        let wide = Variable(
+            (0..<(2 * 4 * 4 * 11)).map { Float(($0 * 37) % 352) * 0.05 }, shape: [2, 4, 4, 11], requiresGrad: true)
+        Self.check([wide]) { wide.maxPooled(size: 2, stride: 2) }
+        let pooled = wide.maxPooled(size: 2, stride: 2)
+        var naive: [Float] = []
+        for b in 0..<2 {
+            for oy in 0..<2 {
+                for ox in 0..<2 {
+                    for c in 0..<11 {
+                        naive.append(
+                            [(0, 0), (0, 1), (1, 0), (1, 1)].map {
+                                wide.value[((b * 4 + oy * 2 + $0.0) * 4 + ox * 2 + $0.1) * 11 + c]
+                            }.max()!)
+                    }
+                }
+            }
+        }
+        #expect(pooled.value == naive)
         Self.check([x]) { x.globalAveragePooled() }
     }
 
