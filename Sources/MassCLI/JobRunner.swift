@@ -42,8 +42,8 @@ struct JobRunner: Sendable {
         try config.validate()
         // An encoder named in the registry runs from its verified folder; the lineage keeps its name and version.
         var parent: (model: String, version: Int)?
-        if config.encoder.hasPrefix("registry:") {
-            let reference = String(config.encoder.dropFirst("registry:".count))
+        if let named = config.encoder, named.hasPrefix("registry:") {
+            let reference = String(named.dropFirst("registry:".count))
             let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
             let version = try await registry.version(parts[0], selector: parts.count > 1 ? parts[1] : "latest")
             config.encoder = try await registry.folder(parts[0], version.version).path
@@ -62,7 +62,7 @@ struct JobRunner: Sendable {
             if let register = config.register {
                 let version = try await self.register(
                     job, config: config, register: register, out: out, parent: parent,
-                    original: job.config["encoder"]?.string ?? config.encoder)
+                    original: job.config["encoder"]?.string ?? config.encoder ?? "")
                 if case .object(var fields) = result {
                     fields["registered"] = .object([
                         "model": .string(register.model), "version": .int(Int64(version)),

@@ -58,6 +58,10 @@ struct TrainCommand: ParsableCommand {
         }
         let out = URL(fileURLWithPath: outputPath)
 
+        let checkpoints = out.appendingPathComponent("checkpoints")
+        if !resume { try? FileManager.default.removeItem(at: checkpoints) }
+        if !config.isText { return try trainImages(config, out: out, checkpoints: checkpoints) }
+
         // 1. The dataset, whole, before anything runs.
         let datasetURL = URL(fileURLWithPath: config.dataset.path)
         let dataset: TextDataset
@@ -75,28 +79,25 @@ struct TrainCommand: ParsableCommand {
         log(
             "dataset: \(dataset.examples.count) examples, labels \(dataset.labels); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
-        let checkpoints = out.appendingPathComponent("checkpoints")
-        if !resume { try? FileManager.default.removeItem(at: checkpoints) }
         let datasetHash = try ArtifactStore.sha256(of: datasetURL).sha256
         let run = Run(
-            config: config, out: out, checkpoints: checkpoints, dataset: dataset, split: split,
+            config: config, out: out, checkpoints: checkpoints, labelNames: dataset.labels, split: split,
             datasetHash: datasetHash)
         if config.task == "text-classification-finetune" {
-            return try fineTune(run)
+            return try fineTune(run, dataset)
         }
-        try trainHead(run)
+        try trainHead(run, dataset)
     }
 
-    /// What both tasks share.
+    /// What every task shares.
     struct Run {
         let config: TrainingConfig
         let out: URL
         let checkpoints: URL
-        let dataset: TextDataset
+        let labelNames: [String]
         let split: (train: [Int], validation: [Int], test: [Int])
         let datasetHash: String
-        var labels: [Int] { dataset.examples.map(\.label) }
-        var encoder: URL { URL(fileURLWithPath: config.encoder) }
+        var encoder: URL { URL(fileURLWithPath: config.encoder ?? "") }
 
         /// The lineage each saved file carries.
         func metadata(_ settings: some Encodable) throws -> [String: String] {
@@ -104,27 +105,98 @@ struct TrainCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return [
-                "mass.task": config.task, "mass.parent": config.encoder, "mass.dataset_sha256": datasetHash,
-                "mass.labels": String(decoding: try encoder.encode(dataset.labels), as: UTF8.self),
+                "mass.task": config.task, "mass.parent": config.encoder ?? "", "mass.dataset_sha256": datasetHash,
+                "mass.labels": String(decoding: try encoder.encode(labelNames), as: UTF8.self),
                 "mass.settings": String(decoding: try encoder.encode(settings), as: UTF8.self),
             ]
         }
     }
 
+    /// Task "image-classification-cnn": a ConvNet from scratch on an MNIST-style folder (train-images-idx3-ubyte.gz
+    /// and its labels; t10k-* as the test part), the validation part held out of the training images.
+    private func trainImages(_ config: TrainingConfig, out: URL, checkpoints: URL) throws {
+        let folder = URL(fileURLWithPath: config.dataset.path)
+        let file = { (name: String) in folder.appendingPathComponent(name) }
+        let train: ImageDataset
+        let test: ImageDataset
+        // The classes: as many as `dataset.labels` names (MNIST's ten without it).
+        let classes = config.dataset.labels?.count ?? 10
+        do {
+            train = try ImageDataset(
+                idxImages: file("train-images-idx3-ubyte.gz"), labels: file("train-labels-idx1-ubyte.gz"),
+                classes: classes)
+            test = try ImageDataset(
+                idxImages: file("t10k-images-idx3-ubyte.gz"), labels: file("t10k-labels-idx1-ubyte.gz"),
+                classes: classes)
+        } catch { throw ValidationError("dataset: \(error)") }
+        guard train.height == test.height, train.width == test.width, train.height == train.width,
+            train.height % 4 == 0
+        else {
+            throw ValidationError("dataset: the images must be square, a multiple of 4 pixels, the same in both parts")
+        }
+        let names = config.dataset.labels ?? (0..<classes).map(String.init)
+        let parts = Sampling.split(train.count, validation: config.validationShare, test: 0, seed: config.seed)
+        log(
+            "dataset: \(train.count) training images (\(parts.train.count) / \(parts.validation.count) train / validation), \(test.count) test, \(train.height)×\(train.width)"
+        )
+        let settings = config.imageSettings
+        try BLAS.setThreads(threads)
+        let model = ConvNet(
+            side: train.height, channels: train.channels, classes: train.classCount, seed: settings.seed)
+        let started = Date()
+        var lastPrint = Date.distantPast
+        let result: FineTuning.Result
+        do {
+            result = try ImageTraining(settings).train(
+                model, data: train, train: parts.train, validation: parts.validation,
+                progress: { step in
+                    guard Date().timeIntervalSince(lastPrint) >= 5 || step.step == step.totalSteps else { return }
+                    lastPrint = Date()
+                    let eta =
+                        Date().timeIntervalSince(started) / Double(step.step) * Double(step.totalSteps - step.step)
+                    log(
+                        String(
+                            format: "epoch %d  step %d/%d  loss %.4f  ETA %.0f s", step.epoch, step.step,
+                            step.totalSteps, step.loss, eta))
+                },
+                evaluated: { epoch in
+                    log(
+                        String(
+                            format: "epoch %d done: train loss %.4f  validation loss %.4f  accuracy %.4f",
+                            epoch.epoch, epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy))
+                })
+        } catch { throw ValidationError("training: \(error.message)") }
+        let seconds = Date().timeIntervalSince(started)
+        let (_, testAccuracy) = ImageTraining(settings).evaluate(model, data: test, indices: Array(0..<test.count))
+        let hash = try ArtifactStore.sha256(of: file("train-images-idx3-ubyte.gz")).sha256
+        let run = Run(
+            config: config, out: out, checkpoints: checkpoints, labelNames: names,
+            split: (parts.train, parts.validation, Array(0..<test.count)), datasetHash: hash)
+        let modelFolder = out.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: modelFolder, withIntermediateDirectories: true)
+        try model.save(
+            to: modelFolder.appendingPathComponent("convnet.safetensors"), metadata: try run.metadata(settings))
+        try writeReport(
+            run, epochs: result.epochs, bestEpoch: result.bestEpoch,
+            validationAccuracy: result.epochs[result.bestEpoch - 1].validationAccuracy, testAccuracy: testAccuracy,
+            seconds: ["training": seconds], servable: false)
+    }
+
     /// Task "text-classification-head": the texts embedded once by the frozen encoder (kept as a checkpoint, so
     /// a resumed run skips it), then the head.
-    private func trainHead(_ run: Run) throws {
+    private func trainHead(_ run: Run, _ dataset: TextDataset) throws {
         let config = run.config
         let settings = config.headSettings
         let started = Date()
-        let features = try embeddings(run)
+        let features = try embeddings(run, dataset)
         let embeddingSeconds = Date().timeIntervalSince(started)
 
         let trainingStarted = Date()
         let result: HeadTraining.Result
         do {
             result = try HeadTraining(settings).train(
-                features: features, labels: run.labels, classes: run.dataset.labels.count, train: run.split.train,
+                features: features, labels: dataset.examples.map(\.label), classes: dataset.labels.count,
+                train: run.split.train,
                 validation: run.split.validation
             ) { epoch in
                 let elapsed = Date().timeIntervalSince(trainingStarted)
@@ -138,7 +210,7 @@ struct TrainCommand: ParsableCommand {
         } catch { throw ValidationError("training: \(error.message)") }
         let trainingSeconds = Date().timeIntervalSince(trainingStarted)
         let testAccuracy = HeadTraining.accuracy(
-            result.weights, features: features, labels: run.labels, indices: run.split.test)
+            result.weights, features: features, labels: dataset.examples.map(\.label), indices: run.split.test)
         let validationAccuracy = result.epochs[result.bestEpoch - 1].validationAccuracy
 
         // The served model: the encoder's files (linked) and the head beside them, the head's input the
@@ -157,11 +229,11 @@ struct TrainCommand: ParsableCommand {
 
     /// Every text's embedding by the frozen encoder, from the run's checkpoint when an earlier attempt made them
     /// for the same encoder and dataset.
-    private func embeddings(_ run: Run) throws -> [[Float]] {
+    private func embeddings(_ run: Run, _ dataset: TextDataset) throws -> [[Float]] {
         let cache = run.checkpoints.appendingPathComponent("embeddings.safetensors")
-        let key = ["mass.encoder": run.config.encoder, "mass.dataset_sha256": run.datasetHash]
+        let key = ["mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash]
         if let file = try? SafeTensorsFile(path: cache.path), key.allSatisfy({ file.metadata[$0.key] == $0.value }),
-            let tensor = try? file.tensor("embeddings").toFloat32(), tensor.shape.first == run.dataset.examples.count
+            let tensor = try? file.tensor("embeddings").toFloat32(), tensor.shape.first == dataset.examples.count
         {
             let width = tensor.shape[1]
             log("embeddings: \(tensor.shape[0]) texts from the checkpoint")
@@ -169,12 +241,12 @@ struct TrainCommand: ParsableCommand {
         }
         let started = Date()
         let embedder = try SentenceEmbedder.load(run.encoder)
-        let sequences = run.dataset.examples.map { embedder.tokenize($0.text).ids }
+        let sequences = dataset.examples.map { embedder.tokenize($0.text).ids }
         let runner = OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1)
         let (features, _) = try runner.run(
             sequences, batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096))
         log(
-            "embedded \(features.count) texts with \(run.config.encoder) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+            "embedded \(features.count) texts with \(run.config.encoder ?? "") in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
         )
         try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
         try Checkpoint.writeAtomically(
@@ -186,20 +258,21 @@ struct TrainCommand: ParsableCommand {
 
     /// Task "text-classification-finetune": every weight of the encoder and a head, trained together, with
     /// checkpoints in the run's folder.
-    private func fineTune(_ run: Run) throws {
+    private func fineTune(_ run: Run, _ dataset: TextDataset) throws {
         let settings = run.config.fineTuningSettings
         let model = try SentenceEncoderClassifier(
-            directory: run.encoder, classes: run.dataset.labels.count, seed: settings.seed, dropout: settings.dropout)
+            directory: run.encoder, classes: dataset.labels.count, seed: settings.seed, dropout: settings.dropout)
         // One product at a time: OpenBLAS's own threads use the cores.
         try BLAS.setThreads(threads)
-        let texts = run.dataset.examples.map(\.text)
+        let texts = dataset.examples.map(\.text)
         let started = Date()
         var lastPrint = Date.distantPast
         var firstStep: Int?
         let result: FineTuning.Result
         do {
             result = try FineTuning(settings).train(
-                model, texts: texts, labels: run.labels, train: run.split.train, validation: run.split.validation,
+                model, texts: texts, labels: dataset.examples.map(\.label), train: run.split.train,
+                validation: run.split.validation,
                 checkpoints: run.checkpoints,
                 progress: { step in
                     if firstStep == nil {
@@ -224,7 +297,7 @@ struct TrainCommand: ParsableCommand {
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
         let (_, testAccuracy) = FineTuning(settings).evaluate(
-            model, texts: texts, labels: run.labels, indices: run.split.test)
+            model, texts: texts, labels: dataset.examples.map(\.label), indices: run.split.test)
         let validationAccuracy = result.epochs[result.bestEpoch - 1].validationAccuracy
         var metadata = try run.metadata(settings)
         metadata["mass.max_length"] = String(settings.maxLength)
@@ -238,16 +311,18 @@ struct TrainCommand: ParsableCommand {
     /// metrics.json, split.json, the curves, the model folder's mass.json, and the summary on standard output.
     private func writeReport(
         _ run: Run, epochs: [HeadTraining.Epoch], bestEpoch: Int, validationAccuracy: Double, testAccuracy: Double,
-        seconds: [String: Double]
+        seconds: [String: Double], servable: Bool = true
     ) throws {
         let (config, out, split) = (run.config, run.out, run.split)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        try Checkpoint.writeAtomically(
-            Data(#"{"task": "text-classification"}"#.utf8),
-            to: out.appendingPathComponent("model").appendingPathComponent("mass.json"))
+        if servable {
+            try Checkpoint.writeAtomically(
+                Data(#"{"task": "text-classification"}"#.utf8),
+                to: out.appendingPathComponent("model").appendingPathComponent("mass.json"))
+        }
         let metrics: [String: Any] = [
-            "task": config.task, "encoder": config.encoder, "dataset": config.dataset.path,
-            "dataset_sha256": run.datasetHash, "labels": run.dataset.labels,
+            "task": config.task, "encoder": config.encoder ?? NSNull(), "dataset": config.dataset.path,
+            "dataset_sha256": run.datasetHash, "labels": run.labelNames,
             "examples": ["train": split.train.count, "validation": split.validation.count, "test": split.test.count],
             "best_epoch": bestEpoch, "validation_accuracy": validationAccuracy, "test_accuracy": testAccuracy,
             "seconds": seconds,

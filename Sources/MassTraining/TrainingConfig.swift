@@ -32,15 +32,18 @@ public struct TrainingConfig: Codable, Sendable {
         public var description: String?
     }
 
-    public static let tasks = ["text-classification-head", "text-classification-finetune"]
+    public static let tasks = ["text-classification-head", "text-classification-finetune", "image-classification-cnn"]
+    /// The tasks that train on a sentence encoder's texts (the others take images).
+    public var isText: Bool { task.hasPrefix("text-") }
 
     public var task: String
-    /// A sentence-transformers folder, or `registry:NAME@SELECTOR` (a registered version; for jobs).
-    public var encoder: String
+    /// A sentence-transformers folder, or `registry:NAME@SELECTOR` (a registered version; for jobs). Text tasks.
+    public var encoder: String?
     public var dataset: Dataset
     public var split: Split?
     public var head: HeadTraining.Settings?
     public var finetune: FineTuning.Settings?
+    public var images: ImageTraining.Settings?
     /// The run's folder (`mass train`; a job's folder is its worker's).
     public var output: String?
     public var register: Register?
@@ -50,6 +53,7 @@ public struct TrainingConfig: Codable, Sendable {
     public var seed: UInt64 { split?.seed ?? 42 }
     public var headSettings: HeadTraining.Settings { head ?? HeadTraining.Settings() }
     public var fineTuningSettings: FineTuning.Settings { finetune ?? FineTuning.Settings() }
+    public var imageSettings: ImageTraining.Settings { images ?? ImageTraining.Settings() }
 
     /// Decodes `data`, naming the key a decoding error is about.
     public static func decode(_ data: Data) throws(TrainingError) -> TrainingConfig {
@@ -67,12 +71,19 @@ public struct TrainingConfig: Codable, Sendable {
         guard Self.tasks.contains(task) else {
             throw TrainingError(.badConfig, "task '\(task)' is unknown (\(Self.tasks.joined(separator: ", ")))")
         }
-        guard !encoder.isEmpty else { throw TrainingError(.badConfig, "'encoder' is empty") }
+        if isText {
+            guard let encoder else { throw TrainingError(.badConfig, "missing 'encoder'") }
+            guard !encoder.isEmpty else { throw TrainingError(.badConfig, "'encoder' is empty") }
+        } else if register != nil {
+            throw TrainingError(
+                .badConfig, "register: task '\(task)' makes no model mass serve loads yet; only text tasks register")
+        }
         guard !dataset.path.isEmpty else { throw TrainingError(.badConfig, "'dataset.path' is empty") }
         do { try headSettings.validate() } catch { throw TrainingError(.badConfig, "head: \(error.message)") }
         do { try fineTuningSettings.validate() } catch {
             throw TrainingError(.badConfig, "finetune: \(error.message)")
         }
+        do { try imageSettings.validate() } catch { throw TrainingError(.badConfig, "images: \(error.message)") }
         guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
             throw TrainingError(.badConfig, "split: validation must be > 0 and validation + test < 1")
         }

@@ -183,6 +183,87 @@ import Testing
         )
     }
 
+    /// Writes an MNIST-style folder (gzip IDX) of 12×12 images: class 0 a horizontal bar, class 1 a vertical
+    /// one, at random rows and columns, with noise.
+    static func writeBars(_ folder: URL, train: Int, test: Int) throws {
+        var generator = SystemRandomNumberGenerator()
+        func part(_ prefix: String, _ count: Int) throws {
+            func bigEndian(_ n: Int) -> [UInt8] { (0..<4).map { UInt8((n >> (24 - 8 * $0)) & 255) } }
+            var images: [UInt8] = [0, 0, 8, 3] + bigEndian(count) + bigEndian(12) + bigEndian(12)
+            var labels: [UInt8] = [0, 0, 8, 1] + bigEndian(count)
+            for i in 0..<count {
+                let label = i % 2
+                let at = Int.random(in: 1..<11, using: &generator)
+                for y in 0..<12 {
+                    for x in 0..<12 {
+                        let on = label == 0 ? y == at : x == at
+                        images.append(on ? 255 : UInt8.random(in: 0..<60, using: &generator))
+                    }
+                }
+                labels.append(UInt8(label))
+            }
+            for (name, bytes) in [("\(prefix)-images-idx3-ubyte", images), ("\(prefix)-labels-idx1-ubyte", labels)] {
+                let url = folder.appendingPathComponent(name)
+                try Data(bytes).write(to: url)
+                let gzip = Process()
+                gzip.executableURL = URL(fileURLWithPath: "/usr/bin/gzip")
+                gzip.arguments = ["-f", url.path]
+                try gzip.run()
+                gzip.waitUntilExit()
+            }
+        }
+        try part("train", train)
+        try part("t10k", test)
+    }
+
+    /// A ConvNet from scratch on images: it tells horizontal bars from vertical ones on every test image.
+    @Test func trainsAConvNetOnImages() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.writeBars(dir, train: 400, test: 100)
+        let config = dir.appendingPathComponent("cnn.json")
+        try Data(
+            #"""
+            {"task": "image-classification-cnn", "dataset": {"path": "\#(dir.path)", "labels": ["horizontal", "vertical"]},
+             "images": {"epochs": 3, "batch_size": 32, "learning_rate": 0.003},
+             "output": "\#(dir.appendingPathComponent("out").path)"}
+            """#.utf8
+        ).write(to: config)
+        let result = try runner.run(["train", config.path, "--threads", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        #expect(summary["test_accuracy"] as? Double == 1.0, "\(summary) \(result.stderr)")
+        #expect(summary["test_examples"] as? Int == 100)
+        #expect(result.stderr.contains("dataset: 400 training images (360 / 40 train / validation), 100 test, 12×12"))
+        let weights = dir.appendingPathComponent("out/model/convnet.safetensors")
+        #expect(FileManager.default.fileExists(atPath: weights.path))
+        // A class the labels file does not have is refused with its entry.
+        let bad = dir.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        try Self.writeBars(bad, train: 40, test: 10)
+        let labels = bad.appendingPathComponent("train-labels-idx1-ubyte")
+        try Data([0, 0, 8, 1, 0, 0, 0, 40] + (0..<40).map { $0 == 6 ? 12 : UInt8($0 % 2) }).write(to: labels)
+        try FileManager.default.removeItem(at: bad.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        try FileManager.default.moveItem(at: labels, to: bad.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        let refused = try runner.run(
+            [
+                "train", config.path, "--output", dir.appendingPathComponent("never").path,
+            ].map { $0 == config.path ? try Self.rewrite(config, path: bad.path) : $0 })
+        #expect(refused.status != 0)
+        #expect(
+            refused.stderr.contains("train-labels-idx1-ubyte.gz:7: label 12 is not below 10 classes"),
+            "\(refused.stderr)")
+    }
+
+    /// `config` with its dataset path replaced, written beside it.
+    static func rewrite(_ config: URL, path: String) throws -> String {
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any])
+        json["dataset"] = ["path": path]
+        let url = config.deletingLastPathComponent().appendingPathComponent("rewritten.json")
+        try JSONSerialization.data(withJSONObject: json).write(to: url)
+        return url.path
+    }
+
     @Test func refusesBadJobsBeforeRunning() throws {
         let dir = try folder()
         defer { try? FileManager.default.removeItem(at: dir) }
