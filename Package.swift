@@ -82,7 +82,8 @@ let package = Package(
         ),
         // Layer 3: training on Mass's engine (models with trainable weights, optimizers, schedules, jobs).
         .target(
-            name: "MassTraining", dependencies: ["MassAutograd", "MassModels", "MassWeights", "MassTensor", "CZlib"],
+            name: "MassTraining",
+            dependencies: ["MassAutograd", "MassModels", "MassWeights", "MassTensor", "MassImage", "CZlib"],
             swiftSettings: strict + simdFlags),
         // Layer 4
         .target(

@@ -113,31 +113,46 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Task "image-classification-cnn": a ConvNet from scratch on an MNIST-style folder (train-images-idx3-ubyte.gz
-    /// and its labels; t10k-* as the test part), the validation part held out of the training images.
+    /// and its labels; t10k-* as the test part, the validation part held out of the training images), or on an image
+    /// folder (a subfolder per class; split as the text tasks are).
     private func trainImages(_ config: TrainingConfig, out: URL, checkpoints: URL) throws {
         let folder = URL(fileURLWithPath: config.dataset.path)
         let file = { (name: String) in folder.appendingPathComponent(name) }
         let train: ImageDataset
         let test: ImageDataset
+        let parts: (train: [Int], validation: [Int], test: [Int])
         // The classes: as many as `dataset.labels` names (MNIST's ten without it).
-        let classes = config.dataset.labels?.count ?? 10
+        var names = config.dataset.labels ?? (0..<10).map(String.init)
+        let hashed: URL
         do {
-            train = try ImageDataset(
-                idxImages: file("train-images-idx3-ubyte.gz"), labels: file("train-labels-idx1-ubyte.gz"),
-                classes: classes)
-            test = try ImageDataset(
-                idxImages: file("t10k-images-idx3-ubyte.gz"), labels: file("t10k-labels-idx1-ubyte.gz"),
-                classes: classes)
+            if FileManager.default.fileExists(atPath: file("train-images-idx3-ubyte.gz").path) {
+                train = try ImageDataset(
+                    idxImages: file("train-images-idx3-ubyte.gz"), labels: file("train-labels-idx1-ubyte.gz"),
+                    classes: names.count)
+                test = try ImageDataset(
+                    idxImages: file("t10k-images-idx3-ubyte.gz"), labels: file("t10k-labels-idx1-ubyte.gz"),
+                    classes: names.count)
+                let held = Sampling.split(train.count, validation: config.validationShare, test: 0, seed: config.seed)
+                parts = (held.train, held.validation, Array(0..<test.count))
+                hashed = file("train-images-idx3-ubyte.gz")
+            } else {
+                train = try ImageDataset(
+                    folder: folder, side: config.dataset.side ?? 32, channels: config.dataset.channels ?? 3,
+                    labels: config.dataset.labels)
+                test = train
+                names = config.dataset.labels ?? Self.classFolders(folder)
+                parts = Sampling.split(
+                    train.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
+                hashed = folder
+            }
         } catch { throw ValidationError("dataset: \(error)") }
         guard train.height == test.height, train.width == test.width, train.height == train.width,
             train.height % 4 == 0
         else {
             throw ValidationError("dataset: the images must be square, a multiple of 4 pixels, the same in both parts")
         }
-        let names = config.dataset.labels ?? (0..<classes).map(String.init)
-        let parts = Sampling.split(train.count, validation: config.validationShare, test: 0, seed: config.seed)
         log(
-            "dataset: \(train.count) training images (\(parts.train.count) / \(parts.validation.count) train / validation), \(test.count) test, \(train.height)×\(train.width)"
+            "dataset: \(parts.train.count + parts.validation.count) training images (\(parts.train.count) / \(parts.validation.count) train / validation), \(parts.test.count) test, \(train.height)×\(train.width)"
         )
         let settings = config.imageSettings
         try BLAS.setThreads(threads)
@@ -167,11 +182,10 @@ struct TrainCommand: ParsableCommand {
                 })
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
-        let (_, testAccuracy) = ImageTraining(settings).evaluate(model, data: test, indices: Array(0..<test.count))
-        let hash = try ArtifactStore.sha256(of: file("train-images-idx3-ubyte.gz")).sha256
+        let (_, testAccuracy) = ImageTraining(settings).evaluate(model, data: test, indices: parts.test)
+        let hash = try Self.hash(hashed)
         let run = Run(
-            config: config, out: out, checkpoints: checkpoints, labelNames: names,
-            split: (parts.train, parts.validation, Array(0..<test.count)), datasetHash: hash)
+            config: config, out: out, checkpoints: checkpoints, labelNames: names, split: parts, datasetHash: hash)
         let modelFolder = out.appendingPathComponent("model")
         try FileManager.default.createDirectory(at: modelFolder, withIntermediateDirectories: true)
         try model.save(
@@ -306,6 +320,32 @@ struct TrainCommand: ParsableCommand {
         try writeReport(
             run, epochs: result.epochs, bestEpoch: result.bestEpoch, validationAccuracy: validationAccuracy,
             testAccuracy: testAccuracy, seconds: ["training": seconds])
+    }
+
+    /// The class subfolders of an image folder, sorted (as ImageDataset orders them).
+    static func classFolders(_ folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { name in
+            var isFolder: ObjCBool = false
+            return !name.hasPrefix(".")
+                && FileManager.default.fileExists(
+                    atPath: folder.appendingPathComponent(name).path, isDirectory: &isFolder)
+                && isFolder.boolValue
+        }.sorted()
+    }
+
+    /// A file's SHA-256, or a folder's: the SHA-256 of its files' relative paths and SHA-256s, in order.
+    static func hash(_ url: URL) throws -> String {
+        var isFolder: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
+        guard isFolder.boolValue else { return try ArtifactStore.sha256(of: url).sha256 }
+        let files = (FileManager.default.subpaths(atPath: url.path) ?? []).sorted().filter { path in
+            var sub: ObjCBool = false
+            return FileManager.default.fileExists(atPath: url.appendingPathComponent(path).path, isDirectory: &sub)
+                && !sub.boolValue
+        }
+        let listing = try files.map { "\($0) \(try ArtifactStore.sha256(of: url.appendingPathComponent($0)).sha256)\n" }
+            .joined()
+        return try ArtifactStore.sha256(of: Data(listing.utf8))
     }
 
     /// metrics.json, split.json, the curves, the model folder's mass.json, and the summary on standard output.

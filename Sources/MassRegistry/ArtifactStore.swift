@@ -143,6 +143,11 @@ public struct ArtifactStore: Sendable {
         return out
     }
 
+    /// The sha256 (lowercase hex) of bytes in memory.
+    public static func sha256(of data: Data) throws -> String {
+        try hash(InputStream(data: data), copyingTo: nil, name: "data").0
+    }
+
     /// The sha256 (lowercase hex) and size of a file, read in 1 MiB chunks.
     public static func sha256(of file: URL) throws -> (sha256: String, size: Int) {
         guard let input = InputStream(url: file) else {

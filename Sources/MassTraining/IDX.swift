@@ -79,6 +79,12 @@ public struct ImageDataset: Sendable {
 
     public var count: Int { labels.count }
 
+    public init(pixels: [Float], labels: [Int], height: Int, width: Int, channels: Int, classCount: Int) {
+        (self.pixels, self.labels, self.height, self.width, self.channels, self.classCount) = (
+            pixels, labels, height, width, channels, classCount
+        )
+    }
+
     /// MNIST-style IDX pair: images [n, h, w] and labels [n] (each below `classes`).
     public init(idxImages: URL, labels labelsURL: URL, classes: Int = 10) throws(DatasetError) {
         let images = try IDXFile(contentsOf: idxImages)

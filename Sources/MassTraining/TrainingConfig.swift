@@ -11,9 +11,12 @@ public struct TrainingConfig: Codable, Sendable {
         public var label: String?
         public var labels: [String]?
         public var skipOtherLabels: Bool?
+        /// An image folder's images: resized and cropped to `side`×`side`, `channels` 1 (grey) or 3 (RGB).
+        public var side: Int?
+        public var channels: Int?
 
         enum CodingKeys: String, CodingKey {
-            case path, text, pair, label, labels
+            case path, text, pair, label, labels, side, channels
             case skipOtherLabels = "skip_other_labels"
         }
     }
@@ -79,6 +82,12 @@ public struct TrainingConfig: Codable, Sendable {
                 .badConfig, "register: task '\(task)' makes no model mass serve loads yet; only text tasks register")
         }
         guard !dataset.path.isEmpty else { throw TrainingError(.badConfig, "'dataset.path' is empty") }
+        if let side = dataset.side, side < 4 || side % 4 != 0 || side > 512 {
+            throw TrainingError(.badConfig, "'dataset.side' must be a multiple of 4 from 4 to 512")
+        }
+        if let channels = dataset.channels, channels != 1 && channels != 3 {
+            throw TrainingError(.badConfig, "'dataset.channels' must be 1 or 3")
+        }
         do { try headSettings.validate() } catch { throw TrainingError(.badConfig, "head: \(error.message)") }
         do { try fineTuningSettings.validate() } catch {
             throw TrainingError(.badConfig, "finetune: \(error.message)")

@@ -1,4 +1,5 @@
 import Foundation
+import MassTesting
 import MassTraining
 import Testing
 
@@ -137,5 +138,53 @@ import Testing
         try process.run()
         process.waitUntilExit()
         return try Data(contentsOf: input.appendingPathExtension("gz"))
+    }
+
+    /// An image folder: a subfolder per class, every file decoded, resized and cropped before training; bad
+    /// files and folders refused by name.
+    @Test func readsAnImageFolderAndRefusesBadOnes() throws {
+        let images = dir.appendingPathComponent("images")
+        let manager = FileManager.default
+        for (label, files) in [("cats", ["chelsea.png", "coffee.png"]), ("space", ["astronaut.png", "rocket.jpg"])] {
+            try manager.createDirectory(at: images.appendingPathComponent(label), withIntermediateDirectories: true)
+            for name in files {
+                try manager.copyItem(
+                    at: EfficientNetFixture.url(name), to: images.appendingPathComponent("\(label)/\(name)"))
+            }
+        }
+        let rgb = try ImageDataset(folder: images, side: 32, channels: 3)
+        #expect(rgb.count == 4 && rgb.labels == [0, 0, 1, 1] && rgb.classCount == 2)
+        #expect(rgb.pixels.count == 4 * 32 * 32 * 3 && rgb.pixels.allSatisfy { $0 >= 0 && $0 <= 1 })
+        let grey = try ImageDataset(folder: images, side: 32, channels: 1)
+        #expect(grey.pixels.count == 4 * 32 * 32 && grey.channels == 1)
+        var worst: Float = 0
+        for p in 0..<(4 * 32 * 32) {
+            let mean = (rgb.pixels[3 * p] + rgb.pixels[3 * p + 1] + rgb.pixels[3 * p + 2]) / 3
+            worst = max(worst, abs(mean - grey.pixels[p]))
+        }
+        #expect(worst < 1e-6)
+        // The labels' order, when given, is theirs.
+        let reordered = try ImageDataset(folder: images, side: 32, channels: 3, labels: ["space", "cats"])
+        let size = 32 * 32 * 3
+        #expect(reordered.labels == [0, 0, 1, 1])
+        #expect(Array(reordered.pixels[0..<size]) == Array(rgb.pixels[(2 * size)..<(3 * size)]))
+
+        func refusal(_ labels: [String]? = nil) -> String {
+            do {
+                _ = try ImageDataset(folder: images, side: 32, channels: 3, labels: labels)
+                return "accepted"
+            } catch { return error.description }
+        }
+        #expect(refusal(["cats", "dogs"]).hasSuffix("images/space: is not one of the labels [\"cats\", \"dogs\"]"))
+        try manager.createDirectory(at: images.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        #expect(refusal().hasSuffix("images/empty: has no images"), "\(refusal())")
+        try manager.removeItem(at: images.appendingPathComponent("empty"))
+        try Data("not an image at all".utf8).write(to: images.appendingPathComponent("cats/broken.png"))
+        #expect(refusal().contains("images/cats/broken.png: is not a readable image"), "\(refusal())")
+        // A truncated JPEG is unreadable too.
+        try manager.removeItem(at: images.appendingPathComponent("cats/broken.png"))
+        let jpeg = try Data(contentsOf: EfficientNetFixture.url("rocket.jpg"))
+        try jpeg.prefix(jpeg.count / 3).write(to: images.appendingPathComponent("space/cut.jpg"))
+        #expect(refusal().contains("images/space/cut.jpg: is not a readable image"), "\(refusal())")
     }
 }
