@@ -159,27 +159,12 @@ struct TrainCommand: ParsableCommand {
         let model = ConvNet(
             side: train.height, channels: train.channels, classes: train.classCount, seed: settings.seed)
         let started = Date()
-        var lastPrint = Date.distantPast
+        let printer = StepPrinter()
         let result: FineTuning.Result
         do {
             result = try ImageTraining(settings).train(
-                model, data: train, train: parts.train, validation: parts.validation,
-                progress: { step in
-                    guard Date().timeIntervalSince(lastPrint) >= 5 || step.step == step.totalSteps else { return }
-                    lastPrint = Date()
-                    let eta =
-                        Date().timeIntervalSince(started) / Double(step.step) * Double(step.totalSteps - step.step)
-                    log(
-                        String(
-                            format: "epoch %d  step %d/%d  loss %.4f  ETA %.0f s", step.epoch, step.step,
-                            step.totalSteps, step.loss, eta))
-                },
-                evaluated: { epoch in
-                    log(
-                        String(
-                            format: "epoch %d done: train loss %.4f  validation loss %.4f  accuracy %.4f",
-                            epoch.epoch, epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy))
-                })
+                model, data: train, train: parts.train, validation: parts.validation, progress: printer.step,
+                evaluated: printer.epoch)
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
         let (_, testAccuracy) = ImageTraining(settings).evaluate(model, data: test, indices: parts.test)
@@ -280,34 +265,13 @@ struct TrainCommand: ParsableCommand {
         try BLAS.setThreads(threads)
         let texts = dataset.examples.map(\.text)
         let started = Date()
-        var lastPrint = Date.distantPast
-        var firstStep: Int?
+        let printer = StepPrinter()
         let result: FineTuning.Result
         do {
             result = try FineTuning(settings).train(
                 model, texts: texts, labels: dataset.examples.map(\.label), train: run.split.train,
-                validation: run.split.validation,
-                checkpoints: run.checkpoints,
-                progress: { step in
-                    if firstStep == nil {
-                        firstStep = step.step - 1
-                        if step.step > 1 { log("resumed at step \(step.step - 1) of \(step.totalSteps)") }
-                    }
-                    guard Date().timeIntervalSince(lastPrint) >= 5 || step.step == step.totalSteps else { return }
-                    lastPrint = Date()
-                    let elapsed = Date().timeIntervalSince(started)
-                    let eta = elapsed / Double(step.step - (firstStep ?? 0)) * Double(step.totalSteps - step.step)
-                    log(
-                        String(
-                            format: "epoch %d  step %d/%d  loss %.4f  ETA %.0f s", step.epoch, step.step,
-                            step.totalSteps, step.loss, eta))
-                },
-                evaluated: { epoch in
-                    log(
-                        String(
-                            format: "epoch %d done: train loss %.4f  validation loss %.4f  accuracy %.4f",
-                            epoch.epoch, epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy))
-                })
+                validation: run.split.validation, checkpoints: run.checkpoints, progress: printer.step,
+                evaluated: printer.epoch)
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
         let (_, testAccuracy) = FineTuning(settings).evaluate(
@@ -403,4 +367,37 @@ struct TrainCommand: ParsableCommand {
     private func log(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
+}
+
+/// Progress lines of the step-wise tasks on standard error: a step line at most every 5 seconds (epoch, step,
+/// loss, ETA from the steps this run made), a line per finished epoch, and where a resumed run started.
+final class StepPrinter {
+    private let started = Date()
+    private var lastPrint = Date.distantPast
+    private var firstStep: Int?
+
+    func step(_ step: FineTuning.Step) {
+        if firstStep == nil {
+            firstStep = step.step - 1
+            if step.step > 1 { Self.log("resumed at step \(step.step - 1) of \(step.totalSteps)") }
+        }
+        guard Date().timeIntervalSince(lastPrint) >= 5 || step.step == step.totalSteps else { return }
+        lastPrint = Date()
+        let eta =
+            Date().timeIntervalSince(started) / Double(step.step - (firstStep ?? 0))
+            * Double(step.totalSteps - step.step)
+        Self.log(
+            String(
+                format: "epoch %d  step %d/%d  loss %.4f  ETA %.0f s", step.epoch, step.step, step.totalSteps,
+                step.loss, eta))
+    }
+
+    func epoch(_ epoch: HeadTraining.Epoch) {
+        Self.log(
+            String(
+                format: "epoch %d done: train loss %.4f  validation loss %.4f  accuracy %.4f", epoch.epoch,
+                epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy))
+    }
+
+    static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }
