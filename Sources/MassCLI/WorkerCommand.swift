@@ -71,6 +71,9 @@ struct WorkerCommand: AsyncParsableCommand {
                     job = try await runner.queue.claim(
                         worker: workerName, kinds: ["train"], staleAfter: .seconds(staleAfter))
                 } catch {
+                    // Waiting for jobs, a worker rides out a database that went away; asked to empty the queue, it
+                    // cannot tell that the queue is empty, and says so.
+                    if untilEmpty { throw error }
                     log("cannot claim a job: \(error)")
                     job = nil
                 }
