@@ -31,23 +31,14 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(name: .long, help: "Tokens per example, special tokens included.")
     var length = 64
 
-    @Option(name: .long, help: "Timed steps.")
-    var steps = 20
-
-    @Option(name: .long, help: "Untimed steps first.")
-    var warmup = 3
-
-    @Option(name: .long, help: "Compute threads.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(name: .long, help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var timing: TrainingBenchOptions
 
     func run() throws {
         try Mass.checkCPU()
-        guard batchSize > 0, length >= 4, steps > 0, warmup >= 0, threads > 0 else {
-            throw ValidationError("--batch-size, --steps and --threads must be positive, --length at least 4")
+        guard batchSize > 0, length >= 4 else {
+            throw ValidationError("--batch-size must be positive, --length at least 4")
         }
+        let (steps, warmup, threads, json) = (timing.steps, timing.warmup, timing.threads, timing.json)
         try BLAS.setThreads(threads)
         let model = try SentenceEncoderClassifier(
             directory: URL(fileURLWithPath: model), classes: 2, seed: 42, dropout: 0.1)
@@ -135,20 +126,12 @@ struct BenchTrainCNNCommand: ParsableCommand {
     @Option(name: .long, help: "Examples per step.")
     var batchSize = 64
 
-    @Option(name: .long, help: "Timed steps.")
-    var steps = 50
-
-    @Option(name: .long, help: "Untimed steps first.")
-    var warmup = 5
-
-    @Option(name: .long, help: "Compute threads.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(name: .long, help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var timing: TrainingBenchOptions
 
     func run() throws {
         try Mass.checkCPU()
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        let (steps, warmup, threads, json) = (timing.steps, timing.warmup, timing.threads, timing.json)
         try BLAS.setThreads(threads)
         let folder = URL(fileURLWithPath: data)
         let dataset = try ImageDataset(
@@ -181,5 +164,26 @@ struct BenchTrainCNNCommand: ParsableCommand {
         try BenchTrainCommand.report(
             examples: steps * batchSize, seconds: seconds, steps: steps, loss: Double(last), json: json,
             fields: ["batch_size": batchSize, "threads": threads, "steps": steps])
+    }
+}
+
+/// The timing options both training benchmarks share.
+struct TrainingBenchOptions: ParsableArguments {
+    @Option(name: .long, help: "Timed steps.")
+    var steps = 20
+
+    @Option(name: .long, help: "Untimed steps first.")
+    var warmup = 3
+
+    @Option(name: .long, help: "Compute threads.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard steps > 0, warmup >= 0, threads > 0 else {
+            throw ValidationError("--steps and --threads must be positive, --warmup not negative")
+        }
     }
 }

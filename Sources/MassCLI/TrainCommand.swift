@@ -364,9 +364,7 @@ struct TrainCommand: ParsableCommand {
         )
     }
 
-    private func log(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
+    private func log(_ line: String) { StepPrinter.log(line) }
 }
 
 /// Progress lines of the step-wise tasks on standard error: a step line at most every 5 seconds (epoch, step,
