@@ -57,7 +57,7 @@ let package = Package(
             swiftSettings: strict + simdFlags),
         .target(name: "MassTokenizers", swiftSettings: strict),
         // Layer 2: reverse-mode differentiation over ops whose forward passes use MassTensor's kernels.
-        .target(name: "MassAutograd", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),
+        .target(name: "MassAutograd", dependencies: ["MassTensor", "CMassDNNL"], swiftSettings: strict + simdFlags),
         .target(
             name: "CMassAudio",
             linkerSettings: [.linkedLibrary("sndfile"), .linkedLibrary("swresample"), .linkedLibrary("avutil")]),

@@ -1,8 +1,9 @@
 import MassTensor
 
 /// 2-D convolution on NHWC images (channels innermost, as Mass's image path), with PyTorch's weight layout
-/// [out, in / groups, kh, kw], explicit padding, stride and groups (groups == channels is depthwise). Each group
-/// is an im2col matrix times its weights through OpenBLAS; the gradients are the transposed products and col2im.
+/// [out, in / groups, kh, kw], explicit padding, stride and groups (groups == channels is depthwise). Without
+/// groups, oneDNN's direct convolutions run it (`ConvolutionBackend`); otherwise each group is an im2col matrix
+/// times its weights through OpenBLAS, the gradients the transposed products and col2im.
 extension Variable {
     public struct Convolution: Sendable, Equatable {
         public var stride: Int
@@ -45,6 +46,12 @@ extension Variable {
         let oh = (h + p.top + p.bottom - kh) / conv.stride + 1
         let ow = (w + p.left + p.right - kw) / conv.stride + 1
         precondition(oh > 0 && ow > 0, "conv2d: a \(kh)×\(kw) kernel does not fit a \(h)×\(w) image")
+        if let bias { precondition(bias.shape == [cout], "conv2d: bias \(bias.shape) does not fit \(cout) channels") }
+        if groups == 1, ConvolutionBackend.selected == .oneDNN,
+            let result = conv2dOneDNN(weight, bias, conv, outHeight: oh, outWidth: ow)
+        {
+            return result
+        }
         let coutG = cout / groups
         let pixels = n * oh * ow
         let patch = cinG * kh * kw

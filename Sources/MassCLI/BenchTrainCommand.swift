@@ -126,11 +126,19 @@ struct BenchTrainCNNCommand: ParsableCommand {
     @Option(name: .long, help: "Examples per step.")
     var batchSize = 64
 
+    @Option(name: .long, help: "The convolutions' code: onednn (oneDNN's direct convolutions) or im2col.")
+    var convolution = "onednn"
+
     @OptionGroup var timing: TrainingBenchOptions
 
     func run() throws {
         try Mass.checkCPU()
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        switch convolution {
+        case "onednn": ConvolutionBackend.selected = .oneDNN
+        case "im2col": ConvolutionBackend.selected = .im2col
+        default: throw ValidationError("--convolution must be onednn or im2col")
+        }
         let (steps, warmup, threads, json) = (timing.steps, timing.warmup, timing.threads, timing.json)
         try BLAS.setThreads(threads)
         let folder = URL(fileURLWithPath: data)

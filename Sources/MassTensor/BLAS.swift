@@ -38,6 +38,12 @@ public enum BLAS {
         cmass_blas_set_threads(Int32(max(1, count)))
     }
 
+    /// OpenBLAS's thread count (1 when it is not loaded).
+    public static var threads: Int {
+        guard (try? load()) != nil else { return 1 }
+        return max(1, Int(cmass_blas_get_threads()))
+    }
+
     /// The kernel family OpenBLAS runs, e.g. "SkylakeX".
     public static var coreName: String {
         guard (try? load()) != nil else { return "unavailable" }

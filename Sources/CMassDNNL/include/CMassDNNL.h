@@ -44,4 +44,6 @@ int cmass_dnnl_observe(cmass_dnnl_net *net, const float *input_nhwc, float *maxi
 const char *cmass_dnnl_impl(const cmass_dnnl_net *net, int layer);
 void cmass_dnnl_destroy(cmass_dnnl_net *net);
 
+#include "CMassDNNLTrain.h"
+
 #endif
