@@ -8,12 +8,20 @@ import Synchronization
 public enum ConvolutionBackend: Sendable {
     case oneDNN, im2col
 
-    private static let current = Mutex(ConvolutionBackend.oneDNN)
+    private static let current = Mutex((backend: ConvolutionBackend.oneDNN, threads: 0))
 
     /// The backend new convolutions use (process-wide).
     public static var selected: ConvolutionBackend {
-        get { current.withLock { $0 } }
-        set { current.withLock { $0 = newValue } }
+        get { current.withLock { $0.backend } }
+        set { current.withLock { $0.backend = newValue } }
+    }
+
+    /// oneDNN's threads (its OpenMP pool); 0: as many as OpenBLAS has. A network whose products are small next to
+    /// its convolutions (a ConvNet) runs best with OpenBLAS on one thread and these on every core: two pools that
+    /// each keep their threads spinning between calls would take the cores from each other.
+    public static var threads: Int {
+        get { current.withLock { $0.threads } }
+        set { current.withLock { $0.threads = max(0, newValue) } }
     }
 }
 
@@ -108,7 +116,8 @@ extension Variable {
         let p = conv.padding
         let key = DNNLConvolution.Key(
             n: n, h: h, w: w, cin: cin, cout: cout, kh: kh, kw: kw, stride: conv.stride, top: p.top, left: p.left,
-            bottom: p.bottom, right: p.right, threads: BLAS.threads)
+            bottom: p.bottom, right: p.right,
+            threads: ConvolutionBackend.threads > 0 ? ConvolutionBackend.threads : BLAS.threads)
         guard let primitive = DNNLConvolution.shared(key),
             let out = primitive.forward(value, weight: weight.value, bias: bias?.value, outputCount: n * oh * ow * cout)
         else { return nil }

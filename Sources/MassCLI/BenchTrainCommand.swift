@@ -140,7 +140,7 @@ struct BenchTrainCNNCommand: ParsableCommand {
         default: throw ValidationError("--convolution must be onednn or im2col")
         }
         let (steps, warmup, threads, json) = (timing.steps, timing.warmup, timing.threads, timing.json)
-        try BLAS.setThreads(threads)
+        try ImageTraining.setThreads(threads)
         let folder = URL(fileURLWithPath: data)
         let dataset = try ImageDataset(
             idxImages: folder.appendingPathComponent("train-images-idx3-ubyte.gz"),

@@ -1,4 +1,5 @@
 public import MassAutograd
+import MassTensor
 
 /// Training a `ConvNet` from scratch on labelled images: AdamW on shuffled mini-batches, a linear warm-up then
 /// cosine decay, evaluation on the validation part after each epoch, the best epoch's weights kept (early stopping
@@ -46,6 +47,13 @@ public struct ImageTraining: Sendable {
             guard dropout >= 0 && dropout < 1 else { throw bad("dropout", "must be in [0, 1)") }
             guard patience > 0 else { throw bad("patience", "must be positive") }
         }
+    }
+
+    /// Gives a ConvNet's run `threads` compute threads: oneDNN's convolutions take them all, OpenBLAS (the small
+    /// dense layers) one, so that the two pools never spin against each other.
+    public static func setThreads(_ threads: Int) throws {
+        try BLAS.setThreads(1)
+        ConvolutionBackend.threads = threads
     }
 
     public let settings: Settings
