@@ -5,7 +5,9 @@ import MassWeights
 
 /// An image classification model folder: a PyTorch checkpoint (`*.pth` or `*.pt`, legacy or zip) of
 /// EfficientNet-Lite0 (or the `model.safetensors` with int8 convolutions `mass compress` writes) and `labels.txt`
-/// (one class name per line, in logit order). Preprocessing is the one the
+/// (one class name per line, in logit order); or, with a `head.safetensors` `mass train` wrote beside the
+/// checkpoint, the network's pooled features through that head instead of its own classifier (the head names the
+/// labels). Preprocessing is the one the
 /// reference results were recorded with (`ImagePreprocessing`: shorter side 256, centre crop 224,
 /// `(pixel − 127) / 128`).
 public final class ImageClassifier: TaskModel {
@@ -18,6 +20,8 @@ public final class ImageClassifier: TaskModel {
     public let directory: URL
     public let network: EfficientNetLite
     public let labels: [String]
+    /// A head trained on the network's features (`head.safetensors`), used in place of its classifier.
+    public let trainedHead: TrainedHead?
     /// From the folder's optional `preprocessing.json` (`resize`, `crop`, `mean`, `std`); the reference values
     /// without it.
     public let preprocessing: ImagePreprocessing
@@ -80,6 +84,13 @@ public final class ImageClassifier: TaskModel {
         } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
+        let headFile = directory.appendingPathComponent("head.safetensors")
+        if FileManager.default.fileExists(atPath: headFile.path) {
+            let head = try TrainedHead(contentsOf: headFile, inputWidth: network.featureCount)
+            (trainedHead, labels) = (head, head.labels)
+            return
+        }
+        trainedHead = nil
         let labelsFile = directory.appendingPathComponent("labels.txt")
         guard let text = try? String(contentsOf: labelsFile, encoding: .utf8) else {
             throw ModelError(
@@ -145,6 +156,8 @@ public final class ImageClassifier: TaskModel {
     public enum Image: Sendable {
         case encoded([UInt8])
         case prepared([Float])
+        /// Decoded pixels (a dataset's), resized and cropped as an encoded file's would be.
+        case pixels(RGBImage)
     }
 
     /// Logits for encoded images (JPEG or PNG), or the error that kept an image from being read.
@@ -161,13 +174,34 @@ public final class ImageClassifier: TaskModel {
         _ images: [Image], maxPixels: Int = ImageDecoder.defaultMaxPixels, workspace: EfficientNetWorkspace,
         pool: ComputePool
     ) -> [Result<[Float], ImageError>] {
+        guard let trainedHead else {
+            return outputs(.logits, images, maxPixels: maxPixels, workspace: workspace, pool: pool)
+        }
+        return outputs(.features, images, maxPixels: maxPixels, workspace: workspace, pool: pool).map { result in
+            result.map { features in trainedHead.logits(features) }
+        }
+    }
+
+    /// The features the classifier reads (the network's pooled last layer, `network.head.outFeatures` values)
+    /// per image, or the error that kept an image from being read: the input of a new head trained on them.
+    public func features(
+        _ images: [Image], maxPixels: Int = ImageDecoder.defaultMaxPixels, workspace: EfficientNetWorkspace,
+        pool: ComputePool
+    ) -> [Result<[Float], ImageError>] {
+        outputs(.features, images, maxPixels: maxPixels, workspace: workspace, pool: pool)
+    }
+
+    private func outputs(
+        _ output: EfficientNetLite.Output, _ images: [Image], maxPixels: Int, workspace: EfficientNetWorkspace,
+        pool: ComputePool
+    ) -> [Result<[Float], ImageError>] {
         let errors = UnsafeMutableBufferPointer<ImageError?>.allocate(capacity: images.count)
         errors.initialize(repeating: nil)
         defer { errors.deinitialize().deallocate() }
         let preprocessing = self.preprocessing
         let size = inputSize
         let side = inputSide
-        let logits = network.logits(batch: images.count, workspace: workspace, pool: pool) { i, input in
+        let outputs = network.outputs(output, batch: images.count, workspace: workspace, pool: pool) { i, input in
             switch images[i] {
             case .prepared(let values):
                 guard values.count == size else {
@@ -177,6 +211,9 @@ public final class ImageClassifier: TaskModel {
                 values.withUnsafeBufferPointer {
                     EfficientNetLite.toNHWC($0.baseAddress!, side: side, rows: 0..<side, into: input)
                 }
+                return true
+            case .pixels(let image):
+                preprocessing.normalizeInterleaved(preprocessing.crop(image), into: input)
                 return true
             case .encoded(let file):
                 do {
@@ -192,7 +229,7 @@ public final class ImageClassifier: TaskModel {
             }
         }
         return images.indices.map { i in
-            if let out = logits[i] { return .success(out) }
+            if let out = outputs[i] { return .success(out) }
             return .failure(errors[i] ?? ImageError(.corrupt, "image \(i) was not classified"))
         }
     }
@@ -201,7 +238,13 @@ public final class ImageClassifier: TaskModel {
     public func logits(
         _ inputs: UnsafePointer<Float>, batch: Int, workspace: EfficientNetWorkspace, pool: ComputePool
     ) -> [[Float]] {
-        network.logits(inputs, batch: batch, workspace: workspace, pool: pool)
+        guard let trainedHead else { return network.logits(inputs, batch: batch, workspace: workspace, pool: pool) }
+        let imageSize = inputSize
+        let side = inputSide
+        return network.outputs(.features, batch: batch, workspace: workspace, pool: pool) { i, x in
+            EfficientNetLite.toNHWC(inputs + i * imageSize, side: side, rows: 0..<side, into: x)
+            return true
+        }.map { trainedHead.logits($0!) }
     }
 
     /// Softmax probabilities of one image's logits, in class order.

@@ -25,13 +25,13 @@ public final class SequenceClassifier: TextEncoderModel {
         /// BertForSequenceClassification: the pooler (tanh on the first token's dense) and the classifier.
         case pooler(pooler: Linear, classifier: Linear)
         /// A head `mass train` trained on a sentence encoder's pooled vector (`head.safetensors`): the vector
-        /// pooled as `pooling` says, then `layers` with ReLU between them.
-        case sentence(pooling: Pooling, layers: [Linear])
+        /// pooled as `pooling` says, then the head's layers.
+        case sentence(pooling: Pooling, head: TrainedHead)
 
         var outFeatures: Int {
             switch self {
             case .pooler(_, let classifier): classifier.outFeatures
-            case .sentence(_, let layers): layers.last?.outFeatures ?? 0
+            case .sentence(_, let head): head.outFeatures
             }
         }
     }
@@ -112,43 +112,17 @@ public final class SequenceClassifier: TextEncoderModel {
     private static func loadSentenceHead(_ url: URL, sentence: SentenceEmbedder) throws -> (
         head: Head, labels: [String], maxLength: Int?
     ) {
-        do {
-            let weights = try SafeTensorsFile(path: url.path)
-            let metadata = weights.metadata
-            guard let labelText = metadata["mass.labels"],
-                let labels = try? JSONDecoder().decode([String].self, from: Data(labelText.utf8)), !labels.isEmpty
-            else {
-                throw ModelError(.badConfig, "\(url.path): metadata 'mass.labels' (a JSON array of names) is missing")
-            }
-            let pooling: Pooling
-            switch metadata["mass.head_input"] ?? "embedding" {
-            case "embedding": pooling = sentence.pooling
-            case "mean_tokens": pooling = Pooling(mode: .mean, normalize: false)
-            case let other:
-                throw ModelError(
-                    .unsupported, "\(url.path): 'mass.head_input' is '\(other)' (embedding or mean_tokens)")
-            }
-            var layers: [Linear] = []
-            var width = sentence.dimension
-            for name in ["dense", "out"] where weights.names.contains("\(name).weight") || name == "out" {
-                let rows = try weights.tensor("\(name).weight").shape.first ?? 0
-                layers.append(
-                    try Linear(
-                        weight: weights.float32("\(name).weight", shape: [rows, width]),
-                        bias: weights.float32("\(name).bias", shape: [rows])))
-                width = rows
-            }
-            guard width == labels.count else {
-                throw ModelError(
-                    .badConfig, "\(url.path): the head has \(width) outputs and \(labels.count) labels")
-            }
-            let maxLength = metadata["mass.max_length"].flatMap(Int.init)
-            return (.sentence(pooling: pooling, layers: layers), labels, maxLength)
-        } catch let error as WeightsError {
-            throw ModelError(.badConfig, error.description, cause: error)
-        } catch let error as TensorError {
-            throw ModelError(.badConfig, "\(url.path): \(error)")
+        let head = try TrainedHead(contentsOf: url, inputWidth: sentence.dimension)
+        let pooling: Pooling
+        switch head.metadata["mass.head_input"] ?? "embedding" {
+        case "embedding": pooling = sentence.pooling
+        case "mean_tokens": pooling = Pooling(mode: .mean, normalize: false)
+        case let other:
+            throw ModelError(.unsupported, "\(url.path): 'mass.head_input' is '\(other)' (embedding or mean_tokens)")
         }
+        return (
+            .sentence(pooling: pooling, head: head), head.labels, head.metadata["mass.max_length"].flatMap(Int.init)
+        )
     }
 
     /// The keys of `config.json` that describe the head.
@@ -234,27 +208,15 @@ public final class SequenceClassifier: TextEncoderModel {
             pool.apply(pooler, first, rows: n, into: pooled)
             for i in 0..<(n * h) { pooled[i] = tanh(pooled[i]) }
             pool.apply(classifier, pooled, rows: n, into: out)
-        case .sentence(let pooling, let layers):
-            var width = h
-            var current = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
-            defer { current.deallocate() }
+        case .sentence(let pooling, let trained):
+            let pooled = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * h))
+            defer { pooled.deallocate() }
             var offset = 0
             for (i, input) in inputs.enumerated() {
-                pooling.pool(states + offset * h, rows: input.ids.count, dim: h, into: current + i * h)
+                pooling.pool(states + offset * h, rows: input.ids.count, dim: h, into: pooled + i * h)
                 offset += input.ids.count
             }
-            for (index, layer) in layers.enumerated() {
-                let last = index == layers.count - 1
-                let next = last ? out : UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * layer.outFeatures))
-                pool.apply(layer, current, rows: n, into: next)
-                width = layer.outFeatures
-                if !last {
-                    for i in 0..<(n * width) { next[i] = max(next[i], 0) }
-                    current.deallocate()
-                    current = next
-                }
-            }
-        // `current` is freed by the defer: the last layer wrote into `out`.
+            trained.apply(pooled, rows: n, pool: pool, into: out)
         }
         return (0..<n).map { Array(UnsafeBufferPointer(start: out + $0 * c, count: c)) }
     }

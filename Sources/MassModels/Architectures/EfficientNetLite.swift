@@ -358,15 +358,33 @@ public final class EfficientNetLite: Sendable {
         }.map { $0! }
     }
 
+    /// How many features the classifier reads (the head's channels: 1,280 for Lite0).
+    public var featureCount: Int { head.outFeatures }
+
+    /// What the network gives for an image: the classifier's logits, or the features it classifies (the head's
+    /// output, average-pooled: 1,280 values for Lite0), for a new head trained on them.
+    public enum Output: Sendable {
+        case logits, features
+    }
+
     /// Logits for `batch` images whose inputs `prepare(i, x)` writes as NHWC float32 [224, 224, 3], already
     /// normalised; nil for an image whose `prepare` returned false.
+    public func logits(
+        batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool,
+        prepare: (Int, UnsafeMutablePointer<Float>) -> Bool
+    ) -> [[Float]?] {
+        outputs(.logits, batch: batch, workspace: ws, pool: pool, prepare: prepare)
+    }
+
+    /// Logits or features (`output`) for `batch` images whose inputs `prepare(i, x)` writes as NHWC float32
+    /// [224, 224, 3], already normalised; nil for an image whose `prepare` returned false.
     ///
     /// One image runs with every thread of `pool` inside each layer. A batch runs image by image, one
     /// single-threaded lane per thread, each lane preparing the image it takes next: an image's activations stay
     /// in cache (a whole batch's would stream through memory layer after layer), and no layer waits for the
     /// slowest thread.
-    public func logits(
-        batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool,
+    public func outputs(
+        _ output: Output, batch: Int, workspace ws: EfficientNetWorkspace, pool: ComputePool,
         prepare: (Int, UnsafeMutablePointer<Float>) -> Bool
     ) -> [[Float]?] {
         let prepared = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch)
@@ -377,13 +395,14 @@ public final class EfficientNetLite: Sendable {
             return prepared[i]
         }
         if let onednn,
-            let result = try? onednn.run(batch: batch, pool: pool, prepare: track, { classify($0, batch: batch, ws) })
+            let result = try? onednn.run(
+                batch: batch, pool: pool, prepare: track, { classify($0, batch: batch, ws, output) })
         {
             return (0..<batch).map { prepared[$0] ? result[$0] : nil }
         }
         guard batch > 1 else {
             ws.reserve(largestActivation)
-            return track(0, ws.buffers[0]) ? [try? forward(workspace: ws, pool: pool)] : [nil]
+            return track(0, ws.buffers[0]) ? [try? forward(workspace: ws, pool: pool, output: output)] : [nil]
         }
         if ws.lanes.count != pool.threadCount {
             ws.lanes = (0..<pool.threadCount).map { _ in (EfficientNetWorkspace(), ComputePool(threads: 1)) }
@@ -398,7 +417,9 @@ public final class EfficientNetLite: Sendable {
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= batch { return }
-                if track(i, workspace.buffers[0]) { results[i] = try? forward(workspace: workspace, pool: lanePool) }
+                if track(i, workspace.buffers[0]) {
+                    results[i] = try? forward(workspace: workspace, pool: lanePool, output: output)
+                }
             }
         }
         return Array(results)
@@ -421,8 +442,11 @@ public final class EfficientNetLite: Sendable {
         }
     }
 
-    /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features].
-    private func classify(_ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace) -> [[Float]] {
+    /// Average pooling and the classifier over the head's NHWC output [batch, pixels, features] (the pooled
+    /// features alone for `.features`).
+    private func classify(
+        _ headOutput: UnsafePointer<Float>, batch: Int, _ ws: EfficientNetWorkspace, _ output: Output
+    ) -> [[Float]] {
         let features = head.outFeatures
         let pixels = headSide * headSide
         ws.reserve(batch * max(features, classes))
@@ -432,13 +456,16 @@ public final class EfficientNetLite: Sendable {
             Kernels.averagePool(
                 headOutput + n * pixels * features, pixels: pixels, channels: features, into: pooled + n * features)
         }
+        if output == .features {
+            return (0..<batch).map { n in Array(UnsafeBufferPointer(start: pooled + n * features, count: features)) }
+        }
         // One thread: waking the pool here would have its helpers spin against oneDNN's threads.
         Self.singleThread.apply(fc, pooled, rows: batch, into: out)
         return (0..<batch).map { n in Array(UnsafeBufferPointer(start: out + n * classes, count: classes)) }
     }
 
-    /// One image's logits; its NHWC input is in `ws.buffers[0]`.
-    private func forward(workspace ws: EfficientNetWorkspace, pool: ComputePool) throws -> [Float] {
+    /// One image's logits (or pooled features); its NHWC input is in `ws.buffers[0]`.
+    private func forward(workspace ws: EfficientNetWorkspace, pool: ComputePool, output: Output) throws -> [Float] {
         let batch = 1
         let side = inputSize
         var x = ws.buffers[0]
@@ -511,6 +538,7 @@ public final class EfficientNetLite: Sendable {
         for n in 0..<batch {
             Kernels.averagePool(y + n * pixels * features, pixels: pixels, channels: features, into: e + n * features)
         }
+        if output == .features { return Array(UnsafeBufferPointer(start: e, count: features)) }
         pool.apply(fc, e, rows: batch, into: d)
         return Array(UnsafeBufferPointer(start: d, count: classes))
     }
