@@ -167,45 +167,39 @@ struct JobRunner: Sendable {
         try Checkpoint.copyFolder(out.appendingPathComponent("model"), to: stage, except: [])
         let training = stage.appendingPathComponent("training")
         try FileManager.default.createDirectory(at: training, withIntermediateDirectories: true)
-        for file in ["metrics.json", "split.json", "loss.svg", "accuracy.svg"] {
+        // The metrics a task reports: accuracy for classifiers, cosine to the teacher for distillation.
+        guard
+            let metrics = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: out.appendingPathComponent("metrics.json"))) as? [String: Any],
+            let metric = metrics["metric"] as? String, let datasetHash = metrics["dataset_sha256"] as? String
+        else { throw TrainingError(.badState, "\(out.path)/metrics.json: not the report mass train writes") }
+        for file in ["metrics.json", "split.json", "loss.svg", "\(metric).svg"] {
             try FileManager.default.copyItem(
                 at: out.appendingPathComponent(file), to: training.appendingPathComponent(file))
         }
         try FileManager.default.copyItem(
             at: out.deletingLastPathComponent().appendingPathComponent("config.json"),
             to: training.appendingPathComponent("config.json"))
-        struct Metrics: Decodable {
-            let dataset_sha256: String
-            let test_accuracy: Double
-            let validation_accuracy: Double
-            let best_epoch: Int
+        let settingsText = try config.settingsJSON()
+        guard let servedTask = config.servedTask else {
+            throw TrainingError(.badConfig, "register: task '\(config.task)' makes no model mass serve loads")
         }
-        let metrics = try JSONDecoder().decode(
-            Metrics.self, from: Data(contentsOf: out.appendingPathComponent("metrics.json")))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let settings: String =
-            config.task == "text-classification-head"
-            ? String(decoding: try encoder.encode(config.headSettings), as: UTF8.self)
-            : String(decoding: try encoder.encode(config.fineTuningSettings), as: UTF8.self)
         var tags = [
             "training.job": String(job.id), "training.task": config.task, "training.parent": original,
-            "training.dataset": config.dataset.path, "training.settings": settings,
+            "training.dataset": config.dataset.path, "training.settings": settingsText,
         ]
         if let parent { tags["training.parent_version"] = "\(parent.model):\(parent.version)" }
         let draft = try RegistryDrafts.draft(
-            folder: stage, task: "text-classification",
+            folder: stage, task: servedTask,
             source: VersionSource(kind: "training", uri: "job:\(job.id)"),
             parent: parent?.model == register.model ? parent?.version : nil,
-            dataset: "sha256:\(metrics.dataset_sha256)", trainingRun: "job-\(job.id)",
+            dataset: "sha256:\(datasetHash)", trainingRun: "job-\(job.id)",
             description: register.description, tags: tags)
         let actor = "job \(job.id) (\(job.submittedBy))"
         let version = try await registry.register(
             folder: stage, name: register.model, draft: draft, alias: register.alias, actor: actor)
-        for (key, value) in [
-            ("test_accuracy", metrics.test_accuracy), ("validation_accuracy", metrics.validation_accuracy),
-            ("best_epoch", Double(metrics.best_epoch)),
-        ] {
+        for key in ["test_\(metric)", "validation_\(metric)", "best_epoch"] {
+            guard let value = (metrics[key] as? NSNumber)?.doubleValue else { continue }
             try await registry.recordMetric(
                 register.model, version: version.version, key: key, value: value, actor: actor)
         }

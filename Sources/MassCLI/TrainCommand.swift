@@ -60,7 +60,11 @@ struct TrainCommand: ParsableCommand {
 
         let checkpoints = out.appendingPathComponent("checkpoints")
         if !resume { try? FileManager.default.removeItem(at: checkpoints) }
+        if config.task == "image-classification-head" {
+            return try trainImageHead(config, out: out, checkpoints: checkpoints)
+        }
         if !config.isText { return try trainImages(config, out: out, checkpoints: checkpoints) }
+        if config.task == "text-embedding-distill" { return try distill(config, out: out, checkpoints: checkpoints) }
 
         // 1. The dataset, whole, before anything runs.
         let datasetURL = URL(fileURLWithPath: config.dataset.path)
@@ -112,50 +116,67 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// Task "image-classification-cnn": a ConvNet from scratch on an MNIST-style folder (train-images-idx3-ubyte.gz
-    /// and its labels; t10k-* as the test part, the validation part held out of the training images), or on an image
-    /// folder (a subfolder per class; split as the text tasks are).
-    private func trainImages(_ config: TrainingConfig, out: URL, checkpoints: URL) throws {
-        let folder = URL(fileURLWithPath: config.dataset.path)
-        let file = { (name: String) in folder.appendingPathComponent(name) }
+    /// An image task's data: the training images (train and validation parts) and the test images (the same
+    /// dataset for an image folder), the class names, and what the dataset hash covers.
+    struct ImageData {
         let train: ImageDataset
         let test: ImageDataset
         let parts: (train: [Int], validation: [Int], test: [Int])
-        // The classes: as many as `dataset.labels` names (MNIST's ten without it).
-        var names = config.dataset.labels ?? (0..<10).map(String.init)
+        let names: [String]
         let hashed: URL
+        /// Whether `test` is a dataset of its own (an MNIST-style folder's t10k files) rather than `train`.
+        let separateTest: Bool
+    }
+
+    /// An MNIST-style folder (train-images-idx3-ubyte.gz and its labels; t10k-* as the test part, the validation
+    /// part held out of the training images), or an image folder (a subfolder per class; split as the text tasks
+    /// are).
+    func loadImages(_ config: TrainingConfig) throws -> ImageData {
+        let folder = URL(fileURLWithPath: config.dataset.path)
+        let file = { (name: String) in folder.appendingPathComponent(name) }
+        // The classes: as many as `dataset.labels` names (MNIST's ten without it).
+        let names = config.dataset.labels ?? (0..<10).map(String.init)
+        let data: ImageData
         do {
             if FileManager.default.fileExists(atPath: file("train-images-idx3-ubyte.gz").path) {
-                train = try ImageDataset(
+                let train = try ImageDataset(
                     idxImages: file("train-images-idx3-ubyte.gz"), labels: file("train-labels-idx1-ubyte.gz"),
                     classes: names.count)
-                test = try ImageDataset(
+                let test = try ImageDataset(
                     idxImages: file("t10k-images-idx3-ubyte.gz"), labels: file("t10k-labels-idx1-ubyte.gz"),
                     classes: names.count)
                 let held = Sampling.split(train.count, validation: config.validationShare, test: 0, seed: config.seed)
-                parts = (held.train, held.validation, Array(0..<test.count))
-                hashed = file("train-images-idx3-ubyte.gz")
+                data = ImageData(
+                    train: train, test: test, parts: (held.train, held.validation, Array(0..<test.count)),
+                    names: names, hashed: file("train-images-idx3-ubyte.gz"), separateTest: true)
             } else {
-                train = try ImageDataset(
+                let train = try ImageDataset(
                     folder: folder, side: config.dataset.side ?? 32, channels: config.dataset.channels ?? 3,
                     labels: config.dataset.labels)
-                test = train
-                names = config.dataset.labels ?? Self.classFolders(folder)
-                parts = Sampling.split(
-                    train.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
-                hashed = folder
+                data = ImageData(
+                    train: train, test: train,
+                    parts: Sampling.split(
+                        train.count, validation: config.validationShare, test: config.testShare, seed: config.seed),
+                    names: config.dataset.labels ?? Self.classFolders(folder), hashed: folder, separateTest: false)
             }
         } catch { throw ValidationError("dataset: \(error)") }
+        log(
+            "dataset: \(data.parts.train.count + data.parts.validation.count) training images (\(data.parts.train.count) / \(data.parts.validation.count) train / validation), \(data.parts.test.count) test, \(data.train.height)×\(data.train.width)"
+        )
+        return data
+    }
+
+    /// Task "image-classification-cnn": a ConvNet from scratch on `loadImages`' data.
+    private func trainImages(_ config: TrainingConfig, out: URL, checkpoints: URL) throws {
+        let data = try loadImages(config)
+        let (train, test, parts, names) = (data.train, data.test, data.parts, data.names)
         guard train.height == test.height, train.width == test.width, train.height == train.width,
             train.height % 4 == 0
         else {
             throw ValidationError("dataset: the images must be square, a multiple of 4 pixels, the same in both parts")
         }
-        log(
-            "dataset: \(parts.train.count + parts.validation.count) training images (\(parts.train.count) / \(parts.validation.count) train / validation), \(parts.test.count) test, \(train.height)×\(train.width)"
-        )
         let settings = config.imageSettings
-        try BLAS.setThreads(threads)
+        try ImageTraining.setThreads(threads)
         let model = ConvNet(
             side: train.height, channels: train.channels, classes: train.classCount, seed: settings.seed)
         let started = Date()
@@ -168,7 +189,7 @@ struct TrainCommand: ParsableCommand {
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
         let (_, testAccuracy) = ImageTraining(settings).evaluate(model, data: test, indices: parts.test)
-        let hash = try Self.hash(hashed)
+        let hash = try Self.hash(data.hashed)
         let run = Run(
             config: config, out: out, checkpoints: checkpoints, labelNames: names, split: parts, datasetHash: hash)
         let modelFolder = out.appendingPathComponent("model")
@@ -178,7 +199,7 @@ struct TrainCommand: ParsableCommand {
         try writeReport(
             run, epochs: result.epochs, bestEpoch: result.bestEpoch,
             validationAccuracy: result.epochs[result.bestEpoch - 1].validationAccuracy, testAccuracy: testAccuracy,
-            seconds: ["training": seconds], servable: false)
+            seconds: ["training": seconds], servedTask: nil)
     }
 
     /// Task "text-classification-head": the texts embedded once by the frozen encoder (kept as a checkpoint, so
@@ -312,31 +333,35 @@ struct TrainCommand: ParsableCommand {
         return try ArtifactStore.sha256(of: Data(listing.utf8))
     }
 
-    /// metrics.json, split.json, the curves, the model folder's mass.json, and the summary on standard output.
-    private func writeReport(
+    /// metrics.json, split.json, the curves, the model folder's mass.json (`servedTask`, when mass serve loads
+    /// it), and the summary on standard output. `metric` names what the epochs' `validationAccuracy` holds
+    /// ("accuracy", or "cosine" for distillation); `extra` adds to metrics.json.
+    func writeReport(
         _ run: Run, epochs: [HeadTraining.Epoch], bestEpoch: Int, validationAccuracy: Double, testAccuracy: Double,
-        seconds: [String: Double], servable: Bool = true
+        seconds: [String: Double], servedTask: String? = "text-classification", metric: String = "accuracy",
+        lossName: String = "cross-entropy", extra: [String: Any] = [:]
     ) throws {
         let (config, out, split) = (run.config, run.out, run.split)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        if servable {
+        if let servedTask {
             try Checkpoint.writeAtomically(
-                Data(#"{"task": "text-classification"}"#.utf8),
+                Data(#"{"task": "\#(servedTask)"}"#.utf8),
                 to: out.appendingPathComponent("model").appendingPathComponent("mass.json"))
         }
-        let metrics: [String: Any] = [
+        var metrics: [String: Any] = [
             "task": config.task, "encoder": config.encoder ?? NSNull(), "dataset": config.dataset.path,
-            "dataset_sha256": run.datasetHash, "labels": run.labelNames,
+            "dataset_sha256": run.datasetHash, "labels": run.labelNames, "metric": metric,
             "examples": ["train": split.train.count, "validation": split.validation.count, "test": split.test.count],
-            "best_epoch": bestEpoch, "validation_accuracy": validationAccuracy, "test_accuracy": testAccuracy,
+            "best_epoch": bestEpoch, "validation_\(metric)": validationAccuracy, "test_\(metric)": testAccuracy,
             "seconds": seconds,
             "epochs": epochs.map {
                 [
                     "epoch": $0.epoch, "train_loss": $0.trainLoss, "validation_loss": $0.validationLoss,
-                    "validation_accuracy": $0.validationAccuracy,
+                    "validation_\(metric)": $0.validationAccuracy,
                 ] as [String: Any]
             },
         ]
+        metrics.merge(extra) { $1 }
         try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys]).write(
             to: out.appendingPathComponent("metrics.json"))
         try JSONSerialization.data(
@@ -349,30 +374,34 @@ struct TrainCommand: ParsableCommand {
             [
                 .init(name: "train", values: epochs.map(\.trainLoss)),
                 .init(name: "validation", values: epochs.map(\.validationLoss)),
-            ], title: "loss", yLabel: "cross-entropy")
+            ], title: "loss", yLabel: lossName)
         try Data(loss.utf8).write(to: out.appendingPathComponent("loss.svg"))
-        let accuracy = CurvePlot.svg(
-            [.init(name: "validation", values: epochs.map(\.validationAccuracy))], title: "accuracy",
-            yLabel: "validation accuracy")
-        try Data(accuracy.utf8).write(to: out.appendingPathComponent("accuracy.svg"))
+        let curve = CurvePlot.svg(
+            [.init(name: "validation", values: epochs.map(\.validationAccuracy))], title: metric,
+            yLabel: "validation \(metric)")
+        try Data(curve.utf8).write(to: out.appendingPathComponent("\(metric).svg"))
         let summary: [String: Any] = [
-            "output": out.path, "best_epoch": bestEpoch, "validation_accuracy": validationAccuracy,
-            "test_accuracy": testAccuracy, "test_examples": split.test.count,
+            "output": out.path, "best_epoch": bestEpoch, "validation_\(metric)": validationAccuracy,
+            "test_\(metric)": testAccuracy, "test_examples": split.test.count,
         ]
         print(
             String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self)
         )
     }
 
-    private func log(_ line: String) { StepPrinter.log(line) }
+    func log(_ line: String) { StepPrinter.log(line) }
 }
 
 /// Progress lines of the step-wise tasks on standard error: a step line at most every 5 seconds (epoch, step,
 /// loss, ETA from the steps this run made), a line per finished epoch, and where a resumed run started.
 final class StepPrinter {
+    /// What the epochs' validation metric is ("accuracy", or "cosine" for distillation).
+    private let metric: String
     private let started = Date()
     private var lastPrint = Date.distantPast
     private var firstStep: Int?
+
+    init(metric: String = "accuracy") { self.metric = metric }
 
     func step(_ step: FineTuning.Step) {
         if firstStep == nil {
@@ -393,8 +422,8 @@ final class StepPrinter {
     func epoch(_ epoch: HeadTraining.Epoch) {
         Self.log(
             String(
-                format: "epoch %d done: train loss %.4f  validation loss %.4f  accuracy %.4f", epoch.epoch,
-                epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy))
+                format: "epoch %d done: train loss %.4f  validation loss %.4f  %@ %.4f", epoch.epoch,
+                epoch.trainLoss, epoch.validationLoss, metric, epoch.validationAccuracy))
     }
 
     static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

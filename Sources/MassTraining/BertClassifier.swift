@@ -16,39 +16,58 @@ public final class TrainableBert {
     public let parameters: [(name: String, variable: Variable)]
     private let byName: [String: Variable]
 
-    /// Reads `config.json` of `directory` and the encoder's weights from `file`.
-    public init(directory: URL, file: SafeTensorsFile, prefix: String, dropout: Float = 0) throws {
+    /// The layers of the checkpoint this encoder's layers were read from, in order (all of them unless `layers`
+    /// chose some: a student initialised from its teacher's layers).
+    public let sourceLayers: [Int]
+
+    /// Reads `config.json` of `directory` and the encoder's weights from `file`; with `layers`, only those layers
+    /// of the checkpoint (strictly increasing), renumbered from 0.
+    public init(directory: URL, file: SafeTensorsFile, prefix: String, dropout: Float = 0, layers: [Int]? = nil)
+        throws
+    {
         let configFile = directory.appendingPathComponent("config.json")
         let data: Data
         do { data = try Data(contentsOf: configFile) } catch {
             throw ModelError(.missingFile, "\(configFile.path): cannot read (\(error.localizedDescription))")
         }
-        let config: BertConfiguration
+        var config: BertConfiguration
         do { config = try JSONDecoder().decode(BertConfiguration.self, from: data) } catch {
             throw ModelError(.badConfig, "\(configFile.path): not a BERT config.json (\(error))")
         }
         try config.validate(file: configFile.path)
+        let sourceLayers = layers ?? Array(0..<config.numHiddenLayers)
+        guard !sourceLayers.isEmpty, sourceLayers.allSatisfy({ (0..<config.numHiddenLayers).contains($0) }),
+            zip(sourceLayers, sourceLayers.dropFirst()).allSatisfy({ $0 < $1 })
+        else {
+            throw ModelError(
+                .badConfig,
+                "layers \(sourceLayers): the layers to keep must be strictly increasing, from 0 to \(config.numHiddenLayers - 1)"
+            )
+        }
+        config.numHiddenLayers = sourceLayers.count
+        self.sourceLayers = sourceLayers
         self.config = config
         self.prefix = prefix
         let extra = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         padId = Int32(extra?["pad_token_id"] as? Int ?? 0)
         self.dropout = dropout
         var parameters: [(name: String, variable: Variable)] = []
-        for name in Self.parameterNames(layers: config.numHiddenLayers, prefix: prefix) {
-            parameters.append((name, try Variable(parameter: try file.tensor(name))))
+        let stored = Self.parameterNames(layers: sourceLayers, prefix: prefix)
+        for (name, source) in zip(Self.parameterNames(layers: Array(0..<sourceLayers.count), prefix: prefix), stored) {
+            parameters.append((name, try Variable(parameter: try file.tensor(source))))
         }
         self.parameters = parameters
         byName = Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.variable) })
         try check()
     }
 
-    /// The checkpoint names of the embeddings and layers in `named_parameters()` order.
-    static func parameterNames(layers: Int, prefix: String) -> [String] {
+    /// The checkpoint names of the embeddings and `layers` in `named_parameters()` order.
+    static func parameterNames(layers: [Int], prefix: String) -> [String] {
         var names = ["word_embeddings", "position_embeddings", "token_type_embeddings"].map {
             "\(prefix)embeddings.\($0).weight"
         }
         names += ["\(prefix)embeddings.LayerNorm.weight", "\(prefix)embeddings.LayerNorm.bias"]
-        for l in 0..<layers {
+        for l in layers {
             let p = "\(prefix)encoder.layer.\(l)."
             for part in [
                 "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",

@@ -36,9 +36,11 @@ public struct FineTuning: Sendable {
             case clipNorm = "clip_norm"
         }
 
-        public init(from decoder: any Decoder) throws {
+        public init(from decoder: any Decoder) throws { try self.init(from: decoder, defaults: Settings()) }
+
+        /// Decodes the keys given, `defaults` for the others.
+        public init(from decoder: any Decoder, defaults d: Settings) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            let d = Settings()
             epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
             batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
             learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
@@ -94,22 +96,38 @@ public struct FineTuning: Sendable {
         checkpoints: URL? = nil, progress: (Step) -> Void = { _ in },
         evaluated: (HeadTraining.Epoch) -> Void = { _ in }
     ) throws(TrainingError) -> Result {
+        try self.train(
+            ClassificationObjective(model, texts: texts, labels: labels), lengths: texts.map(\.utf8.count),
+            train: train, validation: validation, checkpoints: checkpoints, progress: progress, evaluated: evaluated)
+    }
+
+    /// Trains `objective`'s model on the examples `train` (`lengths` their sizes, for batching by length),
+    /// evaluating on `validation` after each epoch and keeping the best epoch's weights (by the objective's
+    /// metric, higher is better). With `checkpoints`, saves the run's whole state every `checkpoint_every`
+    /// optimizer steps and at each epoch's end, and resumes from the newest checkpoint there (the same settings
+    /// and `tag` required): the resumed run computes what an uninterrupted one would.
+    public func train(
+        _ objective: some FineTuningObjective, lengths: [Int], train: [Int], validation: [Int],
+        checkpoints: URL? = nil, tag: String? = nil, progress: (Step) -> Void = { _ in },
+        evaluated: (HeadTraining.Epoch) -> Void = { _ in }
+    ) throws(TrainingError) -> Result {
         try settings.validate()
-        model.encoder.dropout = settings.dropout
-        let lengths = texts.map { min($0.utf8.count, settings.maxLength * 4) }
+        objective.dropout = settings.dropout
+        let lengths = lengths.map { min($0, settings.maxLength * 4) }
         let batchesPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
         let perEpoch = (batchesPerEpoch + settings.accumulate - 1) / settings.accumulate
         let totalSteps = perEpoch * settings.epochs
         let schedule = LearningRateSchedule(
             peak: settings.learningRate, warmupSteps: Int(Float(totalSteps) * settings.warmup), totalSteps: totalSteps)
-        let parameters = model.parameters
+        let parameters = objective.parameters
         var optimizer = AdamW(parameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
         var state = FineTuningCheckpoint.State(
             settings: settings, epoch: 1, group: 0, step: 0, lossSum: 0, history: [],
-            stopping: EarlyStopping(patience: settings.patience), generator: SeededGenerator(seed: settings.seed))
+            stopping: EarlyStopping(patience: settings.patience), generator: SeededGenerator(seed: settings.seed),
+            tag: tag)
         var best = parameters.map(\.value)
         if let checkpoints, let saved = try FineTuningCheckpoint.load(from: checkpoints) {
-            guard saved.state.settings == settings else {
+            guard saved.state.settings == settings, saved.state.tag == tag else {
                 throw TrainingError(
                     .badState,
                     "\(checkpoints.path) holds a run with other settings; use the same configuration or remove it")
@@ -131,8 +149,7 @@ public struct FineTuning: Sendable {
             while state.group < groups.count {
                 let group = groups[state.group]
                 let loss = try accumulateGradients(
-                    model, group: group, texts: texts, labels: labels,
-                    generator: &state.generator, step: state.step)
+                    objective, group: group, generator: &state.generator, step: state.step)
                 clipGradientNorm(parameters, maxNorm: settings.clipNorm)
                 optimizer.learningRate = schedule.rate(at: state.step)
                 optimizer.step()
@@ -142,22 +159,22 @@ public struct FineTuning: Sendable {
                 progress(Step(epoch: state.epoch, step: state.step, totalSteps: totalSteps, loss: loss))
                 if state.step % settings.checkpointEvery == 0 && state.group < groups.count { try save() }
             }
-            model.encoder.dropout = 0
-            let (validationLoss, accuracy) = evaluate(model, texts: texts, labels: labels, indices: validation)
-            model.encoder.dropout = settings.dropout
+            objective.dropout = 0
+            let (validationLoss, metric) = objective.evaluate(validation, maxLength: settings.maxLength)
+            objective.dropout = settings.dropout
             let record = HeadTraining.Epoch(
                 epoch: state.epoch, trainLoss: state.lossSum / Double(train.count), validationLoss: validationLoss,
-                validationAccuracy: accuracy)
+                validationAccuracy: metric)
             state.history.append(record)
             evaluated(record)
-            if state.stopping.record(accuracy) { best = parameters.map(\.value) }
+            if state.stopping.record(metric) { best = parameters.map(\.value) }
             let stop = state.stopping.shouldStop
             (state.epoch, state.group, state.lossSum) = (stop ? settings.epochs + 1 : state.epoch + 1, 0, 0)
             try save()
             if stop { break }
         }
         for (p, values) in zip(parameters, best) { p.update { $0 = values } }
-        model.encoder.dropout = 0
+        objective.dropout = 0
         return Result(epochs: state.history, bestEpoch: state.stopping.bestEvaluation + 1)
     }
 
@@ -167,14 +184,21 @@ public struct FineTuning: Sendable {
         _ model: SentenceEncoderClassifier, group: [[Int]], texts: [String], labels: [Int],
         generator: inout SeededGenerator, step: Int
     ) throws(TrainingError) -> Double {
+        try accumulateGradients(
+            ClassificationObjective(model, texts: texts, labels: labels), group: group, generator: &generator,
+            step: step)
+    }
+
+    /// Forward and backward passes over `group`'s batches of `objective`, the gradients adding up to those of the
+    /// group's mean loss (each batch's mean loss weighted by its share of the group's examples); returns that loss.
+    public func accumulateGradients(
+        _ objective: some FineTuningObjective, group: [[Int]], generator: inout SeededGenerator, step: Int
+    ) throws(TrainingError) -> Double {
         let total = group.reduce(0) { $0 + $1.count }
-        for p in model.parameters { p.zeroGrad() }
+        for p in objective.parameters { p.zeroGrad() }
         var sum = 0.0
         for batch in group {
-            let (ids, types, mask) = model.batch(batch.map { texts[$0] }, maxLength: settings.maxLength)
-            let loss = Loss.crossEntropy(
-                model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator),
-                labels: batch.map { labels[$0] })
+            let loss = objective.loss(batch, maxLength: settings.maxLength, generator: &generator)
             guard loss.scalar.isFinite else {
                 throw TrainingError(
                     .diverged, "the loss became \(loss.scalar) at step \(step + 1); lower learning_rate")
@@ -190,6 +214,46 @@ public struct FineTuning: Sendable {
     public func evaluate(_ model: SentenceEncoderClassifier, texts: [String], labels: [Int], indices: [Int]) -> (
         loss: Double, accuracy: Double
     ) {
+        let (loss, accuracy) = ClassificationObjective(model, texts: texts, labels: labels).evaluate(
+            indices, maxLength: settings.maxLength)
+        return (loss, accuracy)
+    }
+}
+
+/// What `FineTuning` trains: a model's parameters and dropout, the loss of a batch of examples, an evaluation.
+public protocol FineTuningObjective: AnyObject {
+    /// Every trained weight, in a fixed order (checkpoints store them so).
+    var parameters: [Variable] { get }
+    var dropout: Float { get set }
+    /// The mean loss of the examples `batch` (indices), the dropout masks drawn from `generator`.
+    func loss(_ batch: [Int], maxLength: Int, generator: inout SeededGenerator) -> Variable
+    /// The mean loss and the metric early stopping watches (higher is better) on `indices`, without dropout.
+    func evaluate(_ indices: [Int], maxLength: Int) -> (loss: Double, metric: Double)
+}
+
+/// Cross-entropy of a sentence encoder's head on labelled texts; accuracy as the metric.
+public final class ClassificationObjective: FineTuningObjective {
+    public let model: SentenceEncoderClassifier
+    public let texts: [String]
+    public let labels: [Int]
+
+    public init(_ model: SentenceEncoderClassifier, texts: [String], labels: [Int]) {
+        (self.model, self.texts, self.labels) = (model, texts, labels)
+    }
+
+    public var parameters: [Variable] { model.parameters }
+    public var dropout: Float {
+        get { model.encoder.dropout }
+        set { model.encoder.dropout = newValue }
+    }
+
+    public func loss(_ batch: [Int], maxLength: Int, generator: inout SeededGenerator) -> Variable {
+        let (ids, types, mask) = model.batch(batch.map { texts[$0] }, maxLength: maxLength)
+        return Loss.crossEntropy(
+            model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator), labels: batch.map { labels[$0] })
+    }
+
+    public func evaluate(_ indices: [Int], maxLength: Int) -> (loss: Double, metric: Double) {
         guard !indices.isEmpty else { return (0, 0) }
         var generator = SeededGenerator(seed: 0)
         var loss = 0.0
@@ -197,7 +261,7 @@ public struct FineTuning: Sendable {
         let classes = model.headBias.count
         for start in stride(from: 0, to: indices.count, by: 64) {
             let chunk = Array(indices[start..<min(start + 64, indices.count)])
-            let (ids, types, mask) = model.batch(chunk.map { texts[$0] }, maxLength: settings.maxLength)
+            let (ids, types, mask) = model.batch(chunk.map { texts[$0] }, maxLength: maxLength)
             let logits = model.logits(ids: ids, typeIds: types, mask: mask, generator: &generator)
             loss += Double(Loss.crossEntropy(logits, labels: chunk.map { labels[$0] }).scalar) * Double(chunk.count)
             for (r, i) in chunk.enumerated() {

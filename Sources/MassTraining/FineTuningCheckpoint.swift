@@ -21,6 +21,8 @@ public enum FineTuningCheckpoint {
         public var history: [HeadTraining.Epoch]
         public var stopping: EarlyStopping
         public var generator: SeededGenerator
+        /// What else the run must match to be resumed (a distillation's student layers).
+        public var tag: String? = nil
     }
 
     public struct Saved {

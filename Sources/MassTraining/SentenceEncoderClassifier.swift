@@ -10,13 +10,12 @@ import MassWeights
 /// fine-tuned encoder as a sentence-transformers folder (served as an embedding model unchanged) and the head
 /// beside it.
 public final class SentenceEncoderClassifier {
-    public let encoder: TrainableBert
-    public let tokenizer: Tokenizer
+    public let body: TrainableSentenceEncoder
     public let headWeight: Variable
     public let headBias: Variable
-    /// The encoder's tensors that are not trained (the unused pooler), written back unchanged on save.
-    private let frozen: [(name: String, shape: [Int], values: [Float])]
 
+    public var encoder: TrainableBert { body.bert }
+    public var tokenizer: Tokenizer { body.tokenizer }
     public var parameters: [Variable] { encoder.parameters.map(\.variable) + [headWeight, headBias] }
 
     /// Loads the encoder of a sentence-transformers folder and starts a head for `classes` labels (PyTorch's
@@ -26,21 +25,8 @@ public final class SentenceEncoderClassifier {
         directory: URL, classes: Int, seed: UInt64, dropout: Float = 0.1,
         head: [(name: String, shape: [Int], values: [Float])]? = nil
     ) throws {
-        let pooling = directory.appendingPathComponent("1_Pooling/config.json")
-        if let data = try? Data(contentsOf: pooling),
-            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            json["pooling_mode_mean_tokens"] as? Bool != true
-        {
-            throw ModelError(.unsupported, "\(pooling.path): only mean pooling is trained")
-        }
-        let file = try SafeTensorsFile(path: directory.appendingPathComponent("model.safetensors").path)
-        encoder = try TrainableBert(directory: directory, file: file, prefix: "", dropout: dropout)
-        tokenizer = try Tokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
-        frozen = try file.names.filter { $0.hasPrefix("pooler.") }.map { name in
-            let t = try file.tensor(name).toFloat32()
-            return (name, t.shape, t.array)
-        }
-        let width = encoder.config.hiddenSize
+        body = try TrainableSentenceEncoder(directory: directory, dropout: dropout)
+        let width = body.bert.config.hiddenSize
         if let head, head.count == 2, head[0].shape == [classes, width], head[1].shape == [classes] {
             headWeight = Variable(head[0].values, shape: head[0].shape, requiresGrad: true)
             headBias = Variable(head[1].values, shape: head[1].shape, requiresGrad: true)
@@ -56,19 +42,14 @@ public final class SentenceEncoderClassifier {
 
     /// Token ids and type ids of each text, at most `maxLength` tokens, padded into one batch with its mask.
     public func batch(_ texts: [String], maxLength: Int) -> (ids: [[Int32]], typeIds: [[Int32]], mask: [[Bool]]) {
-        let encodings = texts.map { tokenizer.encode($0, maxLength: maxLength) }
-        let length = encodings.map(\.ids.count).max() ?? 0
-        let ids = encodings.map { $0.ids + [Int32](repeating: encoder.padId, count: length - $0.ids.count) }
-        let types = encodings.map { $0.typeIds + [Int32](repeating: 0, count: length - $0.typeIds.count) }
-        let mask = encodings.map { e in (0..<length).map { $0 < e.ids.count } }
-        return (ids, types, mask)
+        body.batch(texts, maxLength: maxLength)
     }
 
     /// The logits [batch, classes] of a padded batch: mean-pooled token states through the head.
     public func logits(
         ids: [[Int32]], typeIds: [[Int32]], mask: [[Bool]], generator: inout SeededGenerator
     ) -> Variable {
-        encoder.hidden(ids: ids, typeIds: typeIds, mask: mask, generator: &generator).meanPooled(mask: mask)
+        body.pooled(ids: ids, typeIds: typeIds, mask: mask, generator: &generator)
             .dropout(encoder.dropout, generator: &generator).linear(headWeight, headBias)
     }
 
@@ -76,14 +57,8 @@ public final class SentenceEncoderClassifier {
     /// copied, `model.safetensors` replaced) and the head as `head.safetensors` (its input the mean-pooled token
     /// states; with `mass.labels` in `metadata` the folder serves as a text classifier).
     public func save(to directory: URL, copyingFrom source: URL, metadata: [String: String]) throws {
-        try Checkpoint.copyFolder(
-            source, to: directory, except: ["model.safetensors", "head.safetensors", "mass.json"])
-        let tensors =
-            encoder.parameters.map { ($0.name, $0.variable.shape, $0.variable.value) }
-            + frozen.map { ($0.name, $0.shape, $0.values) }
-        try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(tensors, metadata: ["format": "pt"].merging(metadata) { $1 }),
-            to: directory.appendingPathComponent("model.safetensors"))
+        try body.save(
+            to: directory, copyingFrom: source, metadata: metadata, excluding: ["head.safetensors", "mass.json"])
         try Checkpoint.writeAtomically(
             SafeTensorsWriter.encode(
                 [("out.weight", headWeight.shape, headWeight.value), ("out.bias", headBias.shape, headBias.value)],

@@ -129,6 +129,52 @@ public struct TextDataset: Sendable {
         self.labels = names
     }
 
+    /// Unlabelled texts (distillation): a `.txt` file's non-blank lines, or the `column` of a `.jsonl` or `.csv`
+    /// file; invalid UTF-8, a missing column or an empty text (unless `skipEmpty`) refused with its line.
+    public static func texts(contentsOf url: URL, column: String = "text", skipEmpty: Bool = false) throws(DatasetError)
+        -> [String]
+    {
+        let file = url.path
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw DatasetError(file: file, "cannot read (\(error.localizedDescription))")
+        }
+        var texts: [String] = []
+        switch url.pathExtension.lowercased() {
+        case "txt":
+            var lineNumber = 0
+            for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+                lineNumber += 1
+                guard let text = String(validating: line, as: UTF8.self) else {
+                    throw DatasetError(file: file, line: lineNumber, "is not valid UTF-8")
+                }
+                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !trimmed.isEmpty { texts.append(trimmed) }
+            }
+        case "jsonl", "ndjson", "csv":
+            let rows =
+                try url.pathExtension.lowercased() == "csv"
+                ? CSV.records(data, file: file) : jsonLines(data, file: file)
+            for (line, fields) in rows {
+                guard let value = fields[column] else {
+                    throw DatasetError(file: file, line: line, "no '\(column)' column")
+                }
+                guard let text = value as? String else {
+                    throw DatasetError(file: file, line: line, "'\(column)' is not a text")
+                }
+                if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    if skipEmpty { continue }
+                    throw DatasetError(file: file, line: line, "'\(column)' is empty")
+                }
+                texts.append(text)
+            }
+        case let other:
+            throw DatasetError(file: file, "unknown text format '.\(other)' (use .txt, .jsonl or .csv)")
+        }
+        guard !texts.isEmpty else { throw DatasetError(file: file, "has no texts") }
+        return texts
+    }
+
     /// One JSON object per non-blank line.
     static func jsonLines(_ data: Data, file: String) throws(DatasetError) -> [(line: Int, fields: [String: Any])] {
         var rows: [(line: Int, fields: [String: Any])] = []

@@ -14,10 +14,35 @@ public struct TrainingConfig: Codable, Sendable {
         /// An image folder's images: resized and cropped to `side`×`side`, `channels` 1 (grey) or 3 (RGB).
         public var side: Int?
         public var channels: Int?
+        /// Unlabelled text (distillation): more files read after `path`, each with its own text column.
+        public var more: [TextFile]?
+        /// Unlabelled text (distillation): texts found in these files are left out (an evaluation set's, so the
+        /// student never sees them).
+        public var exclude: [TextFile]?
 
         enum CodingKeys: String, CodingKey {
             case path, text, pair, label, labels, side, channels
             case skipOtherLabels = "skip_other_labels"
+            case more, exclude
+        }
+    }
+
+    /// A file of unlabelled texts: a `.txt` file's lines, or the `text` column of a `.jsonl` or `.csv` file.
+    public struct TextFile: Codable, Sendable {
+        public var path: String
+        public var text: String?
+        /// Leave out rows whose text is empty (else they are refused with their line).
+        public var skipEmpty: Bool?
+
+        public init(path: String, text: String? = nil, skipEmpty: Bool? = nil) {
+            self.path = path
+            self.text = text
+            self.skipEmpty = skipEmpty
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case path, text
+            case skipEmpty = "skip_empty"
         }
     }
 
@@ -35,18 +60,48 @@ public struct TrainingConfig: Codable, Sendable {
         public var description: String?
     }
 
-    public static let tasks = ["text-classification-head", "text-classification-finetune", "image-classification-cnn"]
+    public static let tasks = [
+        "text-classification-head", "text-classification-finetune", "text-embedding-distill",
+        "image-classification-cnn", "image-classification-head",
+    ]
+    /// The task of the model folder a run writes, as mass serve loads it; nil when it writes none
+    /// (`image-classification-cnn`).
+    public var servedTask: String? {
+        switch task {
+        case "text-classification-head", "text-classification-finetune": "text-classification"
+        case "text-embedding-distill": "text-embedding"
+        case "image-classification-head": "image-classification"
+        default: nil
+        }
+    }
+
+    /// The task's settings as JSON (sorted keys), for the model's lineage.
+    public func settingsJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data =
+            switch task {
+            case "text-classification-head", "image-classification-head": try encoder.encode(headSettings)
+            case "text-embedding-distill": try encoder.encode(distillSettings)
+            case "image-classification-cnn": try encoder.encode(imageSettings)
+            default: try encoder.encode(fineTuningSettings)
+            }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// The tasks that train on a sentence encoder's texts (the others take images).
     public var isText: Bool { task.hasPrefix("text-") }
 
     public var task: String
-    /// A sentence-transformers folder, or `registry:NAME@SELECTOR` (a registered version; for jobs). Text tasks.
+    /// A sentence-transformers folder (text tasks) or an image classifier folder (`image-classification-head`), or
+    /// `registry:NAME@SELECTOR` (a registered version; for jobs).
     public var encoder: String?
     public var dataset: Dataset
     public var split: Split?
     public var head: HeadTraining.Settings?
     public var finetune: FineTuning.Settings?
     public var images: ImageTraining.Settings?
+    public var distill: Distillation.Settings?
     /// The run's folder (`mass train`; a job's folder is its worker's).
     public var output: String?
     public var register: Register?
@@ -57,6 +112,7 @@ public struct TrainingConfig: Codable, Sendable {
     public var headSettings: HeadTraining.Settings { head ?? HeadTraining.Settings() }
     public var fineTuningSettings: FineTuning.Settings { finetune ?? FineTuning.Settings() }
     public var imageSettings: ImageTraining.Settings { images ?? ImageTraining.Settings() }
+    public var distillSettings: Distillation.Settings { distill ?? Distillation.Settings() }
 
     /// Decodes `data`, naming the key a decoding error is about.
     public static func decode(_ data: Data) throws(TrainingError) -> TrainingConfig {
@@ -74,12 +130,14 @@ public struct TrainingConfig: Codable, Sendable {
         guard Self.tasks.contains(task) else {
             throw TrainingError(.badConfig, "task '\(task)' is unknown (\(Self.tasks.joined(separator: ", ")))")
         }
-        if isText {
+        if isText || task == "image-classification-head" {
             guard let encoder else { throw TrainingError(.badConfig, "missing 'encoder'") }
             guard !encoder.isEmpty else { throw TrainingError(.badConfig, "'encoder' is empty") }
-        } else if register != nil {
+        }
+        if register != nil && servedTask == nil {
             throw TrainingError(
-                .badConfig, "register: task '\(task)' makes no model mass serve loads yet; only text tasks register")
+                .badConfig,
+                "register: task '\(task)' makes no model mass serve loads yet (image-classification-head does)")
         }
         guard !dataset.path.isEmpty else { throw TrainingError(.badConfig, "'dataset.path' is empty") }
         if let side = dataset.side, side < 4 || side % 4 != 0 || side > 512 {
@@ -93,6 +151,23 @@ public struct TrainingConfig: Codable, Sendable {
             throw TrainingError(.badConfig, "finetune: \(error.message)")
         }
         do { try imageSettings.validate() } catch { throw TrainingError(.badConfig, "images: \(error.message)") }
+        do { try distillSettings.validate() } catch { throw TrainingError(.badConfig, "distill: \(error.message)") }
+        if let more = dataset.more {
+            guard task == "text-embedding-distill" else {
+                throw TrainingError(.badConfig, "'dataset.more' is for unlabelled text (text-embedding-distill)")
+            }
+            if let index = more.firstIndex(where: \.path.isEmpty) {
+                throw TrainingError(.badConfig, "'dataset.more[\(index)].path' is empty")
+            }
+        }
+        if let exclude = dataset.exclude {
+            guard task == "text-embedding-distill" else {
+                throw TrainingError(.badConfig, "'dataset.exclude' is for unlabelled text (text-embedding-distill)")
+            }
+            if let index = exclude.firstIndex(where: \.path.isEmpty) {
+                throw TrainingError(.badConfig, "'dataset.exclude[\(index)].path' is empty")
+            }
+        }
         guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
             throw TrainingError(.badConfig, "split: validation must be > 0 and validation + test < 1")
         }

@@ -121,6 +121,61 @@ import Testing
             String(decoding: classified.stdout, as: UTF8.self).contains(#""label":"weather""#), "\(classified.stderr)")
     }
 
+    /// The new tasks register what they make: a head on EfficientNet's features as an image classifier (it
+    /// classifies a photo with its own labels), a distilled student as an embedding model, each with its metric.
+    @Test func registersAnImageHeadAndADistilledEncoder() throws {
+        let setup = try Setup()
+        defer { try? FileManager.default.removeItem(at: setup.dir) }
+        let bars = setup.dir.appendingPathComponent("bars")
+        try FileManager.default.createDirectory(at: bars, withIntermediateDirectories: true)
+        try TrainCommandTests.writeBars(bars, train: 80, test: 20)
+        let image = try writeJob(
+            setup, "image.json",
+            [
+                "task": "image-classification-head", "encoder": EfficientNetFixture.modelDirectory.path,
+                "dataset": ["path": bars.path, "labels": ["horizontal", "vertical"]],
+                "head": ["epochs": 100, "learning_rate": 0.01, "batch_size": 16],
+                "register": ["model": "bars", "alias": "production"],
+            ])
+        // The topics' texts, their labels unused.
+        let distill = try writeJob(
+            setup, "distill.json",
+            [
+                "task": "text-embedding-distill",
+                "distill": ["layers": [0, 4, 5], "epochs": 1, "batch_size": 8],
+                "register": ["model": "small-minilm", "alias": "candidate"],
+            ])
+        for config in [image, distill] {
+            #expect(try runner.run(["jobs", "submit", config] + setup.registry).status == 0)
+        }
+        let worker = try runner.run(setup.worker(["--until-empty"]))
+        #expect(worker.status == 0, "\(worker.stderr)")
+        for id in [1, 2] { #expect(try show(setup, id)["state"] as? String == "succeeded", "\(worker.stderr)") }
+
+        let bar = try json(try runner.run(["models", "show", "bars"] + setup.registry))
+        let barVersion = try #require((bar["versions"] as? [[String: Any]])?.first)
+        #expect(barVersion["task"] as? String == "image-classification", "\(barVersion)")
+        #expect((barVersion["metrics"] as? [String: Double])?["test_accuracy"] == 1.0)
+        let classified = try runner.run([
+            "classify", "--model", setup.dir.appendingPathComponent("store/trees/bars/1").path, "--top-k", "2",
+            EfficientNetFixture.url("coffee.png").path,
+        ])
+        let text = String(decoding: classified.stdout, as: UTF8.self)
+        #expect(text.contains("horizontal") && text.contains("vertical"), "\(text) \(classified.stderr)")
+
+        let student = try json(try runner.run(["models", "show", "small-minilm"] + setup.registry))
+        let version = try #require((student["versions"] as? [[String: Any]])?.first)
+        #expect(version["task"] as? String == "text-embedding", "\(version)")
+        let metrics = try #require(version["metrics"] as? [String: Double])
+        #expect((metrics["test_cosine"] ?? 0) > 0.5 && metrics["best_epoch"] == 1, "\(metrics)")
+        let files = Set(((version["files"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String })
+        #expect(files.isSuperset(of: ["model.safetensors", "config.json", "training/cosine.svg"]), "\(files)")
+        let embedded = try runner.run([
+            "embed", "--model", setup.dir.appendingPathComponent("store/trees/small-minilm/1").path, "Hello world",
+        ])
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+    }
+
     /// Worker A is killed (SIGKILL) in the middle of a fine-tuning job; its training child stops with it; worker
     /// B takes the job back once A's heartbeat is stale and resumes from A's last checkpoint.
     @Test func resumesAJobWhoseWorkerWasKilled() throws {

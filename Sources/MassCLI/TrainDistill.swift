@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import MassModels
+import MassRegistry
+import MassTensor
+import MassTokenizers
+import MassTraining
+import MassWeights
+
+extension TrainCommand {
+    /// Task "text-embedding-distill": a student with some of the teacher's layers learns the teacher's
+    /// embeddings of unlabelled texts (every file read whole first); the teacher embeds them once (kept as a
+    /// checkpoint, so a resumed run skips it). The saved student is then measured as served: both folders through
+    /// the inference engine on the test texts.
+    func distill(_ config: TrainingConfig, out: URL, checkpoints: URL) throws {
+        let settings = config.distillSettings
+        let training = settings.training
+        let teacher = URL(fileURLWithPath: config.encoder ?? "")
+        let files =
+            [TrainingConfig.TextFile(path: config.dataset.path, text: config.dataset.text)]
+            + (config.dataset.more ?? [])
+        var texts: [String] = []
+        var listing = ""
+        do {
+            for file in files {
+                let url = URL(fileURLWithPath: file.path)
+                texts += try TextDataset.texts(
+                    contentsOf: url, column: file.text ?? "text", skipEmpty: file.skipEmpty ?? false)
+                listing += "\(file.path) \(try ArtifactStore.sha256(of: url).sha256)\n"
+            }
+            var excluded = Set<String>()
+            for file in config.dataset.exclude ?? [] {
+                let url = URL(fileURLWithPath: file.path)
+                excluded.formUnion(
+                    try TextDataset.texts(contentsOf: url, column: file.text ?? "text", skipEmpty: true).map {
+                        $0.trimmingCharacters(in: .whitespacesAndNewlines)
+                    })
+                listing += "exclude \(file.path) \(try ArtifactStore.sha256(of: url).sha256)\n"
+            }
+            if !excluded.isEmpty {
+                let count = texts.count
+                texts.removeAll { excluded.contains($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                log("dataset: \(count - texts.count) texts left out (found in 'exclude')")
+            }
+        } catch let error as DatasetError {
+            throw ValidationError("dataset: \(error)")
+        }
+        let datasetHash =
+            files.count == 1 && config.dataset.exclude == nil
+            ? try Self.hash(URL(fileURLWithPath: files[0].path)) : try ArtifactStore.sha256(of: Data(listing.utf8))
+        let split = Sampling.split(
+            texts.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
+        log(
+            "dataset: \(texts.count) texts from \(files.count) file(s); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
+        )
+        let run = Run(
+            config: config, out: out, checkpoints: checkpoints, labelNames: [], split: split,
+            datasetHash: datasetHash)
+
+        guard let teacherLayers = try TrainableSentenceEncoder.layerCount(teacher) else {
+            throw ValidationError("\(teacher.path)/config.json: no num_hidden_layers")
+        }
+        let layers = settings.studentLayers(teacherLayers: teacherLayers)
+        guard let last = layers.last, last < teacherLayers else {
+            throw ValidationError("distill: layers \(layers): the teacher has layers 0 to \(teacherLayers - 1)")
+        }
+        let student = try TrainableSentenceEncoder(directory: teacher, dropout: training.dropout, layers: layers)
+        log("student: the teacher's layers \(layers) of \(teacherLayers)")
+        let targets = try teacherEmbeddings(run, texts: texts, student: student, maxLength: training.maxLength)
+
+        try BLAS.setThreads(threads)
+        // The teacher's token states, per batch, by the inference engine on this thread (OpenBLAS's threads do
+        // the products).
+        let teacherModel = try SentenceEmbedder.load(teacher)
+        let workspace = teacherModel.makeWorkspace()
+        let pool = ComputePool(threads: 1)
+        let width = teacherModel.encoder.hiddenSize
+        let objective = DistillationObjective(
+            student, texts: texts, targets: targets, tokenWeight: settings.tokenWeight
+        ) { sequences in
+            let states = try teacherModel.encoder.hiddenStates(
+                sequences, typeIds: nil, workspace: workspace, pool: pool)
+            return Array(UnsafeBufferPointer(start: states, count: sequences.reduce(0) { $0 + $1.count } * width))
+        }
+        let before = objective.evaluate(split.validation, maxLength: training.maxLength).metric
+        log(String(format: "before training: validation mean cosine to the teacher %.4f", before))
+        let started = Date()
+        let printer = StepPrinter(metric: "cosine")
+        let result: FineTuning.Result
+        do {
+            result = try FineTuning(training).train(
+                objective, lengths: texts.map(\.utf8.count), train: split.train, validation: split.validation,
+                checkpoints: checkpoints, tag: "layers \(layers)", progress: printer.step, evaluated: printer.epoch)
+        } catch { throw ValidationError("training: \(error.message)") }
+        let seconds = Date().timeIntervalSince(started)
+
+        let folder = out.appendingPathComponent("model")
+        var metadata = try run.metadata(settings)
+        metadata["mass.teacher_layers"] = layers.map(String.init).joined(separator: ",")
+        try student.save(
+            to: folder, copyingFrom: teacher, metadata: metadata, excluding: ["head.safetensors", "mass.json"])
+        let test = split.test.map { texts[$0] }
+        let agreement = try Self.servedAgreement(teacher: teacher, student: folder, texts: test, threads: threads)
+        log(
+            String(
+                format: "served student against the teacher on %d test texts: mean cosine %.4f, lowest %.4f",
+                test.count, agreement.mean, agreement.lowest))
+        try writeReport(
+            run, epochs: result.epochs, bestEpoch: result.bestEpoch,
+            validationAccuracy: result.epochs[result.bestEpoch - 1].validationAccuracy, testAccuracy: agreement.mean,
+            seconds: ["training": seconds], servedTask: "text-embedding", metric: "cosine", lossName: "1 − cosine",
+            extra: [
+                "student_layers": layers, "teacher_layers": teacherLayers, "test_lowest_cosine": agreement.lowest,
+                "validation_cosine_before_training": before,
+            ])
+    }
+
+    /// The teacher's embedding of every text, cut to `maxLength` tokens as the student sees it, from the run's
+    /// checkpoint when an earlier attempt made them for the same teacher, texts and length.
+    private func teacherEmbeddings(
+        _ run: Run, texts: [String], student: TrainableSentenceEncoder, maxLength: Int
+    ) throws -> [[Float]] {
+        let cache = run.checkpoints.appendingPathComponent("teacher.safetensors")
+        let key = [
+            "mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash,
+            "mass.max_length": String(maxLength),
+        ]
+        if let file = try? SafeTensorsFile(path: cache.path), key.allSatisfy({ file.metadata[$0.key] == $0.value }),
+            let tensor = try? file.tensor("embeddings").toFloat32(), tensor.shape.first == texts.count
+        {
+            log("teacher embeddings: \(texts.count) texts from the checkpoint")
+            let width = tensor.shape[1]
+            return (0..<texts.count).map { Array(tensor.array[($0 * width)..<(($0 + 1) * width)]) }
+        }
+        let started = Date()
+        let embedder = try SentenceEmbedder.load(run.encoder)
+        let sequences = texts.map { student.tokenizer.encode($0, maxLength: maxLength).ids }
+        let (features, _) = try OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1).run(
+            sequences, batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096))
+        log(
+            "teacher embedded \(texts.count) texts in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
+        try Checkpoint.writeAtomically(
+            SafeTensorsWriter.encode(
+                [("embeddings", [features.count, embedder.dimension], features.flatMap { $0 })], metadata: key),
+            to: cache)
+        return features
+    }
+
+    /// The mean and lowest cosine between two served embedding models' embeddings of `texts` (each folder loaded
+    /// by the inference engine, each with its own tokenizer and length limit).
+    static func servedAgreement(teacher: URL, student: URL, texts: [String], threads: Int) throws -> (
+        mean: Double, lowest: Double
+    ) {
+        guard !texts.isEmpty else { return (0, 0) }
+        func embed(_ folder: URL) throws -> [[Float]] {
+            let embedder = try SentenceEmbedder.load(folder)
+            let sequences = texts.map { embedder.tokenize($0).ids }
+            return try OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1).run(
+                sequences,
+                batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096)
+            ).embeddings
+        }
+        let cosines = zip(try embed(teacher), try embed(student)).map { a, b in
+            let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            return dot / max(na * nb, 1e-12)
+        }
+        return (cosines.reduce(0, +) / Double(cosines.count), cosines.min() ?? 0)
+    }
+}
