@@ -233,15 +233,8 @@ struct TrainCommand: ParsableCommand {
             result.weights, features: features, labels: dataset.examples.map(\.label), indices: run.split.test)
         let validationAccuracy = result.epochs[result.bestEpoch - 1].validationAccuracy
 
-        // The served model: the encoder's files (linked) and the head beside them, the head's input the
-        // encoder's sentence embedding.
-        let model = run.out.appendingPathComponent("model")
-        try Checkpoint.copyFolder(run.encoder, to: model, except: ["head.safetensors", "mass.json"])
-        var metadata = try run.metadata(settings)
-        metadata["mass.head_input"] = "embedding"
-        try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(result.weights.map { ($0.name, $0.shape, $0.values) }, metadata: metadata),
-            to: model.appendingPathComponent("head.safetensors"))
+        // The served model: the encoder's files and the head, its input the encoder's sentence embedding.
+        try writeHeadModel(run, weights: result.weights, settings: settings, input: "embedding")
         try writeReport(
             run, epochs: result.epochs, bestEpoch: result.bestEpoch, validationAccuracy: validationAccuracy,
             testAccuracy: testAccuracy, seconds: ["embedding": embeddingSeconds, "training": trainingSeconds])
@@ -250,30 +243,14 @@ struct TrainCommand: ParsableCommand {
     /// Every text's embedding by the frozen encoder, from the run's checkpoint when an earlier attempt made them
     /// for the same encoder and dataset.
     private func embeddings(_ run: Run, _ dataset: TextDataset) throws -> [[Float]] {
-        let cache = run.checkpoints.appendingPathComponent("embeddings.safetensors")
-        let key = ["mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash]
-        if let file = try? SafeTensorsFile(path: cache.path), key.allSatisfy({ file.metadata[$0.key] == $0.value }),
-            let tensor = try? file.tensor("embeddings").toFloat32(), tensor.shape.first == dataset.examples.count
-        {
-            let width = tensor.shape[1]
-            log("embeddings: \(tensor.shape[0]) texts from the checkpoint")
-            return (0..<tensor.shape[0]).map { Array(tensor.array[($0 * width)..<(($0 + 1) * width)]) }
+        try cachedVectors(
+            run, file: "embeddings.safetensors",
+            key: ["mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash],
+            count: dataset.examples.count, what: "embeddings: \(dataset.examples.count) texts"
+        ) {
+            let embedder = try SentenceEmbedder.load(run.encoder)
+            return try embedAll(embedder, dataset.examples.map { embedder.tokenize($0.text).ids })
         }
-        let started = Date()
-        let embedder = try SentenceEmbedder.load(run.encoder)
-        let sequences = dataset.examples.map { embedder.tokenize($0.text).ids }
-        let runner = OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1)
-        let (features, _) = try runner.run(
-            sequences, batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096))
-        log(
-            "embedded \(features.count) texts with \(run.config.encoder ?? "") in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
-        )
-        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
-        try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(
-                [("embeddings", [features.count, embedder.dimension], features.flatMap { $0 })], metadata: key),
-            to: cache)
-        return features
     }
 
     /// Task "text-classification-finetune": every weight of the encoder and a head, trained together, with

@@ -100,7 +100,7 @@ extension TrainCommand {
         try student.save(
             to: folder, copyingFrom: teacher, metadata: metadata, excluding: ["head.safetensors", "mass.json"])
         let test = split.test.map { texts[$0] }
-        let agreement = try Self.servedAgreement(teacher: teacher, student: folder, texts: test, threads: threads)
+        let agreement = try servedAgreement(teacher: teacher, student: folder, texts: test)
         log(
             String(
                 format: "served student against the teacher on %d test texts: mean cosine %.4f, lowest %.4f",
@@ -120,46 +120,28 @@ extension TrainCommand {
     private func teacherEmbeddings(
         _ run: Run, texts: [String], student: TrainableSentenceEncoder, maxLength: Int
     ) throws -> [[Float]] {
-        let cache = run.checkpoints.appendingPathComponent("teacher.safetensors")
-        let key = [
-            "mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash,
-            "mass.max_length": String(maxLength),
-        ]
-        if let file = try? SafeTensorsFile(path: cache.path), key.allSatisfy({ file.metadata[$0.key] == $0.value }),
-            let tensor = try? file.tensor("embeddings").toFloat32(), tensor.shape.first == texts.count
-        {
-            log("teacher embeddings: \(texts.count) texts from the checkpoint")
-            let width = tensor.shape[1]
-            return (0..<texts.count).map { Array(tensor.array[($0 * width)..<(($0 + 1) * width)]) }
+        try cachedVectors(
+            run, file: "teacher.safetensors",
+            key: [
+                "mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash,
+                "mass.max_length": String(maxLength),
+            ], count: texts.count, what: "teacher embeddings: \(texts.count) texts"
+        ) {
+            try embedAll(
+                try SentenceEmbedder.load(run.encoder),
+                texts.map { student.tokenizer.encode($0, maxLength: maxLength).ids })
         }
-        let started = Date()
-        let embedder = try SentenceEmbedder.load(run.encoder)
-        let sequences = texts.map { student.tokenizer.encode($0, maxLength: maxLength).ids }
-        let (features, _) = try OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1).run(
-            sequences, batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096))
-        log(
-            "teacher embedded \(texts.count) texts in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
-        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
-        try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(
-                [("embeddings", [features.count, embedder.dimension], features.flatMap { $0 })], metadata: key),
-            to: cache)
-        return features
     }
 
     /// The mean and lowest cosine between two served embedding models' embeddings of `texts` (each folder loaded
     /// by the inference engine, each with its own tokenizer and length limit).
-    static func servedAgreement(teacher: URL, student: URL, texts: [String], threads: Int) throws -> (
+    func servedAgreement(teacher: URL, student: URL, texts: [String]) throws -> (
         mean: Double, lowest: Double
     ) {
         guard !texts.isEmpty else { return (0, 0) }
         func embed(_ folder: URL) throws -> [[Float]] {
             let embedder = try SentenceEmbedder.load(folder)
-            let sequences = texts.map { embedder.tokenize($0).ids }
-            return try OfflineEmbedder(model: embedder, workers: threads, threadsPerWorker: 1).run(
-                sequences,
-                batches: OfflineEmbedder.plan(lengths: sequences.map(\.count), batchSize: 64, tokenBudget: 4096)
-            ).embeddings
+            return try embedAll(embedder, texts.map { embedder.tokenize($0).ids })
         }
         let cosines = zip(try embed(teacher), try embed(student)).map { a, b in
             let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }

@@ -42,14 +42,9 @@ extension TrainCommand {
         let testAccuracy = HeadTraining.accuracy(
             result.weights, features: features, labels: labels, indices: parts.test)
 
-        let model = out.appendingPathComponent("model")
         // The network's own labels (labels.txt) are the head's now.
-        try Checkpoint.copyFolder(run.encoder, to: model, except: ["head.safetensors", "mass.json", "labels.txt"])
-        var metadata = try run.metadata(settings)
-        metadata["mass.head_input"] = "features"
-        try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(result.weights.map { ($0.name, $0.shape, $0.values) }, metadata: metadata),
-            to: model.appendingPathComponent("head.safetensors"))
+        try writeHeadModel(
+            run, weights: result.weights, settings: settings, input: "features", excluding: ["labels.txt"])
         try writeReport(
             run, epochs: result.epochs, bestEpoch: result.bestEpoch,
             validationAccuracy: result.epochs[result.bestEpoch - 1].validationAccuracy, testAccuracy: testAccuracy,
@@ -59,32 +54,28 @@ extension TrainCommand {
     /// The network's pooled features of every training image (and test image, with `separateTest`), from the
     /// run's checkpoint when an earlier attempt made them for the same network and dataset.
     private func imageFeatures(_ run: Run, _ data: ImageData, separateTest: Bool) throws -> [[Float]] {
-        let cache = run.checkpoints.appendingPathComponent("features.safetensors")
-        let key = ["mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash]
         let total = data.train.count + (separateTest ? data.test.count : 0)
-        if let file = try? SafeTensorsFile(path: cache.path), key.allSatisfy({ file.metadata[$0.key] == $0.value }),
-            let tensor = try? file.tensor("features").toFloat32(), tensor.shape.first == total
-        {
-            log("features: \(total) images from the checkpoint")
-            let width = tensor.shape[1]
-            return (0..<total).map { Array(tensor.array[($0 * width)..<(($0 + 1) * width)]) }
-        }
-        let classifier = try ImageClassifier(directory: run.encoder)
-        let pool = ComputePool(threads: threads)
-        let workspace = EfficientNetWorkspace()
-        var features: [[Float]] = []
-        features.reserveCapacity(total)
-        let started = Date()
-        var lastLine = Date()
-        for dataset in separateTest ? [data.train, data.test] : [data.train] {
-            for start in stride(from: 0, to: dataset.count, by: 64) {
-                let images = (start..<min(start + 64, dataset.count)).map {
-                    ImageClassifier.Image.pixels(Self.rgb(dataset, $0))
-                }
-                for result in classifier.features(images, workspace: workspace, pool: pool) {
-                    features.append(try result.get())
-                }
-                if Date().timeIntervalSince(lastLine) >= 5 {
+        return try cachedVectors(
+            run, file: "features.safetensors",
+            key: ["mass.encoder": run.config.encoder ?? "", "mass.dataset_sha256": run.datasetHash], count: total,
+            what: "features: \(total) images"
+        ) {
+            let classifier = try ImageClassifier(directory: run.encoder)
+            let pool = ComputePool(threads: threads)
+            let workspace = EfficientNetWorkspace()
+            var features: [[Float]] = []
+            features.reserveCapacity(total)
+            let started = Date()
+            var lastLine = Date()
+            for dataset in separateTest ? [data.train, data.test] : [data.train] {
+                for start in stride(from: 0, to: dataset.count, by: 64) {
+                    let images = (start..<min(start + 64, dataset.count)).map {
+                        ImageClassifier.Image.pixels(Self.rgb(dataset, $0))
+                    }
+                    for result in classifier.features(images, workspace: workspace, pool: pool) {
+                        features.append(try result.get())
+                    }
+                    guard Date().timeIntervalSince(lastLine) >= 5 else { continue }
                     lastLine = Date()
                     let rate = Double(features.count) / Date().timeIntervalSince(started)
                     log(
@@ -93,16 +84,8 @@ extension TrainCommand {
                             Double(total - features.count) / rate))
                 }
             }
+            return features
         }
-        log(
-            "features: \(total) images through \(run.config.encoder ?? "") in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
-        )
-        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
-        try Checkpoint.writeAtomically(
-            SafeTensorsWriter.encode(
-                [("features", [total, classifier.network.featureCount], features.flatMap { $0 })], metadata: key),
-            to: cache)
-        return features
     }
 
     /// Image `i` of a dataset as 8-bit RGB (grey repeated in the three channels).
