@@ -16,11 +16,14 @@ struct TrainCommand: ParsableCommand {
             regression, or one hidden layer); the texts are embedded once, the head trains with AdamW, stopping \
             early on the validation loss. Task "text-classification-finetune": the encoder itself fine-tuned \
             with a linear head on its mean-pooled embedding (AdamW over every weight, warm-up and linear decay, \
-            gradient clipping, gradient accumulation), with checkpoints --resume continues from. The dataset \
-            (JSON Lines or CSV) is checked whole before anything runs. Writes to "output": model/ (the encoder \
-            and its trained head.safetensors: a text-classification model mass serve loads), metrics.json \
-            (every epoch, the test accuracy), split.json (the seeded split, as indices), loss.svg and \
-            accuracy.svg. Paths are relative to the current folder. For queued jobs see mass jobs and mass \
+            gradient clipping, gradient accumulation), with checkpoints --resume continues from. Task \
+            "text-embedding-distill": a student with some of the encoder's layers learns its embeddings and \
+            token states on unlabelled text. Task "image-classification-head": a head on a frozen image \
+            classifier's features; "image-classification-cnn": a ConvNet from scratch. Every dataset is checked \
+            whole before anything runs. Writes to "output": model/ (what mass serve loads: the encoder or network \
+            with its trained head.safetensors, or the student; the ConvNet's weights), metrics.json (every epoch, \
+            the test figure), split.json (the seeded split, as indices), loss.svg and accuracy.svg (cosine.svg \
+            for a student). Paths are relative to the current folder. For queued jobs see mass jobs and mass \
             worker. See docs/training.md.
             """)
 
@@ -259,6 +262,11 @@ struct TrainCommand: ParsableCommand {
         let settings = run.config.fineTuningSettings
         let model = try SentenceEncoderClassifier(
             directory: run.encoder, classes: dataset.labels.count, seed: settings.seed, dropout: settings.dropout)
+        guard settings.maxLength <= model.encoder.config.maxPositionEmbeddings else {
+            throw ValidationError(
+                "finetune: 'max_length' \(settings.maxLength) is more than the encoder's \(model.encoder.config.maxPositionEmbeddings) positions"
+            )
+        }
         // One product at a time: OpenBLAS's own threads use the cores.
         try BLAS.setThreads(threads)
         let texts = dataset.examples.map(\.text)

@@ -65,6 +65,11 @@ extension TrainCommand {
             throw ValidationError("distill: layers \(layers): the teacher has layers 0 to \(teacherLayers - 1)")
         }
         let student = try TrainableSentenceEncoder(directory: teacher, dropout: training.dropout, layers: layers)
+        guard training.maxLength <= student.bert.config.maxPositionEmbeddings else {
+            throw ValidationError(
+                "distill: 'max_length' \(training.maxLength) is more than the encoder's \(student.bert.config.maxPositionEmbeddings) positions"
+            )
+        }
         log("student: the teacher's layers \(layers) of \(teacherLayers)")
         let targets = try teacherEmbeddings(run, texts: texts, student: student, maxLength: training.maxLength)
 

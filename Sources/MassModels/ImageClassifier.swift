@@ -182,7 +182,7 @@ public final class ImageClassifier: TaskModel {
         }
     }
 
-    /// The features the classifier reads (the network's pooled last layer, `network.head.outFeatures` values)
+    /// The features the classifier reads (the network's pooled last layer, `network.featureCount` values)
     /// per image, or the error that kept an image from being read: the input of a new head trained on them.
     public func features(
         _ images: [Image], maxPixels: Int = ImageDecoder.defaultMaxPixels, workspace: EfficientNetWorkspace,

@@ -7,8 +7,8 @@ public import MassAutograd
 /// early stopping (on the validation texts' mean cosine to the teacher).
 public enum Distillation {
     public struct Settings: Sendable, Codable, Equatable {
-        /// The teacher's layers the student starts from, strictly increasing (default: every other one, ending
-        /// with the last: 1, 3, 5 of six).
+        /// The teacher's layers the student starts from, strictly increasing (default: half of them, rounded up,
+        /// the first and the last and the rest evenly between: 0, 3, 5 of six).
         public var layers: [Int]?
         /// The weight of the token term: the mean squared difference between the student's and the teacher's
         /// last hidden state of every token, added to the embeddings' cosine loss (0: the cosine loss alone).
@@ -45,7 +45,12 @@ public enum Distillation {
 
         /// The student's layers for a teacher of `teacherLayers`.
         public func studentLayers(teacherLayers: Int) -> [Int] {
-            layers ?? Array(stride(from: teacherLayers % 2 == 0 ? 1 : 0, to: teacherLayers, by: 2))
+            if let layers { return layers }
+            let count = (teacherLayers + 1) / 2
+            guard count > 1 else { return [teacherLayers - 1] }
+            // Measured on MiniLM-L6 before training (validation cosine to the teacher): 0, 3, 5 0.72; 1, 3, 5 (every
+            // other, ending with the last) 0.57; 0, 2, 4 (DistilBERT's choice) 0.38.
+            return (0..<count).map { Int((Double($0 * (teacherLayers - 1)) / Double(count - 1)).rounded()) }
         }
 
         public func validate() throws(TrainingError) {
@@ -119,7 +124,11 @@ public final class DistillationObjective: FineTuningObjective {
         let width = hidden.shape[1]
         let length = ids.first?.count ?? 0
         let unpadded = zip(ids, mask).map { ids, mask in Array(ids.prefix(mask.filter { $0 }.count)) }
-        guard let states = try? teacherStates(unpadded) else { return (cosine, Variable([.nan], shape: [])) }
+        let states: [Float]
+        do { states = try teacherStates(unpadded) } catch {
+            // The ids come from the teacher's own tokenizer, cut to a length the run checked it takes.
+            preconditionFailure("DistillationObjective: the teacher refused a batch: \(error)")
+        }
         var target = [Float](repeating: 0, count: hidden.count)
         var weights = [Float](repeating: 0, count: hidden.count)
         var offset = 0

@@ -96,7 +96,8 @@ import Testing
         var settings = Distillation.Settings(layers: [3, 3])
         #expect(throws: TrainingError.self) { try settings.validate() }
         settings.layers = nil
-        #expect(settings.studentLayers(teacherLayers: 6) == [1, 3, 5])
-        #expect(settings.studentLayers(teacherLayers: 12) == [1, 3, 5, 7, 9, 11])
+        #expect(settings.studentLayers(teacherLayers: 6) == [0, 3, 5])
+        #expect(settings.studentLayers(teacherLayers: 12) == [0, 2, 4, 7, 9, 11])
+        #expect(settings.studentLayers(teacherLayers: 1) == [0])
     }
 }
