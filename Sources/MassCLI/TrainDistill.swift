@@ -50,6 +50,10 @@ extension TrainCommand {
             ? try Self.hash(URL(fileURLWithPath: files[0].path)) : try ArtifactStore.sha256(of: Data(listing.utf8))
         let split = Sampling.split(
             texts.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
+        guard !split.train.isEmpty, !split.validation.isEmpty else {
+            throw ValidationError(
+                "dataset: \(texts.count) texts are too few for a training and a validation part")
+        }
         log(
             "dataset: \(texts.count) texts from \(files.count) file(s); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
@@ -57,8 +61,10 @@ extension TrainCommand {
             config: config, out: out, checkpoints: checkpoints, labelNames: [], split: split,
             datasetHash: datasetHash)
 
-        guard let teacherLayers = try TrainableSentenceEncoder.layerCount(teacher) else {
-            throw ValidationError("\(teacher.path)/config.json: no num_hidden_layers")
+        guard let teacherLayers = try? TrainableSentenceEncoder.layerCount(teacher) else {
+            throw ValidationError(
+                "encoder: \(teacher.path) is not a sentence-transformers folder (no config.json with num_hidden_layers)"
+            )
         }
         let layers = settings.studentLayers(teacherLayers: teacherLayers)
         guard let last = layers.last, last < teacherLayers else {
@@ -113,7 +119,8 @@ extension TrainCommand {
         try writeReport(
             run, epochs: result.epochs, bestEpoch: result.bestEpoch,
             validationAccuracy: result.epochs[result.bestEpoch - 1].validationAccuracy, testAccuracy: agreement.mean,
-            seconds: ["training": seconds], servedTask: "text-embedding", metric: "cosine", lossName: "1 − cosine",
+            seconds: ["training": seconds], servedTask: "text-embedding", metric: "cosine",
+            lossName: settings.tokenWeight > 0 ? "1 − cosine + token term" : "1 − cosine",
             extra: [
                 "student_layers": layers, "teacher_layers": teacherLayers, "test_lowest_cosine": agreement.lowest,
                 "validation_cosine_before_training": before,

@@ -359,6 +359,10 @@ import Testing
             (#"{"layers": [2, 1]}"#, nil, "'layers' must be teacher layer numbers, strictly increasing"),
             (#"{"layers": [1, 6]}"#, nil, "the teacher has layers 0 to 5"),
             (#"{"max_length": 600}"#, nil, "'max_length' 600 is more than the encoder's 512 positions"),
+            (
+                "{}", #"{"path": "\#(dir.path)/a.txt", "exclude": [{"path": "\#(dir.path)/a.txt"}]}"#,
+                "0 texts are too few for a training and a validation part"
+            ),
             ("{}", #"{"path": "\#(dir.path)/b.csv"}"#, "b.csv:2: no 'text' column"),
             ("{}", #"{"path": "\#(dir.path)/a.txt", "more": [{"path": ""}]}"#, "'dataset.more[0].path' is empty"),
         ] {
