@@ -77,12 +77,13 @@ extension TrainCommand {
             )
         }
         log("student: the teacher's layers \(layers) of \(teacherLayers)")
-        let targets = try teacherEmbeddings(run, texts: texts, student: student, maxLength: training.maxLength)
+        let teacherModel = try SentenceEmbedder.load(teacher)
+        let targets = try teacherEmbeddings(
+            run, texts: texts, teacher: teacherModel, student: student, maxLength: training.maxLength)
 
         try BLAS.setThreads(threads)
         // The teacher's token states, per batch, by the inference engine on this thread (OpenBLAS's threads do
         // the products).
-        let teacherModel = try SentenceEmbedder.load(teacher)
         let workspace = teacherModel.makeWorkspace()
         let pool = ComputePool(threads: 1)
         let width = teacherModel.encoder.hiddenSize
@@ -130,7 +131,7 @@ extension TrainCommand {
     /// The teacher's embedding of every text, cut to `maxLength` tokens as the student sees it, from the run's
     /// checkpoint when an earlier attempt made them for the same teacher, texts and length.
     private func teacherEmbeddings(
-        _ run: Run, texts: [String], student: TrainableSentenceEncoder, maxLength: Int
+        _ run: Run, texts: [String], teacher: SentenceEmbedder, student: TrainableSentenceEncoder, maxLength: Int
     ) throws -> [[Float]] {
         try cachedVectors(
             run, file: "teacher.safetensors",
@@ -140,7 +141,7 @@ extension TrainCommand {
             ], count: texts.count, what: "teacher embeddings: \(texts.count) texts"
         ) {
             try embedAll(
-                try SentenceEmbedder.load(run.encoder),
+                teacher,
                 texts.map { student.tokenizer.encode($0, maxLength: maxLength).ids })
         }
     }
