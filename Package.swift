@@ -86,6 +86,8 @@ let package = Package(
             dependencies: ["MassAutograd", "MassModels", "MassWeights", "MassTensor", "MassImage", "CZlib"],
             swiftSettings: strict + simdFlags),
         // Layer 4
+        // Tuning's samplers and pruners: plain Swift over trial records (the registry keeps the records).
+        .target(name: "MassTuning", dependencies: ["MassAutograd"], swiftSettings: strict),
         .target(
             name: "MassRuntime",
             dependencies: [
@@ -148,6 +150,7 @@ let package = Package(
             dependencies: [
                 "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
                 "MassRegistry", "MassHub", "MassTenancy", "MassTraining", "MassAutograd", "MassWeights",
+                "MassTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -164,6 +167,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(name: "MassAutogradTests", dependencies: ["MassAutograd"], swiftSettings: strict),
+        .testTarget(name: "MassTuningTests", dependencies: ["MassTuning"], swiftSettings: strict),
         .testTarget(
             name: "MassTrainingTests",
             dependencies: [

@@ -1,0 +1,200 @@
+import Foundation
+
+/// What a study searches and how: its space, objectives, sampler, pruner and budget (the `mass tune`
+/// configuration less the training configuration its trials start from).
+public struct StudySettings: Sendable, Equatable, Codable {
+    public struct Objective: Sendable, Equatable, Codable {
+        /// A number in a trial's summary ("validation_accuracy"), or "seconds" (the trial's wall time).
+        public var metric: String
+        public var direction: Direction
+
+        public init(metric: String, direction: Direction) {
+            self.metric = metric
+            self.direction = direction
+        }
+    }
+
+    public struct SamplerSettings: Sendable, Equatable, Codable {
+        /// "tpe" or "random".
+        public var type: String
+        public var seed: UInt64?
+        public var startupTrials: Int?
+        public var candidates: Int?
+
+        public init(type: String, seed: UInt64? = nil, startupTrials: Int? = nil, candidates: Int? = nil) {
+            self.type = type
+            self.seed = seed
+            self.startupTrials = startupTrials
+            self.candidates = candidates
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type, seed, candidates
+            case startupTrials = "startup_trials"
+        }
+    }
+
+    public struct PrunerSettings: Sendable, Equatable, Codable {
+        /// "asha", "median" or "none".
+        public var type: String
+        public var minResource: Int?
+        public var reductionFactor: Int?
+        public var startupTrials: Int?
+        public var warmupSteps: Int?
+
+        public init(
+            type: String, minResource: Int? = nil, reductionFactor: Int? = nil, startupTrials: Int? = nil,
+            warmupSteps: Int? = nil
+        ) {
+            self.type = type
+            self.minResource = minResource
+            self.reductionFactor = reductionFactor
+            self.startupTrials = startupTrials
+            self.warmupSteps = warmupSteps
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type
+            case minResource = "min_resource"
+            case reductionFactor = "reduction_factor"
+            case startupTrials = "startup_trials"
+            case warmupSteps = "warmup_steps"
+        }
+    }
+
+    public struct Budget: Sendable, Equatable, Codable {
+        /// Trials to create (complete, pruned and failed ones count).
+        public var trials: Int?
+        /// Wall-clock seconds from the study's start after which no trial starts.
+        public var seconds: Double?
+
+        public init(trials: Int? = nil, seconds: Double? = nil) {
+            self.trials = trials
+            self.seconds = seconds
+        }
+    }
+
+    public var space: SearchSpace
+    /// One objective, or several (then the study keeps a Pareto set and prunes nothing).
+    public var objective: Objective?
+    public var objectives: [Objective]?
+    /// What the trials' per-epoch reports hold, for the pruner (default: the objective, when the runs report it).
+    public var intermediate: Objective?
+    public var sampler: SamplerSettings?
+    public var pruner: PrunerSettings?
+    public var budget: Budget
+    /// A study stops as failed when this many trials failed and none completed.
+    public var maxFailures: Int?
+
+    public init(
+        space: SearchSpace, objectives: [Objective], intermediate: Objective? = nil, sampler: SamplerSettings? = nil,
+        pruner: PrunerSettings? = nil, budget: Budget, maxFailures: Int? = nil
+    ) {
+        self.space = space
+        self.objectives = objectives
+        self.intermediate = intermediate
+        self.sampler = sampler
+        self.pruner = pruner
+        self.budget = budget
+        self.maxFailures = maxFailures
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case space, objective, objectives, intermediate, sampler, pruner, budget
+        case maxFailures = "max_failures"
+    }
+
+    /// The objectives, however given.
+    public var allObjectives: [Objective] { objectives ?? objective.map { [$0] } ?? [] }
+
+    public var directions: [Direction] { allObjectives.map(\.direction) }
+
+    /// The metric the pruner watches: `intermediate`, else the single objective.
+    public var prunedOn: Objective? { intermediate ?? (allObjectives.count == 1 ? allObjectives[0] : nil) }
+
+    public var failureLimit: Int { maxFailures ?? 3 }
+
+    /// Refuses settings a study cannot run, naming the key.
+    public func validate() throws(TuningError) {
+        try space.validate()
+        let objectives = allObjectives
+        guard objective == nil || self.objectives == nil else {
+            throw TuningError("give 'objective' or 'objectives', not both")
+        }
+        guard !objectives.isEmpty else { throw TuningError("'objective' is missing: a metric and a direction") }
+        guard Set(objectives.map(\.metric)).count == objectives.count, objectives.allSatisfy({ !$0.metric.isEmpty })
+        else { throw TuningError("'objectives' must name distinct metrics") }
+        guard budget.trials != nil || budget.seconds != nil else {
+            throw TuningError("'budget' needs 'trials' or 'seconds' (or both)")
+        }
+        if let trials = budget.trials, !(1...100_000).contains(trials) {
+            throw TuningError("'budget.trials' must be between 1 and 100000")
+        }
+        if let seconds = budget.seconds, !(seconds > 0 && seconds.isFinite) {
+            throw TuningError("'budget.seconds' must be positive")
+        }
+        if let maxFailures, maxFailures < 1 { throw TuningError("'max_failures' must be positive") }
+        let samplerType = sampler?.type ?? "tpe"
+        guard ["tpe", "random"].contains(samplerType) else {
+            throw TuningError("'sampler.type' must be tpe or random, not '\(samplerType)'")
+        }
+        if let startup = sampler?.startupTrials, startup < 0 {
+            throw TuningError("'sampler.startup_trials' must not be negative")
+        }
+        if let candidates = sampler?.candidates, candidates < 1 {
+            throw TuningError("'sampler.candidates' must be positive")
+        }
+        let prunerType = pruner?.type ?? "none"
+        guard ["asha", "median", "none"].contains(prunerType) else {
+            throw TuningError("'pruner.type' must be asha, median or none, not '\(prunerType)'")
+        }
+        if prunerType != "none" {
+            guard objectives.count == 1 || intermediate != nil else {
+                throw TuningError("a pruner needs one objective, or 'intermediate' naming what it watches")
+            }
+            if let r = pruner?.minResource, r < 1 { throw TuningError("'pruner.min_resource' must be positive") }
+            if let f = pruner?.reductionFactor, f < 2 {
+                throw TuningError("'pruner.reduction_factor' must be at least 2")
+            }
+            if let s = pruner?.startupTrials, s < 0 {
+                throw TuningError("'pruner.startup_trials' must not be negative")
+            }
+            if let w = pruner?.warmupSteps, w < 0 { throw TuningError("'pruner.warmup_steps' must not be negative") }
+        }
+    }
+
+    /// The sampler these settings name.
+    public func makeSampler() -> any Sampler {
+        let seed = sampler?.seed ?? 0
+        if sampler?.type == "random" { return RandomSampler(seed: seed) }
+        return TPESampler(
+            seed: seed, startupTrials: sampler?.startupTrials ?? 10, candidates: sampler?.candidates ?? 24)
+    }
+
+    /// The pruner these settings name.
+    public func makePruner() -> any Pruner {
+        switch pruner?.type {
+        case "asha":
+            SuccessiveHalvingPruner(
+                minResource: pruner?.minResource ?? 1, reductionFactor: pruner?.reductionFactor ?? 3)
+        case "median":
+            MedianPruner(startupTrials: pruner?.startupTrials ?? 5, warmupSteps: pruner?.warmupSteps ?? 0)
+        default: NoPruner()
+        }
+    }
+
+    /// The best trials: for one objective the best complete trial (nil when none), for several the Pareto set.
+    public func best(_ trials: [TrialRecord]) -> [TrialRecord] {
+        let complete = trials.filter { $0.state == .complete && $0.values?.count == allObjectives.count }
+        let points = complete.map { t in zip(t.values!, directions).map { $1.loss($0) } }
+        if directions.count == 1 {
+            guard
+                let index = points.indices.min(by: {
+                    (points[$0][0], complete[$0].number) < (points[$1][0], complete[$1].number)
+                })
+            else { return [] }
+            return [complete[index]]
+        }
+        return Pareto.front(points).map { complete[$0] }
+    }
+}
