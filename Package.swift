@@ -88,6 +88,9 @@ let package = Package(
         // Layer 4
         // Tuning's samplers and pruners: plain Swift over trial records (the registry keeps the records).
         .target(name: "MassTuning", dependencies: ["MassAutograd"], swiftSettings: strict),
+        // Studies: the tuning configuration, and the sampler's and pruner's decisions over the registry's trials.
+        .target(
+            name: "MassStudies", dependencies: ["MassTuning", "MassRegistry", "MassTraining"], swiftSettings: strict),
         .target(
             name: "MassRuntime",
             dependencies: [
@@ -136,7 +139,7 @@ let package = Package(
             name: "MassServer",
             dependencies: [
                 "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS", "MassRegistry", "MassTenancy",
-                "MassTraining",
+                "MassTraining", "MassStudies",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -150,7 +153,7 @@ let package = Package(
             dependencies: [
                 "MassModels", "MassTensor", "MassTokenizers", "MassServer", "MassRuntime", "MassImage", "MassAudio",
                 "MassRegistry", "MassHub", "MassTenancy", "MassTraining", "MassAutograd", "MassWeights",
-                "MassTuning",
+                "MassTuning", "MassStudies",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

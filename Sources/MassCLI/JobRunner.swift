@@ -1,7 +1,9 @@
 import Foundation
 import MassRegistry
 import MassRuntime
+import MassStudies
 import MassTraining
+import MassTuning
 
 /// Runs one claimed training job for `mass worker`: the configuration resolved on this machine, a `mass train`
 /// child under nice with the worker's thread count, its log lines and progress sent with each heartbeat, cancel
@@ -9,6 +11,7 @@ import MassTraining
 struct JobRunner: Sendable {
     let registry: ModelRegistry
     let queue: JobQueue
+    let studies: StudyStore
     let worker: String
     let work: URL
     let threads: Int
@@ -23,6 +26,16 @@ struct JobRunner: Sendable {
         case cancelled
         case lost
         case stopped
+        /// A study's pruner stopped the trial after its report at this step.
+        case pruned(Int)
+    }
+
+    /// A study's trial being run: where its reports go and whether they stop it.
+    private struct TrialRun {
+        let id: Int
+        let number: Int
+        let study: String
+        let plan: StudyPlan
     }
 
     func run(_ job: Job) async {
@@ -36,7 +49,17 @@ struct JobRunner: Sendable {
     }
 
     private func execute(_ job: Job) async throws {
-        let folder = work.appendingPathComponent("job-\(job.id)")
+        var trial: TrialRun?
+        var folder = work.appendingPathComponent("job-\(job.id)")
+        if job.kind == "trial" {
+            guard let name = job.config["trial"]?["study"]?.string,
+                case .int(let number)? = job.config["trial"]?["number"],
+                case .int(let id)? = job.config["trial"]?["id"]
+            else { throw TrainingError(.badConfig, "job \(job.id): a trial job without its study and number") }
+            let plan = try StudyPlan(study: try await studies.study(name))
+            trial = TrialRun(id: Int(id), number: Int(number), study: name, plan: plan)
+            folder = work.appendingPathComponent("study-\(name)").appendingPathComponent("trial-\(number)")
+        }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var config = try TrainingConfig.decode(Data(try job.config.text().utf8))
         try config.validate()
@@ -55,8 +78,16 @@ struct JobRunner: Sendable {
         try encoder.encode(config).write(to: configURL)
         let out = folder.appendingPathComponent("run")
 
-        let (outcome, lines, summary) = try await train(job, config: configURL, out: out)
+        let started = Date()
+        let (outcome, lines, summary) = try await train(job, config: configURL, out: out, trial: trial)
+        if let trial {
+            return try await endTrial(
+                job, trial, outcome: outcome, lines: lines, summary: summary, seconds: Date().timeIntervalSince(started)
+            )
+        }
         switch outcome {
+        case .pruned:
+            throw TrainingError(.badState, "job \(job.id) is no trial: nothing prunes it")
         case .exited(0):
             var result = try JSONValue.parse(summary.isEmpty ? "{}" : summary)
             if let register = config.register {
@@ -98,7 +129,8 @@ struct JobRunner: Sendable {
 
     /// Runs `mass train` on the job and follows it; answers how it ended, the log lines not yet sent, and what it
     /// printed on standard output (its JSON summary).
-    private func train(_ job: Job, config: URL, out: URL) async throws -> (Outcome, [String], String) {
+    private func train(_ job: Job, config: URL, out: URL, trial: TrialRun?) async throws -> (Outcome, [String], String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -106,6 +138,10 @@ struct JobRunner: Sendable {
             "-n", String(nice), executable, "train", config.path, "--output", out.path, "--resume",
             "--threads", String(threads), "--exit-with-stdin",
         ]
+        if let trial {
+            let cache = work.appendingPathComponent("study-\(trial.study)").appendingPathComponent("cache")
+            process.arguments! += ["--reports", "--vectors-cache", cache.path]
+        }
         let input = Pipe()
         let errors = Pipe()
         let output = Pipe()
@@ -123,6 +159,10 @@ struct JobRunner: Sendable {
             try? await Task.sleep(for: .milliseconds(200))
             if stop.isSet, outcome == nil {
                 outcome = .stopped
+                process.terminate()
+            }
+            if let trial, outcome == nil, let step = await report(trial, buffer.takeReports()) {
+                outcome = .pruned(step)
                 process.terminate()
             }
             guard ContinuousClock.now - lastBeat >= heartbeat, outcome == nil else { continue }
@@ -153,6 +193,72 @@ struct JobRunner: Sendable {
                 ? .signalled(process.terminationStatus) : .exited(process.terminationStatus))
         try? input.fileHandleForWriting.close()
         return (ended, buffer.take(), summary.take().joined(separator: "\n"))
+    }
+
+    /// Sends a trial's new epoch reports to the study; answers the step at which the pruner stops it, if it does.
+    private func report(_ trial: TrialRun, _ lines: [String]) async -> Int? {
+        guard let watched = trial.plan.settings.prunedOn else { return nil }
+        for line in lines {
+            guard let fields = try? JSONValue.parse(String(line.dropFirst("report ".count))),
+                let step = fields["step"]?.number.map(Int.init), let value = fields[watched.metric]?.number
+            else { continue }
+            do {
+                let trials = try await studies.report(trial: trial.id, step: step, value: value)
+                if trial.plan.shouldPrune(trial: trial.id, step: step, trials: trials) { return step }
+            } catch {
+                log("trial \(trial.study)#\(trial.number): report at step \(step) not recorded: \(error)")
+            }
+        }
+        return nil
+    }
+
+    /// Ends a trial's job: complete with its objective values, pruned, or failed as any job fails.
+    private func endTrial(
+        _ job: Job, _ trial: TrialRun, outcome: Outcome, lines: [String], summary: String, seconds: Double
+    ) async throws {
+        let name = "trial \(trial.study)#\(trial.number)"
+        switch outcome {
+        case .exited(0):
+            let values: [Double]
+            do {
+                values = try trial.plan.objectiveValues(
+                    summary: try JSONValue.parse(summary.isEmpty ? "{}" : summary), seconds: seconds)
+            } catch {
+                _ = try await queue.finish(job.id, worker: worker, state: .failed, error: "\(error)", lines: lines)
+                log("\(name): failed: \(error)")
+                return
+            }
+            try await studies.finish(trial: trial.id, state: "complete", values: values)
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .succeeded,
+                result: .object(["values": .array(values.map { .double($0) }), "seconds": .double(seconds)]),
+                lines: lines)
+            log("\(name): complete \(values)")
+        case .pruned(let step):
+            try await studies.finish(trial: trial.id, state: "pruned")
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .succeeded,
+                result: .object(["pruned_at": .int(Int64(step)), "seconds": .double(seconds)]),
+                lines: lines + ["pruned after step \(step)"])
+            log("\(name): pruned after step \(step)")
+        case .exited(let code):
+            let reason =
+                lines.last { $0.hasPrefix("Error: ") }.map { String($0.dropFirst("Error: ".count)) }
+                ?? lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
+            _ = try await queue.finish(job.id, worker: worker, state: .failed, error: reason, lines: lines)
+            log("\(name): failed: \(reason)")
+        case .signalled(let number):
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .failed, error: "the training process was killed by signal \(number)",
+                retry: true, lines: lines)
+        case .cancelled:
+            _ = try await queue.finish(job.id, worker: worker, state: .cancelled, lines: lines)
+        case .stopped:
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .failed, error: "worker \(worker) stopped", retry: true, lines: lines)
+        case .lost:
+            log("\(name): no longer this worker's; its run stopped")
+        }
     }
 
     /// Registers the run's model as the next version of `register.model`: the model folder with the run's
@@ -217,6 +323,7 @@ struct JobRunner: Sendable {
 final class LineBuffer: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
+    private var reports: [String] = []
     private var partial = Data()
     private(set) var lastLine: String?
     private var done = DispatchSemaphore(value: 0)
@@ -243,7 +350,7 @@ final class LineBuffer: @unchecked Sendable {
                 // Progress lines end in carriage returns on a terminal; a log keeps their last state.
                 let text = line.split(separator: "\r").last.map(String.init) ?? ""
                 lines.append(text)
-                lastLine = text
+                if text.hasPrefix("report {") { reports.append(text) } else { lastLine = text }
                 if let prefix { FileHandle.standardError.write(Data((prefix + text + "\n").utf8)) }
             }
         }
@@ -256,6 +363,14 @@ final class LineBuffer: @unchecked Sendable {
         lock.withLock {
             defer { lines = [] }
             return lines
+        }
+    }
+
+    /// The `report` lines seen since the last call.
+    func takeReports() -> [String] {
+        lock.withLock {
+            defer { reports = [] }
+            return reports
         }
     }
 

@@ -11,7 +11,7 @@ struct Mass: AsyncParsableCommand {
             ClassifyTextCommand.self, RerankCommand.self, ModelsCommand.self, DeployCommand.self, PullCommand.self,
             TenantsCommand.self, PlansCommand.self, KeysCommand.self, UsageCommand.self, ServicesCommand.self,
             CompressCommand.self, BenchCommand.self, TokenizeCommand.self, TrainCommand.self, JobsCommand.self,
-            WorkerCommand.self,
+            WorkerCommand.self, TuneCommand.self, StudiesCommand.self,
             InfoCommand.self,
         ]
     )

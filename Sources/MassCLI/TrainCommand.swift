@@ -42,6 +42,14 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("exit-with-stdin"), help: .hidden)
     var exitWithStdin = false
 
+    /// A study's trial: a `report {...}` line on standard error after each epoch, for the pruner.
+    @Flag(name: .long, help: .hidden)
+    var reports = false
+
+    /// A study's trials share the vectors computed once with a frozen model (embeddings, features) here.
+    @Option(name: .customLong("vectors-cache"), help: .hidden)
+    var vectorsCache: String?
+
     func run() throws {
         try Mass.checkCPU()
         // A worker's training child: its standard input is a pipe the worker never writes to, closed when the
@@ -183,7 +191,7 @@ struct TrainCommand: ParsableCommand {
         let model = ConvNet(
             side: train.height, channels: train.channels, classes: train.classCount, seed: settings.seed)
         let started = Date()
-        let printer = StepPrinter()
+        let printer = StepPrinter(reports: reports)
         let result: FineTuning.Result
         do {
             result = try ImageTraining(settings).train(
@@ -229,6 +237,7 @@ struct TrainCommand: ParsableCommand {
                         format: "epoch %d/%d  train loss %.4f  validation loss %.4f  accuracy %.4f  ETA ≤ %.0f s",
                         epoch.epoch, settings.epochs, epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy,
                         eta))
+                if reports { StepPrinter.report(epoch, metric: "accuracy") }
             }
         } catch { throw ValidationError("training: \(error.message)") }
         let trainingSeconds = Date().timeIntervalSince(trainingStarted)
@@ -271,7 +280,7 @@ struct TrainCommand: ParsableCommand {
         try BLAS.setThreads(threads)
         let texts = dataset.examples.map(\.text)
         let started = Date()
-        let printer = StepPrinter()
+        let printer = StepPrinter(reports: reports)
         let result: FineTuning.Result
         do {
             result = try FineTuning(settings).train(
@@ -386,7 +395,13 @@ final class StepPrinter {
     private var lastPrint = Date.distantPast
     private var firstStep: Int?
 
-    init(metric: String = "accuracy") { self.metric = metric }
+    /// Whether each epoch also prints its `report` line.
+    private let reports: Bool
+
+    init(metric: String = "accuracy", reports: Bool = false) {
+        self.metric = metric
+        self.reports = reports
+    }
 
     func step(_ step: FineTuning.Step) {
         if firstStep == nil {
@@ -409,6 +424,20 @@ final class StepPrinter {
             String(
                 format: "epoch %d done: train loss %.4f  validation loss %.4f  %@ %.4f", epoch.epoch,
                 epoch.trainLoss, epoch.validationLoss, metric, epoch.validationAccuracy))
+        if reports { Self.report(epoch, metric: metric) }
+    }
+
+    /// The line a study's worker reads after each epoch: `report {"step": epoch, "train_loss": ...,
+    /// "validation_loss": ..., "validation_<metric>": ...}`.
+    static func report(_ epoch: HeadTraining.Epoch, metric: String) {
+        let fields: [String: Double] = [
+            "step": Double(epoch.epoch), "train_loss": epoch.trainLoss, "validation_loss": epoch.validationLoss,
+            "validation_\(metric)": epoch.validationAccuracy,
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let data = try? encoder.encode(fields) else { return }
+        log("report " + String(decoding: data, as: UTF8.self))
     }
 
     static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

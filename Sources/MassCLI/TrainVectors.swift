@@ -13,7 +13,9 @@ extension TrainCommand {
     func cachedVectors(
         _ run: Run, file: String, key: [String: String], count: Int, what: String, compute: () throws -> [[Float]]
     ) throws -> [[Float]] {
-        let cache = run.checkpoints.appendingPathComponent(file)
+        // A study's trials share one folder (--vectors-cache): the key tells the model and data apart.
+        let folder = vectorsCache.map { URL(fileURLWithPath: $0) } ?? run.checkpoints
+        let cache = folder.appendingPathComponent(file)
         if let stored = try? SafeTensorsFile(path: cache.path),
             key.allSatisfy({ stored.metadata[$0.key] == $0.value }),
             let tensor = try? stored.tensor("vectors").toFloat32(), tensor.shape.count == 2, tensor.shape[0] == count
@@ -27,7 +29,7 @@ extension TrainCommand {
         log(
             "\(what) through \(run.config.encoder ?? "") in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
         )
-        try FileManager.default.createDirectory(at: run.checkpoints, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try Checkpoint.writeAtomically(
             SafeTensorsWriter.encode(
                 [("vectors", [vectors.count, vectors.first?.count ?? 0], vectors.flatMap { $0 })], metadata: key),

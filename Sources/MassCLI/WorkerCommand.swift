@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MassRegistry
+import MassStudies
 
 /// `mass worker`: claims queued jobs from the registry's database and runs each as a `mass train` child at a
 /// lower OS priority and a set thread count, so training on a serving machine never takes the cores from serving.
@@ -60,31 +61,90 @@ struct WorkerCommand: AsyncParsableCommand {
         let stop = StopSignal()
         try await registry.with { models in
             let runner = JobRunner(
-                registry: models, queue: JobQueue(database: models.database), worker: workerName, work: folder,
+                registry: models, queue: JobQueue(database: models.database),
+                studies: StudyStore(database: models.database), worker: workerName, work: folder,
                 threads: threads, nice: nice, heartbeat: .milliseconds(Int(heartbeat * 1000)), stop: stop)
             log(
                 "worker \(workerName): \(models.database.location), runs in \(folder.path), \(threads) threads, nice \(nice)"
             )
-            while !stop.isSet {
-                let job: Job?
-                do {
-                    job = try await runner.queue.claim(
-                        worker: workerName, kinds: ["train"], staleAfter: .seconds(staleAfter))
-                } catch {
-                    // Waiting for jobs, a worker rides out a database that went away; asked to empty the queue, it
-                    // cannot tell that the queue is empty, and says so.
-                    if untilEmpty { throw error }
-                    log("cannot claim a job: \(error)")
-                    job = nil
-                }
-                if let job {
-                    await runner.run(job)
-                    continue
-                }
-                if untilEmpty { break }
+            try await WorkerLoop(
+                runner: runner, staleAfter: staleAfter, poll: poll, untilEmpty: untilEmpty, study: nil
+            ).run()
+        }
+    }
+
+    private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// A worker's loop: claim the oldest queued job (training runs and studies' trials) and run it; with nothing
+/// queued, let each running study propose its next trial (or end), and run that. `mass tune` runs one for its own
+/// study and stops when the study has ended.
+struct WorkerLoop {
+    let runner: JobRunner
+    let staleAfter: Int
+    let poll: Double
+    /// Exit when nothing is queued and no study is running (instead of waiting for work).
+    let untilEmpty: Bool
+    /// Only this study's trials, until it ends (`mass tune`).
+    let study: String?
+
+    func run() async throws {
+        let kinds: Set<String> = study == nil ? ["train", "trial"] : ["trial"]
+        while !runner.stop.isSet {
+            let job: Job?
+            do {
+                job = try await runner.queue.claim(
+                    worker: runner.worker, kinds: kinds, staleAfter: .seconds(staleAfter))
+            } catch {
+                // Waiting for jobs, a worker rides out a database that went away; asked to empty the queue, it
+                // cannot tell that the queue is empty, and says so.
+                if untilEmpty { throw error }
+                log("cannot claim a job: \(error)")
                 try? await Task.sleep(for: .milliseconds(Int(poll * 1000)))
+                continue
+            }
+            if let job {
+                await runner.run(job)
+                continue
+            }
+            let (proposed, running) = try await proposeTrials()
+            if proposed { continue }
+            if untilEmpty && running == 0 { break }
+            try? await Task.sleep(for: .milliseconds(Int(poll * 1000)))
+        }
+    }
+
+    /// Asks the running studies (or this loop's one) for a new trial; answers whether one was queued and how many
+    /// studies still run.
+    private func proposeTrials() async throws -> (Bool, Int) {
+        let running: [Study]
+        do {
+            if let study {
+                let one = try await runner.studies.study(study)
+                running = one.state == .running ? [one] : []
+            } else {
+                running = try await runner.studies.studies(states: [.running])
+            }
+        } catch {
+            if untilEmpty { throw error }
+            log("cannot read the studies: \(error)")
+            return (false, 1)
+        }
+        for study in running.reversed() {
+            do {
+                let trial = try await runner.studies.propose(study.name, actor: "worker \(runner.worker)") {
+                    study, trials in
+                    try StudyPlan(study: study).decide(study, trials)
+                }
+                if let trial {
+                    log("study \(study.name): trial \(trial.number) queued with \((try? trial.params.text()) ?? "?")")
+                    return (true, running.count)
+                }
+            } catch {
+                log("study \(study.name): cannot propose a trial: \(error)")
             }
         }
+        return (false, running.count)
     }
 
     private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -60,6 +60,15 @@ public enum JSONValue: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// The value as a number (integers and doubles).
+    public var number: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
     public var string: String? {
         if case .string(let s) = self { return s }
         return nil

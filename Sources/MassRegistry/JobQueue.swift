@@ -60,20 +60,28 @@ public final class JobQueue: Sendable {
         }
         let text = try config.text()
         let id = try await database.transaction { db in
-            try await db.insert(into: "jobs")
-                .columns(
-                    "kind", "config", "state", "attempts", "max_attempts", "submitted_by", "submitted_at",
-                    "cancel_requested"
-                )
-                .values(
-                    SQLBind(kind), SQLBind(text), SQLBind(Job.State.queued.rawValue), SQLBind(0), SQLBind(maxAttempts),
-                    SQLBind(actor), SQLBind(Timestamp.now()), SQLBind(0)
-                )
-                .returning("id").first()?.decode(column: "id", as: Int.self)
+            try await Self.insert(kind: kind, config: text, maxAttempts: maxAttempts, actor: actor, db)
         }
-        guard let id else { throw RegistryError(.unavailable, "the registry did not return the new job's id") }
-        try await appendLog(id, ["submitted by \(actor)"])
         return try await job(id)
+    }
+
+    /// Queues a job within the caller's transaction (a study queues a trial's job with the trial); answers its id.
+    static func insert(kind: String, config: String, maxAttempts: Int, actor: String, _ db: any SQLDatabase)
+        async throws -> Int
+    {
+        let id = try await db.insert(into: "jobs")
+            .columns(
+                "kind", "config", "state", "attempts", "max_attempts", "submitted_by", "submitted_at",
+                "cancel_requested"
+            )
+            .values(
+                SQLBind(kind), SQLBind(config), SQLBind(Job.State.queued.rawValue), SQLBind(0), SQLBind(maxAttempts),
+                SQLBind(actor), SQLBind(Timestamp.now()), SQLBind(0)
+            )
+            .returning("id").first()?.decode(column: "id", as: Int.self)
+        guard let id else { throw RegistryError(.unavailable, "the registry did not return the new job's id") }
+        try await log(id, ["submitted by \(actor)"], db)
+        return id
     }
 
     public func job(_ id: Int) async throws -> Job {
@@ -233,7 +241,7 @@ public final class JobQueue: Sendable {
         return row
     }
 
-    private static func log(_ id: Int, _ lines: [String], _ db: any SQLDatabase) async throws {
+    static func log(_ id: Int, _ lines: [String], _ db: any SQLDatabase) async throws {
         guard !lines.isEmpty else { return }
         let now = Timestamp.now()
         var insert = db.insert(into: "job_logs").columns("job", "at", "line")

@@ -202,6 +202,41 @@ enum RegistrySchema {
                 .run()
             try await db.create(index: "job_logs_by_job").on("job_logs").column("job").column("id").run()
         },
+        Migration(version: 7, summary: "tuning studies, trials and their reports") { db in
+            // A study's `config` is its `mass tune` document; `state` is running, finished, failed or stopped.
+            try await db.create(table: "studies")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("name", type: .text, .notNull, .unique)
+                .column("config", type: .text, .notNull)
+                .column("state", type: .text, .notNull)
+                .column("created_by", type: .text, .notNull)
+                .column("created_at", type: .bigint, .notNull)
+                .column("finished_at", type: .bigint)
+                .column("reason", type: .text)
+                .run()
+            // A trial runs as a job; `state` is running until its runner records complete, pruned or failed (a
+            // job that failed on its own, as a lost worker's last attempt, reads as failed).
+            try await db.create(table: "trials")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("study", type: .bigint, .notNull, .references("studies", "id", onDelete: .cascade))
+                .column("number", type: .bigint, .notNull)
+                .column("params", type: .text, .notNull)
+                .column("job", type: .bigint, .references("jobs", "id", onDelete: .setNull))
+                .column("state", type: .text, .notNull)
+                .column("metric_values", type: .text)
+                .column("created_at", type: .bigint, .notNull)
+                .column("finished_at", type: .bigint)
+                .run()
+            try await db.create(index: "trials_by_number").unique().on("trials").column("study").column("number").run()
+            try await db.create(table: "trial_reports")
+                .column("trial", type: .bigint, .notNull, .references("trials", "id", onDelete: .cascade))
+                .column("step", type: .bigint, .notNull)
+                .column("value", type: .custom(SQLRaw("DOUBLE PRECISION")), .notNull)
+                .column("at", type: .bigint, .notNull)
+                .run()
+            try await db.create(index: "trial_reports_by_step").unique().on("trial_reports").column("trial")
+                .column("step").run()
+        },
     ]
 
     /// The newest schema this build knows.

@@ -1,0 +1,72 @@
+import Foundation
+public import MassRegistry
+public import MassTuning
+
+/// What a study does next and whether a trial stops: the sampler and the pruner over the trials the registry keeps.
+extension StudyPlan {
+    /// The study's plan from its stored document.
+    public init(study: Study) throws(TuningError) { try self.init(document: study.config) }
+
+    /// Given the study and its trials (under the study's lock), the next step: a new trial while the budget lasts
+    /// and fewer than `parallel` are in flight; the study's end once the budget is spent (or too many trials failed
+    /// with none complete) and nothing is in flight.
+    public func decide(_ study: Study, _ trials: [StudyTrial], now: Date = Date()) throws -> StudyStore.Proposal {
+        let inFlight = trials.filter { $0.state == "queued" || $0.state == "running" }.count
+        let failed = trials.filter { $0.state == "failed" }
+        let complete = trials.filter { $0.state == "complete" }.count
+        if failed.count >= settings.failureLimit && complete == 0 {
+            guard inFlight == 0 else { return .wait }
+            let last = failed.last?.error.map { ": the last one: \($0)" } ?? ""
+            return .end(.failed, "\(failed.count) trials failed and none completed\(last)")
+        }
+        let elapsed = now.timeIntervalSince1970 * 1000 - Double(study.createdAt)
+        let outOfTime = settings.budget.seconds.map { elapsed >= $0 * 1000 } ?? false
+        let outOfTrials = settings.budget.trials.map { trials.count >= $0 } ?? false
+        if outOfTime || outOfTrials {
+            guard inFlight == 0 else { return .wait }
+            let pruned = trials.filter { $0.state == "pruned" }.count
+            return .end(
+                .finished,
+                "\(trials.count) trials: \(complete) complete, \(pruned) pruned, \(failed.count) failed"
+                    + (outOfTime && !outOfTrials ? " (out of time)" : ""))
+        }
+        guard inFlight < parallel else { return .wait }
+        let number = (trials.map(\.number).max() ?? -1) + 1
+        let params = settings.makeSampler().sample(
+            settings.space, directions: settings.directions, trials: trials.map(Self.record), number: number)
+        let config = try Self.apply(params, to: base)
+        return .trial(params: .object(params.mapValues(Self.json)), config: config)
+    }
+
+    /// Whether trial `id`, which just reported `step`, stops, given the study's trials after its report.
+    public func shouldPrune(trial id: Int, step: Int, trials: [StudyTrial]) -> Bool {
+        guard let watched = settings.prunedOn, let trial = trials.first(where: { $0.id == id }) else { return false }
+        let records = trials.map(Self.record)
+        let others = records.filter { $0.number != trial.number }
+        return settings.makePruner().shouldPrune(
+            Self.record(trial), step: step, direction: watched.direction, others: others)
+    }
+
+    /// The objective values of a finished run from its summary (and its wall time as "seconds"); throws naming a
+    /// metric the run does not report.
+    public func objectiveValues(summary: JSONValue, seconds: Double) throws(TuningError) -> [Double] {
+        try settings.allObjectives.map { objective throws(TuningError) -> Double in
+            if objective.metric == "seconds" { return seconds }
+            switch summary[objective.metric] {
+            case .double(let v)?: return v
+            case .int(let v)?: return Double(v)
+            default:
+                var keys: [String] = []
+                if case .object(let fields) = summary {
+                    keys = fields.filter {
+                        if case .double = $0.value { true } else if case .int = $0.value { true } else { false }
+                    }
+                    .keys.sorted()
+                }
+                throw TuningError(
+                    "the objective's metric '\(objective.metric)' is not in the run's summary (it has: \((keys + ["seconds"]).joined(separator: ", ")))"
+                )
+            }
+        }
+    }
+}
