@@ -139,7 +139,7 @@ let package = Package(
             name: "MassServer",
             dependencies: [
                 "MassRuntime", "MassModels", "MassImage", "MassAudio", "CMassBLAS", "MassRegistry", "MassTenancy",
-                "MassTraining", "MassStudies",
+                "MassTraining", "MassStudies", "MassTuning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -139,7 +139,8 @@ struct JobRunner: Sendable {
             "--threads", String(threads), "--exit-with-stdin",
         ]
         if let trial {
-            let cache = work.appendingPathComponent("study-\(trial.study)").appendingPathComponent("cache")
+            // Shared by every study's trials on this work folder: the cache's key tells models and datasets apart.
+            let cache = work.appendingPathComponent("vectors-cache")
             process.arguments! += ["--reports", "--vectors-cache", cache.path]
         }
         let input = Pipe()
@@ -156,14 +157,18 @@ struct JobRunner: Sendable {
         var outcome: Outcome?
         var lastBeat = ContinuousClock.now
         while process.isRunning {
-            try? await Task.sleep(for: .milliseconds(200))
+            // A trial waits for the verdict on each epoch's report: look often.
+            try? await Task.sleep(for: .milliseconds(trial == nil ? 200 : 20))
             if stop.isSet, outcome == nil {
                 outcome = .stopped
                 process.terminate()
             }
-            if let trial, outcome == nil, let step = await report(trial, buffer.takeReports()) {
-                outcome = .pruned(step)
-                process.terminate()
+            if let trial, outcome == nil {
+                // Each report waits for its verdict: the run goes on or exits as pruned.
+                for (step, prune) in await verdicts(trial, buffer.takeReports()) {
+                    input.fileHandleForWriting.write(Data((prune ? "prune\n" : "continue\n").utf8))
+                    if prune { outcome = .pruned(step) }
+                }
             }
             guard ContinuousClock.now - lastBeat >= heartbeat, outcome == nil else { continue }
             lastBeat = ContinuousClock.now
@@ -187,29 +192,39 @@ struct JobRunner: Sendable {
         process.waitUntilExit()
         buffer.finish()
         summary.finish()
-        let ended: Outcome =
-            outcome
-            ?? (process.terminationReason == .uncaughtSignal
-                ? .signalled(process.terminationStatus) : .exited(process.terminationStatus))
+        let exit: Outcome =
+            process.terminationReason == .uncaughtSignal
+            ? .signalled(process.terminationStatus) : .exited(process.terminationStatus)
+        var ended = outcome ?? exit
+        // A pruned run exits with its own status once it has read the verdict; anything else is what it is.
+        if case .pruned = ended, case .exited(let status) = exit, status != StepPrinter.prunedStatus {
+            ended = exit
+        }
         try? input.fileHandleForWriting.close()
         return (ended, buffer.take(), summary.take().joined(separator: "\n"))
     }
 
-    /// Sends a trial's new epoch reports to the study; answers the step at which the pruner stops it, if it does.
-    private func report(_ trial: TrialRun, _ lines: [String]) async -> Int? {
-        guard let watched = trial.plan.settings.prunedOn else { return nil }
+    /// Sends a trial's new epoch reports to the study and answers the pruner's verdict on each (true: stop). A
+    /// report the registry cannot take lets the trial go on.
+    private func verdicts(_ trial: TrialRun, _ lines: [String]) async -> [(Int, Bool)] {
+        var answers: [(Int, Bool)] = []
         for line in lines {
             guard let fields = try? JSONValue.parse(String(line.dropFirst("report ".count))),
-                let step = fields["step"]?.number.map(Int.init), let value = fields[watched.metric]?.number
+                let step = fields["step"]?.number.map(Int.init)
             else { continue }
+            guard let watched = trial.plan.settings.prunedOn, let value = fields[watched.metric]?.number else {
+                answers.append((step, false))
+                continue
+            }
             do {
                 let trials = try await studies.report(trial: trial.id, step: step, value: value)
-                if trial.plan.shouldPrune(trial: trial.id, step: step, trials: trials) { return step }
+                answers.append((step, trial.plan.shouldPrune(trial: trial.id, step: step, trials: trials)))
             } catch {
                 log("trial \(trial.study)#\(trial.number): report at step \(step) not recorded: \(error)")
+                answers.append((step, false))
             }
         }
-        return nil
+        return answers
     }
 
     /// Ends a trial's job: complete with its objective values, pruned, or failed as any job fails.

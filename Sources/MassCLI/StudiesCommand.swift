@@ -92,13 +92,6 @@ struct StudiesShow: AsyncParsableCommand {
     }
 }
 
-/// A study with its trials, as `mass studies show --json` and the admin API give it.
-struct StudyDetail: Encodable {
-    var study: Study
-    var summary: StudySummary
-    var trials: [StudyTrial]
-}
-
 struct StudiesStop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stop", abstract: "Stop a running study: no new trials; running ones are cancelled.")

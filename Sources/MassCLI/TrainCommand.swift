@@ -438,7 +438,16 @@ final class StepPrinter {
         encoder.outputFormatting = .sortedKeys
         guard let data = try? encoder.encode(fields) else { return }
         log("report " + String(decoding: data, as: UTF8.self))
+        // The worker answers each report with the pruner's verdict; the run waits for it, as an Optuna trial's
+        // should_prune() does, so a pruned trial stops at the step that was judged.
+        if ParentWatch.awaitVerdict() {
+            log("pruned after epoch \(epoch.epoch)")
+            exit(Self.prunedStatus)
+        }
     }
+
+    /// The exit status of a run its study pruned.
+    static let prunedStatus: Int32 = 3
 
     static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }

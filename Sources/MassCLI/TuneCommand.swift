@@ -108,33 +108,3 @@ struct TuneCommand: AsyncParsableCommand {
 
     private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }
-
-/// A study's outcome as `mass tune` prints it and `GET /admin/v1/studies/NAME` begins it.
-struct StudySummary: Encodable {
-    var name: String
-    var state: String
-    var reason: String?
-    var counts: [String: Int]
-    var seconds: Double?
-    /// The best trial (one objective) or the Pareto set.
-    var best: [Best]
-
-    struct Best: Encodable {
-        var number: Int
-        var values: [Double]
-        var params: JSONValue
-    }
-
-    init(_ study: Study, _ trials: [StudyTrial], plan: StudyPlan) {
-        name = study.name
-        state = study.state.rawValue
-        reason = study.reason
-        counts = Dictionary(grouping: trials, by: \.state).mapValues(\.count)
-        seconds = study.finishedAt.map { Double($0 - study.createdAt) / 1000 }
-        let records = trials.map(StudyPlan.record)
-        let bestNumbers = Set(plan.settings.best(records).map(\.number))
-        best = trials.filter { bestNumbers.contains($0.number) }.map {
-            Best(number: $0.number, values: $0.values ?? [], params: $0.params)
-        }
-    }
-}

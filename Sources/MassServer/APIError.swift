@@ -8,6 +8,7 @@ import MassRegistry
 import MassRuntime
 import MassTenancy
 import MassTraining
+import MassTuning
 
 /// The one place where failures become HTTP responses. `family` picks the body's envelope: KServe v2
 /// `{"error": "..."}`, OpenAI `{"error": {"message", "type", "param", "code"}}` or TEI
@@ -93,6 +94,9 @@ struct APIError: Error, HTTPResponseError {
             return APIError(status: e.status, message: message, family: family)
         case let e as TrainingError:
             // A training configuration or state the server was asked to accept: the client's to fix.
+            return APIError(status: .badRequest, message: e.message, family: family)
+        case let e as TuningError:
+            // A study configuration the server was asked to accept.
             return APIError(status: .badRequest, message: e.message, family: family)
         case let e as AudioError:
             return APIError(status: .badRequest, message: e.message, family: family)

@@ -70,6 +70,7 @@ public enum MassServer {
         AdminRoutes.add(to: router, state: state)
         TenancyRoutes.add(to: router, state: state)
         JobRoutes.add(to: router, state: state)
+        StudyRoutes.add(to: router, state: state)
         ServiceRoutes.add(to: router, state: state)
         return router
     }

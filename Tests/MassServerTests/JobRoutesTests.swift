@@ -94,4 +94,66 @@ import Testing
         let (_, all) = try call("GET", "/admin/v1/jobs")
         #expect((try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [Any])?.count == 1)
     }
+
+    @Test func createsListsStopsAndRefusesStudies() throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("mass-studies-\(UUID())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let server = try LiveServer(repositoryRoot: empty, registry: nil)
+        defer { server.stop() }
+        func call(_ method: String, _ path: String, json: String? = nil) throws -> (Int, [String: Any]?, String) {
+            var request = URLRequest(url: URL(string: path, relativeTo: server.base)!)
+            request.httpMethod = method
+            if let json {
+                request.httpBody = Data(json.utf8)
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            }
+            let (status, data) = try LiveServer.sync(request)
+            let text = String(decoding: data, as: UTF8.self)
+            return (status, try? JSONSerialization.jsonObject(with: data) as? [String: Any], text)
+        }
+        let base =
+            #"{"task": "text-classification-head", "encoder": "e", "dataset": {"path": "d"}, "head": {"epochs": 9}}"#
+        let space = #"{"head.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": true}}"#
+        func study(_ name: String, space: String = space, extra: String = "") -> String {
+            #"{"name": "\#(name)", "base": \#(base), "space": \#(space), "objective": {"metric": "validation_accuracy", "direction": "maximize"}, "budget": {"trials": 4}\#(extra)}"#
+        }
+        let (created, detail, text) = try call("POST", "/admin/v1/studies", json: study("lr"))
+        #expect(created == 201, "\(text)")
+        let record = try #require(detail?["study"] as? [String: Any])
+        #expect(record["state"] as? String == "running" && record["created_by"] as? String == "admin-api")
+        #expect((detail?["trials"] as? [Any])?.isEmpty == true)
+        let (listed, _, list) = try call("GET", "/admin/v1/studies")
+        let summaries = try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]])
+        #expect(listed == 200 && summaries.map { $0["name"] as? String } == ["lr"])
+        let (shown, one, _) = try call("GET", "/admin/v1/studies/lr")
+        #expect(shown == 200 && (one?["summary"] as? [String: Any])?["state"] as? String == "running")
+        let (stopped, after, _) = try call("POST", "/admin/v1/studies/lr/stop", json: "{}")
+        #expect(stopped == 200 && (after?["study"] as? [String: Any])?["state"] as? String == "stopped")
+        #expect((after?["study"] as? [String: Any])?["reason"] as? String == "stopped by admin-api")
+        let (again, _, conflict) = try call("POST", "/admin/v1/studies/lr/stop", json: "{}")
+        #expect(again == 409 && conflict.contains("only a running study stops"), "\(conflict)")
+        // Refused with the reason; nothing created.
+        let refusals: [(String, Int, String)] = [
+            (study("lr"), 409, "a study named 'lr' exists"),
+            (study("empty", space: "{}"), 400, "the search space is empty"),
+            (
+                study("typo", space: #"{"head.learnin_rate": {"type": "float", "low": 0.1, "high": 1}}"#), 400,
+                "'head.learnin_rate' is not a key mass train reads"
+            ),
+            (study("both", extra: #", "objectives": []"#), 400, "give 'objective' or 'objectives', not both"),
+            (study("bad name!"), 400, "study name 'bad name!' must be"),
+            (study("tpe", extra: #", "sampler": {"type": "grid"}"#), 400, "'sampler.type' must be tpe or random"),
+            (#"{"name": "x", "base": "#, 400, "not valid JSON"),
+            ("[]", 400, "a tuning configuration is a JSON object"),
+        ]
+        for (request, expected, message) in refusals {
+            let (status, _, body) = try call("POST", "/admin/v1/studies", json: request)
+            #expect(status == expected && body.contains(message), "\(request): \(status) \(body)")
+        }
+        let (missing, _, notFound) = try call("GET", "/admin/v1/studies/nothing")
+        #expect(missing == 404 && notFound.contains("no study named 'nothing'"))
+        let (_, _, all) = try call("GET", "/admin/v1/studies")
+        #expect((try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [Any])?.count == 1)
+    }
 }
