@@ -216,9 +216,11 @@ struct JobRunner: Sendable {
                 answers.append((step, false))
                 continue
             }
+            // The last planned epoch ends the run anyway: recorded, never pruned (ASHA's top rung is the full run).
+            let last = fields["epochs"]?.number.map { step >= Int($0) } ?? false
             do {
                 let trials = try await studies.report(trial: trial.id, step: step, value: value)
-                answers.append((step, trial.plan.shouldPrune(trial: trial.id, step: step, trials: trials)))
+                answers.append((step, !last && trial.plan.shouldPrune(trial: trial.id, step: step, trials: trials)))
             } catch {
                 log("trial \(trial.study)#\(trial.number): report at step \(step) not recorded: \(error)")
                 answers.append((step, false))

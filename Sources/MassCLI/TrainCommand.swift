@@ -132,7 +132,7 @@ struct TrainCommand: ParsableCommand {
     struct ImageData {
         let train: ImageDataset
         let test: ImageDataset
-        let parts: (train: [Int], validation: [Int], test: [Int])
+        var parts: (train: [Int], validation: [Int], test: [Int])
         let names: [String]
         let hashed: URL
         /// Whether `test` is a dataset of its own (an MNIST-style folder's t10k files) rather than `train`.
@@ -147,7 +147,7 @@ struct TrainCommand: ParsableCommand {
         let file = { (name: String) in folder.appendingPathComponent(name) }
         // The classes: as many as `dataset.labels` names (MNIST's ten without it).
         let names = config.dataset.labels ?? (0..<10).map(String.init)
-        let data: ImageData
+        var data: ImageData
         do {
             if FileManager.default.fileExists(atPath: file("train-images-idx3-ubyte.gz").path) {
                 let train = try ImageDataset(
@@ -171,6 +171,10 @@ struct TrainCommand: ParsableCommand {
                     names: config.dataset.labels ?? Self.classFolders(folder), hashed: folder, separateTest: false)
             }
         } catch { throw ValidationError("dataset: \(error)") }
+        if let limit = config.dataset.maxTrain { data.parts.train = Array(data.parts.train.prefix(limit)) }
+        if let limit = config.dataset.maxValidation {
+            data.parts.validation = Array(data.parts.validation.prefix(limit))
+        }
         log(
             "dataset: \(data.parts.train.count + data.parts.validation.count) training images (\(data.parts.train.count) / \(data.parts.validation.count) train / validation), \(data.parts.test.count) test, \(data.train.height)×\(data.train.width)"
         )
@@ -191,7 +195,7 @@ struct TrainCommand: ParsableCommand {
         let model = ConvNet(
             side: train.height, channels: train.channels, classes: train.classCount, seed: settings.seed)
         let started = Date()
-        let printer = StepPrinter(reports: reports)
+        let printer = StepPrinter(reports: reports ? settings.epochs : nil)
         let result: FineTuning.Result
         do {
             result = try ImageTraining(settings).train(
@@ -223,6 +227,7 @@ struct TrainCommand: ParsableCommand {
         let embeddingSeconds = Date().timeIntervalSince(started)
 
         let trainingStarted = Date()
+        let reports = self.reports ? EpochReports(epochs: settings.epochs, metric: "accuracy") : nil
         let result: HeadTraining.Result
         do {
             result = try HeadTraining(settings).train(
@@ -237,7 +242,7 @@ struct TrainCommand: ParsableCommand {
                         format: "epoch %d/%d  train loss %.4f  validation loss %.4f  accuracy %.4f  ETA ≤ %.0f s",
                         epoch.epoch, settings.epochs, epoch.trainLoss, epoch.validationLoss, epoch.validationAccuracy,
                         eta))
-                if reports { StepPrinter.report(epoch, metric: "accuracy") }
+                reports?.report(epoch)
             }
         } catch { throw ValidationError("training: \(error.message)") }
         let trainingSeconds = Date().timeIntervalSince(trainingStarted)
@@ -280,7 +285,7 @@ struct TrainCommand: ParsableCommand {
         try BLAS.setThreads(threads)
         let texts = dataset.examples.map(\.text)
         let started = Date()
-        let printer = StepPrinter(reports: reports)
+        let printer = StepPrinter(reports: reports ? settings.epochs : nil)
         let result: FineTuning.Result
         do {
             result = try FineTuning(settings).train(
@@ -395,12 +400,12 @@ final class StepPrinter {
     private var lastPrint = Date.distantPast
     private var firstStep: Int?
 
-    /// Whether each epoch also prints its `report` line.
-    private let reports: Bool
+    /// A study's trial: each epoch also prints its `report` line (given the run's planned epochs).
+    private let reports: EpochReports?
 
-    init(metric: String = "accuracy", reports: Bool = false) {
+    init(metric: String = "accuracy", reports epochs: Int? = nil) {
         self.metric = metric
-        self.reports = reports
+        self.reports = epochs.map { EpochReports(epochs: $0, metric: metric) }
     }
 
     func step(_ step: FineTuning.Step) {
@@ -424,30 +429,49 @@ final class StepPrinter {
             String(
                 format: "epoch %d done: train loss %.4f  validation loss %.4f  %@ %.4f", epoch.epoch,
                 epoch.trainLoss, epoch.validationLoss, metric, epoch.validationAccuracy))
-        if reports { Self.report(epoch, metric: metric) }
-    }
-
-    /// The line a study's worker reads after each epoch: `report {"step": epoch, "train_loss": ...,
-    /// "validation_loss": ..., "validation_<metric>": ...}`.
-    static func report(_ epoch: HeadTraining.Epoch, metric: String) {
-        let fields: [String: Double] = [
-            "step": Double(epoch.epoch), "train_loss": epoch.trainLoss, "validation_loss": epoch.validationLoss,
-            "validation_\(metric)": epoch.validationAccuracy,
-        ]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        guard let data = try? encoder.encode(fields) else { return }
-        log("report " + String(decoding: data, as: UTF8.self))
-        // The worker answers each report with the pruner's verdict; the run waits for it, as an Optuna trial's
-        // should_prune() does, so a pruned trial stops at the step that was judged.
-        if ParentWatch.awaitVerdict() {
-            log("pruned after epoch \(epoch.epoch)")
-            exit(Self.prunedStatus)
-        }
+        reports?.report(epoch)
     }
 
     /// The exit status of a run its study pruned.
     static let prunedStatus: Int32 = 3
+
+    static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// A study's trial's epoch reports on standard error, one line each, for the worker's pruner:
+/// `report {"step": epoch, "epochs": planned, "train_loss", "validation_loss", "validation_<metric>",
+/// "best_validation_loss", "best_validation_<metric>"}` (the best so far: lowest loss, highest metric), then the
+/// worker's verdict awaited on standard input.
+final class EpochReports {
+    let epochs: Int
+    let metric: String
+    private var bestLoss = Double.infinity
+    private var bestMetric = -Double.infinity
+
+    init(epochs: Int, metric: String) {
+        self.epochs = epochs
+        self.metric = metric
+    }
+
+    func report(_ epoch: HeadTraining.Epoch) {
+        bestLoss = min(bestLoss, epoch.validationLoss)
+        bestMetric = max(bestMetric, epoch.validationAccuracy)
+        let fields: [String: Double] = [
+            "step": Double(epoch.epoch), "epochs": Double(epochs), "train_loss": epoch.trainLoss,
+            "validation_loss": epoch.validationLoss, "validation_\(metric)": epoch.validationAccuracy,
+            "best_validation_loss": bestLoss, "best_validation_\(metric)": bestMetric,
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let data = try? encoder.encode(fields) else { return }
+        StepPrinter.log("report " + String(decoding: data, as: UTF8.self))
+        // The worker answers each report with the pruner's verdict; the run waits for it, as an Optuna trial's
+        // should_prune() does, so a pruned trial stops at the step that was judged.
+        if ParentWatch.awaitVerdict() {
+            StepPrinter.log("pruned after epoch \(epoch.epoch)")
+            exit(StepPrinter.prunedStatus)
+        }
+    }
 
     static func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }

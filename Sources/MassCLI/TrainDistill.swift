@@ -97,7 +97,7 @@ extension TrainCommand {
         let before = objective.evaluate(split.validation, maxLength: training.maxLength).metric
         log(String(format: "before training: validation mean cosine to the teacher %.4f", before))
         let started = Date()
-        let printer = StepPrinter(metric: "cosine", reports: reports)
+        let printer = StepPrinter(metric: "cosine", reports: reports ? training.epochs : nil)
         let result: FineTuning.Result
         do {
             result = try FineTuning(training).train(

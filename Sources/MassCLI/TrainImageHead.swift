@@ -36,7 +36,7 @@ extension TrainCommand {
         do {
             result = try HeadTraining(settings).train(
                 features: features, labels: labels, classes: data.names.count, train: parts.train,
-                validation: parts.validation, progress: StepPrinter(reports: reports).epoch)
+                validation: parts.validation, progress: StepPrinter(reports: reports ? settings.epochs : nil).epoch)
         } catch { throw ValidationError("training: \(error.message)") }
         let trainingSeconds = Date().timeIntervalSince(trainingStarted)
         let testAccuracy = HeadTraining.accuracy(

@@ -22,7 +22,8 @@ extension TrainCommand {
         {
             log("\(what) from the checkpoint")
             let width = tensor.shape[1]
-            return (0..<count).map { Array(tensor.array[($0 * width)..<(($0 + 1) * width)]) }
+            let values = tensor.array  // a copy each time it is read: once, not once per row
+            return (0..<count).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
         }
         let started = Date()
         let vectors = try compute()

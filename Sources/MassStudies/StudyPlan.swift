@@ -42,6 +42,16 @@ public struct StudyPlan: Sendable {
             parallel = Int(n)
         }
         self.parallel = parallel == 0 ? 2 : parallel
+        // What the runs report after each epoch: the pruner can watch only those.
+        if let watched = settings.prunedOn, settings.pruner.map({ $0.type != "none" }) ?? false {
+            let metric = base["task"]?.string == "text-embedding-distill" ? "cosine" : "accuracy"
+            let reported = ["train_loss", "validation_loss", "validation_\(metric)"]
+            guard (reported + reported.dropFirst().map { "best_" + $0 }).contains(watched.metric) else {
+                throw TuningError(
+                    "the pruner watches '\(watched.metric)', which the runs do not report after each epoch (they report \((reported + reported.dropFirst().map { "best_" + $0 }).joined(separator: ", ")))"
+                )
+            }
+        }
         self.name = studyName
         self.base = base
         self.document = .object(fields)

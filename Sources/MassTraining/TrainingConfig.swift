@@ -19,11 +19,17 @@ public struct TrainingConfig: Codable, Sendable {
         /// Unlabelled text (distillation): texts found in these files are left out (an evaluation set's, so the
         /// student never sees them).
         public var exclude: [TextFile]?
+        /// Images: train (validate) on only the first this many of the split's shuffled train (validation) part,
+        /// for quick runs and tuning studies; the test part stays whole.
+        public var maxTrain: Int?
+        public var maxValidation: Int?
 
         enum CodingKeys: String, CodingKey {
             case path, text, pair, label, labels, side, channels
             case skipOtherLabels = "skip_other_labels"
             case more, exclude
+            case maxTrain = "max_train"
+            case maxValidation = "max_validation"
         }
     }
 
@@ -167,6 +173,13 @@ public struct TrainingConfig: Codable, Sendable {
             if let index = exclude.firstIndex(where: \.path.isEmpty) {
                 throw TrainingError(.badConfig, "'dataset.exclude[\(index)].path' is empty")
             }
+        }
+        for (key, value) in [("max_train", dataset.maxTrain), ("max_validation", dataset.maxValidation)] {
+            guard let value else { continue }
+            guard task.hasPrefix("image-") else {
+                throw TrainingError(.badConfig, "'dataset.\(key)' is for image tasks")
+            }
+            guard value > 0 else { throw TrainingError(.badConfig, "'dataset.\(key)' must be positive") }
         }
         guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
             throw TrainingError(.badConfig, "split: validation must be > 0 and validation + test < 1")

@@ -257,6 +257,29 @@ import Testing
         #expect(
             refused.stderr.contains("train-labels-idx1-ubyte.gz:7: label 12 is not below 10 classes"),
             "\(refused.stderr)")
+        // A quick run on the first 100 / 20 of the shuffled train / validation parts; the test part stays whole.
+        let small = dir.appendingPathComponent("small.json")
+        try Data(
+            #"""
+            {"task": "image-classification-cnn",
+             "dataset": {"path": "\#(dir.path)", "labels": ["horizontal", "vertical"], "max_train": 100, "max_validation": 20},
+             "images": {"epochs": 1}, "output": "\#(dir.appendingPathComponent("small").path)"}
+            """#.utf8
+        ).write(to: small)
+        let quick = try runner.run(["train", small.path, "--threads", "2"])
+        #expect(quick.status == 0, "\(quick.stderr)")
+        #expect(quick.stderr.contains("dataset: 120 training images (100 / 20 train / validation), 100 test, 12×12"))
+        let split = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: dir.appendingPathComponent("small/split.json"))) as? [String: Any])
+        #expect((split["train"] as? [Int])?.count == 100 && (split["validation"] as? [Int])?.count == 20)
+        try Data(
+            String(decoding: try Data(contentsOf: small), as: UTF8.self).replacingOccurrences(of: "100,", with: "0,")
+                .utf8
+        )
+        .write(to: small)
+        let zero = try runner.run(["train", small.path])
+        #expect(zero.status != 0 && zero.stderr.contains("'dataset.max_train' must be positive"), "\(zero.stderr)")
     }
 
     /// A head on EfficientNet-Lite0's features tells the bars apart; the model folder is an image classifier

@@ -131,6 +131,9 @@ import Testing
         #expect(try refusal(["budget": [:] as [String: Any]]).contains("'budget' needs 'trials' or 'seconds'"))
         #expect(try refusal(["pruner": ["type": "hyperband"]]).contains("'pruner.type' must be asha, median or none"))
         #expect(
+            try refusal(["intermediate": ["metric": "validation_f1", "direction": "maximize"]])
+                .contains("the pruner watches 'validation_f1', which the runs do not report after each epoch"))
+        #expect(
             try refusal(["objectives": [["metric": "validation_accuracy", "direction": "maximize"]]])
                 .contains("give 'objective' or 'objectives', not both"))
         // A metric the runs never report: every trial fails, naming it, and the study fails after two.

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Peer for `mass tune` on a text-classification-head study, measurement only: Optuna 5's TPE sampler and
+Hyperband pruner over the same search space, budget and objective (best validation accuracy of the head over its
+epochs), the head trained in PyTorch as Mass's HeadTraining trains it (nn.Linear layers with PyTorch's default
+initialisation, an optional hidden ReLU layer, AdamW, cross-entropy with label smoothing, a reshuffled order each
+epoch, the validation accuracy reported after each epoch), on the very embeddings Mass computed (its vectors cache)
+and the same split (a trial's split.json). Prints one JSON line: the best value, its parameters, wall seconds.
+
+usage: tune_head_optuna.py TUNE.json EMBEDDINGS.safetensors SPLIT.json SEED
+"""
+import csv
+import json
+import sys
+import time
+
+import optuna
+import torch
+from safetensors.torch import load_file
+
+
+def suggest(trial, name, spec):
+    if spec["type"] == "categorical":
+        return trial.suggest_categorical(name, spec["choices"])
+    if spec["type"] == "int":
+        return trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=spec.get("log", False),
+                                 step=int(spec.get("step", 1)))
+    return trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
+
+
+def main():
+    tune = json.load(open(sys.argv[1]))
+    x = load_file(sys.argv[2])["vectors"].float()
+    split = json.load(open(sys.argv[3]))
+    seed = int(sys.argv[4])
+    d = tune["base"]["dataset"]
+    labels = d["labels"]
+    y = []
+    with open(d["path"], newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row[d.get("label", "label")] in labels:
+                y.append(labels.index(row[d.get("label", "label")]))
+    y = torch.tensor(y)
+    assert len(y) == x.shape[0], (len(y), x.shape)
+    train, validation = torch.tensor(split["train"]), torch.tensor(split["validation"])
+    head = tune["base"].get("head", {})
+    epochs = head.get("epochs", 100)
+    watched = tune.get("intermediate", tune["objective"])["metric"]
+    torch.set_num_threads(2)
+
+    def objective(trial):
+        p = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+        hidden = p.get("head.hidden", head.get("hidden", 0))
+        lr = p.get("head.learning_rate", head.get("learning_rate", 1e-2))
+        wd = p.get("head.weight_decay", head.get("weight_decay", 1e-4))
+        smoothing = p.get("head.label_smoothing", head.get("label_smoothing", 0))
+        batch = p.get("head.batch_size", head.get("batch_size", 64))
+        torch.manual_seed(42)
+        width = x.shape[1]
+        layers = [torch.nn.Linear(width, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, len(labels))] if hidden \
+            else [torch.nn.Linear(width, len(labels))]
+        model = torch.nn.Sequential(*layers)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
+        best = 0.0
+        generator = torch.Generator().manual_seed(42)
+        for epoch in range(1, epochs + 1):
+            order = train[torch.randperm(len(train), generator=generator)]
+            model.train()
+            for start in range(0, len(order), batch):
+                b = order[start:start + batch]
+                optimizer.zero_grad()
+                loss_fn(model(x[b]), y[b]).backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                accuracy = (model(x[validation]).argmax(1) == y[validation]).float().mean().item()
+            best = max(best, accuracy)
+            # What Mass's pruner watches: this epoch's accuracy, or the best so far ("best_validation_accuracy").
+            trial.report(best if watched.startswith("best_") else accuracy, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return best
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = tune.get("pruner", {})
+    study = optuna.create_study(
+        direction=tune["objective"]["direction"],
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=pruner.get("min_resource", 1), max_resource=epochs,
+                                              reduction_factor=pruner.get("reduction_factor", 3)))
+    started = time.time()
+    study.optimize(objective, n_trials=tune["budget"]["trials"])
+    seconds = time.time() - started
+    states = [t.state.name.lower() for t in study.trials]
+    print(json.dumps({"peer": f"optuna {optuna.__version__} TPE + Hyperband, torch {torch.__version__}",
+                      "seed": seed, "best": study.best_value, "params": study.best_params,
+                      "seconds": round(seconds, 2),
+                      "counts": {s: states.count(s) for s in sorted(set(states))}}))
+
+
+if __name__ == "__main__":
+    main()
