@@ -104,24 +104,8 @@ struct JobRunner: Sendable {
             }
             _ = try await queue.finish(job.id, worker: worker, state: .succeeded, result: result, lines: lines)
             log("job \(job.id): succeeded")
-        case .exited(let code):
-            // mass train refused the job or its data (a bad row, a diverged loss): running it again cannot help.
-            let reason =
-                lines.last { $0.hasPrefix("Error: ") }.map { String($0.dropFirst("Error: ".count)) }
-                ?? lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
-            _ = try await queue.finish(job.id, worker: worker, state: .failed, error: reason, lines: lines)
-            log("job \(job.id): failed: \(reason)")
-        case .signalled(let number):
-            _ = try await queue.finish(
-                job.id, worker: worker, state: .failed, error: "the training process was killed by signal \(number)",
-                retry: true, lines: lines)
-        case .cancelled:
-            _ = try await queue.finish(job.id, worker: worker, state: .cancelled, lines: lines)
-            log("job \(job.id): cancelled")
-        case .stopped:
-            _ = try await queue.finish(
-                job.id, worker: worker, state: .failed, error: "worker \(worker) stopped", retry: true, lines: lines)
-            log("job \(job.id): stopped with the worker; queued again")
+        case .exited, .signalled, .cancelled, .stopped:
+            try await endUnsuccessful(job, outcome, lines: lines, name: "job \(job.id)")
         case .lost:
             log("job \(job.id): no longer this worker's (taken back after missed heartbeats); its run stopped")
         }
@@ -204,6 +188,33 @@ struct JobRunner: Sendable {
         return (ended, buffer.take(), summary.take().joined(separator: "\n"))
     }
 
+    /// Ends a job (a training run or a trial) that did not succeed: refused by mass train (its error line; running it
+    /// again cannot help), killed by a signal or stopped with the worker (queued again while attempts remain), or
+    /// cancelled.
+    private func endUnsuccessful(_ job: Job, _ outcome: Outcome, lines: [String], name: String) async throws {
+        switch outcome {
+        case .exited(let code):
+            let reason =
+                lines.last { $0.hasPrefix("Error: ") }.map { String($0.dropFirst("Error: ".count)) }
+                ?? lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
+            _ = try await queue.finish(job.id, worker: worker, state: .failed, error: reason, lines: lines)
+            log("\(name): failed: \(reason)")
+        case .signalled(let number):
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .failed, error: "the training process was killed by signal \(number)",
+                retry: true, lines: lines)
+        case .cancelled:
+            _ = try await queue.finish(job.id, worker: worker, state: .cancelled, lines: lines)
+            log("\(name): cancelled")
+        case .stopped:
+            _ = try await queue.finish(
+                job.id, worker: worker, state: .failed, error: "worker \(worker) stopped", retry: true, lines: lines)
+            log("\(name): stopped with the worker; queued again")
+        default:
+            preconditionFailure("endUnsuccessful: \(outcome) is not an unsuccessful end")
+        }
+    }
+
     /// Sends a trial's new epoch reports to the study and answers the pruner's verdict on each (true: stop). A
     /// report the registry cannot take lets the trial go on.
     private func verdicts(_ trial: TrialRun, _ lines: [String]) async -> [(Int, Bool)] {
@@ -258,21 +269,8 @@ struct JobRunner: Sendable {
                 result: .object(["pruned_at": .int(Int64(step)), "seconds": .double(seconds)]),
                 lines: lines + ["pruned after step \(step)"])
             log("\(name): pruned after step \(step)")
-        case .exited(let code):
-            let reason =
-                lines.last { $0.hasPrefix("Error: ") }.map { String($0.dropFirst("Error: ".count)) }
-                ?? lines.last { !$0.isEmpty } ?? "mass train exited with status \(code)"
-            _ = try await queue.finish(job.id, worker: worker, state: .failed, error: reason, lines: lines)
-            log("\(name): failed: \(reason)")
-        case .signalled(let number):
-            _ = try await queue.finish(
-                job.id, worker: worker, state: .failed, error: "the training process was killed by signal \(number)",
-                retry: true, lines: lines)
-        case .cancelled:
-            _ = try await queue.finish(job.id, worker: worker, state: .cancelled, lines: lines)
-        case .stopped:
-            _ = try await queue.finish(
-                job.id, worker: worker, state: .failed, error: "worker \(worker) stopped", retry: true, lines: lines)
+        case .exited, .signalled, .cancelled, .stopped:
+            try await endUnsuccessful(job, outcome, lines: lines, name: name)
         case .lost:
             log("\(name): no longer this worker's; its run stopped")
         }

@@ -13,7 +13,7 @@ struct StudiesCommand: AsyncParsableCommand {
 
 struct StudiesList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "Studies, newest first: name, state, trials by state, best value, created.")
+        commandName: "list", abstract: "Studies, newest first: name, state, trials by state, best value(s).")
 
     @OptionGroup var registry: RegistryOptions
 
