@@ -303,13 +303,7 @@ public final class StudyStore: Sendable {
             }
             let values = try row.metricValues.map { text -> [Double] in
                 guard case .array(let items) = try JSONValue.parse(text) else { return [] }
-                return items.compactMap { item in
-                    switch item {
-                    case .double(let d): d
-                    case .int(let i): Double(i)
-                    default: nil
-                    }
-                }
+                return items.compactMap(\.number)
             }
             return StudyTrial(
                 id: row.id, number: row.number, params: try JSONValue.parse(row.params), state: state, job: row.job,

@@ -52,21 +52,12 @@ extension StudyPlan {
     public func objectiveValues(summary: JSONValue, seconds: Double) throws(TuningError) -> [Double] {
         try settings.allObjectives.map { objective throws(TuningError) -> Double in
             if objective.metric == "seconds" { return seconds }
-            switch summary[objective.metric] {
-            case .double(let v)?: return v
-            case .int(let v)?: return Double(v)
-            default:
-                var keys: [String] = []
-                if case .object(let fields) = summary {
-                    keys = fields.filter {
-                        if case .double = $0.value { true } else if case .int = $0.value { true } else { false }
-                    }
-                    .keys.sorted()
-                }
-                throw TuningError(
-                    "the objective's metric '\(objective.metric)' is not in the run's summary (it has: \((keys + ["seconds"]).joined(separator: ", ")))"
-                )
-            }
+            if let value = summary[objective.metric]?.number { return value }
+            var keys: [String] = []
+            if case .object(let fields) = summary { keys = fields.filter { $0.value.number != nil }.keys.sorted() }
+            throw TuningError(
+                "the objective's metric '\(objective.metric)' is not in the run's summary (it has: \((keys + ["seconds"]).joined(separator: ", ")))"
+            )
         }
     }
 }
