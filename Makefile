@@ -8,12 +8,12 @@ MODELS ?= models
 MODELS_EXTRA ?= models-extra
 PEERS ?= ../shared/peers
 PEERS_VENV ?= $(HOME)/.cache/mass-peers
-DEBIAN_PACKAGES := libopenblas-dev unzip bzip2 libpng-dev libdeflate-dev libjpeg62-turbo-dev libsndfile1-dev libswresample-dev zlib1g-dev libdnnl-dev
+DEBIAN_PACKAGES := libopenblas-dev unzip bzip2 libpng-dev libdeflate-dev libjpeg62-turbo-dev libsndfile1-dev libswresample-dev zlib1g-dev libdnnl-dev librsvg2-dev fonts-dejavu-core
 
 # The fast tier: suites that need no downloaded model and no built binary (kernels, readers, the batcher, the
 # model manager and the router on fake models, the text heads on the checkpoints that ship with the tests, the
 # registry on SQLite and on the throwaway PostgreSQL server).
-FAST_TESTS := KernelTests|GradientCheckTests|ForwardValueTests|BertStepParityTests|OptimizerTests|DatasetTests|TrainingToolsTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|ONNXModelTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|SwresampleDecodingTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests|JobQueueTests|SamplerTests|PrunerTests
+FAST_TESTS := KernelTests|GradientCheckTests|ForwardValueTests|BertStepParityTests|OptimizerTests|DatasetTests|TrainingToolsTests|QuantizedMatrixTests|AttentionKernelTests|ReductionKernelTests|SafeTensorsTests|CTranslate2WriterTests|ONNXModelTests|BatcherStateMachineTests|ModelManagerTests|RouterTests|TextHeadParityTests|AudioDecoderTests|SwresampleDecodingTests|ResamplerTests|LogMelTests|ImageDecoderTests|PreprocessingTests|DirectPNGTests|PartialDecodeTests|PyTorchCheckpointTests|PoolingTests|RegistryTests|AgreementTests|TenancyTests|MetricsRegistryTests|CircuitBreakerTests|RetryTimingTests|RemoteConfigTests|RemoteWireTests|CalibrationTests|ServicePairStoreTests|JobQueueTests|SamplerTests|PrunerTests|SelectionRuleTests
 
 .PHONY: all deps models models-extra datasets build serve lint test test-fast bench bench-peers clean
 

@@ -70,6 +70,20 @@ let package = Package(
             name: "CMassImage", cSettings: cSIMDFlags,
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
         .target(name: "MassImage", dependencies: ["CMassImage", "MassTensor"], swiftSettings: strict + simdFlags),
+        // Plots: an SVG rasterised to PNG by librsvg on cairo (Debian librsvg2-dev), so both files show one drawing.
+        .target(
+            name: "CMassPlot",
+            cSettings: [
+                .unsafeFlags([
+                    "-I/usr/include/librsvg-2.0", "-I/usr/include/glib-2.0",
+                    "-I/usr/lib/x86_64-linux-gnu/glib-2.0/include", "-I/usr/include/gdk-pixbuf-2.0",
+                    "-I/usr/include/cairo",
+                ])
+            ],
+            linkerSettings: [
+                .linkedLibrary("rsvg-2"), .linkedLibrary("cairo"), .linkedLibrary("gobject-2.0"),
+                .linkedLibrary("glib-2.0"),
+            ]),
         // Layer 2
         .target(name: "MassWeights", dependencies: ["MassTensor"], swiftSettings: strict + simdFlags),
         // Layer 3
@@ -83,7 +97,9 @@ let package = Package(
         // Layer 3: training on Mass's engine (models with trainable weights, optimizers, schedules, jobs).
         .target(
             name: "MassTraining",
-            dependencies: ["MassAutograd", "MassModels", "MassWeights", "MassTensor", "MassImage", "CZlib"],
+            dependencies: [
+                "MassAutograd", "MassModels", "MassWeights", "MassTensor", "MassImage", "CZlib", "CMassPlot",
+            ],
             swiftSettings: strict + simdFlags),
         // Layer 4
         // Tuning's samplers and pruners: plain Swift over trial records (the registry keeps the records).
@@ -170,7 +186,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "MassWeightsTests", dependencies: ["MassWeights", "MassTesting"], swiftSettings: strict),
         .testTarget(name: "MassAutogradTests", dependencies: ["MassAutograd"], swiftSettings: strict),
-        .testTarget(name: "MassTuningTests", dependencies: ["MassTuning"], swiftSettings: strict),
+        .testTarget(
+            name: "MassTuningTests", dependencies: ["MassTuning", "MassStudies", "MassTraining"], swiftSettings: strict),
         .testTarget(
             name: "MassTrainingTests",
             dependencies: [

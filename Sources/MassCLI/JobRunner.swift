@@ -294,7 +294,7 @@ struct JobRunner: Sendable {
                 with: Data(contentsOf: out.appendingPathComponent("metrics.json"))) as? [String: Any],
             let metric = metrics["metric"] as? String, let datasetHash = metrics["dataset_sha256"] as? String
         else { throw TrainingError(.badState, "\(out.path)/metrics.json: not the report mass train writes") }
-        for file in ["metrics.json", "split.json", "loss.svg", "\(metric).svg"] {
+        for file in ["metrics.json", "split.json", "loss.svg", "loss.png", "\(metric).svg", "\(metric).png"] {
             try FileManager.default.copyItem(
                 at: out.appendingPathComponent(file), to: training.appendingPathComponent(file))
         }

@@ -374,11 +374,11 @@ struct TrainCommand: ParsableCommand {
                 .init(name: "train", values: epochs.map(\.trainLoss)),
                 .init(name: "validation", values: epochs.map(\.validationLoss)),
             ], title: "loss", yLabel: lossName)
-        try Data(loss.utf8).write(to: out.appendingPathComponent("loss.svg"))
+        try PlotFiles.write(svg: loss, to: out.appendingPathComponent("loss"))
         let curve = CurvePlot.svg(
             [.init(name: "validation", values: epochs.map(\.validationAccuracy))], title: metric,
             yLabel: "validation \(metric)")
-        try Data(curve.utf8).write(to: out.appendingPathComponent("\(metric).svg"))
+        try PlotFiles.write(svg: curve, to: out.appendingPathComponent(metric))
         let summary: [String: Any] = [
             "output": out.path, "best_epoch": bestEpoch, "validation_\(metric)": validationAccuracy,
             "test_\(metric)": testAccuracy, "test_examples": split.test.count,

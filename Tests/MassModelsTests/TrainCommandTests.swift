@@ -81,6 +81,12 @@ import Testing
         for chart in ["loss.svg", "accuracy.svg"] {
             let svg = try String(contentsOf: out.appendingPathComponent(chart), encoding: .utf8)
             #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"), "\(chart)")
+            // The same drawing as PNG, at twice the SVG's 640 x 400.
+            let png = try Data(
+                contentsOf: out.appendingPathComponent(chart.replacingOccurrences(of: ".svg", with: ".png")))
+            #expect(
+                png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47])
+                    && png.subdata(in: 16..<24) == Data([0, 0, 5, 0, 0, 0, 3, 32]))
         }
         let head = try Data(contentsOf: out.appendingPathComponent("model/head.safetensors"))
         let headerLength = Int(head.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })

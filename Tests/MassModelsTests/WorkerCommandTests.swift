@@ -110,7 +110,8 @@ import Testing
         let files = Set(((version["files"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String })
         #expect(
             files.isSuperset(of: [
-                "head.safetensors", "model.safetensors", "training/loss.svg", "training/metrics.json",
+                "head.safetensors", "model.safetensors", "training/loss.svg", "training/loss.png",
+                "training/accuracy.png", "training/metrics.json",
                 "training/config.json",
             ]))
         let folder = setup.dir.appendingPathComponent("store/trees/topics/1")
