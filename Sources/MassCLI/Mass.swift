@@ -11,7 +11,8 @@ struct Mass: AsyncParsableCommand {
             ClassifyTextCommand.self, RerankCommand.self, ModelsCommand.self, DeployCommand.self, PullCommand.self,
             TenantsCommand.self, PlansCommand.self, KeysCommand.self, UsageCommand.self, ServicesCommand.self,
             CompressCommand.self, BenchCommand.self, TokenizeCommand.self, TrainCommand.self, JobsCommand.self,
-            WorkerCommand.self, TuneCommand.self, StudiesCommand.self,
+            WorkerCommand.self, TuneCommand.self, StudiesCommand.self, SelectCommand.self, SelectionsCommand.self,
+            SelectMeasureCommand.self,
             InfoCommand.self,
         ]
     )

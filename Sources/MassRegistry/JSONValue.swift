@@ -73,4 +73,9 @@ public enum JSONValue: Codable, Sendable, Equatable {
         if case .string(let s) = self { return s }
         return nil
     }
+
+    public var array: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
 }

@@ -237,6 +237,20 @@ enum RegistrySchema {
             try await db.create(index: "trial_reports_by_step").unique().on("trial_reports").column("trial")
                 .column("step").run()
         },
+        Migration(version: 8, summary: "model selection reports") { db in
+            // A `mass select` run: its document, its report (every candidate's measures, the front, the choice)
+            // and what it promoted, written once when the run ends.
+            try await db.create(table: "selections")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("name", type: .text, .notNull, .unique)
+                .column("config", type: .text, .notNull)
+                .column("report", type: .text, .notNull)
+                .column("winner", type: .text)
+                .column("promoted", type: .text)
+                .column("created_by", type: .text, .notNull)
+                .column("created_at", type: .bigint, .notNull)
+                .run()
+        },
     ]
 
     /// The newest schema this build knows.

@@ -71,6 +71,7 @@ public enum MassServer {
         TenancyRoutes.add(to: router, state: state)
         JobRoutes.add(to: router, state: state)
         StudyRoutes.add(to: router, state: state)
+        SelectionRoutes.add(to: router, state: state)
         ServiceRoutes.add(to: router, state: state)
         return router
     }

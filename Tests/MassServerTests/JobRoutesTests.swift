@@ -1,5 +1,6 @@
 import Foundation
 import FoundationNetworking
+import MassRegistry
 import MassTesting
 import Testing
 
@@ -155,5 +156,40 @@ import Testing
         #expect(missing == 404 && notFound.contains("no study named 'nothing'"))
         let (_, _, all) = try call("GET", "/admin/v1/studies")
         #expect((try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [Any])?.count == 1)
+    }
+
+    /// Selection reports (written by mass select into the registry) served whole and listed; unknown names 404.
+    @Test func servesSelectionReports() async throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("mass-selections-\(UUID())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let server = try LiveServer(repositoryRoot: empty, registry: nil)
+        defer { server.stop() }
+        let registry = try await ModelRegistry.open(
+            database: RegistryDatabases.open(server.registryArguments[1]),
+            store: ArtifactStore(root: URL(fileURLWithPath: server.registryArguments[3])))
+        let report = try JSONValue.parse(
+            #"{"winner": "int8", "candidates": [{"name": "float", "p99_ms": 4.5}, {"name": "int8", "p99_ms": 2.5}]}"#)
+        try await SelectionStore(database: registry.database).save(
+            name: "rt", config: try JSONValue.parse(#"{"rule": {"maximize": "accuracy"}}"#), report: report,
+            winner: "int8", promoted: "rt@2 → alias production", actor: "tester")
+        await registry.close()
+        func get(_ path: String) throws -> (Int, Any?, String) {
+            let (status, data) = try LiveServer.sync(URLRequest(url: URL(string: path, relativeTo: server.base)!))
+            return (status, try? JSONSerialization.jsonObject(with: data), String(decoding: data, as: UTF8.self))
+        }
+        let (listed, list, _) = try get("/admin/v1/selections")
+        let rows = try #require(list as? [[String: Any]])
+        #expect(listed == 200 && rows.count == 1)
+        #expect(rows.first?["name"] as? String == "rt" && rows.first?["candidates"] as? Int == 2)
+        #expect(rows.first?["promoted"] as? String == "rt@2 → alias production")
+        let (shown, one, text) = try get("/admin/v1/selections/rt")
+        let record = try #require(one as? [String: Any], "\(text)")
+        #expect(shown == 200 && record["winner"] as? String == "int8")
+        #expect(record["created_by"] as? String == "tester")
+        let candidates = (record["report"] as? [String: Any])?["candidates"] as? [[String: Any]]
+        #expect(candidates?.last?["p99_ms"] as? Double == 2.5, "\(text)")
+        let (missing, _, notFound) = try get("/admin/v1/selections/nothing")
+        #expect(missing == 404 && notFound.contains("no selection named 'nothing'"), "\(notFound)")
     }
 }
