@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MassModels
 import MassRegistry
 import MassRuntime
 
@@ -229,8 +230,10 @@ struct ServicesCalibrate: AsyncParsableCommand {
         }
     }
 
-    /// A classifier's labels in id order (its config.json's `id2label`).
+    /// A classifier's labels in id order: a trained head's (`head.safetensors`), else config.json's `id2label`.
     static func labels(of folder: URL) throws -> [String] {
+        let head = folder.appendingPathComponent("head.safetensors")
+        if FileManager.default.fileExists(atPath: head.path) { return try TrainedHead.labels(contentsOf: head) }
         guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path),
             let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let map = json["id2label"] as? [String: String]

@@ -11,6 +11,18 @@ public struct TrainedHead: Sendable {
     public let metadata: [String: String]
     public var outFeatures: Int { layers.last?.outFeatures ?? 0 }
 
+    /// The label names of the head in `url`, in logit order, without reading its weights.
+    public static func labels(contentsOf url: URL) throws -> [String] {
+        let metadata: [String: String]
+        do { metadata = try SafeTensorsFile(path: url.path).metadata } catch let error as WeightsError {
+            throw ModelError(.badConfig, error.description, cause: error)
+        }
+        guard let text = metadata["mass.labels"],
+            let labels = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), !labels.isEmpty
+        else { throw ModelError(.badConfig, "\(url.path): metadata 'mass.labels' (a JSON array of names) is missing") }
+        return labels
+    }
+
     /// Reads `url`; the first layer must take `inputWidth` values.
     public init(contentsOf url: URL, inputWidth: Int) throws {
         do {

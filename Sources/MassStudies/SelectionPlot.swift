@@ -74,6 +74,8 @@ public enum SelectionPlot {
             let path = front.map { "\(f(x($0.1))),\(f(y($0.2)))" }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
         }
+        // Labels right of and above their points, moved down past any label they would overlap.
+        var placed: [(x: Double, y: Double, width: Double)] = []
         for (c, vx, vy) in points {
             let colour = c.onFront ? "#d62728" : "#7f7f7f"
             svg += "<circle cx=\"\(f(x(vx)))\" cy=\"\(f(y(vy)))\" r=\"5\" fill=\"\(colour)\"/>\n"
@@ -82,7 +84,13 @@ public enum SelectionPlot {
                 svg += "stroke-width=\"2.5\"/>\n"
             }
             let label = c.name + (c.name == report.winner ? " (chosen)" : "")
-            svg += "<text x=\"\(f(x(vx) + 9))\" y=\"\(f(y(vy) - 8))\">\(escaped(label))</text>\n"
+            let (lx, width) = (x(vx) + 9, 7.5 * Double(label.count))
+            var ly = y(vy) - 8
+            while placed.contains(where: { abs($0.y - ly) < 14 && lx < $0.x + $0.width && $0.x < lx + width }) {
+                ly += 15
+            }
+            placed.append((lx, ly, width))
+            svg += "<text x=\"\(f(lx))\" y=\"\(f(ly))\">\(escaped(label))</text>\n"
         }
         return svg + "</svg>\n"
     }

@@ -95,6 +95,10 @@ import Testing
         #expect((header["out.weight"] as? [String: Any])?["shape"] as? [Int] == [2, 384])
         let metadata = try #require(header["__metadata__"] as? [String: String])
         #expect(metadata["mass.labels"] == #"["cooking","weather"]"#)
+        #expect(
+            try TrainedHead.labels(contentsOf: out.appendingPathComponent("model/head.safetensors")) == [
+                "cooking", "weather",
+            ])
         #expect(metadata["mass.dataset_sha256"] == (try ExternalTools.sha256sum(data)))
         #expect(metadata["mass.head_input"] == "embedding")
         // The model folder is a text classifier: the encoder's files and the head; new texts land on their topic.
