@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 18, point 1: Mass's TPE + ASHA (`mass tune`) against Optuna 5's TPE + Hyperband on the same objective,
+# Issue 18, point 1: Mass's TPE with the examples' pruner (Hyperband) against Optuna 5's TPE + Hyperband on the same objective,
 # search space and trial budget, one run, per seed: the best value each finds and its wall time.
 #
 # TASK=head (default): examples/tune/rotten-tomatoes-head.json, a head on frozen MiniLM embeddings of the Rotten

@@ -43,7 +43,7 @@ extension StudyPlan {
         guard let watched = settings.prunedOn, let trial = trials.first(where: { $0.id == id }) else { return false }
         let records = trials.map(Self.record)
         let others = records.filter { $0.number != trial.number }
-        return settings.makePruner().shouldPrune(
+        return settings.makePruner(studyName: name).shouldPrune(
             Self.record(trial), step: step, direction: watched.direction, others: others)
     }
 

@@ -95,3 +95,67 @@ public struct SuccessiveHalvingPruner: Pruner {
         return !direction.better(threshold, than: value)
     }
 }
+
+/// Hyperband (Li et al., JMLR 2018) as Optuna's HyperbandPruner runs it: brackets of successive halving that
+/// start pruning at ever later rungs (bracket s: rung 0 at `minResource · η^s`), as many as rungs fit up to
+/// `maxResource`; each trial belongs to one bracket, by a hash of the study's name and its number, with the
+/// brackets weighted as Hyperband allots trials (`⌈n · η^(n−1−s) / (n − s)⌉` for n brackets), and is judged against
+/// its bracket's trials only. The later brackets let some trials run their full course whatever the early
+/// epochs say.
+public struct HyperbandPruner: Pruner {
+    public var minResource: Int
+    public var maxResource: Int
+    public var reductionFactor: Int
+    public var studyName: String
+
+    public init(minResource: Int = 1, maxResource: Int, reductionFactor: Int = 3, studyName: String) {
+        self.minResource = minResource
+        self.maxResource = maxResource
+        self.reductionFactor = reductionFactor
+        self.studyName = studyName
+    }
+
+    /// The number of brackets: the rungs `minResource · η^k` at or below `maxResource`.
+    public var brackets: Int {
+        var (count, step) = (0, minResource)
+        while step <= maxResource {
+            count += 1
+            step *= reductionFactor
+        }
+        return max(count, 1)
+    }
+
+    /// Each bracket's share of the trials.
+    public var allotments: [Int] {
+        let n = brackets
+        return (0..<n).map { s in
+            let later = n - 1 - s
+            var power = 1
+            for _ in 0..<later { power *= reductionFactor }
+            return (n * power + later) / (later + 1)  // ⌈n · η^later / (later + 1)⌉
+        }
+    }
+
+    /// The bracket of trial `number`.
+    public func bracket(_ number: Int) -> Int {
+        let shares = allotments
+        var rest = Int(Self.fnv1a("\(studyName)_\(number)") % UInt64(shares.reduce(0, +)))
+        for (s, share) in shares.enumerated() {
+            rest -= share
+            if rest < 0 { return s }
+        }
+        return shares.count - 1
+    }
+
+    static func fnv1a(_ text: String) -> UInt64 {
+        text.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    }
+
+    public func shouldPrune(_ trial: TrialRecord, step: Int, direction: Direction, others: [TrialRecord]) -> Bool {
+        let s = bracket(trial.number)
+        let halving = SuccessiveHalvingPruner(
+            minResource: minResource, reductionFactor: reductionFactor, minEarlyStoppingRate: s)
+        return halving.shouldPrune(
+            trial, step: step, direction: direction, others: others.filter { bracket($0.number) == s })
+    }
+}

@@ -35,19 +35,22 @@ public struct StudySettings: Sendable, Equatable, Codable {
     }
 
     public struct PrunerSettings: Sendable, Equatable, Codable {
-        /// "asha", "median" or "none".
+        /// "asha", "hyperband", "median" or "none".
         public var type: String
         public var minResource: Int?
+        /// Hyperband: the last step a trial reports (its epochs).
+        public var maxResource: Int?
         public var reductionFactor: Int?
         public var startupTrials: Int?
         public var warmupSteps: Int?
 
         public init(
-            type: String, minResource: Int? = nil, reductionFactor: Int? = nil, startupTrials: Int? = nil,
-            warmupSteps: Int? = nil
+            type: String, minResource: Int? = nil, maxResource: Int? = nil, reductionFactor: Int? = nil,
+            startupTrials: Int? = nil, warmupSteps: Int? = nil
         ) {
             self.type = type
             self.minResource = minResource
+            self.maxResource = maxResource
             self.reductionFactor = reductionFactor
             self.startupTrials = startupTrials
             self.warmupSteps = warmupSteps
@@ -56,6 +59,7 @@ public struct StudySettings: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey {
             case type
             case minResource = "min_resource"
+            case maxResource = "max_resource"
             case reductionFactor = "reduction_factor"
             case startupTrials = "startup_trials"
             case warmupSteps = "warmup_steps"
@@ -145,8 +149,14 @@ public struct StudySettings: Sendable, Equatable, Codable {
             throw TuningError("'sampler.candidates' must be positive")
         }
         let prunerType = pruner?.type ?? "none"
-        guard ["asha", "median", "none"].contains(prunerType) else {
-            throw TuningError("'pruner.type' must be asha, median or none, not '\(prunerType)'")
+        guard ["asha", "hyperband", "median", "none"].contains(prunerType) else {
+            throw TuningError("'pruner.type' must be asha, hyperband, median or none, not '\(prunerType)'")
+        }
+        if prunerType == "hyperband" {
+            guard let top = pruner?.maxResource, top >= (pruner?.minResource ?? 1) else {
+                throw TuningError(
+                    "'pruner.max_resource' (the epochs a full trial reports) must be at least min_resource")
+            }
         }
         if prunerType != "none" {
             guard objectives.count == 1 || intermediate != nil else {
@@ -171,9 +181,13 @@ public struct StudySettings: Sendable, Equatable, Codable {
             seed: seed, startupTrials: sampler?.startupTrials ?? 10, candidates: sampler?.candidates ?? 24)
     }
 
-    /// The pruner these settings name.
-    public func makePruner() -> any Pruner {
+    /// The pruner these settings name (Hyperband's brackets hash the study's name with each trial's number).
+    public func makePruner(studyName: String = "") -> any Pruner {
         switch pruner?.type {
+        case "hyperband":
+            HyperbandPruner(
+                minResource: pruner?.minResource ?? 1, maxResource: pruner?.maxResource ?? 1,
+                reductionFactor: pruner?.reductionFactor ?? 3, studyName: studyName)
         case "asha":
             SuccessiveHalvingPruner(
                 minResource: pruner?.minResource ?? 1, reductionFactor: pruner?.reductionFactor ?? 3)

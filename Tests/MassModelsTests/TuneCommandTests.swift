@@ -129,7 +129,8 @@ import Testing
             try refusal(["space": ["head.epochs": ["type": "int", "low": -3, "high": 2]]])
                 .contains("'head.epochs' = -3 makes a configuration mass train refuses"))
         #expect(try refusal(["budget": [:] as [String: Any]]).contains("'budget' needs 'trials' or 'seconds'"))
-        #expect(try refusal(["pruner": ["type": "hyperband"]]).contains("'pruner.type' must be asha, median or none"))
+        #expect(
+            try refusal(["pruner": ["type": "bohb"]]).contains("'pruner.type' must be asha, hyperband, median or none"))
         #expect(
             try refusal(["intermediate": ["metric": "validation_f1", "direction": "maximize"]])
                 .contains("the pruner watches 'validation_f1', which the runs do not report after each epoch"))

@@ -1,3 +1,4 @@
+import Foundation
 import MassTuning
 import Testing
 
@@ -51,6 +52,33 @@ import Testing
         #expect(!halves.shouldPrune(Self.trial(3, .running, [2: 1.5]), step: 2, direction: .maximize, others: four))
         #expect(halves.shouldPrune(Self.trial(3, .running, [2: 0.5]), step: 2, direction: .maximize, others: four))
         #expect(!halves.shouldPrune(Self.trial(3, .running, [1: 0]), step: 1, direction: .maximize, others: four))
+    }
+
+    /// Optuna's Hyperband with min 6, max 54, η 3: three brackets allotted 9, 5 and 3 shares (⌈3·9/3⌉, ⌈3·3/2⌉,
+    /// ⌈3·1/1⌉); bracket s first judges at epoch 6·3^s, against its own trials only.
+    @Test func hyperbandJudgesEachTrialInItsBracket() throws {
+        let hyperband = HyperbandPruner(minResource: 6, maxResource: 54, reductionFactor: 3, studyName: "rt")
+        #expect(hyperband.brackets == 3 && hyperband.allotments == [9, 5, 3])
+        #expect(
+            HyperbandPruner(minResource: 1, maxResource: 9, reductionFactor: 3, studyName: "").allotments == [9, 5, 3])
+        #expect(HyperbandPruner(minResource: 1, maxResource: 1, reductionFactor: 3, studyName: "").allotments == [1])
+        // Trials spread over the brackets about as allotted (2,000 numbers: 9/17, 5/17, 3/17).
+        var counts = [0, 0, 0]
+        for n in 0..<2000 { counts[hyperband.bracket(n)] += 1 }
+        #expect(counts.enumerated().allSatisfy { abs(Double($1) / 2000 - [9.0, 5, 3][$0] / 17) < 0.03 }, "\(counts)")
+        let byBracket = Dictionary(grouping: 0..<60) { hyperband.bracket($0) }
+        let first = try #require(byBracket[0]), second = try #require(byBracket[1])
+        // Bracket 0 judges at 6: a poor value among its bracket's good ones stops there.
+        let good = first.prefix(3).map { Self.trial($0, .complete, [6: 0.8, 18: 0.85, 54: 0.9]) }
+        let poor = Self.trial(first[3], .running, [6: 0.5])
+        #expect(hyperband.shouldPrune(poor, step: 6, direction: .maximize, others: good))
+        // Bracket 1 does not judge at 6, and the other bracket's trials are not its competitors at 18.
+        let late = Self.trial(second[0], .running, [6: 0.5])
+        #expect(!hyperband.shouldPrune(late, step: 6, direction: .maximize, others: good))
+        let lateAt18 = Self.trial(second[0], .running, [6: 0.5, 18: 0.6])
+        #expect(!hyperband.shouldPrune(lateAt18, step: 18, direction: .maximize, others: good))
+        let rival = Self.trial(second[1], .complete, [18: 0.9, 54: 0.9])
+        #expect(hyperband.shouldPrune(lateAt18, step: 18, direction: .maximize, others: good + [rival]))
     }
 
     @Test func medianStoppingComparesTheBestSoFarWithTheCompleteTrialsMedian() {
@@ -128,7 +156,21 @@ import Testing
         s.pruner = .init(type: "asha")
         #expect(refusal(s) == "a pruner needs one objective, or 'intermediate' naming what it watches")
         s = good
-        s.pruner = .init(type: "hyperband")
-        #expect(refusal(s) == "'pruner.type' must be asha, median or none, not 'hyperband'")
+        s.pruner = .init(type: "hyperband", minResource: 6)
+        #expect(refusal(s)?.hasPrefix("'pruner.max_resource'") == true)
+        s.pruner = .init(type: "hyperband", minResource: 6, maxResource: 54, reductionFactor: 3)
+        #expect(refusal(s) == nil)
+        // The document's keys reach every setting.
+        let decoded = try? JSONDecoder().decode(
+            StudySettings.PrunerSettings.self,
+            from: Data(#"{"type": "hyperband", "min_resource": 6, "max_resource": 54, "reduction_factor": 3}"#.utf8))
+        #expect(decoded == s.pruner)
+        let median = try? JSONDecoder().decode(
+            StudySettings.PrunerSettings.self,
+            from: Data(#"{"type": "median", "startup_trials": 2, "warmup_steps": 4}"#.utf8))
+        #expect(median == .init(type: "median", startupTrials: 2, warmupSteps: 4))
+        s = good
+        s.pruner = .init(type: "bohb")
+        #expect(refusal(s) == "'pruner.type' must be asha, hyperband, median or none, not 'bohb'")
     }
 }
