@@ -78,6 +78,11 @@ struct SelectCommand: AsyncParsableCommand {
                     guard Set(m.labels) == Set(gold.labels) else {
                         throw CLIError("its labels \(m.labels) are not the dataset's \(gold.labels)")
                     }
+                    guard m.predictions.count == texts.count, m.predictions.allSatisfy(m.labels.indices.contains) else {
+                        throw CLIError(
+                            "its measuring process answered \(m.predictions.count) predictions for \(texts.count) texts"
+                        )
+                    }
                     let names = m.predictions.map { m.labels[$0] }
                     predicted[candidate.name] = names
                     result.accuracy = Double(zip(names, gold.names).filter { $0 == $1 }.count) / Double(texts.count)
@@ -99,6 +104,15 @@ struct SelectCommand: AsyncParsableCommand {
                 }
             }
             var report = try SelectionReport(name: name, plan: plan, examples: texts.count, measured: measured)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            func stored() throws -> JSONValue {
+                try JSONValue.parse(String(decoding: try encoder.encode(report), as: UTF8.self))
+            }
+            // Stored before anything is promoted: a run that lost the name to another promotes nothing.
+            try await store.save(
+                name: name, config: try JSONValue.parse(String(decoding: document, as: UTF8.self)),
+                report: try stored(), winner: report.winner, promoted: nil, actor: self.registry.who)
             var promoted: String?
             if let promote = plan.promote, let winner = report.candidates.first(where: { $0.name == report.winner }) {
                 do {
@@ -107,16 +121,10 @@ struct SelectCommand: AsyncParsableCommand {
                 } catch {
                     report.promotion = "not promoted: \(error)"
                 }
+                try await store.recordPromotion(name, promoted: promoted, report: try stored())
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let reportJSON = try encoder.encode(report)
-            try reportJSON.write(to: out.appendingPathComponent("report.json"))
+            try encoder.encode(report).write(to: out.appendingPathComponent("report.json"))
             try PlotFiles.write(svg: SelectionPlot.svg(report, plan: plan), to: out.appendingPathComponent("pareto"))
-            try await store.save(
-                name: name, config: try JSONValue.parse(String(decoding: document, as: UTF8.self)),
-                report: try JSONValue.parse(String(decoding: reportJSON, as: UTF8.self)), winner: report.winner,
-                promoted: promoted, actor: self.registry.who)
             print(json ? String(decoding: try encoder.encode(report), as: UTF8.self) : report.table())
             StepPrinter.log("wrote \(out.path)/report.json, pareto.svg, pareto.png")
             if report.winner == nil || (plan.promote != nil && promoted == nil) { throw ExitCode(1) }

@@ -18,7 +18,8 @@ public struct Selection: Codable, Sendable, Equatable {
     public var createdAt: Int
 }
 
-/// Selection reports in the registry's database: written once, whole, when a selection ends.
+/// Selection reports in the registry's database: written whole when a selection has judged its candidates, then
+/// the promotion's outcome.
 public final class SelectionStore: Sendable {
     public let database: any RegistryDatabase
 
@@ -59,6 +60,19 @@ public final class SelectionStore: Sendable {
                 ).run()
         }
         return try await selection(name)
+    }
+
+    /// Records what promoting a stored selection's winner did: the promotion (nil when it failed) and the report
+    /// that says so. The selection is stored before anything is promoted, so a name taken meanwhile by another run
+    /// stops this one before it changes the registry.
+    public func recordPromotion(_ name: String, promoted: String?, report: JSONValue) async throws {
+        let text = try report.text()
+        try await database.transaction { db in
+            guard try await db.select().column("id").from("selections").where("name", .equal, name).first() != nil
+            else { throw RegistryError(.notFound, "no selection named '\(name)'") }
+            try await db.update("selections").set("promoted", to: SQLBind(promoted)).set("report", to: SQLBind(text))
+                .where("name", .equal, name).run()
+        }
     }
 
     /// Whether a selection of that name exists (checked before a run spends minutes measuring).

@@ -98,6 +98,11 @@ public struct SelectionPlan: Codable, Sendable {
         var names = Set<String>()
         for (i, c) in candidates.enumerated() {
             guard !c.name.isEmpty, !c.model.isEmpty else { throw bad("'candidates[\(i)]' needs a name and a model") }
+            guard c.name.count <= 64, c.name.first?.isLetter == true || c.name.first?.isNumber == true,
+                c.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+            else {
+                throw bad("'candidates[\(i)].name' '\(c.name)' must be 1-64 letters, digits, '.', '_' or '-'")
+            }
             guard names.insert(c.name).inserted else { throw bad("'candidates': the name '\(c.name)' is used twice") }
             if let r = c.registered, r.model.isEmpty || r.selector.isEmpty {
                 throw bad("'candidates[\(i)].model' '\(c.model)' must be registry:NAME@VERSION or a folder")
