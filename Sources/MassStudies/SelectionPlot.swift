@@ -1,4 +1,5 @@
 import Foundation
+import MassTraining
 
 /// The selection's Pareto plot as SVG: each measured candidate at (p99 latency, accuracy), the front joined and
 /// in colour, the winner ringed, the rule's latency bound and the accuracy floor as dashed lines.
@@ -21,22 +22,10 @@ public enum SelectionPlot {
         let (y0, y1) = range(points.map(\.2) + (floor.map { [$0] } ?? []))
         func x(_ v: Double) -> Double { left + (width - left - right) * (v - x0) / (x1 - x0) }
         func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - (v - y0) / (y1 - y0)) }
-        func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        func escaped(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;")
-        }
-        var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
-            font-family="DejaVu Sans, sans-serif" font-size="12">
-            <rect width="100%" height="100%" fill="white"/>
-            <text x="\(f(width / 2))" y="22" text-anchor="middle" font-size="14">\(escaped(report.name)): \
-            accuracy against p99 latency (batch 1)</text>
-            <line x1="\(f(left))" y1="\(f(height - bottom))" x2="\(f(width - right))" y2="\(f(height - bottom))" \
-            stroke="black"/>
-            <line x1="\(f(left))" y1="\(f(top))" x2="\(f(left))" y2="\(f(height - bottom))" stroke="black"/>
-
-            """
+        let (f, escaped) = (SVGFrame.number, SVGFrame.escaped)
+        var svg = SVGFrame.open(
+            width: width, height: height, left: left, right: right, top: top, bottom: bottom,
+            title: "\(report.name): accuracy against p99 latency (batch 1)")
         for k in 0...4 {
             let vy = y0 + (y1 - y0) * Double(k) / 4
             let vx = x0 + (x1 - x0) * Double(k) / 4

@@ -25,21 +25,9 @@ public enum CurvePlot {
         let count = max(2, series.map(\.values.count).max() ?? 2)
         func x(_ i: Int) -> Double { left + (width - left - right) * Double(i) / Double(count - 1) }
         func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - (v - low) / (high - low)) }
-        func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        func escaped(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;")
-        }
-        var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
-            font-family="sans-serif" font-size="12">
-            <rect width="100%" height="100%" fill="white"/>
-            <text x="\(f(width / 2))" y="20" text-anchor="middle" font-size="14">\(escaped(title))</text>
-            <line x1="\(f(left))" y1="\(f(height - bottom))" x2="\(f(width - right))" y2="\(f(height - bottom))" \
-            stroke="black"/>
-            <line x1="\(f(left))" y1="\(f(top))" x2="\(f(left))" y2="\(f(height - bottom))" stroke="black"/>
-
-            """
+        let (f, escaped) = (SVGFrame.number, SVGFrame.escaped)
+        var svg = SVGFrame.open(
+            width: width, height: height, left: left, right: right, top: top, bottom: bottom, title: title)
         for k in 0...4 {
             let v = low + (high - low) * Double(k) / 4
             svg += """
