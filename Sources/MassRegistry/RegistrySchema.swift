@@ -239,7 +239,8 @@ enum RegistrySchema {
         },
         Migration(version: 8, summary: "model selection reports") { db in
             // A `mass select` run: its document, its report (every candidate's measures, the front, the choice)
-            // and what it promoted, written once when the run ends.
+            // and what it promoted: written when the candidates are judged, before anything is promoted, and
+            // the promotion's outcome recorded after.
             try await db.create(table: "selections")
                 .column("id", type: .bigint, .primaryKey(autoIncrement: true))
                 .column("name", type: .text, .notNull, .unique)

@@ -91,7 +91,11 @@ public struct SelectionReport: Codable, Sendable, Equatable {
         var candidates = measured
         for i in candidates.indices where candidates[i].error == nil {
             for (m, low) in (plan.floor ?? [:]).sorted(by: { $0.key < $1.key }) {
-                guard let v = candidates[i].value(m) else { continue }
+                // A floor on a measure the candidate lacks (agreement without a measured reference) is not met.
+                guard let v = candidates[i].value(m) else {
+                    candidates[i].belowFloor.append("\(m) not measured")
+                    continue
+                }
                 let larger = SelectionPlan.measures[m] ?? true
                 if larger ? v < low : v > low {
                     candidates[i].belowFloor.append(

@@ -129,6 +129,16 @@ import Testing
         #expect(report.rule == "lowest size_mb with accuracy >= 0.75")
     }
 
+    /// A floor on a measure a candidate lacks (agreement, when the reference could not be measured) is not met.
+    @Test func aFloorOnAMissingMeasureIsNotMet() throws {
+        let plan = try plan(["floor": ["agreement": 0.9]])
+        var measured = result("int8", 0.79, p99: 5, size: 25)
+        measured.agreement = nil
+        let report = try SelectionReport(name: "rt", plan: plan, examples: 10, measured: [measured])
+        #expect(report.candidates.first?.belowFloor == ["agreement not measured"])
+        #expect(report.winner == nil)
+    }
+
     @Test func refusesAnSVGItCannotDraw() {
         #expect(throws: TrainingError.self) { try PlotFiles.png(svg: "<svg") }
     }
