@@ -133,14 +133,8 @@ struct SelectCommand: AsyncParsableCommand {
 
     /// The texts and their label names: the plan's part of the dataset.
     static func examples(_ plan: SelectionPlan) throws -> ([String], (names: [String], labels: [String])) {
-        let d = plan.dataset
         let dataset: TextDataset
-        do {
-            dataset = try TextDataset(
-                contentsOf: URL(fileURLWithPath: d.path),
-                columns: .init(text: d.text ?? "text", pair: nil, label: d.label ?? "label"), labels: d.labels,
-                skipOtherLabels: d.skipOtherLabels ?? false)
-        } catch { throw CLIError("dataset: \(error)") }
+        do { dataset = try TextDataset(plan.dataset) } catch { throw CLIError("dataset: \(error)") }
         var indices = Array(dataset.examples.indices)
         if plan.part ?? "test" == "test" {
             indices =

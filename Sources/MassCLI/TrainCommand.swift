@@ -81,12 +81,7 @@ struct TrainCommand: ParsableCommand {
         let datasetURL = URL(fileURLWithPath: config.dataset.path)
         let dataset: TextDataset
         do {
-            dataset = try TextDataset(
-                contentsOf: datasetURL,
-                columns: .init(
-                    text: config.dataset.text ?? "text", pair: config.dataset.pair,
-                    label: config.dataset.label ?? "label"),
-                labels: config.dataset.labels, skipOtherLabels: config.dataset.skipOtherLabels ?? false)
+            dataset = try TextDataset(config.dataset)
         } catch { throw ValidationError("dataset: \(error)") }
         guard dataset.labels.count >= 2 else { throw ValidationError("dataset: needs at least two labels") }
         let split = Sampling.split(

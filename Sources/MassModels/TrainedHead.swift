@@ -17,6 +17,11 @@ public struct TrainedHead: Sendable {
         do { metadata = try SafeTensorsFile(path: url.path).metadata } catch let error as WeightsError {
             throw ModelError(.badConfig, error.description, cause: error)
         }
+        return try labels(metadata, url)
+    }
+
+    /// `mass.labels` of a head's metadata.
+    static func labels(_ metadata: [String: String], _ url: URL) throws -> [String] {
         guard let text = metadata["mass.labels"],
             let labels = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), !labels.isEmpty
         else { throw ModelError(.badConfig, "\(url.path): metadata 'mass.labels' (a JSON array of names) is missing") }
@@ -28,11 +33,7 @@ public struct TrainedHead: Sendable {
         do {
             let weights = try SafeTensorsFile(path: url.path)
             metadata = weights.metadata
-            guard let labelText = metadata["mass.labels"],
-                let labels = try? JSONDecoder().decode([String].self, from: Data(labelText.utf8)), !labels.isEmpty
-            else {
-                throw ModelError(.badConfig, "\(url.path): metadata 'mass.labels' (a JSON array of names) is missing")
-            }
+            let labels = try Self.labels(metadata, url)
             var layers: [Linear] = []
             var width = inputWidth
             for name in ["dense", "out"] where weights.names.contains("\(name).weight") || name == "out" {

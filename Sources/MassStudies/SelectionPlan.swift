@@ -110,6 +110,7 @@ public struct SelectionPlan: Codable, Sendable {
         }
         guard names.contains(referenceName) else { throw bad("'reference' '\(referenceName)' is not a candidate") }
         guard !dataset.path.isEmpty else { throw bad("'dataset.path' is empty") }
+        guard dataset.pair == nil else { throw bad("'dataset.pair': mass select judges classifiers of single texts") }
         guard ["test", "all"].contains(part ?? "test") else { throw bad("'part' must be 'test' or 'all'") }
         guard latencyRequests >= 1, latencyRequests <= 100_000 else {
             throw bad("'measure.latency_requests' must be from 1 to 100000")

@@ -273,3 +273,13 @@ enum CSV {
         return rows
     }
 }
+
+extension TextDataset {
+    /// The labelled texts a configuration's `dataset` names (`mass train`'s text tasks, `mass select`).
+    public init(_ dataset: TrainingConfig.Dataset) throws(DatasetError) {
+        try self.init(
+            contentsOf: URL(fileURLWithPath: dataset.path),
+            columns: .init(text: dataset.text ?? "text", pair: dataset.pair, label: dataset.label ?? "label"),
+            labels: dataset.labels, skipOtherLabels: dataset.skipOtherLabels ?? false)
+    }
+}
