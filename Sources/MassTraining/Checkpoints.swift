@@ -37,9 +37,12 @@ public enum Checkpoint {
         }
     }
 
-    /// Writes `data` beside `url` under a temporary name, then renames it over `url` (atomic on one file system).
+    /// Writes `data` beside `url` under a temporary name of its own, then renames it over `url` (atomic on one file
+    /// system). Writers may race for one file (a study's trials fill a shared cache): each writes its own
+    /// temporary file, and the last rename wins whole.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(
+            ".\(url.lastPathComponent).\(UUID().uuidString).partial")
         try data.write(to: temporary)
         // rename(2) replaces the target in one step (Foundation's replaceItemAt is not reliable on Linux).
         guard rename(temporary.path, url.path) == 0 else {

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import MassAutograd
 import MassModels
@@ -6,6 +7,7 @@ import MassTesting
 import MassTokenizers
 import MassTraining
 import MassWeights
+import Synchronization
 import Testing
 
 /// The pieces a training loop is made of: deterministic order, the learning-rate schedule, gradient clipping,
@@ -65,6 +67,33 @@ import Testing
         var loss = EarlyStopping(patience: 1, higherIsBetter: false)
         let lossImproved = [2, 1, 1.5].map { loss.record($0) }
         #expect(lossImproved == [true, true, false] && loss.shouldStop)
+        // An accuracy that saturates: the same accuracy with a lower validation loss is the better model, a
+        // lower accuracy is not, however low its loss.
+        var saturated = EarlyStopping(patience: 2)
+        let tied = [(1.0, 0.29), (1.0, 0.016), (0.9, 0.001), (1.0, 0.02), (1.0, 0.009)].map {
+            saturated.record($0.0, tieBreak: $0.1)
+        }
+        #expect(tied == [true, true, false, false, true] && saturated.bestEvaluation == 4)
+        #expect(saturated.best == 1.0 && saturated.bestTieBreak == 0.009 && !saturated.shouldStop)
+    }
+
+    /// Writers racing for one file (a study's trials filling a shared cache) all succeed, and the file is one
+    /// writer's data whole, with no temporary file left behind.
+    @Test func atomicWritesRaceForOneFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent("embeddings.safetensors")
+        let failures = Mutex([String]())
+        DispatchQueue.concurrentPerform(iterations: 64) { writer in
+            do {
+                try Checkpoint.writeAtomically(Data(repeating: UInt8(writer), count: 200_000), to: target)
+            } catch { failures.withLock { $0.append("\(error)") } }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let written = try Data(contentsOf: target)
+        #expect(written.count == 200_000 && Set(written).count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["embeddings.safetensors"])
     }
 
     /// A few AdamW steps on four labelled texts, saved, then loaded by the inference classifier: it gives the
