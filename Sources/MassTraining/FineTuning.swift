@@ -167,7 +167,7 @@ public struct FineTuning: Sendable {
                 validationAccuracy: metric)
             state.history.append(record)
             evaluated(record)
-            if state.stopping.record(metric) { best = parameters.map(\.value) }
+            if state.stopping.record(metric, tieBreak: validationLoss) { best = parameters.map(\.value) }
             let stop = state.stopping.shouldStop
             (state.epoch, state.group, state.lossSum) = (stop ? settings.epochs + 1 : state.epoch + 1, 0, 0)
             try save()

@@ -165,7 +165,9 @@ public struct HeadTraining: Sendable {
                 validationAccuracy: accuracy)
             history.append(record)
             progress(record)
-            if stopping.record(byLoss ? validationLoss : accuracy) { best = parameters.map(\.value) }
+            if stopping.record(byLoss ? validationLoss : accuracy, tieBreak: byLoss ? nil : validationLoss) {
+                best = parameters.map(\.value)
+            }
             if stopping.shouldStop { break }
         }
         for (p, values) in zip(parameters, best) { p.update { $0 = values } }

@@ -112,7 +112,7 @@ public struct ImageTraining: Sendable {
                 validationAccuracy: accuracy)
             history.append(record)
             evaluated(record)
-            if stopping.record(accuracy) { best = parameters.map(\.value) }
+            if stopping.record(accuracy, tieBreak: validationLoss) { best = parameters.map(\.value) }
             if stopping.shouldStop { break }
         }
         for (p, values) in zip(parameters, best) { p.update { $0 = values } }

@@ -93,12 +93,16 @@ public func clipGradientNorm(_ parameters: [Variable], maxNorm: Float) -> Float 
 }
 
 /// Stops training when the validation metric has not improved by more than `minDelta` for `patience`
-/// evaluations, and remembers the best.
+/// evaluations, and remembers the best. Where a tie-break is recorded too (the validation loss beside an
+/// accuracy), an evaluation whose metric is no worse than the best and whose loss is lower is the better model: an
+/// accuracy that saturates early (every validation example right after one epoch) would otherwise keep that
+/// first, barely trained epoch.
 public struct EarlyStopping: Sendable, Codable, Equatable {
     public let patience: Int
     public let minDelta: Double
     public let higherIsBetter: Bool
     public private(set) var best: Double?
+    public private(set) var bestTieBreak: Double?
     public private(set) var bestEvaluation = -1
     private var evaluations = 0
 
@@ -108,12 +112,22 @@ public struct EarlyStopping: Sendable, Codable, Equatable {
         self.higherIsBetter = higherIsBetter
     }
 
-    /// Records a metric; true when this one is the best so far (save a checkpoint).
-    public mutating func record(_ metric: Double) -> Bool {
+    /// Records a metric and, optionally, a lower-is-better tie-break; true when this one is the best so far
+    /// (save a checkpoint).
+    public mutating func record(_ metric: Double, tieBreak: Double? = nil) -> Bool {
         defer { evaluations += 1 }
-        let improved = best.map { higherIsBetter ? metric > $0 + minDelta : metric < $0 - minDelta } ?? true
+        let improved: Bool
+        if let best {
+            let better = higherIsBetter ? metric > best + minDelta : metric < best - minDelta
+            let noWorse = higherIsBetter ? metric >= best : metric <= best
+            let lower = tieBreak.map { candidate in bestTieBreak.map { candidate < $0 } ?? false } ?? false
+            improved = better || (noWorse && lower)
+        } else {
+            improved = true
+        }
         if improved {
             best = metric
+            bestTieBreak = tieBreak
             bestEvaluation = evaluations
         }
         return improved

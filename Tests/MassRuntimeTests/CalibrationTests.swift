@@ -1,31 +1,20 @@
 import Foundation
 import MassRuntime
 import MassTensor
+import MassTesting
 import Testing
 
 /// Calibration maps on synthetic spaces whose true relation is known: a service whose vectors are a rotation
 /// (or a semi-orthogonal embedding into more dimensions) of the local model's, plus noise.
 @Suite struct CalibrationTests {
-    /// SplitMix64: the same numbers on every machine.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    func gaussian(_ rng: inout Seeded) -> Double {
+    func gaussian(_ rng: inout SplitMix) -> Double {
         let u = Double.random(in: Double.ulpOfOne..<1, using: &rng)
         let v = Double.random(in: 0..<1, using: &rng)
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 
     /// A random orthogonal n x n matrix: the eigenvectors of a random symmetric one.
-    func orthogonal(_ n: Int, _ rng: inout Seeded) throws -> [Double] {
+    func orthogonal(_ n: Int, _ rng: inout SplitMix) throws -> [Double] {
         var s = [Double](repeating: 0, count: n * n)
         for i in 0..<n {
             for j in i..<n {
@@ -38,7 +27,7 @@ import Testing
     }
 
     @Test func linearAlgebraRoundTrips() throws {
-        var rng = Seeded(state: 1)
+        var rng = SplitMix(seed: 1)
         let q = try orthogonal(6, &rng)
         // QᵀQ = I.
         let qtq = LinearAlgebra.transposeTimes(q, q, rows: 6, p: 6, q: 6)
@@ -56,7 +45,7 @@ import Testing
     func pairs(count: Int, local dx: Int, service dy: Int, noise: Double, seed: UInt64) throws -> (
         [[Float]], [[Float]], [String]
     ) {
-        var rng = Seeded(state: seed)
+        var rng = SplitMix(seed: seed)
         let q = try orthogonal(dy, &rng)  // the first dx rows: a semi-orthogonal dx x dy map
         var local: [[Float]] = []
         var service: [[Float]] = []
@@ -103,7 +92,7 @@ import Testing
     }
 
     @Test func temperatureAndVectorScalingRecoverTheServicesConfidence() throws {
-        var rng = Seeded(state: 5)
+        var rng = SplitMix(seed: 5)
         let local = (0..<400).map { _ in (0..<4).map { _ in Float(gaussian(&rng)) } }
         let keys = (0..<400).map { "input \($0)" }
         // A sharper service: logits x 2.5.
