@@ -140,22 +140,24 @@ struct JobRunner: Sendable {
         try process.run()
         var outcome: Outcome?
         var lastBeat = ContinuousClock.now
+        var reports = TrialReports()
         while process.isRunning {
-            // A trial waits for the verdict on each epoch's report: look often.
-            try? await Task.sleep(for: .milliseconds(trial == nil ? 200 : 20))
+            // A trial waits for the verdict on each epoch's report: answered as soon as it is written.
+            await buffer.reported.wait(timeout: .milliseconds(200))
             if stop.isSet, outcome == nil {
                 outcome = .stopped
                 process.terminate()
             }
             if let trial, outcome == nil {
                 // Each report waits for its verdict: the run goes on or exits as pruned.
-                for (step, prune) in await verdicts(trial, buffer.takeReports()) {
+                for (step, prune) in await verdicts(trial, buffer.takeReports(), &reports) {
                     input.fileHandleForWriting.write(Data((prune ? "prune\n" : "continue\n").utf8))
                     if prune { outcome = .pruned(step) }
                 }
             }
             guard ContinuousClock.now - lastBeat >= heartbeat, outcome == nil else { continue }
             lastBeat = ContinuousClock.now
+            if let trial { await record(trial, &reports) }
             let lines = buffer.take()
             do {
                 let beat = try await queue.heartbeat(
@@ -176,6 +178,13 @@ struct JobRunner: Sendable {
         process.waitUntilExit()
         buffer.finish()
         summary.finish()
+        if let trial {
+            // Reports written as the run ended, then every deferred one: the trial's record is whole before it ends.
+            for line in buffer.takeReports() {
+                if let (step, value) = Self.report(trial, line), let value { reports.deferred.append((step, value)) }
+            }
+            await record(trial, &reports)
+        }
         let exit: Outcome =
             process.terminationReason == .uncaughtSignal
             ? .signalled(process.terminationStatus) : .exited(process.terminationStatus)
@@ -215,20 +224,44 @@ struct JobRunner: Sendable {
         }
     }
 
-    /// Sends a trial's new epoch reports to the study and answers the pruner's verdict on each (true: stop). A
-    /// report the registry cannot take lets the trial go on.
-    private func verdicts(_ trial: TrialRun, _ lines: [String]) async -> [(Int, Bool)] {
+    /// A trial's reports on their way to the study: those no verdict waits on are recorded in batches (with the
+    /// heartbeat, before a judged one, and when the run ends), so an epoch between rungs costs no database round
+    /// trip.
+    private struct TrialReports {
+        var deferred: [(step: Int, value: Double)] = []
+        var lastStep = 0
+    }
+
+    /// A report line's step and the watched metric's value (nil when the line does not carry it).
+    private static func report(_ trial: TrialRun, _ line: String) -> (step: Int, value: Double?)? {
+        guard let fields = try? JSONValue.parse(String(line.dropFirst("report ".count))),
+            let step = fields["step"]?.number.map(Int.init)
+        else { return nil }
+        return (step, trial.plan.settings.prunedOn.flatMap { fields[$0.metric]?.number })
+    }
+
+    /// Answers the pruner's verdict on each of a trial's new epoch reports (true: stop). A step the pruner cannot
+    /// judge is answered at once and its report deferred; a judged one is recorded with the deferred ones and
+    /// judged against the study's trials. A report the registry cannot take lets the trial go on.
+    private func verdicts(_ trial: TrialRun, _ lines: [String], _ reports: inout TrialReports) async -> [(Int, Bool)] {
         var answers: [(Int, Bool)] = []
         for line in lines {
-            guard let fields = try? JSONValue.parse(String(line.dropFirst("report ".count))),
-                let step = fields["step"]?.number.map(Int.init)
-            else { continue }
-            guard let watched = trial.plan.settings.prunedOn, let value = fields[watched.metric]?.number else {
+            guard let (step, value) = Self.report(trial, line) else { continue }
+            guard let value else {
+                answers.append((step, false))
+                continue
+            }
+            let earlier = reports.lastStep
+            reports.lastStep = max(reports.lastStep, step)
+            guard trial.plan.judges(trial: trial.number, step: step, after: earlier) else {
+                reports.deferred.append((step, value))
                 answers.append((step, false))
                 continue
             }
             // The last planned epoch ends the run anyway: recorded, never pruned (ASHA's top rung is the full run).
-            let last = fields["epochs"]?.number.map { step >= Int($0) } ?? false
+            let fields = try? JSONValue.parse(String(line.dropFirst("report ".count)))
+            let last = fields?["epochs"]?.number.map { step >= Int($0) } ?? false
+            await record(trial, &reports)
             do {
                 let trials = try await studies.report(trial: trial.id, step: step, value: value)
                 answers.append((step, !last && trial.plan.shouldPrune(trial: trial.id, step: step, trials: trials)))
@@ -238,6 +271,17 @@ struct JobRunner: Sendable {
             }
         }
         return answers
+    }
+
+    /// Records a trial's deferred reports; kept for the next try when the registry cannot take them.
+    private func record(_ trial: TrialRun, _ reports: inout TrialReports) async {
+        guard !reports.deferred.isEmpty else { return }
+        do {
+            try await studies.record(trial: trial.id, reports: reports.deferred)
+            reports.deferred = []
+        } catch {
+            log("trial \(trial.study)#\(trial.number): \(reports.deferred.count) reports not recorded yet: \(error)")
+        }
     }
 
     /// Ends a trial's job: complete with its objective values, pruned, or failed as any job fails.
@@ -342,6 +386,8 @@ final class LineBuffer: @unchecked Sendable {
     private var partial = Data()
     private(set) var lastLine: String?
     private var done = DispatchSemaphore(value: 0)
+    /// Signalled on each `report` line and when the pipe closes.
+    let reported = Wakeup()
 
     func follow(_ handle: FileHandle, echo prefix: String?) {
         Thread {
@@ -352,12 +398,14 @@ final class LineBuffer: @unchecked Sendable {
             }
             self.append(Data("\n".utf8), echo: prefix, flushOnly: true)
             self.done.signal()
+            self.reported.signal()
         }.start()
     }
 
     private func append(_ data: Data, echo prefix: String?, flushOnly: Bool = false) {
-        lock.withLock {
-            if flushOnly && partial.isEmpty { return }
+        let arrived = lock.withLock { () -> Bool in
+            if flushOnly && partial.isEmpty { return false }
+            var arrived = false
             partial.append(data)
             while let newline = partial.firstIndex(of: 10) {
                 let line = String(decoding: partial[partial.startIndex..<newline], as: UTF8.self)
@@ -365,10 +413,17 @@ final class LineBuffer: @unchecked Sendable {
                 // Progress lines end in carriage returns on a terminal; a log keeps their last state.
                 let text = line.split(separator: "\r").last.map(String.init) ?? ""
                 lines.append(text)
-                if text.hasPrefix("report {") { reports.append(text) } else { lastLine = text }
+                if text.hasPrefix("report {") {
+                    reports.append(text)
+                    arrived = true
+                } else {
+                    lastLine = text
+                }
                 if let prefix { FileHandle.standardError.write(Data((prefix + text + "\n").utf8)) }
             }
+            return arrived
         }
+        if arrived { reported.signal() }
     }
 
     /// Waits until the pipe is closed.

@@ -227,6 +227,28 @@ public final class StudyStore: Sendable {
         }
     }
 
+    /// Records reports of trial `id` that no verdict waits on (steps its pruner does not judge), in one
+    /// transaction; a step reported again keeps its last value.
+    public func record(trial id: Int, reports: [(step: Int, value: Double)]) async throws {
+        guard !reports.isEmpty else { return }
+        for report in reports where !report.value.isFinite {
+            throw RegistryError(.invalid, "trial \(id) reported \(report.value) at step \(report.step)")
+        }
+        try await database.transaction { db in
+            _ = try await Self.studyOf(trial: id, db)
+            try await db.delete(from: "trial_reports").where("trial", .equal, id)
+                .where("step", .in, reports.map(\.step)).run()
+            var latest: [Int: Double] = [:]
+            for report in reports { latest[report.step] = report.value }
+            let insert = db.insert(into: "trial_reports").columns("trial", "step", "value", "at")
+            let now = Timestamp.now()
+            for (step, value) in latest.sorted(by: { $0.key < $1.key }) {
+                insert.values(SQLBind(id), SQLBind(step), SQLBind(value), SQLBind(now))
+            }
+            try await insert.run()
+        }
+    }
+
     /// Ends trial `id` as complete (with its objective values), pruned or failed. A trial that already ended keeps
     /// its record (a finished trial never changes).
     public func finish(trial id: Int, state: String, values: [Double]? = nil) async throws {

@@ -47,6 +47,13 @@ extension StudyPlan {
             Self.record(trial), step: step, direction: watched.direction, others: others)
     }
 
+    /// Whether trial `number`'s report at `step` (its previous one at `earlier`, 0 for none) can stop it; false
+    /// also when nothing prunes the study.
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool {
+        guard settings.prunedOn != nil else { return false }
+        return settings.makePruner(studyName: name).judges(trial: number, step: step, after: earlier)
+    }
+
     /// The objective values of a finished run from its summary (and its wall time as "seconds"); throws naming a
     /// metric the run does not report.
     public func objectiveValues(summary: JSONValue, seconds: Double) throws(TuningError) -> [Double] {

@@ -4,6 +4,15 @@ import Foundation
 public protocol Pruner: Sendable {
     /// Whether `trial` (its reports include the one at `step`) stops, given every other trial of the study.
     func shouldPrune(_ trial: TrialRecord, step: Int, direction: Direction, others: [TrialRecord]) -> Bool
+
+    /// Whether a report of trial `number` at `step`, its previous report having been at `earlier` (0: none), can
+    /// stop it: false lets the runner answer "continue" at once and record the report later, its value being no
+    /// other trial's yardstick either (ASHA's and Hyperband's rungs, median stopping's warm-up).
+    func judges(trial number: Int, step: Int, after earlier: Int) -> Bool
+}
+
+extension Pruner {
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool { true }
 }
 
 /// Never prunes.
@@ -12,6 +21,8 @@ public struct NoPruner: Pruner {
     public func shouldPrune(_ trial: TrialRecord, step: Int, direction: Direction, others: [TrialRecord]) -> Bool {
         false
     }
+
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool { false }
 }
 
 /// Median stopping (Golovin et al., 2017; Optuna's MedianPruner): after `startupTrials` complete trials and
@@ -38,6 +49,8 @@ public struct MedianPruner: Pruner {
         guard let best = direction == .maximize ? sofar.max() : sofar.min() else { return false }
         return direction.better(median, than: best)
     }
+
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool { step > warmupSteps }
 }
 
 /// Asynchronous successive halving (ASHA; Li et al., MLSys 2020): rung k sits at step
@@ -67,6 +80,13 @@ public struct SuccessiveHalvingPruner: Pruner {
         let target = rungStep(k)
         guard let step = trial.reports.keys.filter({ $0 >= target }).min() else { return nil }
         return trial.reports[step]
+    }
+
+    /// A report judges at the rungs it reaches for the first time: a rung's step in (earlier, step].
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool {
+        var k = 0
+        while rungStep(k) <= earlier { k += 1 }
+        return rungStep(k) <= step
     }
 
     public func shouldPrune(_ trial: TrialRecord, step: Int, direction: Direction, others: [TrialRecord]) -> Bool {
@@ -149,6 +169,12 @@ public struct HyperbandPruner: Pruner {
 
     static func fnv1a(_ text: String) -> UInt64 {
         text.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    }
+
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool {
+        SuccessiveHalvingPruner(
+            minResource: minResource, reductionFactor: reductionFactor, minEarlyStoppingRate: bracket(number)
+        ).judges(trial: number, step: step, after: earlier)
     }
 
     public func shouldPrune(_ trial: TrialRecord, step: Int, direction: Direction, others: [TrialRecord]) -> Bool {

@@ -108,6 +108,9 @@ import Testing
         #expect((detail["study"] as? [String: Any])?["state"] as? String == "finished")
         let trials = try #require(detail["trials"] as? [[String: Any]])
         #expect(trials.count == 4 && trials.allSatisfy { $0["state"] as? String == "complete" }, "\(trials)")
+        // Nothing prunes this study, so no report waited for a verdict: each was recorded after the fact, all 18.
+        let steps = trials.map { (($0["reports"] as? [String: Double]) ?? [:]).keys.compactMap(Int.init).sorted() }
+        #expect(steps.allSatisfy { $0 == Array(1...18) }, "\(steps)")
     }
 
     @Test func refusesBadStudiesAndFailsOneWhoseTrialsAllFail() throws {

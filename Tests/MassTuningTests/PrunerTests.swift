@@ -81,6 +81,37 @@ import Testing
         #expect(hyperband.shouldPrune(lateAt18, step: 18, direction: .maximize, others: good + [rival]))
     }
 
+    /// The steps a pruner can stop a trial at, so the runner answers the others at once: ASHA's rungs (a report
+    /// that skips one judges it), a Hyperband bracket's own rungs, median stopping after its warm-up, none for no
+    /// pruner; and a step that is not judged never prunes, whatever the values.
+    @Test func prunersNameTheStepsTheyJudge() throws {
+        let asha = SuccessiveHalvingPruner(minResource: 1, reductionFactor: 3)
+        #expect((1...30).filter { asha.judges(trial: 0, step: $0, after: $0 - 1) } == [1, 3, 9, 27])
+        #expect(asha.judges(trial: 0, step: 4, after: 2) && !asha.judges(trial: 0, step: 8, after: 4))
+        let hyperband = HyperbandPruner(minResource: 6, maxResource: 54, reductionFactor: 3, studyName: "rt")
+        let byBracket = Dictionary(grouping: 0..<60) { hyperband.bracket($0) }
+        for (bracket, rungs) in [(0, [6, 18, 54]), (1, [18, 54]), (2, [54])] {
+            let number = try #require(byBracket[bracket]?.first)
+            #expect((1...54).filter { hyperband.judges(trial: number, step: $0, after: $0 - 1) } == rungs)
+        }
+        let median = MedianPruner(startupTrials: 3, warmupSteps: 2)
+        #expect((1...5).filter { median.judges(trial: 0, step: $0, after: $0 - 1) } == [3, 4, 5])
+        #expect(!NoPruner().judges(trial: 0, step: 1, after: 0))
+        // Consistency: with random values for seven trials over 30 steps, an unjudged step never prunes.
+        var generator = SystemRandomNumberGenerator()
+        func values(_ last: Int) -> [Int: Double] {
+            Dictionary(uniqueKeysWithValues: (1...last).map { ($0, Double.random(in: 0..<1, using: &generator)) })
+        }
+        for _ in 0..<200 {
+            let others = (1..<7).map { Self.trial($0, .complete, values(30)) }
+            let step = Int.random(in: 1...30, using: &generator)
+            let trial = Self.trial(0, .running, values(step))
+            for pruner in [asha as any Pruner, median] where !pruner.judges(trial: 0, step: step, after: step - 1) {
+                #expect(!pruner.shouldPrune(trial, step: step, direction: .maximize, others: others))
+            }
+        }
+    }
+
     @Test func medianStoppingComparesTheBestSoFarWithTheCompleteTrialsMedian() {
         let median = MedianPruner(startupTrials: 3, warmupSteps: 1)
         let complete = [
