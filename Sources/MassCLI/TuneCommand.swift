@@ -91,7 +91,7 @@ struct TuneCommand: AsyncParsableCommand {
                         heartbeat: .seconds(5), stop: stop)
                     group.addTask {
                         try await WorkerLoop(
-                            runner: runner, staleAfter: 60, poll: 1, untilEmpty: true, study: study.name
+                            runner: runner, staleAfter: 60, poll: 0.05, untilEmpty: true, study: study.name
                         )
                         .run()
                     }

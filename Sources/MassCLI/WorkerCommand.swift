@@ -144,6 +144,8 @@ struct WorkerLoop {
                 log("study \(study.name): cannot propose a trial: \(error)")
             }
         }
+        // This loop's study may have just ended (its last trial done): nothing is left to wait for.
+        if let study, let state = try? await runner.studies.study(study).state, state != .running { return (false, 0) }
         return (false, running.count)
     }
 
