@@ -42,7 +42,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("exit-with-stdin"), help: .hidden)
     var exitWithStdin = false
 
-    /// A study's trial: a `report {...}` line on standard error after each epoch, for the pruner.
+    /// A study's trial: a `report {...}` line on standard error after each epoch, for the pruner, whose verdict
+    /// ("continue" or "prune") is read from standard input (so it implies --exit-with-stdin: a driver that is gone
+    /// cannot answer).
     @Flag(name: .long, help: .hidden)
     var reports = false
 
@@ -54,7 +56,7 @@ struct TrainCommand: ParsableCommand {
         try Mass.checkCPU()
         // A worker's training child: its standard input is a pipe the worker never writes to, closed when the
         // worker dies, however it dies. Training then stops at once instead of running on unowned.
-        if exitWithStdin { ParentWatch.start() }
+        if exitWithStdin || reports { ParentWatch.start() }
         let config: TrainingConfig
         do {
             config = try TrainingConfig.decode(Data(contentsOf: URL(fileURLWithPath: self.config)))
