@@ -6,7 +6,11 @@ ReLU and 2x2 max pooling, 128 hidden with ReLU and dropout, AdamW, a linear warm
 a reshuffled order each epoch, validation accuracy after each epoch), on the same images and the same train and
 validation indices (a Mass trial's split.json). Prints one JSON line: the best value, its parameters, wall seconds.
 
-usage: tune_cnn_optuna.py TUNE.json SPLIT.json SEED THREADS
+With --judge PARAMS.json SEEDS it tunes nothing: it trains that configuration once per seed and prints the mean
+accuracy on the test images (t10k) at each run's best epoch (the highest validation accuracy, the lower validation
+loss between equal ones, as Mass keeps it).
+
+usage: tune_cnn_optuna.py TUNE.json SPLIT.json SEED THREADS [--judge PARAMS.json SEEDS]
 """
 import gzip
 import json
@@ -43,32 +47,45 @@ def main():
     folder = tune["base"]["dataset"]["path"]
     images = torch.from_numpy(idx(f"{folder}/train-images-idx3-ubyte.gz").astype(np.float32) / 255).unsqueeze(1)
     labels = torch.from_numpy(idx(f"{folder}/train-labels-idx1-ubyte.gz").astype(np.int64))
-    train, validation = torch.tensor(split["train"]), torch.tensor(split["validation"])
+    train_part, validation = torch.tensor(split["train"]), torch.tensor(split["validation"])
     base = tune["base"].get("images", {})
     epochs = base.get("epochs", 5)
     watched = tune.get("intermediate", tune["objective"])["metric"]
 
-    def objective(trial):
-        p = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+    test_images = torch.from_numpy(idx(f"{folder}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255).unsqueeze(1)
+    test_labels = torch.from_numpy(idx(f"{folder}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+
+    def scored(model, xs, ys):
+        """(accuracy, mean cross-entropy) of `model` on images `xs`, in chunks of 256."""
+        correct, loss = 0, 0.0
+        with torch.no_grad():
+            for start in range(0, len(xs), 256):
+                logits = model(xs[start:start + 256])
+                correct += (logits.argmax(1) == ys[start:start + 256]).sum().item()
+                loss += torch.nn.functional.cross_entropy(logits, ys[start:start + 256], reduction="sum").item()
+        return correct / len(xs), loss / len(xs)
+
+    def train(p, seed, report=None):
+        """The ConvNet for parameters `p`: (the best validation accuracy, the test accuracy at the best epoch)."""
         get = lambda key, default: p.get("images." + key, base.get(key, default))
         lr, wd, dropout = get("learning_rate", 1e-3), get("weight_decay", 1e-4), get("dropout", 0.25)
         batch, warmup = get("batch_size", 64), get("warmup", 0.02)
-        torch.manual_seed(42)
+        torch.manual_seed(seed)
         model = torch.nn.Sequential(
             torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
             torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
             torch.nn.Flatten(), torch.nn.Linear(7 * 7 * 64, 128), torch.nn.ReLU(), torch.nn.Dropout(dropout),
             torch.nn.Linear(128, 10))
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-        total = math.ceil(len(train) / batch) * epochs
+        total = math.ceil(len(train_part) / batch) * epochs
         warm = int(total * warmup)
         schedule = lambda s: s / max(1, warm) if s < warm else 0.5 * (1 + math.cos(math.pi * min(1, (s - warm) / max(1, total - warm))))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        generator = torch.Generator().manual_seed(42)
-        best = 0.0
+        generator = torch.Generator().manual_seed(seed)
+        best, best_loss, best_test = 0.0, float("inf"), 0.0
         for epoch in range(1, epochs + 1):
             model.train()
-            order = train[torch.randperm(len(train), generator=generator)]
+            order = train_part[torch.randperm(len(train_part), generator=generator)]
             for start in range(0, len(order), batch):
                 b = order[start:start + batch]
                 optimizer.zero_grad()
@@ -76,17 +93,32 @@ def main():
                 optimizer.step()
                 scheduler.step()
             model.eval()
-            correct = 0
-            with torch.no_grad():
-                for start in range(0, len(validation), 256):
-                    v = validation[start:start + 256]
-                    correct += (model(images[v]).argmax(1) == labels[v]).sum().item()
-            accuracy = correct / len(validation)
-            best = max(best, accuracy)
-            trial.report(best if watched.startswith("best_") else accuracy, epoch)
+            accuracy, loss = scored(model, images[validation], labels[validation])
+            if accuracy > best or (accuracy == best and loss < best_loss):
+                if not report:  # judging: the test images at the best epoch
+                    best_test = scored(model, test_images, test_labels)[0]
+                best, best_loss = accuracy, loss
+            if report:
+                report(best if watched.startswith("best_") else accuracy, epoch)
+        return best, best_test
+
+    if "--judge" in sys.argv:
+        at = sys.argv.index("--judge")
+        params = json.load(open(sys.argv[at + 1]))
+        seeds = [int(s) for s in sys.argv[at + 2].split(",")]
+        tests = [train(params, s)[1] for s in seeds]
+        print(json.dumps({"params": params, "seeds": seeds, "test": tests, "mean_test": sum(tests) / len(tests)}))
+        return
+
+    def objective(trial):
+        p = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+
+        def report(value, epoch):
+            trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        return best
+
+        return train(p, 42, report)[0]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = tune.get("pruner", {})

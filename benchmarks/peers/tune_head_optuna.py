@@ -6,7 +6,12 @@ initialisation, an optional hidden ReLU layer, AdamW, cross-entropy with label s
 epoch, the validation accuracy reported after each epoch), on the very embeddings Mass computed (its vectors cache)
 and the same split (a trial's split.json). Prints one JSON line: the best value, its parameters, wall seconds.
 
-usage: tune_head_optuna.py TUNE.json EMBEDDINGS.safetensors SPLIT.json SEED
+With --judge PARAMS.json SEEDS (a JSON object of parameters, comma-separated training seeds) it tunes nothing: it
+trains that configuration once per seed and prints the mean test accuracy at each run's best epoch (the highest
+validation accuracy, the lower validation loss between equal ones, as Mass keeps it), to judge what a study found
+on data neither study saw.
+
+usage: tune_head_optuna.py TUNE.json EMBEDDINGS.safetensors SPLIT.json SEED [--judge PARAMS.json SEEDS]
 """
 import csv
 import json
@@ -41,30 +46,32 @@ def main():
                 y.append(labels.index(row[d.get("label", "label")]))
     y = torch.tensor(y)
     assert len(y) == x.shape[0], (len(y), x.shape)
-    train, validation = torch.tensor(split["train"]), torch.tensor(split["validation"])
+    train_part, validation = torch.tensor(split["train"]), torch.tensor(split["validation"])
     head = tune["base"].get("head", {})
     epochs = head.get("epochs", 100)
     watched = tune.get("intermediate", tune["objective"])["metric"]
     torch.set_num_threads(2)
 
-    def objective(trial):
-        p = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+    test = torch.tensor(split["test"])
+
+    def train(p, seed, report=None):
+        """The head for parameters `p`: (the best validation accuracy, the test accuracy at the best epoch)."""
         hidden = p.get("head.hidden", head.get("hidden", 0))
         lr = p.get("head.learning_rate", head.get("learning_rate", 1e-2))
         wd = p.get("head.weight_decay", head.get("weight_decay", 1e-4))
         smoothing = p.get("head.label_smoothing", head.get("label_smoothing", 0))
         batch = p.get("head.batch_size", head.get("batch_size", 64))
-        torch.manual_seed(42)
+        torch.manual_seed(seed)
         width = x.shape[1]
         layers = [torch.nn.Linear(width, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, len(labels))] if hidden \
             else [torch.nn.Linear(width, len(labels))]
         model = torch.nn.Sequential(*layers)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
-        best = 0.0
-        generator = torch.Generator().manual_seed(42)
+        best, best_loss, best_test = 0.0, float("inf"), 0.0
+        generator = torch.Generator().manual_seed(seed)
         for epoch in range(1, epochs + 1):
-            order = train[torch.randperm(len(train), generator=generator)]
+            order = train_part[torch.randperm(len(train_part), generator=generator)]
             model.train()
             for start in range(0, len(order), batch):
                 b = order[start:start + batch]
@@ -73,13 +80,35 @@ def main():
                 optimizer.step()
             model.eval()
             with torch.no_grad():
-                accuracy = (model(x[validation]).argmax(1) == y[validation]).float().mean().item()
-            best = max(best, accuracy)
+                logits = model(x[validation])
+                accuracy = (logits.argmax(1) == y[validation]).float().mean().item()
+                loss = torch.nn.functional.cross_entropy(logits, y[validation]).item()
+                if accuracy > best or (accuracy == best and loss < best_loss):
+                    if not report:  # judging: the test part at the best epoch
+                        best_test = (model(x[test]).argmax(1) == y[test]).float().mean().item()
+                    best, best_loss = accuracy, loss
             # What Mass's pruner watches: this epoch's accuracy, or the best so far ("best_validation_accuracy").
-            trial.report(best if watched.startswith("best_") else accuracy, epoch)
+            if report:
+                report(best if watched.startswith("best_") else accuracy, epoch)
+        return best, best_test
+
+    if "--judge" in sys.argv:
+        at = sys.argv.index("--judge")
+        params = json.load(open(sys.argv[at + 1]))
+        seeds = [int(s) for s in sys.argv[at + 2].split(",")]
+        tests = [train(params, s)[1] for s in seeds]
+        print(json.dumps({"params": params, "seeds": seeds, "test": tests, "mean_test": sum(tests) / len(tests)}))
+        return
+
+    def objective(trial):
+        p = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+
+        def report(value, epoch):
+            trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        return best
+
+        return train(p, 42, report)[0]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = tune.get("pruner", {})
