@@ -201,7 +201,8 @@ let package = Package(
         .testTarget(
             name: "MassRuntimeTests",
             dependencies: [
-                "MassRuntime", "MassModels", "MassTesting", .product(name: "Logging", package: "swift-log"),
+                "MassRuntime", "MassModels", "MassTesting", "MassAutograd",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -231,7 +232,7 @@ let package = Package(
             name: "MassModelsTests",
             dependencies: [
                 "MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage", "MassAudio",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "MassAutograd", .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Goldens", "Audio"],
             swiftSettings: strict

@@ -1,4 +1,5 @@
 import Foundation
+import MassAutograd
 import MassImage
 import MassModels
 import MassTensor
@@ -200,7 +201,7 @@ import Testing
     /// Writes an MNIST-style folder (gzip IDX) of 12×12 images: class 0 a horizontal bar, class 1 a vertical
     /// one, at random rows and columns, with noise.
     static func writeBars(_ folder: URL, train: Int, test: Int, seed: UInt64 = 1) throws {
-        var generator = SplitMix(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         func part(_ prefix: String, _ count: Int) throws {
             func bigEndian(_ n: Int) -> [UInt8] { (0..<4).map { UInt8((n >> (24 - 8 * $0)) & 255) } }
             var images: [UInt8] = [0, 0, 8, 3] + bigEndian(count) + bigEndian(12) + bigEndian(12)

@@ -1,4 +1,5 @@
 import Foundation
+import MassAutograd
 import MassRuntime
 import MassTensor
 import MassTesting
@@ -7,14 +8,14 @@ import Testing
 /// Calibration maps on synthetic spaces whose true relation is known: a service whose vectors are a rotation
 /// (or a semi-orthogonal embedding into more dimensions) of the local model's, plus noise.
 @Suite struct CalibrationTests {
-    func gaussian(_ rng: inout SplitMix) -> Double {
+    func gaussian(_ rng: inout SeededGenerator) -> Double {
         let u = Double.random(in: Double.ulpOfOne..<1, using: &rng)
         let v = Double.random(in: 0..<1, using: &rng)
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 
     /// A random orthogonal n x n matrix: the eigenvectors of a random symmetric one.
-    func orthogonal(_ n: Int, _ rng: inout SplitMix) throws -> [Double] {
+    func orthogonal(_ n: Int, _ rng: inout SeededGenerator) throws -> [Double] {
         var s = [Double](repeating: 0, count: n * n)
         for i in 0..<n {
             for j in i..<n {
@@ -27,7 +28,7 @@ import Testing
     }
 
     @Test func linearAlgebraRoundTrips() throws {
-        var rng = SplitMix(seed: 1)
+        var rng = SeededGenerator(seed: 1)
         let q = try orthogonal(6, &rng)
         // QᵀQ = I.
         let qtq = LinearAlgebra.transposeTimes(q, q, rows: 6, p: 6, q: 6)
@@ -45,7 +46,7 @@ import Testing
     func pairs(count: Int, local dx: Int, service dy: Int, noise: Double, seed: UInt64) throws -> (
         [[Float]], [[Float]], [String]
     ) {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let q = try orthogonal(dy, &rng)  // the first dx rows: a semi-orthogonal dx x dy map
         var local: [[Float]] = []
         var service: [[Float]] = []
@@ -92,7 +93,7 @@ import Testing
     }
 
     @Test func temperatureAndVectorScalingRecoverTheServicesConfidence() throws {
-        var rng = SplitMix(seed: 5)
+        var rng = SeededGenerator(seed: 5)
         let local = (0..<400).map { _ in (0..<4).map { _ in Float(gaussian(&rng)) } }
         let keys = (0..<400).map { "input \($0)" }
         // A sharper service: logits x 2.5.
