@@ -16,11 +16,11 @@ import gzip
 import json
 import math
 import sys
-import time
 
 import numpy as np
-import optuna
 import torch
+
+from optuna_study import judged, parameters, reporter, run
 
 
 def idx(path):
@@ -28,15 +28,6 @@ def idx(path):
     dims = data[3]
     shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def suggest(trial, name, spec):
-    if spec["type"] == "categorical":
-        return trial.suggest_categorical(name, spec["choices"])
-    if spec["type"] == "int":
-        return trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=spec.get("log", False),
-                                 step=int(spec.get("step", 1)))
-    return trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
 
 
 def main():
@@ -102,37 +93,13 @@ def main():
                 report(best if watched.startswith("best_") else accuracy, epoch)
         return best, best_test
 
-    if "--judge" in sys.argv:
-        at = sys.argv.index("--judge")
-        params = json.load(open(sys.argv[at + 1]))
-        seeds = [int(s) for s in sys.argv[at + 2].split(",")]
-        tests = [train(params, s)[1] for s in seeds]
-        print(json.dumps({"params": params, "seeds": seeds, "test": tests, "mean_test": sum(tests) / len(tests)}))
+    if judged(train):
         return
 
     def objective(trial):
-        p = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+        return train(parameters(trial, tune), 42, reporter(trial))[0]
 
-        def report(value, epoch):
-            trial.report(value, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
-        return train(p, 42, report)[0]
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = tune.get("pruner", {})
-    study = optuna.create_study(
-        direction=tune["objective"]["direction"], sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=pruner.get("min_resource", 1), max_resource=epochs,
-                                              reduction_factor=pruner.get("reduction_factor", 3)))
-    started = time.time()
-    study.optimize(objective, n_trials=tune["budget"]["trials"])
-    seconds = time.time() - started
-    states = [t.state.name.lower() for t in study.trials]
-    print(json.dumps({"peer": f"optuna {optuna.__version__} TPE + Hyperband, torch {torch.__version__}",
-                      "seed": seed, "best": study.best_value, "params": study.best_params,
-                      "seconds": round(seconds, 2), "counts": {s: states.count(s) for s in sorted(set(states))}}))
+    run(tune, objective, seed, epochs, f"torch {torch.__version__}")
 
 
 if __name__ == "__main__":

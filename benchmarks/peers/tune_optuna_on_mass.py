@@ -14,18 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import optuna
 
-
-def suggest(trial, name, spec):
-    if spec["type"] == "categorical":
-        return trial.suggest_categorical(name, spec["choices"])
-    if spec["type"] == "int":
-        return trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=spec.get("log", False),
-                                 step=int(spec.get("step", 1)))
-    return trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
+from optuna_study import parameters, run
 
 
 def main():
@@ -36,7 +28,7 @@ def main():
     os.makedirs(work, exist_ok=True)
 
     def objective(trial):
-        params = {name: suggest(trial, name, spec) for name, spec in sorted(tune["space"].items())}
+        params = parameters(trial, tune)
         config = json.loads(json.dumps(tune["base"]))
         for name, value in params.items():
             section, key = name.split(".", 1)
@@ -66,20 +58,8 @@ def main():
             raise RuntimeError(f"mass train failed for {params}")
         return json.loads(summary)[objective_metric]
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = tune.get("pruner", {})
-    study = optuna.create_study(
-        direction=tune["objective"]["direction"], sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=pruner.get("min_resource", 1),
-                                              max_resource=pruner.get("max_resource", "auto"),
-                                              reduction_factor=pruner.get("reduction_factor", 3)))
-    started = time.time()
-    study.optimize(objective, n_trials=tune["budget"]["trials"])
-    seconds = time.time() - started
-    states = [t.state.name.lower() for t in study.trials]
-    print(json.dumps({"peer": f"optuna {optuna.__version__} TPE + Hyperband on mass train",
-                      "seed": seed, "best": study.best_value, "params": study.best_params,
-                      "seconds": round(seconds, 2), "counts": {s: states.count(s) for s in sorted(set(states))}}))
+    run(tune, objective, seed, pruner.get("max_resource", "auto"), "on mass train")
 
 
 if __name__ == "__main__":
