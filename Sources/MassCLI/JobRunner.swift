@@ -181,7 +181,7 @@ struct JobRunner: Sendable {
         if let trial {
             // Reports written as the run ended, then every deferred one: the trial's record is whole before it ends.
             for line in buffer.takeReports() {
-                if let (step, value) = Self.report(trial, line), let value { reports.deferred.append((step, value)) }
+                if let (step, value, _) = Self.report(trial, line), let value { reports.deferred.append((step, value)) }
             }
             await record(trial, &reports)
         }
@@ -232,12 +232,14 @@ struct JobRunner: Sendable {
         var lastStep = 0
     }
 
-    /// A report line's step and the watched metric's value (nil when the line does not carry it).
-    private static func report(_ trial: TrialRun, _ line: String) -> (step: Int, value: Double?)? {
+    /// A report line's step, the watched metric's value (nil when the line does not carry it), and whether it is
+    /// the run's last planned epoch.
+    private static func report(_ trial: TrialRun, _ line: String) -> (step: Int, value: Double?, last: Bool)? {
         guard let fields = try? JSONValue.parse(String(line.dropFirst("report ".count))),
             let step = fields["step"]?.number.map(Int.init)
         else { return nil }
-        return (step, trial.plan.settings.prunedOn.flatMap { fields[$0.metric]?.number })
+        let last = fields["epochs"]?.number.map { step >= Int($0) } ?? false
+        return (step, trial.plan.settings.prunedOn.flatMap { fields[$0.metric]?.number }, last)
     }
 
     /// Answers the pruner's verdict on each of a trial's new epoch reports (true: stop). A step the pruner cannot
@@ -246,7 +248,7 @@ struct JobRunner: Sendable {
     private func verdicts(_ trial: TrialRun, _ lines: [String], _ reports: inout TrialReports) async -> [(Int, Bool)] {
         var answers: [(Int, Bool)] = []
         for line in lines {
-            guard let (step, value) = Self.report(trial, line) else { continue }
+            guard let (step, value, last) = Self.report(trial, line) else { continue }
             guard let value else {
                 answers.append((step, false))
                 continue
@@ -259,8 +261,6 @@ struct JobRunner: Sendable {
                 continue
             }
             // The last planned epoch ends the run anyway: recorded, never pruned (ASHA's top rung is the full run).
-            let fields = try? JSONValue.parse(String(line.dropFirst("report ".count)))
-            let last = fields?["epochs"]?.number.map { step >= Int($0) } ?? false
             await record(trial, &reports)
             do {
                 let trials = try await studies.report(trial: trial.id, step: step, value: value)

@@ -82,18 +82,21 @@ public struct SuccessiveHalvingPruner: Pruner {
         return trial.reports[step]
     }
 
-    /// A report judges at the rungs it reaches for the first time: a rung's step in (earlier, step].
-    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool {
+    /// The first rung above step `earlier`: the next one a trial whose last report was there reaches.
+    func firstRung(after earlier: Int) -> Int {
         var k = 0
         while rungStep(k) <= earlier { k += 1 }
-        return rungStep(k) <= step
+        return k
+    }
+
+    /// A report judges at the rungs it reaches for the first time: a rung's step in (earlier, step].
+    public func judges(trial number: Int, step: Int, after earlier: Int) -> Bool {
+        rungStep(firstRung(after: earlier)) <= step
     }
 
     public func shouldPrune(_ trial: TrialRecord, step: Int, direction: Direction, others: [TrialRecord]) -> Bool {
         // The rungs this report reaches for the first time: the trial's earlier reports crossed the ones before.
-        let earlier = trial.reports.keys.filter { $0 < step }.max() ?? 0
-        var k = 0
-        while rungStep(k) <= earlier { k += 1 }
+        var k = firstRung(after: trial.reports.keys.filter { $0 < step }.max() ?? 0)
         while rungStep(k) <= step {
             guard let value = trial.reports[step] else { return false }
             var competing = others.filter { $0.number != trial.number }.compactMap { rungValue($0, k) }
