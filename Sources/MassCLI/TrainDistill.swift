@@ -21,6 +21,7 @@ extension TrainCommand {
             + (config.dataset.more ?? [])
         var texts: [String] = []
         var listing = ""
+        var excluded = Set<String>()
         do {
             for file in files {
                 let url = URL(fileURLWithPath: file.path)
@@ -28,7 +29,6 @@ extension TrainCommand {
                     contentsOf: url, column: file.text ?? "text", skipEmpty: file.skipEmpty ?? false)
                 listing += "\(file.path) \(try ArtifactStore.sha256(of: url).sha256)\n"
             }
-            var excluded = Set<String>()
             for file in config.dataset.exclude ?? [] {
                 let url = URL(fileURLWithPath: file.path)
                 excluded.formUnion(
@@ -45,10 +45,7 @@ extension TrainCommand {
         } catch let error as DatasetError {
             throw ValidationError("dataset: \(error)")
         }
-        let datasetHash =
-            files.count == 1 && config.dataset.exclude == nil
-            ? try Self.hash(URL(fileURLWithPath: files[0].path)) : try ArtifactStore.sha256(of: Data(listing.utf8))
-        let split = Sampling.split(
+        var split = Sampling.split(
             texts.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
         guard !split.train.isEmpty, !split.validation.isEmpty else {
             throw ValidationError(
@@ -57,6 +54,37 @@ extension TrainCommand {
         log(
             "dataset: \(texts.count) texts from \(files.count) file(s); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
+        if let extra = config.dataset.trainOnly {
+            // After the split, so the validation and test parts are those of a run without these files.
+            let heldOut = excluded.union(
+                (split.validation + split.test).map { texts[$0].trimmingCharacters(in: .whitespacesAndNewlines) })
+            var (added, left) = (0, 0)
+            do {
+                for file in extra {
+                    let url = URL(fileURLWithPath: file.path)
+                    for text in try TextDataset.texts(
+                        contentsOf: url, column: file.text ?? "text", skipEmpty: file.skipEmpty ?? false)
+                    {
+                        guard !heldOut.contains(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                            left += 1
+                            continue
+                        }
+                        split.train.append(texts.count)
+                        texts.append(text)
+                        added += 1
+                    }
+                    listing += "train_only \(file.path) \(try ArtifactStore.sha256(of: url).sha256)\n"
+                }
+            } catch let error as DatasetError {
+                throw ValidationError("dataset: \(error)")
+            }
+            log(
+                "dataset: \(added) texts from \(extra.count) 'train_only' file(s) join the training part (\(left) left out: held out or excluded)"
+            )
+        }
+        let datasetHash =
+            files.count == 1 && config.dataset.exclude == nil && config.dataset.trainOnly == nil
+            ? try Self.hash(URL(fileURLWithPath: files[0].path)) : try ArtifactStore.sha256(of: Data(listing.utf8))
         let run = Run(
             config: config, out: out, checkpoints: checkpoints, labelNames: [], split: split,
             datasetHash: datasetHash)
@@ -66,18 +94,21 @@ extension TrainCommand {
                 "encoder: \(teacher.path) is not a sentence-transformers folder (no config.json with num_hidden_layers)"
             )
         }
-        let layers = settings.studentLayers(teacherLayers: teacherLayers)
-        guard let last = layers.last, last < teacherLayers else {
-            throw ValidationError("distill: layers \(layers): the teacher has layers 0 to \(teacherLayers - 1)")
-        }
-        let student = try TrainableSentenceEncoder(directory: teacher, dropout: training.dropout, layers: layers)
+        let (student, layers) = try makeStudent(settings, teacher: teacher, teacherLayers: teacherLayers)
         guard training.maxLength <= student.bert.config.maxPositionEmbeddings else {
             throw ValidationError(
                 "distill: 'max_length' \(training.maxLength) is more than the encoder's \(student.bert.config.maxPositionEmbeddings) positions"
             )
         }
-        log("student: the teacher's layers \(layers) of \(teacherLayers)")
+        log(
+            "student: the teacher's layers \(layers) of \(teacherLayers)"
+                + (settings.from.map { ", continued from \($0)" } ?? ""))
         let teacherModel = try SentenceEmbedder.load(teacher)
+        guard student.bert.config.hiddenSize == teacherModel.encoder.hiddenSize else {
+            throw ValidationError(
+                "distill: the student's width \(student.bert.config.hiddenSize) is not the teacher's \(teacherModel.encoder.hiddenSize)"
+            )
+        }
         let targets = try teacherEmbeddings(
             run, texts: texts, teacher: teacherModel, student: student, maxLength: training.maxLength)
 
@@ -126,6 +157,48 @@ extension TrainCommand {
                 "student_layers": layers, "teacher_layers": teacherLayers, "test_lowest_cosine": agreement.lowest,
                 "validation_cosine_before_training": before,
             ])
+    }
+
+    /// The student and the teacher's layers it holds: those layers of the teacher, or (`from`) an earlier
+    /// distillation's student of the same teacher.
+    private func makeStudent(_ settings: Distillation.Settings, teacher: URL, teacherLayers: Int) throws -> (
+        TrainableSentenceEncoder, [Int]
+    ) {
+        let dropout = settings.training.dropout
+        guard let from = settings.from else {
+            let layers = settings.studentLayers(teacherLayers: teacherLayers)
+            guard let last = layers.last, last < teacherLayers else {
+                throw ValidationError("distill: layers \(layers): the teacher has layers 0 to \(teacherLayers - 1)")
+            }
+            return (try TrainableSentenceEncoder(directory: teacher, dropout: dropout, layers: layers), layers)
+        }
+        let folder = URL(fileURLWithPath: from)
+        let stored: String?
+        do {
+            stored = try SafeTensorsFile(path: folder.appendingPathComponent("model.safetensors").path).metadata[
+                "mass.teacher_layers"]
+        } catch { throw ValidationError("distill: 'from' \(from): \(error)") }
+        let held = stored?.split(separator: ",").compactMap { Int($0) } ?? []
+        guard let stored, !held.isEmpty, held.count == stored.split(separator: ",").count,
+            held.allSatisfy({ (0..<teacherLayers).contains($0) })
+        else {
+            throw ValidationError(
+                "distill: 'from' \(from) is not a student of a \(teacherLayers)-layer teacher (its model.safetensors names no teacher layers in 'mass.teacher_layers')"
+            )
+        }
+        if let layers = settings.layers, layers != held {
+            throw ValidationError("distill: 'layers' \(layers), but 'from' \(from) holds the teacher's layers \(held)")
+        }
+        let student: TrainableSentenceEncoder
+        do { student = try TrainableSentenceEncoder(directory: folder, dropout: dropout) } catch {
+            throw ValidationError("distill: 'from' \(from): \(error)")
+        }
+        guard student.bert.config.numHiddenLayers == held.count else {
+            throw ValidationError(
+                "distill: 'from' \(from) has \(student.bert.config.numHiddenLayers) layers, its metadata names \(held.count)"
+            )
+        }
+        return (student, held)
     }
 
     /// The teacher's embedding of every text, cut to `maxLength` tokens as the student sees it, from the run's

@@ -10,6 +10,10 @@ public enum Distillation {
         /// The teacher's layers the student starts from, strictly increasing (default: half of them, rounded up,
         /// the first and the last and the rest evenly between: 0, 3, 5 of six).
         public var layers: [Int]?
+        /// A student to continue from instead of the teacher's layers: a sentence-transformers folder an earlier
+        /// distillation of the same teacher saved (its `mass.teacher_layers` say which layers it holds; `layers`,
+        /// when given, must be those).
+        public var from: String?
         /// The weight of the token term: the mean squared difference between the student's and the teacher's
         /// last hidden state of every token, added to the embeddings' cosine loss (0: the cosine loss alone).
         public var tokenWeight: Float
@@ -17,21 +21,24 @@ public enum Distillation {
         public var training: FineTuning.Settings
 
         public init(
-            layers: [Int]? = nil, tokenWeight: Float = 1, training: FineTuning.Settings = Distillation.defaultTraining
+            layers: [Int]? = nil, from: String? = nil, tokenWeight: Float = 1,
+            training: FineTuning.Settings = Distillation.defaultTraining
         ) {
             self.layers = layers
+            self.from = from
             self.tokenWeight = tokenWeight
             self.training = training
         }
 
         enum CodingKeys: String, CodingKey {
-            case layers
+            case layers, from
             case tokenWeight = "token_weight"
         }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             layers = try c.decodeIfPresent([Int].self, forKey: .layers)
+            from = try c.decodeIfPresent(String.self, forKey: .from)
             tokenWeight = try c.decodeIfPresent(Float.self, forKey: .tokenWeight) ?? 1
             training = try FineTuning.Settings(from: decoder, defaults: Distillation.defaultTraining)
         }
@@ -40,6 +47,7 @@ public enum Distillation {
             try training.encode(to: encoder)
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encodeIfPresent(layers, forKey: .layers)
+            try c.encodeIfPresent(from, forKey: .from)
             try c.encode(tokenWeight, forKey: .tokenWeight)
         }
 
@@ -55,6 +63,7 @@ public enum Distillation {
 
         public func validate() throws(TrainingError) {
             try training.validate()
+            if let from, from.isEmpty { throw TrainingError(.badConfig, "'from' is empty") }
             guard tokenWeight >= 0, tokenWeight.isFinite else {
                 throw TrainingError(.badConfig, "'token_weight' must not be negative")
             }

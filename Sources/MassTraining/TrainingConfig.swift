@@ -19,6 +19,10 @@ public struct TrainingConfig: Codable, Sendable {
         /// Unlabelled text (distillation): texts found in these files are left out (an evaluation set's, so the
         /// student never sees them).
         public var exclude: [TextFile]?
+        /// Unlabelled text (distillation): files whose texts only join the training part, after the split of the
+        /// others (so the validation and test parts stay those of a run without them); a text also found in the
+        /// validation or test part is left out.
+        public var trainOnly: [TextFile]?
         /// Images: train (validate) on only the first this many of the split's shuffled train (validation) part,
         /// for quick runs and tuning studies; the test part stays whole.
         public var maxTrain: Int?
@@ -28,6 +32,7 @@ public struct TrainingConfig: Codable, Sendable {
             case path, text, pair, label, labels, side, channels
             case skipOtherLabels = "skip_other_labels"
             case more, exclude
+            case trainOnly = "train_only"
             case maxTrain = "max_train"
             case maxValidation = "max_validation"
         }
@@ -166,12 +171,13 @@ public struct TrainingConfig: Codable, Sendable {
                 throw TrainingError(.badConfig, "'dataset.more[\(index)].path' is empty")
             }
         }
-        if let exclude = dataset.exclude {
+        for (key, files) in [("exclude", dataset.exclude), ("train_only", dataset.trainOnly)] {
+            guard let files else { continue }
             guard task == "text-embedding-distill" else {
-                throw TrainingError(.badConfig, "'dataset.exclude' is for unlabelled text (text-embedding-distill)")
+                throw TrainingError(.badConfig, "'dataset.\(key)' is for unlabelled text (text-embedding-distill)")
             }
-            if let index = exclude.firstIndex(where: \.path.isEmpty) {
-                throw TrainingError(.badConfig, "'dataset.exclude[\(index)].path' is empty")
+            if let index = files.firstIndex(where: \.path.isEmpty) {
+                throw TrainingError(.badConfig, "'dataset.\(key)[\(index)].path' is empty")
             }
         }
         for (key, value) in [("max_train", dataset.maxTrain), ("max_validation", dataset.maxValidation)] {

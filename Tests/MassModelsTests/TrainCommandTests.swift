@@ -399,6 +399,40 @@ import Testing
         #expect(config["num_hidden_layers"] as? Int == 3)
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/cosine.svg").path))
 
+        // Continued from that student on more text: the 'train_only' texts join the training part only (one of
+        // them is a test text: left out), so the validation part is the first run's, where the student starts
+        // exactly where it ended.
+        let first = dir.appendingPathComponent("first")
+        try FileManager.default.moveItem(at: dir.appendingPathComponent("out/model"), to: first)
+        let split = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out/split.json")))
+                as? [String: Any])
+        let heldOut = texts[try #require((split["test"] as? [Int])?.first)]
+        try Data(([heldOut] + texts.prefix(20).map { "More about \($0.lowercased())" }).joined(separator: "\n").utf8)
+            .write(to: dir.appendingPathComponent("extra.txt"))
+        let more =
+            #"{"path": "\#(dir.path)/a.txt", "more": [{"path": "\#(dir.path)/b.csv", "text": "Text"}], "train_only": [{"path": "\#(dir.path)/extra.txt"}]}"#
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("out"))
+        let continued = try runner.run([
+            "train", try write(#"{"from": "\#(first.path)", "epochs": 1, "batch_size": 8}"#, dataset: more),
+            "--threads", "2",
+        ])
+        #expect(continued.status == 0, "\(continued.stderr)")
+        #expect(continued.stderr.contains("split 48 / 16 / 16"), "\(continued.stderr)")
+        #expect(
+            continued.stderr.contains(
+                "dataset: 20 texts from 1 'train_only' file(s) join the training part (1 left out: held out or excluded)"
+            ),
+            "\(continued.stderr)")
+        #expect(continued.stderr.contains("student: the teacher's layers [0, 4, 5] of 6, continued from"))
+        let again = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: dir.appendingPathComponent("out/metrics.json"))) as? [String: Any])
+        #expect((again["examples"] as? [String: Int])?["train"] == 68, "\(again)")
+        let start = try #require(again["validation_cosine_before_training"] as? Double)
+        // The saved student, reloaded, on the same validation texts (the best epoch's evaluation, recomputed).
+        #expect(abs(start - after) < 1e-4, "continued from \(start), the first run ended at \(after)")
+
         // Refused before anything runs.
         for (distill, dataset, message) in [
             (#"{"layers": [2, 1]}"#, nil, "'layers' must be teacher layer numbers, strictly increasing"),
@@ -410,6 +444,19 @@ import Testing
             ),
             ("{}", #"{"path": "\#(dir.path)/b.csv"}"#, "b.csv:2: no 'text' column"),
             ("{}", #"{"path": "\#(dir.path)/a.txt", "more": [{"path": ""}]}"#, "'dataset.more[0].path' is empty"),
+            (
+                "{}", #"{"path": "\#(dir.path)/a.txt", "train_only": [{"path": ""}]}"#,
+                "'dataset.train_only[0].path' is empty"
+            ),
+            (
+                #"{"from": "\#(MiniLMFixture.modelDirectory.path)"}"#, nil,
+                "is not a student of a 6-layer teacher"
+            ),
+            (
+                #"{"from": "\#(first.path)", "layers": [0, 2, 5]}"#, nil,
+                "'layers' [0, 2, 5], but 'from' \(first.path) holds the teacher's layers [0, 4, 5]"
+            ),
+            (#"{"from": "\#(dir.path)/nowhere"}"#, nil, "'from' \(dir.path)/nowhere"),
         ] {
             try? FileManager.default.removeItem(at: dir.appendingPathComponent("out"))
             let refused = try runner.run(["train", try write(distill, dataset: dataset)])
