@@ -20,6 +20,8 @@
 # once per judging seed (other initialisations and orders, the same split) by both trainers, `mass train` and the
 # peer's PyTorch loop, and scored on the test part neither study saw (the head: the split's test snippets; the
 # ConvNet: the 10,000 t10k images), at each run's best epoch: what the configuration is worth, not its luckiest run.
+# Mass's study confirms its best configurations as the configuration says ("confirm": re-runs with other training
+# seeds, within its wall time; the seeds are not the judging seeds); CONFIRM=0 leaves that out.
 #
 #   make build models datasets && bash ../shared/peers/setup.sh && ~/.cache/mass-peers/bin/pip install optuna==5.1.0
 #   benchmarks/compare-tuning.sh                  # SEEDS="1 2 3" TASK=head
@@ -34,6 +36,7 @@ MATCH=${MATCH:-trials}
 JUDGE_SEEDS=${JUDGE_SEEDS-1 2 3 4 5}
 PEER_OBJECTIVE=${PEER_OBJECTIVE:-torch}
 PARALLEL=${PARALLEL:-} # Mass's trials at once (default: the configuration's), THREADS shared among them
+CONFIRM=${CONFIRM:-}   # 0: Mass's study without the configuration's confirmation re-runs
 if [ "$TASK" = cnn ]; then
     CONFIG=examples/tune/fashion-mnist-cnn.json
     PEER=benchmarks/peers/tune_cnn_optuna.py
@@ -52,6 +55,7 @@ c['name'], c['sampler']['seed'] = sys.argv[1], int(sys.argv[2])
 if sys.argv[3] != '-': c['budget']['trials'] = int(sys.argv[3])
 if len(sys.argv) > 4: c['budget']['seconds'] = float(sys.argv[4])
 if '$PARALLEL': c['parallel'] = int('$PARALLEL')
+if '$CONFIRM' == '0': c.pop('confirm', None)
 json.dump(c, open('$WORK/' + sys.argv[1] + '.json', 'w'))" "$@"
     echo "$WORK/$1.json"
 }

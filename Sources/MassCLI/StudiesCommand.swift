@@ -79,7 +79,8 @@ struct StudiesShow: AsyncParsableCommand {
         let metrics = plan.settings.allObjectives.map { "\($0.metric) (\($0.direction.rawValue))" }.joined(
             separator: ", ")
         lines.append("objective: \(metrics)")
-        let best = Set(plan.settings.best(trials.map(StudyPlan.record)).map(\.number))
+        let records = trials.map(StudyPlan.record)
+        let best = Set(plan.settings.best(records).map(\.number))
         lines.append(["trial", "state", "steps", "values", "params"].joined(separator: "\t"))
         for t in trials {
             let values = t.values.map { $0.map { String(format: "%.4f", $0) }.joined(separator: "/") } ?? "-"
@@ -87,6 +88,12 @@ struct StudiesShow: AsyncParsableCommand {
             let steps = t.reports.keys.max().map(String.init) ?? "-"
             let state = t.state + (best.contains(t.number) ? " *" : "") + (t.error.map { ": \($0)" } ?? "")
             lines.append([String(t.number), state, steps, values, params].joined(separator: "\t"))
+        }
+        for (trial, runs) in plan.settings.confirmed(records) {
+            let mean = String(format: "%.4f", trial.values?.first ?? .nan)
+            lines.append(
+                "confirmed: trial \(trial.number)'s configuration, mean \(mean) over \(runs) runs"
+                    + (best.contains(trial.number) ? " *" : ""))
         }
         handle.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }

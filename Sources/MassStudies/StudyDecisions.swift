@@ -20,15 +20,26 @@ extension StudyPlan {
             return .end(.failed, "\(failed.count) trials failed and none completed\(last)")
         }
         let elapsed = now.timeIntervalSince1970 * 1000 - Double(study.createdAt)
+        let records = trials.map(Self.record)
+        let search = records.filter { !settings.isRerun($0) }
         let outOfTime = settings.budget.seconds.map { elapsed >= $0 * 1000 } ?? false
-        let outOfTrials = settings.budget.trials.map { trials.count >= $0 } ?? false
+        let outOfTrials = settings.budget.trials.map { search.count >= $0 } ?? false
         if outOfTime || outOfTrials {
+            if let rerun = nextRerun(records) {
+                guard let params = rerun, inFlight < parallel else { return .wait }
+                let config = try Self.apply(params, to: base)
+                return .trial(params: .object(params.mapValues(Self.json)), config: config)
+            }
             guard inFlight == 0 else { return .wait }
-            let pruned = trials.filter { $0.state == "pruned" }.count
+            let pruned = search.filter { $0.state == .pruned }.count
+            let complete = search.filter { $0.state == .complete }.count
+            let reruns = records.count - search.count
             return .end(
                 .finished,
-                "\(trials.count) trials: \(complete) complete, \(pruned) pruned, \(failed.count) failed"
-                    + (outOfTime && !outOfTrials ? " (out of time)" : ""))
+                "\(search.count) trials: \(complete) complete, \(pruned) pruned, \(search.count - complete - pruned) failed"
+                    + (outOfTime && !outOfTrials ? " (out of time)" : "")
+                    + (reruns > 0
+                        ? "; the best \(settings.confirmed(records).count) confirmed by \(reruns) re-runs" : ""))
         }
         guard inFlight < parallel else { return .wait }
         let number = (trials.map(\.number).max() ?? -1) + 1
@@ -38,10 +49,33 @@ extension StudyPlan {
         return .trial(params: .object(params.mapValues(Self.json)), config: config)
     }
 
-    /// Whether trial `id`, which just reported `step`, stops, given the study's trials after its report.
+    /// With `confirm`, once the search is over: the parameters of the next re-run to start (the best
+    /// configurations' seeds after the base one, best first), nil inside when the search still has trials in
+    /// flight (their values decide the best); nil when nothing is left to re-run.
+    public func nextRerun(_ records: [TrialRecord]) -> [String: TuningValue]?? {
+        guard let confirm = settings.confirm, let baseSeed else { return nil }
+        if records.contains(where: { !settings.isRerun($0) && ($0.state == .queued || $0.state == .running) }) {
+            return .some(nil)
+        }
+        let reruns = records.filter(settings.isRerun)
+        for trial in settings.ranked(records).prefix(confirm.count) {
+            let own = settings.configuration(trial)
+            for r in 1...confirm.runs {
+                let seed = TuningValue.int(baseSeed + r)
+                if !reruns.contains(where: { $0.params[confirm.seed] == seed && settings.configuration($0) == own }) {
+                    return .some(own.merging([confirm.seed: seed]) { $1 })
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Whether trial `id`, which just reported `step`, stops, given the study's trials after its report (a
+    /// confirmation's re-run never does).
     public func shouldPrune(trial id: Int, step: Int, trials: [StudyTrial]) -> Bool {
         guard let watched = settings.prunedOn, let trial = trials.first(where: { $0.id == id }) else { return false }
-        let records = trials.map(Self.record)
+        guard !settings.isRerun(Self.record(trial)) else { return false }
+        let records = trials.map(Self.record).filter { !settings.isRerun($0) }
         let others = records.filter { $0.number != trial.number }
         return settings.makePruner(studyName: name).shouldPrune(
             Self.record(trial), step: step, direction: watched.direction, others: others)

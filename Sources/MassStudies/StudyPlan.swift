@@ -15,6 +15,8 @@ public struct StudyPlan: Sendable {
     public let document: JSONValue
     /// How many of the study's trials may be queued or running at once (all workers together).
     public let parallel: Int
+    /// With `confirm`: the base configuration's training seed; re-run r of a configuration has this plus r.
+    public let baseSeed: Int?
 
     /// Reads and checks a document; `name` overrides its "name".
     public init(document: JSONValue, name: String? = nil) throws(TuningError) {
@@ -84,6 +86,20 @@ public struct StudyPlan: Sendable {
                 }
             }
         }
+        baseSeed = try settings.confirm.map { confirm throws(TuningError) in try Self.seed(at: confirm.seed, in: base) }
+    }
+
+    /// The training seed at `path` of `base` as mass train reads it (its default when `base` leaves it out).
+    private static func seed(at path: String, in base: JSONValue) throws(TuningError) -> Int {
+        let known: JSONValue
+        do {
+            let decoded = try TrainingConfig.decode(Data(try base.text().utf8))
+            known = try JSONValue.parse(String(decoding: try JSONEncoder().encode(decoded), as: UTF8.self))
+        } catch { throw TuningError("'base': \(error)") }
+        guard case .int(let seed)? = value(at: path, in: known) else {
+            throw TuningError("'confirm.seed': '\(path)' is not a whole-number key mass train reads")
+        }
+        return Int(seed)
     }
 
     /// `base` with each parameter written at its dotted path (objects created on the way).

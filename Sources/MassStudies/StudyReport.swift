@@ -13,8 +13,11 @@ public struct StudySummary: Encodable, Sendable {
 
     public struct Best: Encodable, Sendable {
         public var number: Int
+        /// The trial's values; for a confirmed configuration, the mean over its runs.
         public var values: [Double]
         public var params: JSONValue
+        /// A confirmed configuration's runs (its trial and the re-runs that completed).
+        public var runs: Int?
     }
 
     public init(_ study: Study, _ trials: [StudyTrial], plan: StudyPlan) {
@@ -24,9 +27,11 @@ public struct StudySummary: Encodable, Sendable {
         counts = Dictionary(grouping: trials, by: \.state).mapValues(\.count)
         seconds = study.finishedAt.map { Double($0 - study.createdAt) / 1000 }
         let records = trials.map(StudyPlan.record)
-        let bestNumbers = Set(plan.settings.best(records).map(\.number))
-        best = trials.filter { bestNumbers.contains($0.number) }.map {
-            Best(number: $0.number, values: $0.values ?? [], params: $0.params)
+        let runs = Dictionary(plan.settings.confirmed(records).map { ($0.trial.number, $0.runs) }) { $1 }
+        best = plan.settings.best(records).compactMap { record in
+            trials.first { $0.number == record.number }.map {
+                Best(number: $0.number, values: record.values ?? [], params: $0.params, runs: runs[$0.number])
+            }
         }
     }
 }

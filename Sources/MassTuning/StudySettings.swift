@@ -78,6 +78,26 @@ public struct StudySettings: Sendable, Equatable, Codable {
         }
     }
 
+    /// Re-runs of a study's best configurations with other training seeds, once the search's budget is spent: the
+    /// study's best is then the configuration with the best mean over its runs, not the luckiest single run.
+    public struct Confirm: Sendable, Equatable, Codable {
+        /// How many of the best complete trials run again (default 3).
+        public var top: Int?
+        /// How many more runs each, with the seeds after the base configuration's (default 2).
+        public var repeats: Int?
+        /// The dotted path of the training configuration's seed ("head.seed").
+        public var seed: String
+
+        public init(top: Int? = nil, repeats: Int? = nil, seed: String) {
+            self.top = top
+            self.repeats = repeats
+            self.seed = seed
+        }
+
+        public var count: Int { top ?? 3 }
+        public var runs: Int { repeats ?? 2 }
+    }
+
     public var space: SearchSpace
     /// One objective, or several (then the study keeps a Pareto set and prunes nothing).
     public var objective: Objective?
@@ -89,10 +109,11 @@ public struct StudySettings: Sendable, Equatable, Codable {
     public var budget: Budget
     /// A study stops as failed when this many trials failed and none completed.
     public var maxFailures: Int?
+    public var confirm: Confirm?
 
     public init(
         space: SearchSpace, objectives: [Objective], intermediate: Objective? = nil, sampler: SamplerSettings? = nil,
-        pruner: PrunerSettings? = nil, budget: Budget, maxFailures: Int? = nil
+        pruner: PrunerSettings? = nil, budget: Budget, maxFailures: Int? = nil, confirm: Confirm? = nil
     ) {
         self.space = space
         self.objectives = objectives
@@ -101,10 +122,11 @@ public struct StudySettings: Sendable, Equatable, Codable {
         self.pruner = pruner
         self.budget = budget
         self.maxFailures = maxFailures
+        self.confirm = confirm
     }
 
     enum CodingKeys: String, CodingKey {
-        case space, objective, objectives, intermediate, sampler, pruner, budget
+        case space, objective, objectives, intermediate, sampler, pruner, budget, confirm
         case maxFailures = "max_failures"
     }
 
@@ -138,6 +160,17 @@ public struct StudySettings: Sendable, Equatable, Codable {
             throw TuningError("'budget.seconds' must be positive")
         }
         if let maxFailures, maxFailures < 1 { throw TuningError("'max_failures' must be positive") }
+        if let confirm {
+            guard objectives.count == 1 else {
+                throw TuningError("'confirm' needs one objective (a Pareto set has no single best to confirm)")
+            }
+            guard (1...100).contains(confirm.count) else { throw TuningError("'confirm.top' must be from 1 to 100") }
+            guard (1...20).contains(confirm.runs) else { throw TuningError("'confirm.repeats' must be from 1 to 20") }
+            guard !confirm.seed.isEmpty else { throw TuningError("'confirm.seed' is empty") }
+            guard space.parameters[confirm.seed] == nil else {
+                throw TuningError("'confirm.seed' '\(confirm.seed)' is a parameter of the search space")
+            }
+        }
         let samplerType = sampler?.type ?? "tpe"
         guard ["tpe", "random"].contains(samplerType) else {
             throw TuningError("'sampler.type' must be tpe or random, not '\(samplerType)'")
@@ -197,9 +230,51 @@ public struct StudySettings: Sendable, Equatable, Codable {
         }
     }
 
+    /// Whether `trial` is one of the confirmation's re-runs (its parameters hold the seed).
+    public func isRerun(_ trial: TrialRecord) -> Bool { confirm.map { trial.params[$0.seed] != nil } ?? false }
+
+    /// A trial's values of the search space's parameters (a re-run's without its seed).
+    public func configuration(_ trial: TrialRecord) -> [String: TuningValue] {
+        trial.params.filter { space.parameters[$0.key] != nil }
+    }
+
+    /// The search's complete trials (re-runs left out), best first (one objective; ties to the earlier trial).
+    public func ranked(_ trials: [TrialRecord]) -> [TrialRecord] {
+        guard let direction = directions.first else { return [] }
+        return trials.filter { $0.state == .complete && $0.values?.count == 1 && !isRerun($0) }.sorted {
+            (direction.loss($0.values![0]), $0.number) < (direction.loss($1.values![0]), $1.number)
+        }
+    }
+
+    /// The confirmed configurations: each search trial with complete re-runs, its `values` the mean over its own
+    /// run and theirs, with how many runs that mean holds.
+    public func confirmed(_ trials: [TrialRecord]) -> [(trial: TrialRecord, runs: Int)] {
+        let reruns = trials.filter { $0.state == .complete && $0.values?.count == 1 && isRerun($0) }
+        guard !reruns.isEmpty else { return [] }
+        return ranked(trials).compactMap { trial in
+            let own = configuration(trial)
+            let values = [trial.values![0]] + reruns.filter { configuration($0) == own }.map { $0.values![0] }
+            guard values.count > 1 else { return nil }
+            var mean = trial
+            mean.values = [values.reduce(0, +) / Double(values.count)]
+            return (mean, values.count)
+        }
+    }
+
     /// The best trials: for one objective the best complete trial (nil when none), for several the Pareto set.
+    /// With confirmation re-runs, the search trial whose configuration has the best mean (its `values` that mean).
     public func best(_ trials: [TrialRecord]) -> [TrialRecord] {
-        let complete = trials.filter { $0.state == .complete && $0.values?.count == allObjectives.count }
+        if let direction = directions.first, directions.count == 1 {
+            let means = confirmed(trials).map(\.trial)
+            if let top = means.min(by: {
+                (direction.loss($0.values![0]), $0.number) < (direction.loss($1.values![0]), $1.number)
+            }) {
+                return [top]
+            }
+        }
+        let complete = trials.filter {
+            $0.state == .complete && $0.values?.count == allObjectives.count && !isRerun($0)
+        }
         let points = complete.map { t in zip(t.values!, directions).map { $1.loss($0) } }
         if directions.count == 1 {
             guard

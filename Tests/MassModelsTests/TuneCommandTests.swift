@@ -113,14 +113,80 @@ import Testing
         #expect(steps.allSatisfy { $0 == Array(1...18) }, "\(steps)")
     }
 
+    /// Confirmation: once the four search trials are done, the best two configurations run again with the two
+    /// seeds after the base one (unpruned), and the study's best is the configuration with the best mean.
+    @Test func confirmsTheBestConfigurationsWithOtherSeeds() throws {
+        let setup = try WorkerCommandTests.Setup()
+        defer { try? FileManager.default.removeItem(at: setup.dir) }
+        let config = try writeStudy(
+            setup, "confirmed",
+            [
+                "budget": ["trials": 4], "sampler": ["type": "random", "seed": 3],
+                "confirm": ["top": 2, "repeats": 2, "seed": "head.seed"],
+            ])
+        let tune = try runner.run(
+            ["tune", config, "--threads", "2", "--work", setup.dir.appendingPathComponent("work").path]
+                + setup.registry)
+        #expect(tune.status == 0, "\(tune.stderr)")
+        let detail = try show(setup, "confirmed")
+        let study = try #require(detail["study"] as? [String: Any])
+        #expect(study["state"] as? String == "finished", "\(study)")
+        #expect((study["reason"] as? String)?.hasSuffix("; the best 2 confirmed by 4 re-runs") == true, "\(study)")
+        let trials = try #require(detail["trials"] as? [[String: Any]])
+        #expect(trials.count == 8, "\(trials)")
+        func params(_ t: [String: Any]) -> [String: Double] {
+            ((t["params"] as? [String: Any]) ?? [:]).compactMapValues { ($0 as? NSNumber)?.doubleValue }
+        }
+        func value(_ t: [String: Any]) -> Double? { (t["values"] as? [Double])?.first }
+        let search = Array(trials.prefix(4))
+        let reruns = Array(trials.dropFirst(4))
+        // The search's best two (complete ones, by accuracy, ties to the earlier), then their re-runs, each complete
+        // (never pruned) with the seeds 43 and 44 after the base configuration's 42.
+        let top = search.filter { $0["state"] as? String == "complete" }.sorted {
+            (-(value($0) ?? 0), $0["number"] as? Int ?? 0) < (-(value($1) ?? 0), $1["number"] as? Int ?? 0)
+        }.prefix(2)
+        #expect(search.allSatisfy { params($0)["head.seed"] == nil })
+        #expect(reruns.map { params($0)["head.seed"] } == [43, 44, 43, 44], "\(reruns)")
+        for (index, rerun) in reruns.enumerated() {
+            var own = params(rerun)
+            own["head.seed"] = nil
+            #expect(own == params(Array(top)[index / 2]), "\(rerun)")
+            #expect(rerun["state"] as? String == "complete")
+            #expect((rerun["reports"] as? [String: Double])?.count == 18)
+        }
+        // The best: the configuration with the higher mean of its three runs.
+        let means = top.enumerated().map { index, trial in
+            ([value(trial)] + reruns[(index * 2)..<(index * 2 + 2)].map(value)).compactMap { $0 }.reduce(0, +) / 3
+        }
+        let summary = try #require(detail["summary"] as? [String: Any])
+        let best = try #require((summary["best"] as? [[String: Any]])?.first)
+        let winner = means[0] >= means[1] ? 0 : 1
+        #expect(best["number"] as? Int == Array(top)[winner]["number"] as? Int, "\(best) \(means)")
+        #expect(abs((value(best) ?? 0) - means[winner]) < 1e-9 && best["runs"] as? Int == 3, "\(best)")
+        let table = try runner.run(["studies", "show", "confirmed"] + setup.registry)
+        let text = String(decoding: table.stdout, as: UTF8.self)
+        #expect(text.contains("over 3 runs *"), "\(text)")
+        #expect(
+            try refusal(setup, ["confirm": ["seed": "head.learning_rate"]])
+                .contains("'confirm.seed' 'head.learning_rate' is a parameter of the search space"))
+        #expect(
+            try refusal(setup, ["confirm": ["seed": "head.sead"]])
+                .contains("'confirm.seed': 'head.sead' is not a whole-number key mass train reads"))
+        #expect(
+            try refusal(setup, ["confirm": ["seed": "head.seed", "repeats": 0]])
+                .contains("'confirm.repeats' must be from 1 to 20"))
+    }
+
+    func refusal(_ setup: WorkerCommandTests.Setup, _ fields: [String: Any]) throws -> String {
+        let result = try runner.run(["tune", try writeStudy(setup, "bad", fields), "--detach"] + setup.registry)
+        #expect(result.status != 0)
+        return result.stderr
+    }
+
     @Test func refusesBadStudiesAndFailsOneWhoseTrialsAllFail() throws {
         let setup = try WorkerCommandTests.Setup()
         defer { try? FileManager.default.removeItem(at: setup.dir) }
-        func refusal(_ fields: [String: Any]) throws -> String {
-            let result = try runner.run(["tune", try writeStudy(setup, "bad", fields), "--detach"] + setup.registry)
-            #expect(result.status != 0)
-            return result.stderr
-        }
+        func refusal(_ fields: [String: Any]) throws -> String { try self.refusal(setup, fields) }
         #expect(try refusal(["space": [:] as [String: Any]]).contains("the search space is empty"))
         #expect(
             try refusal(["space": ["head.learnin_rate": ["type": "float", "low": 0.001, "high": 0.1]]])

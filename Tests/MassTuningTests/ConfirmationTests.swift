@@ -1,0 +1,87 @@
+import Foundation
+import MassRegistry
+import MassStudies
+import MassTuning
+import Testing
+
+/// A study's confirmation: once its search is over, the best configurations run again with the seeds after the
+/// base one, and the best is the configuration with the best mean.
+@Suite struct ConfirmationTests {
+    static func plan(_ confirm: String = #"{"top": 2, "repeats": 2, "seed": "head.seed"}"#, objective: String? = nil)
+        throws -> StudyPlan
+    {
+        let text = #"""
+            {"name": "c", "budget": {"trials": 4}, "confirm": \#(confirm),
+             "base": {"task": "text-classification-head", "encoder": "e", "dataset": {"path": "d.csv"}, "output": "o",
+                      "head": {"seed": 7}},
+             "space": {"head.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": true}},
+             \#(objective ?? #""objective": {"metric": "validation_accuracy", "direction": "maximize"}"#)}
+            """#
+        return try StudyPlan(document: try JSONValue.parse(text))
+    }
+
+    static func trial(_ number: Int, rate: Double, seed: Int? = nil, _ state: TrialRecord.State, _ value: Double?)
+        -> TrialRecord
+    {
+        var params: [String: TuningValue] = ["head.learning_rate": .float(rate)]
+        if let seed { params["head.seed"] = .int(seed) }
+        return TrialRecord(number: number, params: params, state: state, values: value.map { [$0] })
+    }
+
+    @Test func rerunsTheBestConfigurationsThenJudgesByTheirMeans() throws {
+        let plan = try Self.plan()
+        #expect(plan.baseSeed == 7)
+        var trials = [
+            Self.trial(0, rate: 0.01, .complete, 0.70), Self.trial(1, rate: 0.02, .complete, 0.75),
+            Self.trial(2, rate: 0.03, .pruned, nil), Self.trial(3, rate: 0.04, .running, nil),
+        ]
+        // A search trial in flight: its value may change the best, so no re-run yet.
+        #expect(plan.nextRerun(trials) == .some(nil))
+        trials[3] = Self.trial(3, rate: 0.04, .complete, 0.75)
+        // The best two by value, the tie to the earlier trial: 1 then 3, seeds 8 and 9 each.
+        var expected: [(Double, Int)] = [(0.02, 8), (0.02, 9), (0.04, 8), (0.04, 9)]
+        while let next = plan.nextRerun(trials) {
+            let params = try #require(next)
+            let (rate, seed) = expected.removeFirst()
+            #expect(params == ["head.learning_rate": .float(rate), "head.seed": .int(seed)])
+            trials.append(Self.trial(trials.count, rate: rate, seed: seed, .running, nil))
+        }
+        #expect(expected.isEmpty)
+        // Until a re-run completes, the best is the search's.
+        #expect(plan.settings.best(trials).map(\.number) == [1])
+        for (index, value) in [0.70, 0.71, 0.74, 0.76].enumerated() {
+            trials[4 + index].state = .complete
+            trials[4 + index].values = [value]
+        }
+        // Trial 1's configuration: (0.75 + 0.70 + 0.71) / 3 = 0.72; trial 3's: (0.75 + 0.74 + 0.76) / 3 = 0.75.
+        let best = try #require(plan.settings.best(trials).first)
+        #expect(best.number == 3 && abs(best.values![0] - 0.75) < 1e-12)
+        let confirmed = plan.settings.confirmed(trials)
+        #expect(confirmed.map(\.trial.number) == [1, 3] && confirmed.map(\.runs) == [3, 3])
+        #expect(abs(confirmed[0].trial.values![0] - 0.72) < 1e-12)
+        // A failed re-run is left out of its mean; re-runs never count as the search's trials.
+        trials[6].state = .failed
+        trials[6].values = nil
+        #expect(abs(plan.settings.confirmed(trials)[1].trial.values![0] - 0.755) < 1e-12)
+        #expect(plan.settings.ranked(trials).map(\.number) == [1, 3, 0])
+    }
+
+    @Test func refusesConfirmationsItCannotRun() {
+        func refusal(_ confirm: String, objective: String? = nil) -> String {
+            do {
+                _ = try Self.plan(confirm, objective: objective)
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        #expect(refusal(#"{"seed": "head.learning_rate"}"#).contains("is a parameter of the search space"))
+        #expect(refusal(#"{"seed": "head.monitor"}"#).contains("'head.monitor' is not a whole-number key"))
+        #expect(refusal(#"{"seed": "", "top": 2}"#).contains("'confirm.seed' is empty"))
+        #expect(refusal(#"{"seed": "head.seed", "top": 0}"#).contains("'confirm.top' must be from 1 to 100"))
+        #expect(
+            refusal(
+                #"{"seed": "head.seed"}"#,
+                objective:
+                    #""objectives": [{"metric": "validation_accuracy", "direction": "maximize"}, {"metric": "seconds", "direction": "minimize"}]"#
+            ).contains("'confirm' needs one objective"))
+    }
+}
