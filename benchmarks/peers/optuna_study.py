@@ -62,3 +62,29 @@ def run(tune, objective, seed, max_resource, peer):
     print(json.dumps({"peer": f"optuna {optuna.__version__} TPE + Hyperband, {peer}", "seed": seed,
                       "best": study.best_value, "params": study.best_params, "seconds": round(seconds, 2),
                       "counts": {s: states.count(s) for s in sorted(set(states))}}))
+
+
+class BestEpoch:
+    """Mass's early-stopping bookkeeping for a PyTorch loop: the best validation accuracy (an equal one with a lower
+    validation loss is better), the test accuracy at that epoch when judging, and each epoch's report to the pruner
+    (this epoch's accuracy, or the best so far when it watches a "best_" metric)."""
+
+    def __init__(self, report, watched):
+        self.report, self.watched = report, watched
+        self.best, self.loss, self.test = 0.0, float("inf"), 0.0
+
+    def epoch(self, epoch, accuracy, loss, test):
+        """Records an epoch; `test()` gives the test accuracy, asked only when judging, at a new best."""
+        if accuracy > self.best or (accuracy == self.best and loss < self.loss):
+            if not self.report:
+                self.test = test()
+            self.best, self.loss = accuracy, loss
+        if self.report:
+            self.report(self.best if self.watched.startswith("best_") else accuracy, epoch)
+
+
+def tune_or_judge(tune, train, seed, epochs, peer):
+    """The --judge mode when asked, else the study over `train(params, 42, report)` (the best validation first)."""
+    if judged(train):
+        return
+    run(tune, lambda trial: train(parameters(trial, tune), 42, reporter(trial))[0], seed, epochs, peer)

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import torch
 
-from optuna_study import judged, parameters, reporter, run
+from optuna_study import BestEpoch, tune_or_judge
 
 
 def idx(path):
@@ -73,7 +73,7 @@ def main():
         schedule = lambda s: s / max(1, warm) if s < warm else 0.5 * (1 + math.cos(math.pi * min(1, (s - warm) / max(1, total - warm))))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         generator = torch.Generator().manual_seed(seed)
-        best, best_loss, best_test = 0.0, float("inf"), 0.0
+        tracker = BestEpoch(report, watched)
         for epoch in range(1, epochs + 1):
             model.train()
             order = train_part[torch.randperm(len(train_part), generator=generator)]
@@ -85,21 +85,10 @@ def main():
                 scheduler.step()
             model.eval()
             accuracy, loss = scored(model, images[validation], labels[validation])
-            if accuracy > best or (accuracy == best and loss < best_loss):
-                if not report:  # judging: the test images at the best epoch
-                    best_test = scored(model, test_images, test_labels)[0]
-                best, best_loss = accuracy, loss
-            if report:
-                report(best if watched.startswith("best_") else accuracy, epoch)
-        return best, best_test
+            tracker.epoch(epoch, accuracy, loss, lambda: scored(model, test_images, test_labels)[0])
+        return tracker.best, tracker.test
 
-    if judged(train):
-        return
-
-    def objective(trial):
-        return train(parameters(trial, tune), 42, reporter(trial))[0]
-
-    run(tune, objective, seed, epochs, f"torch {torch.__version__}")
+    tune_or_judge(tune, train, seed, epochs, f"torch {torch.__version__}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import sys
 import torch
 from safetensors.torch import load_file
 
-from optuna_study import judged, parameters, reporter, run
+from optuna_study import BestEpoch, tune_or_judge
 
 
 def main():
@@ -59,7 +59,7 @@ def main():
         model = torch.nn.Sequential(*layers)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
-        best, best_loss, best_test = 0.0, float("inf"), 0.0
+        tracker = BestEpoch(report, watched)
         generator = torch.Generator().manual_seed(seed)
         for epoch in range(1, epochs + 1):
             order = train_part[torch.randperm(len(train_part), generator=generator)]
@@ -74,22 +74,11 @@ def main():
                 logits = model(x[validation])
                 accuracy = (logits.argmax(1) == y[validation]).float().mean().item()
                 loss = torch.nn.functional.cross_entropy(logits, y[validation]).item()
-                if accuracy > best or (accuracy == best and loss < best_loss):
-                    if not report:  # judging: the test part at the best epoch
-                        best_test = (model(x[test]).argmax(1) == y[test]).float().mean().item()
-                    best, best_loss = accuracy, loss
-            # What Mass's pruner watches: this epoch's accuracy, or the best so far ("best_validation_accuracy").
-            if report:
-                report(best if watched.startswith("best_") else accuracy, epoch)
-        return best, best_test
+                tracker.epoch(epoch, accuracy, loss,
+                              lambda: (model(x[test]).argmax(1) == y[test]).float().mean().item())
+        return tracker.best, tracker.test
 
-    if judged(train):
-        return
-
-    def objective(trial):
-        return train(parameters(trial, tune), 42, reporter(trial))[0]
-
-    run(tune, objective, seed, epochs, f"torch {torch.__version__}")
+    tune_or_judge(tune, train, seed, epochs, f"torch {torch.__version__}")
 
 
 if __name__ == "__main__":
