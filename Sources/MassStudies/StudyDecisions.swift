@@ -22,7 +22,15 @@ extension StudyPlan {
         let elapsed = now.timeIntervalSince1970 * 1000 - Double(study.createdAt)
         let records = trials.map(Self.record)
         let search = records.filter { !settings.isRerun($0) }
-        let outOfTime = settings.budget.seconds.map { elapsed >= $0 * 1000 } ?? false
+        // Trial times (seconds from queued to finished) of the search's finished and complete trials.
+        let seconds = trials.filter { !settings.isRerun(Self.record($0)) }.compactMap { trial in
+            trial.finishedAt.map { (state: trial.state, seconds: Double($0 - trial.createdAt) / 1000) }
+        }
+        let outOfTime =
+            search.count < records.count
+            || searchOutOfTime(
+                elapsed: elapsed / 1000, finished: seconds.map(\.seconds),
+                complete: seconds.filter { $0.state == "complete" }.map(\.seconds))
         let outOfTrials = settings.budget.trials.map { search.count >= $0 } ?? false
         if outOfTime || outOfTrials {
             if let rerun = nextRerun(records) {
@@ -47,6 +55,18 @@ extension StudyPlan {
             settings.space, directions: settings.directions, trials: trials.map(Self.record), number: number)
         let config = try Self.apply(params, to: base)
         return .trial(params: .object(params.mapValues(Self.json)), config: config)
+    }
+
+    /// With a `seconds` budget, whether the search starts no more trials `elapsed` seconds into the study, given
+    /// the times of its finished trials and of its complete ones: a trial starts only when it is expected to end
+    /// within the budget (the finished trials' mean time; pruned ones count, as a new trial may be pruned too),
+    /// leaving the confirmation's re-runs their expected time (`top` × `repeats` complete trials, `parallel` at
+    /// a time). Before any trial finishes, trials start until the budget is spent.
+    public func searchOutOfTime(elapsed: Double, finished: [Double], complete: [Double]) -> Bool {
+        guard let budget = settings.budget.seconds else { return false }
+        func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+        let rounds = settings.confirm.map { (($0.count * $0.runs) + parallel - 1) / parallel } ?? 0
+        return elapsed + mean(finished) + Double(rounds) * mean(complete) >= budget
     }
 
     /// With `confirm`, once the search is over: the parameters of the next re-run to start (the best

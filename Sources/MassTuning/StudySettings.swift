@@ -69,7 +69,8 @@ public struct StudySettings: Sendable, Equatable, Codable {
     public struct Budget: Sendable, Equatable, Codable {
         /// Trials to create (complete, pruned and failed ones count).
         public var trials: Int?
-        /// Wall-clock seconds from the study's start after which no trial starts.
+        /// Wall-clock seconds from the study's start the study aims to end by: a search trial starts only when it
+        /// is expected to end within them, with time left for the confirmation's re-runs (`StudyPlan`).
         public var seconds: Double?
 
         public init(trials: Int? = nil, seconds: Double? = nil) {

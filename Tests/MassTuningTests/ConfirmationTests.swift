@@ -7,11 +7,12 @@ import Testing
 /// A study's confirmation: once its search is over, the best configurations run again with the seeds after the
 /// base one, and the best is the configuration with the best mean.
 @Suite struct ConfirmationTests {
-    static func plan(_ confirm: String = #"{"top": 2, "repeats": 2, "seed": "head.seed"}"#, objective: String? = nil)
-        throws -> StudyPlan
-    {
+    static func plan(
+        _ confirm: String = #"{"top": 2, "repeats": 2, "seed": "head.seed"}"#, objective: String? = nil,
+        budget: String = #"{"trials": 4}"#
+    ) throws -> StudyPlan {
         let text = #"""
-            {"name": "c", "budget": {"trials": 4}, "confirm": \#(confirm),
+            {"name": "c", "budget": \#(budget), "confirm": \#(confirm),
              "base": {"task": "text-classification-head", "encoder": "e", "dataset": {"path": "d.csv"}, "output": "o",
                       "head": {"seed": 7}},
              "space": {"head.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": true}},
@@ -64,6 +65,37 @@ import Testing
         trials[6].values = nil
         #expect(abs(plan.settings.confirmed(trials)[1].trial.values![0] - 0.755) < 1e-12)
         #expect(plan.settings.ranked(trials).map(\.number) == [1, 3, 0])
+    }
+
+    @Test func keepsTimeInTheBudgetForTheReruns() throws {
+        // 60 s; the best two re-run twice each, two at a time: two rounds of a complete trial's mean time.
+        let plan = try Self.plan(budget: #"{"seconds": 60}"#)
+        #expect(plan.parallel == 2)
+        // Nothing finished: trials start until the budget is spent.
+        #expect(!plan.searchOutOfTime(elapsed: 59.9, finished: [], complete: []))
+        #expect(plan.searchOutOfTime(elapsed: 60, finished: [], complete: []))
+        // Finished trials of 2, 4 and 6 s (mean 4), complete ones of 4 and 6 s (mean 5): 4 + 2 × 5 = 14 s kept.
+        let finished = [2.0, 4, 6]
+        let complete = [4.0, 6]
+        #expect(!plan.searchOutOfTime(elapsed: 45.9, finished: finished, complete: complete))
+        #expect(plan.searchOutOfTime(elapsed: 46, finished: finished, complete: complete))
+        // Without confirmation only the next trial's expected time; without `seconds`, never out of time.
+        let unconfirmed = try StudyPlan(
+            document: try JSONValue.parse(
+                #"""
+                {"name": "c", "budget": {"seconds": 60, "trials": 9}, "parallel": 3,
+                 "base": {"task": "text-classification-head", "encoder": "e", "dataset": {"path": "d.csv"},
+                          "output": "o"},
+                 "space": {"head.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": true}},
+                 "objective": {"metric": "validation_accuracy", "direction": "maximize"}}
+                """#))
+        #expect(!unconfirmed.searchOutOfTime(elapsed: 55.9, finished: finished, complete: complete))
+        #expect(unconfirmed.searchOutOfTime(elapsed: 56, finished: finished, complete: complete))
+        #expect(!(try Self.plan()).searchOutOfTime(elapsed: 1e9, finished: finished, complete: complete))
+        // Five re-runs, two at a time, take three rounds: 4 + 3 × 5 = 19 s kept.
+        let odd = try Self.plan(#"{"top": 5, "repeats": 1, "seed": "head.seed"}"#, budget: #"{"seconds": 60}"#)
+        #expect(!odd.searchOutOfTime(elapsed: 40.9, finished: finished, complete: complete))
+        #expect(odd.searchOutOfTime(elapsed: 41, finished: finished, complete: complete))
     }
 
     @Test func refusesConfirmationsItCannotRun() {
