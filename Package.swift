@@ -232,7 +232,7 @@ let package = Package(
             name: "MassModelsTests",
             dependencies: [
                 "MassModels", "MassTesting", "MassTokenizers", "MassWeights", "MassTensor", "MassImage", "MassAudio",
-                "MassAutograd", .product(name: "Crypto", package: "swift-crypto"),
+                "MassAutograd", "MassTraining", .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Goldens", "Audio"],
             swiftSettings: strict

@@ -54,10 +54,12 @@ extension TrainCommand {
         log(
             "dataset: \(texts.count) texts from \(files.count) file(s); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
+        // Texts added after the split (train_only files, variants) must not be validation, test or excluded ones.
+        let heldOut = excluded.union(
+            (split.validation + split.test).map { texts[$0].trimmingCharacters(in: .whitespacesAndNewlines) })
+        let splitTrain = split.train
         if let extra = config.dataset.trainOnly {
             // After the split, so the validation and test parts are those of a run without these files.
-            let heldOut = excluded.union(
-                (split.validation + split.test).map { texts[$0].trimmingCharacters(in: .whitespacesAndNewlines) })
             var (added, left) = (0, 0)
             do {
                 for file in extra {
@@ -82,8 +84,27 @@ extension TrainCommand {
                 "dataset: \(added) texts from \(extra.count) 'train_only' file(s) join the training part (\(left) left out: held out or excluded)"
             )
         }
+        if let augment = settings.augment {
+            // Variants of the split's training texts only (the train_only files are extra text already); one that
+            // came out as a held-out or excluded text is left out.
+            var (added, left) = (0, 0)
+            for variant in augment.variants(of: splitTrain.map { texts[$0] }, seed: config.seed) {
+                guard !heldOut.contains(variant) else {
+                    left += 1
+                    continue
+                }
+                split.train.append(texts.count)
+                texts.append(variant)
+                added += 1
+            }
+            listing += "augment \(augment.copies) \(augment.crop) \(augment.drop) \(config.seed)\n"
+            log(
+                "dataset: \(added) variants of the \(splitTrain.count) training texts join the training part (augment: \(augment.copies) per text, crop \(augment.crop), drop \(augment.drop); \(left) left out: held out or excluded)"
+            )
+        }
         let datasetHash =
             files.count == 1 && config.dataset.exclude == nil && config.dataset.trainOnly == nil
+                && settings.augment == nil
             ? try Self.hash(URL(fileURLWithPath: files[0].path)) : try ArtifactStore.sha256(of: Data(listing.utf8))
         let run = Run(
             config: config, out: out, checkpoints: checkpoints, labelNames: [], split: split,

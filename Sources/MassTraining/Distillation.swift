@@ -17,21 +17,25 @@ public enum Distillation {
         /// The weight of the token term: the mean squared difference between the student's and the teacher's
         /// last hidden state of every token, added to the embeddings' cosine loss (0: the cosine loss alone).
         public var tokenWeight: Float
+        /// Variants of the training part's texts (not the `train_only` files') that join it, embedded by the
+        /// teacher as any text.
+        public var augment: TextAugmentation?
         /// Steps, optimizer, schedule and checkpoints, as `finetune` (different defaults: `defaultTraining`).
         public var training: FineTuning.Settings
 
         public init(
-            layers: [Int]? = nil, from: String? = nil, tokenWeight: Float = 1,
+            layers: [Int]? = nil, from: String? = nil, tokenWeight: Float = 1, augment: TextAugmentation? = nil,
             training: FineTuning.Settings = Distillation.defaultTraining
         ) {
             self.layers = layers
             self.from = from
             self.tokenWeight = tokenWeight
+            self.augment = augment
             self.training = training
         }
 
         enum CodingKeys: String, CodingKey {
-            case layers, from
+            case layers, from, augment
             case tokenWeight = "token_weight"
         }
 
@@ -40,6 +44,7 @@ public enum Distillation {
             layers = try c.decodeIfPresent([Int].self, forKey: .layers)
             from = try c.decodeIfPresent(String.self, forKey: .from)
             tokenWeight = try c.decodeIfPresent(Float.self, forKey: .tokenWeight) ?? 1
+            augment = try c.decodeIfPresent(TextAugmentation.self, forKey: .augment)
             training = try FineTuning.Settings(from: decoder, defaults: Distillation.defaultTraining)
         }
 
@@ -49,6 +54,7 @@ public enum Distillation {
             try c.encodeIfPresent(layers, forKey: .layers)
             try c.encodeIfPresent(from, forKey: .from)
             try c.encode(tokenWeight, forKey: .tokenWeight)
+            try c.encodeIfPresent(augment, forKey: .augment)
         }
 
         /// The student's layers for a teacher of `teacherLayers`.
@@ -67,6 +73,7 @@ public enum Distillation {
             guard tokenWeight >= 0, tokenWeight.isFinite else {
                 throw TrainingError(.badConfig, "'token_weight' must not be negative")
             }
+            try augment?.validate()
             if let layers {
                 guard !layers.isEmpty, layers.allSatisfy({ $0 >= 0 }),
                     zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 })

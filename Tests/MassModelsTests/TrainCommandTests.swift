@@ -4,6 +4,7 @@ import MassImage
 import MassModels
 import MassTensor
 import MassTesting
+import MassTraining
 import MassWeights
 import Testing
 
@@ -400,8 +401,8 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/cosine.svg").path))
 
         // Continued from that student on more text: the 'train_only' texts join the training part only (one of
-        // them is a test text: left out), so the validation part is the first run's, where the student starts
-        // exactly where it ended.
+        // them is a test text: left out), and so do variants of the split's training texts ('augment'), so the
+        // validation part is the first run's, where the student starts exactly where it ended.
         let first = dir.appendingPathComponent("first")
         try FileManager.default.moveItem(at: dir.appendingPathComponent("out/model"), to: first)
         let split = try #require(
@@ -414,7 +415,10 @@ import Testing
             #"{"path": "\#(dir.path)/a.txt", "more": [{"path": "\#(dir.path)/b.csv", "text": "Text"}], "train_only": [{"path": "\#(dir.path)/extra.txt"}]}"#
         try FileManager.default.removeItem(at: dir.appendingPathComponent("out"))
         let continued = try runner.run([
-            "train", try write(#"{"from": "\#(first.path)", "epochs": 1, "batch_size": 8}"#, dataset: more),
+            "train",
+            try write(
+                #"{"from": "\#(first.path)", "epochs": 1, "batch_size": 8, "augment": {"copies": 2, "drop": 0.2}}"#,
+                dataset: more),
             "--threads", "2",
         ])
         #expect(continued.status == 0, "\(continued.stderr)")
@@ -425,10 +429,18 @@ import Testing
             ),
             "\(continued.stderr)")
         #expect(continued.stderr.contains("student: the teacher's layers [0, 4, 5] of 6, continued from"))
+        let variants = TextAugmentation(copies: 2, crop: 0.5, drop: 0.2).variants(
+            of: try #require(split["train"] as? [Int]).map { texts[$0] }, seed: 1)
+        #expect(variants.count > 48, "\(variants)")
+        #expect(
+            continued.stderr.contains(
+                "dataset: \(variants.count) variants of the 48 training texts join the training part (augment: 2 per text, crop 0.5, drop 0.2; 0 left out: held out or excluded)"
+            ),
+            "\(continued.stderr)")
         let again = try #require(
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: dir.appendingPathComponent("out/metrics.json"))) as? [String: Any])
-        #expect((again["examples"] as? [String: Int])?["train"] == 68, "\(again)")
+        #expect((again["examples"] as? [String: Int])?["train"] == 68 + variants.count, "\(again)")
         let start = try #require(again["validation_cosine_before_training"] as? Double)
         // The saved student, reloaded, on the same validation texts (the best epoch's evaluation, recomputed).
         #expect(abs(start - after) < 1e-4, "continued from \(start), the first run ended at \(after)")
@@ -457,6 +469,7 @@ import Testing
                 "'layers' [0, 2, 5], but 'from' \(first.path) holds the teacher's layers [0, 4, 5]"
             ),
             (#"{"from": "\#(dir.path)/nowhere"}"#, nil, "'from' \(dir.path)/nowhere"),
+            (#"{"augment": {"copies": 0}}"#, nil, "'augment.copies' must be from 1 to 10"),
         ] {
             try? FileManager.default.removeItem(at: dir.appendingPathComponent("out"))
             let refused = try runner.run(["train", try write(distill, dataset: dataset)])

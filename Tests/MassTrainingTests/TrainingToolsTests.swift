@@ -32,6 +32,53 @@ import Testing
         #expect(batches == Sampling.batchesByLength(Array(0..<1000), lengths: { lengths[$0] }, size: 8, seed: 3))
     }
 
+    @Test func augmentedTextsAreCroppedRunsOfTheirWordsWithSomeLeftOut() throws {
+        let texts = [
+            "the quick brown fox jumps over the lazy dog", "one", "a story of two cities told twice",
+            "  spaced   out\twords here  ",
+        ]
+        let augment = TextAugmentation(copies: 3, crop: 0.5, drop: 0.2)
+        let variants = augment.variants(of: texts, seed: 7)
+        #expect(variants == augment.variants(of: texts, seed: 7))
+        #expect(variants != augment.variants(of: texts, seed: 8))
+        // At most one variant per copy of each text of two words or more, none the text itself.
+        #expect(!variants.isEmpty && variants.count <= 3 * 3)
+        for variant in variants {
+            let words = variant.split(separator: " ")
+            #expect(!words.isEmpty && !variant.contains("  ") && !variant.contains("\t"))
+            // Some text, not the variant itself, holds the variant's words in order.
+            let source = try #require(
+                texts.map { $0.split(whereSeparator: \.isWhitespace) }.first { original in
+                    var next = original.startIndex
+                    for word in words {
+                        guard let found = original[next...].firstIndex(of: word) else { return false }
+                        next = found + 1
+                    }
+                    return words.joined(separator: " ") != original.joined(separator: " ")
+                }, "\(variant)")
+            #expect(source.count > 1)
+        }
+        // Without dropping, a variant is a contiguous run of at least half the words.
+        for variant in TextAugmentation(copies: 5, crop: 0.5, drop: 0).variants(of: [texts[0]], seed: 1) {
+            #expect(texts[0].contains(variant) && variant.split(separator: " ").count >= 5, "\(variant)")
+        }
+        // Cropping nothing and dropping every word but one: single words of the text.
+        for variant in TextAugmentation(copies: 2, crop: 1, drop: 0.99).variants(of: [texts[2]], seed: 3) {
+            #expect(texts[2].split(separator: " ").contains(Substring(variant)), "\(variant)")
+        }
+        func refusal(_ augment: TextAugmentation) -> String {
+            do {
+                try augment.validate()
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        #expect(refusal(TextAugmentation(copies: 0)) == "'augment.copies' must be from 1 to 10")
+        #expect(refusal(TextAugmentation(crop: 0)) == "'augment.crop' must be above 0 and at most 1")
+        #expect(refusal(TextAugmentation(drop: 1)) == "'augment.drop' must be from 0 to below 1")
+        #expect(refusal(TextAugmentation(crop: 1, drop: 0)).contains("would only repeat the texts"))
+        #expect(refusal(TextAugmentation()) == "accepted")
+    }
+
     @Test func scheduleWarmsUpAndDecays() {
         let linear = LearningRateSchedule(peak: 1, warmupSteps: 10, totalSteps: 110, decay: .linear)
         #expect(linear.rate(at: 0) == 0 && linear.rate(at: 5) == 0.5 && linear.rate(at: 10) == 1)
