@@ -54,9 +54,16 @@ extension TrainCommand {
         log(
             "dataset: \(texts.count) texts from \(files.count) file(s); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
-        // Texts added after the split (train_only files, variants) must not be validation, test or excluded ones.
+        // Texts added after the split (train_only files, variants) join the training part, except a validation,
+        // test or excluded one: answers how many joined and how many were left out.
         let heldOut = excluded.union(
             (split.validation + split.test).map { texts[$0].trimmingCharacters(in: .whitespacesAndNewlines) })
+        func join(_ more: [String]) -> (added: Int, left: Int) {
+            let kept = more.filter { !heldOut.contains($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            split.train += texts.count..<(texts.count + kept.count)
+            texts += kept
+            return (kept.count, more.count - kept.count)
+        }
         let splitTrain = split.train
         if let extra = config.dataset.trainOnly {
             // After the split, so the validation and test parts are those of a run without these files.
@@ -64,17 +71,10 @@ extension TrainCommand {
             do {
                 for file in extra {
                     let url = URL(fileURLWithPath: file.path)
-                    for text in try TextDataset.texts(
-                        contentsOf: url, column: file.text ?? "text", skipEmpty: file.skipEmpty ?? false)
-                    {
-                        guard !heldOut.contains(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                            left += 1
-                            continue
-                        }
-                        split.train.append(texts.count)
-                        texts.append(text)
-                        added += 1
-                    }
+                    let joined = join(
+                        try TextDataset.texts(
+                            contentsOf: url, column: file.text ?? "text", skipEmpty: file.skipEmpty ?? false))
+                    (added, left) = (added + joined.added, left + joined.left)
                     listing += "train_only \(file.path) \(try ArtifactStore.sha256(of: url).sha256)\n"
                 }
             } catch let error as DatasetError {
@@ -85,18 +85,8 @@ extension TrainCommand {
             )
         }
         if let augment = settings.augment {
-            // Variants of the split's training texts only (the train_only files are extra text already); one that
-            // came out as a held-out or excluded text is left out.
-            var (added, left) = (0, 0)
-            for variant in augment.variants(of: splitTrain.map { texts[$0] }, seed: config.seed) {
-                guard !heldOut.contains(variant) else {
-                    left += 1
-                    continue
-                }
-                split.train.append(texts.count)
-                texts.append(variant)
-                added += 1
-            }
+            // Variants of the split's training texts only: the train_only files are extra text already.
+            let (added, left) = join(augment.variants(of: splitTrain.map { texts[$0] }, seed: config.seed))
             listing += "augment \(augment.copies) \(augment.crop) \(augment.drop) \(config.seed)\n"
             log(
                 "dataset: \(added) variants of the \(splitTrain.count) training texts join the training part (augment: \(augment.copies) per text, crop \(augment.crop), drop \(augment.drop); \(left) left out: held out or excluded)"
