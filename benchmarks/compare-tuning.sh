@@ -10,8 +10,8 @@
 # with torch on THREADS threads. A warm-up study of one trial first fills Mass's vectors cache (the peer reuses
 # those embeddings) and gives the split.
 # MATCH=trials (default): both studies get the configuration's trial budget. MATCH=time: the peer runs first with
-# that budget, then Mass gets the peer's measured wall time as its budget ("seconds"; no trial starts after it, the
-# running ones finish) and as many trials as fit.
+# that budget, then Mass gets the peer's measured wall time as its budget ("seconds": a trial starts only when it is
+# expected to end within it, with time kept for the confirmation's re-runs) and as many trials as fit.
 # PEER_OBJECTIVE=mass: the peer's Optuna drives `mass train` itself (benchmarks/peers/tune_optuna_on_mass.py, one
 # trial at a time on THREADS threads, reports and verdicts over the run's pipes), so both studies optimise the very
 # same function and differ only in the tuner. Default (torch): the peer trains in PyTorch as above.
