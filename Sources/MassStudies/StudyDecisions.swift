@@ -22,15 +22,17 @@ extension StudyPlan {
         let elapsed = now.timeIntervalSince1970 * 1000 - Double(study.createdAt)
         let records = trials.map(Self.record)
         let search = records.filter { !settings.isRerun($0) }
-        // Trial times (seconds from queued to finished) of the search's finished and complete trials.
-        let seconds = trials.filter { !settings.isRerun(Self.record($0)) }.compactMap { trial in
-            trial.finishedAt.map { (state: trial.state, seconds: Double($0 - trial.createdAt) / 1000) }
+        // Each finished search trial's time in seconds, from queued to finished, by trial number.
+        var seconds: [Int: Double] = [:]
+        for (trial, record) in zip(trials, records) where !settings.isRerun(record) {
+            if let finished = trial.finishedAt { seconds[trial.number] = Double(finished - trial.createdAt) / 1000 }
         }
+        let leaders = settings.confirm.map { settings.ranked(records).prefix($0.count) } ?? []
         let outOfTime =
             search.count < records.count
             || searchOutOfTime(
-                elapsed: elapsed / 1000, finished: seconds.map(\.seconds),
-                complete: seconds.filter { $0.state == "complete" }.map(\.seconds))
+                elapsed: elapsed / 1000, finished: Array(seconds.values),
+                leaders: leaders.compactMap { seconds[$0.number] })
         let outOfTrials = settings.budget.trials.map { search.count >= $0 } ?? false
         if outOfTime || outOfTrials {
             if let rerun = nextRerun(records) {
@@ -58,15 +60,16 @@ extension StudyPlan {
     }
 
     /// With a `seconds` budget, whether the search starts no more trials `elapsed` seconds into the study, given
-    /// the times of its finished trials and of its complete ones: a trial starts only when it is expected to end
-    /// within the budget (the finished trials' mean time; pruned ones count, as a new trial may be pruned too),
-    /// leaving the confirmation's re-runs their expected time (`top` × `repeats` complete trials, `parallel` at
-    /// a time). Before any trial finishes, trials start until the budget is spent.
-    public func searchOutOfTime(elapsed: Double, finished: [Double], complete: [Double]) -> Bool {
+    /// the times of its finished trials and of the complete trials the confirmation would re-run now (its `top`):
+    /// a trial starts only when it is expected to end within the budget (the finished trials' mean time; pruned
+    /// ones count, as a new trial may be pruned too), leaving the re-runs their expected time: each leader's own
+    /// time `repeats` times, `parallel` at a time (the leaders are often the slowest configurations, so a mean
+    /// over all trials would fall short). Before any trial finishes, trials start until the budget is spent.
+    public func searchOutOfTime(elapsed: Double, finished: [Double], leaders: [Double]) -> Bool {
         guard let budget = settings.budget.seconds else { return false }
-        func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
-        let rounds = settings.confirm.map { (($0.count * $0.runs) + parallel - 1) / parallel } ?? 0
-        return elapsed + mean(finished) + Double(rounds) * mean(complete) >= budget
+        let next = finished.isEmpty ? 0 : finished.reduce(0, +) / Double(finished.count)
+        let reruns = settings.confirm.map { Double($0.runs) * leaders.reduce(0, +) / Double(parallel) } ?? 0
+        return elapsed + next + reruns >= budget
     }
 
     /// With `confirm`, once the search is over: the parameters of the next re-run to start (the best

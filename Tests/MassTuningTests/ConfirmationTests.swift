@@ -9,10 +9,10 @@ import Testing
 @Suite struct ConfirmationTests {
     static func plan(
         _ confirm: String = #"{"top": 2, "repeats": 2, "seed": "head.seed"}"#, objective: String? = nil,
-        budget: String = #"{"trials": 4}"#
+        budget: String = #"{"trials": 4}"#, parallel: Int = 2
     ) throws -> StudyPlan {
         let text = #"""
-            {"name": "c", "budget": \#(budget), "confirm": \#(confirm),
+            {"name": "c", "budget": \#(budget), "parallel": \#(parallel), "confirm": \#(confirm),
              "base": {"task": "text-classification-head", "encoder": "e", "dataset": {"path": "d.csv"}, "output": "o",
                       "head": {"seed": 7}},
              "space": {"head.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": true}},
@@ -68,17 +68,18 @@ import Testing
     }
 
     @Test func keepsTimeInTheBudgetForTheReruns() throws {
-        // 60 s; the best two re-run twice each, two at a time: two rounds of a complete trial's mean time.
+        // 60 s; the best two re-run twice each, two at a time.
         let plan = try Self.plan(budget: #"{"seconds": 60}"#)
         #expect(plan.parallel == 2)
         // Nothing finished: trials start until the budget is spent.
-        #expect(!plan.searchOutOfTime(elapsed: 59.9, finished: [], complete: []))
-        #expect(plan.searchOutOfTime(elapsed: 60, finished: [], complete: []))
-        // Finished trials of 2, 4 and 6 s (mean 4), complete ones of 4 and 6 s (mean 5): 4 + 2 × 5 = 14 s kept.
-        let finished = [2.0, 4, 6]
-        let complete = [4.0, 6]
-        #expect(!plan.searchOutOfTime(elapsed: 45.9, finished: finished, complete: complete))
-        #expect(plan.searchOutOfTime(elapsed: 46, finished: finished, complete: complete))
+        #expect(!plan.searchOutOfTime(elapsed: 59.9, finished: [], leaders: []))
+        #expect(plan.searchOutOfTime(elapsed: 60, finished: [], leaders: []))
+        // Finished trials of 2, 4, 6 and 8 s (mean 5); the leaders took 6 and 8 s: 2 × (6 + 8) / 2 = 14 s for
+        // their re-runs, 5 + 14 = 19 s kept.
+        let finished = [2.0, 4, 6, 8]
+        let leaders = [6.0, 8]
+        #expect(!plan.searchOutOfTime(elapsed: 40.9, finished: finished, leaders: leaders))
+        #expect(plan.searchOutOfTime(elapsed: 41, finished: finished, leaders: leaders))
         // Without confirmation only the next trial's expected time; without `seconds`, never out of time.
         let unconfirmed = try StudyPlan(
             document: try JSONValue.parse(
@@ -89,13 +90,14 @@ import Testing
                  "space": {"head.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": true}},
                  "objective": {"metric": "validation_accuracy", "direction": "maximize"}}
                 """#))
-        #expect(!unconfirmed.searchOutOfTime(elapsed: 55.9, finished: finished, complete: complete))
-        #expect(unconfirmed.searchOutOfTime(elapsed: 56, finished: finished, complete: complete))
-        #expect(!(try Self.plan()).searchOutOfTime(elapsed: 1e9, finished: finished, complete: complete))
-        // Five re-runs, two at a time, take three rounds: 4 + 3 × 5 = 19 s kept.
-        let odd = try Self.plan(#"{"top": 5, "repeats": 1, "seed": "head.seed"}"#, budget: #"{"seconds": 60}"#)
-        #expect(!odd.searchOutOfTime(elapsed: 40.9, finished: finished, complete: complete))
-        #expect(odd.searchOutOfTime(elapsed: 41, finished: finished, complete: complete))
+        #expect(!unconfirmed.searchOutOfTime(elapsed: 54.9, finished: finished, leaders: leaders))
+        #expect(unconfirmed.searchOutOfTime(elapsed: 55, finished: finished, leaders: leaders))
+        #expect(!(try Self.plan()).searchOutOfTime(elapsed: 1e9, finished: finished, leaders: leaders))
+        // One re-run each of three leaders, three at a time: (2 + 4 + 9) / 3 = 5 s, 5 + 5 = 10 s kept.
+        let wide = try Self.plan(
+            #"{"top": 3, "repeats": 1, "seed": "head.seed"}"#, budget: #"{"seconds": 60}"#, parallel: 3)
+        #expect(!wide.searchOutOfTime(elapsed: 49.9, finished: finished, leaders: [2, 4, 9]))
+        #expect(wide.searchOutOfTime(elapsed: 50, finished: finished, leaders: [2, 4, 9]))
     }
 
     @Test func refusesConfirmationsItCannotRun() {
