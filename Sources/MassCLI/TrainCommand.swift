@@ -87,7 +87,8 @@ struct TrainCommand: ParsableCommand {
         } catch { throw ValidationError("dataset: \(error)") }
         guard dataset.labels.count >= 2 else { throw ValidationError("dataset: needs at least two labels") }
         let split = Sampling.split(
-            dataset.examples.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
+            dataset.examples.count, validation: config.validationShare, test: config.testShare, seed: config.seed,
+            fold: config.fold)
         log(
             "dataset: \(dataset.examples.count) examples, labels \(dataset.labels); split \(split.train.count) / \(split.validation.count) / \(split.test.count)"
         )
@@ -153,7 +154,8 @@ struct TrainCommand: ParsableCommand {
                 let test = try ImageDataset(
                     idxImages: file("t10k-images-idx3-ubyte.gz"), labels: file("t10k-labels-idx1-ubyte.gz"),
                     classes: names.count)
-                let held = Sampling.split(train.count, validation: config.validationShare, test: 0, seed: config.seed)
+                let held = Sampling.split(
+                    train.count, validation: config.validationShare, test: 0, seed: config.seed, fold: config.fold)
                 data = ImageData(
                     train: train, test: test, parts: (held.train, held.validation, Array(0..<test.count)),
                     names: names, hashed: file("train-images-idx3-ubyte.gz"), separateTest: true)
@@ -164,7 +166,8 @@ struct TrainCommand: ParsableCommand {
                 data = ImageData(
                     train: train, test: train,
                     parts: Sampling.split(
-                        train.count, validation: config.validationShare, test: config.testShare, seed: config.seed),
+                        train.count, validation: config.validationShare, test: config.testShare, seed: config.seed,
+                        fold: config.fold),
                     names: config.dataset.labels ?? Self.classFolders(folder), hashed: folder, separateTest: false)
             }
         } catch { throw ValidationError("dataset: \(error)") }
@@ -200,7 +203,7 @@ struct TrainCommand: ParsableCommand {
                 evaluated: printer.epoch)
         } catch { throw ValidationError("training: \(error.message)") }
         let seconds = Date().timeIntervalSince(started)
-        let (_, testAccuracy) = ImageTraining(settings).evaluate(model, data: test, indices: parts.test)
+        let testAccuracy = ImageTraining(settings).evaluate(model, data: test, indices: parts.test).accuracy
         let hash = try Self.hash(data.hashed)
         let run = Run(
             config: config, out: out, checkpoints: checkpoints, labelNames: names, split: parts, datasetHash: hash)
@@ -351,12 +354,18 @@ struct TrainCommand: ParsableCommand {
             "best_epoch": bestEpoch, "validation_\(metric)": validationAccuracy, "test_\(metric)": testAccuracy,
             "seconds": seconds,
             "epochs": epochs.map {
-                [
+                var epoch: [String: Any] = [
                     "epoch": $0.epoch, "train_loss": $0.trainLoss, "validation_loss": $0.validationLoss,
                     "validation_\(metric)": $0.validationAccuracy,
-                ] as [String: Any]
+                ]
+                if let halves = $0.validationHalves { epoch["validation_\(metric)_halves"] = halves }
+                return epoch
             },
         ]
+        // The epoch choice checked on the validation part's halves (ValidationHalves), where the task measures them.
+        let halves = epochs.compactMap(\.validationHalves)
+        let crossed = halves.count == epochs.count ? ValidationHalves.crossed(halves) : nil
+        if let crossed { metrics["crossed_validation_\(metric)"] = crossed }
         metrics.merge(extra) { $1 }
         try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys]).write(
             to: out.appendingPathComponent("metrics.json"))
@@ -376,10 +385,11 @@ struct TrainCommand: ParsableCommand {
             [.init(name: "validation", values: epochs.map(\.validationAccuracy))], title: metric,
             yLabel: "validation \(metric)")
         try PlotFiles.write(svg: curve, to: out.appendingPathComponent(metric))
-        let summary: [String: Any] = [
+        var summary: [String: Any] = [
             "output": out.path, "best_epoch": bestEpoch, "validation_\(metric)": validationAccuracy,
             "test_\(metric)": testAccuracy, "test_examples": split.test.count,
         ]
+        if let crossed { summary["crossed_validation_\(metric)"] = crossed }
         print(
             String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self)
         )

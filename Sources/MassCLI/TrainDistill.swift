@@ -46,7 +46,8 @@ extension TrainCommand {
             throw ValidationError("dataset: \(error)")
         }
         var split = Sampling.split(
-            texts.count, validation: config.validationShare, test: config.testShare, seed: config.seed)
+            texts.count, validation: config.validationShare, test: config.testShare, seed: config.seed,
+            fold: config.fold)
         guard !split.train.isEmpty, !split.validation.isEmpty else {
             throw ValidationError(
                 "dataset: \(texts.count) texts are too few for a training and a validation part")

@@ -64,12 +64,16 @@ public struct HeadTraining: Sendable {
         public var trainLoss: Double
         public var validationLoss: Double
         public var validationAccuracy: Double
+        /// The accuracy on the validation part's two halves (`ValidationHalves`), for the classification tasks
+        /// that measure them.
+        public var validationHalves: [Double]? = nil
 
         enum CodingKeys: String, CodingKey {
             case epoch
             case trainLoss = "train_loss"
             case validationLoss = "validation_loss"
             case validationAccuracy = "validation_accuracy"
+            case validationHalves = "validation_accuracy_halves"
         }
     }
 
@@ -125,19 +129,20 @@ public struct HeadTraining: Sendable {
             }
             return x
         }
-        func evaluate(_ indices: [Int]) -> (loss: Double, accuracy: Double) {
+        func evaluate(_ indices: [Int]) -> (loss: Double, accuracy: Double, halves: [Double]?) {
             var loss = 0.0
-            var correct = 0
+            var correct: [Bool] = []
             for start in stride(from: 0, to: indices.count, by: 1024) {
                 let chunk = Array(indices[start..<min(start + 1024, indices.count)])
                 let logits = forward(chunk)
                 loss += Double(Loss.crossEntropy(logits, labels: chunk.map { labels[$0] }).scalar) * Double(chunk.count)
                 for (r, i) in chunk.enumerated() {
                     let row = logits.value[(r * classes)..<((r + 1) * classes)]
-                    if row.firstIndex(of: row.max()!)! - r * classes == labels[i] { correct += 1 }
+                    correct.append(row.firstIndex(of: row.max()!)! - r * classes == labels[i])
                 }
             }
-            return (loss / Double(indices.count), Double(correct) / Double(indices.count))
+            let right = Double(correct.filter { $0 }.count)
+            return (loss / Double(indices.count), right / Double(indices.count), ValidationHalves.accuracies(correct))
         }
         let byLoss = settings.monitor == "validation_loss"
         var stopping = EarlyStopping(patience: settings.patience, higherIsBetter: !byLoss)
@@ -159,10 +164,10 @@ public struct HeadTraining: Sendable {
                 loss.backward()
                 optimizer.step()
             }
-            let (validationLoss, accuracy) = evaluate(validation)
+            let (validationLoss, accuracy, halves) = evaluate(validation)
             let record = Epoch(
                 epoch: epoch, trainLoss: total / Double(order.count), validationLoss: validationLoss,
-                validationAccuracy: accuracy)
+                validationAccuracy: accuracy, validationHalves: halves)
             history.append(record)
             progress(record)
             if stopping.record(byLoss ? validationLoss : accuracy, tieBreak: byLoss ? nil : validationLoss) {

@@ -106,10 +106,10 @@ public struct ImageTraining: Sendable {
                 lossSum += Double(lossValue) * Double(batch.count)
                 progress(FineTuning.Step(epoch: epoch, step: step, totalSteps: totalSteps, loss: Double(lossValue)))
             }
-            let (validationLoss, accuracy) = evaluate(model, data: data, indices: validation)
+            let (validationLoss, accuracy, halves) = evaluate(model, data: data, indices: validation)
             let record = HeadTraining.Epoch(
                 epoch: epoch, trainLoss: lossSum / Double(train.count), validationLoss: validationLoss,
-                validationAccuracy: accuracy)
+                validationAccuracy: accuracy, validationHalves: halves)
             history.append(record)
             evaluated(record)
             if stopping.record(accuracy, tieBreak: validationLoss) { best = parameters.map(\.value) }
@@ -119,12 +119,14 @@ public struct ImageTraining: Sendable {
         return FineTuning.Result(epochs: history, bestEpoch: stopping.bestEvaluation + 1)
     }
 
-    /// Mean cross-entropy and accuracy on `indices`, without dropout.
-    public func evaluate(_ model: ConvNet, data: ImageDataset, indices: [Int]) -> (loss: Double, accuracy: Double) {
-        guard !indices.isEmpty else { return (0, 0) }
+    /// Mean cross-entropy, accuracy and the halves' accuracies (`ValidationHalves`) on `indices`, without dropout.
+    public func evaluate(_ model: ConvNet, data: ImageDataset, indices: [Int]) -> (
+        loss: Double, accuracy: Double, halves: [Double]?
+    ) {
+        guard !indices.isEmpty else { return (0, 0, nil) }
         var generator = SeededGenerator(seed: 0)
         var loss = 0.0
-        var correct = 0
+        var correct: [Bool] = []
         for start in stride(from: 0, to: indices.count, by: 256) {
             let chunk = Array(indices[start..<min(start + 256, indices.count)])
             let (pixels, labels) = data.batch(chunk)
@@ -132,9 +134,10 @@ public struct ImageTraining: Sendable {
             loss += Double(Loss.crossEntropy(logits, labels: labels).scalar) * Double(chunk.count)
             for (r, label) in labels.enumerated() {
                 let row = logits.value[(r * model.classes)..<((r + 1) * model.classes)]
-                if row.firstIndex(of: row.max()!)! - row.startIndex == label { correct += 1 }
+                correct.append(row.firstIndex(of: row.max()!)! - row.startIndex == label)
             }
         }
-        return (loss / Double(indices.count), Double(correct) / Double(indices.count))
+        let right = Double(correct.filter { $0 }.count)
+        return (loss / Double(indices.count), right / Double(indices.count), ValidationHalves.accuracies(correct))
     }
 }

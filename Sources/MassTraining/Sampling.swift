@@ -14,14 +14,20 @@ public enum Sampling {
     }
 
     /// Indices of 0..<count split into train, validation and test by the given fractions of a seeded shuffle
-    /// (validation and test rounded down; train takes the rest). Each part keeps the shuffled order.
-    public static func split(_ count: Int, validation: Double, test: Double = 0, seed: UInt64) -> (
+    /// (validation and test rounded down; train takes the rest). Each part keeps the shuffled order. The test part
+    /// comes first, then the validation part is block `fold` of what follows (0: the first), so other folds hold
+    /// other validation examples and the very same test part.
+    public static func split(_ count: Int, validation: Double, test: Double = 0, seed: UInt64, fold: Int = 0) -> (
         train: [Int], validation: [Int], test: [Int]
     ) {
         precondition(validation >= 0 && test >= 0 && validation + test < 1, "split: fractions must leave a train part")
+        precondition(fold >= 0 && Double(fold + 1) * validation + test <= 1 + 1e-9, "split: fold past the data")
         let order = shuffled(count, seed: seed)
         let (v, t) = (Int(Double(count) * validation), Int(Double(count) * test))
-        return (Array(order[(v + t)...]), Array(order[t..<(t + v)]), Array(order[0..<t]))
+        let start = t + fold * v
+        return (
+            Array(order[t..<start] + order[(start + v)...]), Array(order[start..<(start + v)]), Array(order[0..<t])
+        )
     }
 
     /// Batches of `size` examples for one epoch: shuffled by `seed`, then within windows of `size · 50` examples

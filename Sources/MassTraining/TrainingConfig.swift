@@ -61,6 +61,19 @@ public struct TrainingConfig: Codable, Sendable {
         public var validation: Double?
         public var test: Double?
         public var seed: UInt64?
+        /// Which block of the shuffled non-test examples is the validation part (default 0; the test part stays).
+        public var fold: Int?
+
+        enum CodingKeys: String, CodingKey { case validation, test, seed, fold }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(validation, forKey: .validation)
+            try container.encodeIfPresent(test, forKey: .test)
+            try container.encodeIfPresent(seed, forKey: .seed)
+            // Always written, so a study can vary it from its default (`confirm.seed`: "split.fold").
+            try container.encode(fold ?? 0, forKey: .fold)
+        }
     }
 
     /// What a job does with its model when it succeeds: registers it as the next version of `model`, and moves
@@ -120,6 +133,7 @@ public struct TrainingConfig: Codable, Sendable {
     public var validationShare: Double { split?.validation ?? 0.1 }
     public var testShare: Double { split?.test ?? 0.2 }
     public var seed: UInt64 { split?.seed ?? 42 }
+    public var fold: Int { split?.fold ?? 0 }
     public var headSettings: HeadTraining.Settings { head ?? HeadTraining.Settings() }
     public var fineTuningSettings: FineTuning.Settings { finetune ?? FineTuning.Settings() }
     public var imageSettings: ImageTraining.Settings { images ?? ImageTraining.Settings() }
@@ -189,6 +203,12 @@ public struct TrainingConfig: Codable, Sendable {
         }
         guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
             throw TrainingError(.badConfig, "split: validation must be > 0 and validation + test < 1")
+        }
+        let folds = Int((1 - testShare) / validationShare + 1e-9)
+        guard (0..<folds).contains(fold) else {
+            throw TrainingError(
+                .badConfig,
+                "'split.fold' must be from 0 to \(folds - 1) (the validation part's blocks outside the test part)")
         }
         guard dataset.pair == nil else {
             throw TrainingError(.badConfig, "dataset.pair: a head on sentence embeddings takes single texts")

@@ -79,6 +79,22 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metrics.json")))
                 as? [String: Any])
         #expect((metrics["epochs"] as? [Any])?.isEmpty == false)
+        // Each epoch's validation halves (4 texts each) average to its accuracy; the crossed accuracy picks the
+        // epoch on one half (ties: the mean over them) and scores it on the other.
+        let epochs = try #require(metrics["epochs"] as? [[String: Any]])
+        let halves = epochs.compactMap { $0["validation_accuracy_halves"] as? [Double] }
+        #expect(halves.count == epochs.count && halves.allSatisfy { $0.count == 2 })
+        for (epoch, pair) in zip(epochs, halves) {
+            #expect(abs((pair[0] + pair[1]) / 2 - ((epoch["validation_accuracy"] as? Double) ?? -1)) < 1e-12)
+        }
+        let crossed = [(0, 1), (1, 0)].map { pick, score in
+            let tied = halves.filter { $0[pick] == halves.map { $0[pick] }.max() }
+            return tied.map { $0[score] }.reduce(0, +) / Double(tied.count)
+        }
+        let reported = try #require(summary["crossed_validation_accuracy"] as? Double)
+        #expect(
+            abs(reported - (crossed[0] + crossed[1]) / 2) < 1e-12
+                && metrics["crossed_validation_accuracy"] as? Double == reported)
         #expect(metrics["dataset_sha256"] as? String == (try ExternalTools.sha256sum(data)))
         for chart in ["loss.svg", "accuracy.svg"] {
             let svg = try String(contentsOf: out.appendingPathComponent(chart), encoding: .utf8)
@@ -514,6 +530,13 @@ import Testing
                 "'learning_rate' must be positive"))
         #expect(
             try failure(try config(dir, dataset: data.path, head: #"{"monitor": "test"}"#)).contains("'monitor'"))
+        // Validation 0.1 and test 0.2 leave eight validation blocks: folds 0 to 7.
+        let folded = try config(dir, dataset: data.path)
+        try Data(
+            String(decoding: try Data(contentsOf: URL(fileURLWithPath: folded)), as: UTF8.self)
+                .replacingOccurrences(of: #""seed": 7}"#, with: #""seed": 7, "fold": 8}"#).utf8
+        ).write(to: URL(fileURLWithPath: folded))
+        #expect(try failure(folded).contains("'split.fold' must be from 0 to 7"))
         let missing = dir.appendingPathComponent("missing.json")
         try Data(#"{"task": "text-classification-head", "dataset": {"path": "x"}, "output": "o"}"#.utf8).write(
             to: missing)

@@ -22,6 +22,13 @@ import Testing
         let split = Sampling.split(100, validation: 0.15, test: 0.1, seed: 7)
         #expect(split.train.count == 75 && split.validation.count == 15 && split.test.count == 10)
         #expect(Set(split.train + split.validation + split.test) == Set(0..<100))
+        // Another fold: the same test part, the next 15 shuffled examples as validation, the rest (fold 0's
+        // validation among them) as train, in the shuffled order.
+        let fold = Sampling.split(100, validation: 0.15, test: 0.1, seed: 7, fold: 2)
+        #expect(fold.test == split.test && fold.validation == Array(order[40..<55]))
+        #expect(
+            fold.train == Array(order[10..<40] + order[55...])
+                && Sampling.split(100, validation: 0.15, test: 0.1, seed: 7, fold: 0) == split)
         // Lengths 0..<1000 in batches of 8: every index once, and little padding in each batch.
         let lengths = (0..<1000).map { ($0 * 7919) % 1000 }
         let batches = Sampling.batchesByLength(Array(0..<1000), lengths: { lengths[$0] }, size: 8, seed: 3)
@@ -122,6 +129,24 @@ import Testing
         }
         #expect(tied == [true, true, false, false, true] && saturated.bestEvaluation == 4)
         #expect(saturated.best == 1.0 && saturated.bestTieBreak == 0.009 && !saturated.shouldStop)
+    }
+
+    /// The crossed accuracy: the epoch picked on one half of the validation part, scored on the other.
+    @Test func crossedAccuracyPicksTheEpochOnTheOtherHalf() throws {
+        // Positions 0, 2, 4 are the even half, 1, 3 the odd one.
+        #expect(ValidationHalves.accuracies([true, false, true, true, false]) == [2.0 / 3, 0.5])
+        #expect(ValidationHalves.accuracies([true]) == nil)
+        // A run whose accuracy swings: epoch 2 is best on the even half (0.9) but 0.5 on the odd one; the odd half
+        // picks epoch 3 (0.8), 0.7 on the even half. Crossed: (0.5 + 0.7) / 2, below the best epoch's 0.7.
+        let swinging = [[0.6, 0.6], [0.9, 0.5], [0.7, 0.8]]
+        #expect(abs(try #require(ValidationHalves.crossed(swinging)) - 0.6) < 1e-12)
+        // Ties on the picking half average the other half's accuracy over the tied epochs: the even half ties
+        // epochs 1 and 2 (0.8) for (0.6 + 0.7) / 2; the odd half picks epoch 3 (0.9), 0.5 on the even half.
+        let tied = [[0.8, 0.6], [0.8, 0.7], [0.5, 0.9]]
+        #expect(abs(try #require(ValidationHalves.crossed(tied)) - (0.65 + 0.5) / 2) < 1e-12)
+        // A steady run loses nothing.
+        #expect(ValidationHalves.crossed([[0.7, 0.7], [0.75, 0.75]]) == 0.75)
+        #expect(ValidationHalves.crossed([]) == nil && ValidationHalves.crossed([[0.5]]) == nil)
     }
 
     /// Writers racing for one file (a study's trials filling a shared cache) all succeed, and the file is one
