@@ -79,7 +79,10 @@ struct StudiesShow: AsyncParsableCommand {
         let metrics = plan.settings.allObjectives.map { "\($0.metric) (\($0.direction.rawValue))" }.joined(
             separator: ", ")
         lines.append("objective: \(metrics)")
-        let records = trials.map(StudyPlan.record)
+        if let metric = plan.settings.confirm?.metric {
+            lines.append("confirmed configurations ranked by \(metric) (each trial's last value)")
+        }
+        let records = trials.map(plan.record)
         let best = Set(plan.settings.best(records).map(\.number))
         lines.append(["trial", "state", "steps", "values", "params"].joined(separator: "\t"))
         for t in trials {
@@ -91,8 +94,11 @@ struct StudiesShow: AsyncParsableCommand {
         }
         for (trial, runs) in plan.settings.confirmed(records) {
             let mean = String(format: "%.4f", trial.values?.first ?? .nan)
+            let own = plan.settings.confirm?.metric.flatMap { name in
+                trial.confirmValue.map { " (\(name) " + String(format: "%.4f", $0) + ")" }
+            }
             lines.append(
-                "confirmed: trial \(trial.number)'s configuration, mean \(mean) over \(runs) runs"
+                "confirmed: trial \(trial.number)'s configuration, mean \(mean) over \(runs) runs" + (own ?? "")
                     + (best.contains(trial.number) ? " *" : ""))
         }
         handle.write(Data((lines.joined(separator: "\n") + "\n").utf8))

@@ -20,7 +20,7 @@ extension StudyPlan {
             return .end(.failed, "\(failed.count) trials failed and none completed\(last)")
         }
         let elapsed = now.timeIntervalSince1970 * 1000 - Double(study.createdAt)
-        let records = trials.map(Self.record)
+        let records = trials.map(record)
         let search = records.filter { !settings.isRerun($0) }
         // Each finished search trial's time in seconds, from queued to finished, by trial number.
         var seconds: [Int: Double] = [:]
@@ -35,7 +35,7 @@ extension StudyPlan {
                 leaders: leaders.compactMap { seconds[$0.number] })
         let outOfTrials = settings.budget.trials.map { search.count >= $0 } ?? false
         if outOfTime || outOfTrials {
-            if let rerun = nextRerun(records) {
+            if let rerun = nextRerun(records, elapsed: elapsed / 1000, seconds: seconds) {
                 guard let params = rerun, inFlight < parallel else { return .wait }
                 let config = try Self.apply(params, to: base)
                 return .trial(params: .object(params.mapValues(Self.json)), config: config)
@@ -54,7 +54,7 @@ extension StudyPlan {
         guard inFlight < parallel else { return .wait }
         let number = (trials.map(\.number).max() ?? -1) + 1
         let params = settings.makeSampler().sample(
-            settings.space, directions: settings.directions, trials: trials.map(Self.record), number: number)
+            settings.space, directions: settings.directions, trials: trials.map(record), number: number)
         let config = try Self.apply(params, to: base)
         return .trial(params: .object(params.mapValues(Self.json)), config: config)
     }
@@ -73,35 +73,45 @@ extension StudyPlan {
     }
 
     /// With `confirm`, once the search is over: the parameters of the next re-run to start (the best
-    /// configurations' seeds after the base one, best first), nil inside when the search still has trials in
-    /// flight (their values decide the best); nil when nothing is left to re-run.
-    public func nextRerun(_ records: [TrialRecord]) -> [String: TuningValue]?? {
+    /// configurations' first re-runs, best first, then their second ones, ...), nil inside when none can start now;
+    /// nil when nothing is left to re-run. Without a `seconds` budget the search's trials in flight decide the
+    /// best, so the re-runs wait for them. With one, no slot waits: the current best re-run at once, and a re-run
+    /// starts only when its configuration's own time (`seconds`, by search trial number) says it ends within the
+    /// budget, `elapsed` seconds into the study.
+    public func nextRerun(_ records: [TrialRecord], elapsed: Double = 0, seconds: [Int: Double] = [:])
+        -> [String: TuningValue]??
+    {
         guard let confirm = settings.confirm, let baseSeed else { return nil }
-        if records.contains(where: { !settings.isRerun($0) && ($0.state == .queued || $0.state == .running) }) {
-            return .some(nil)
+        let searching = records.contains {
+            !settings.isRerun($0) && ($0.state == .queued || $0.state == .running)
         }
+        let budget = settings.budget.seconds
+        if searching && budget == nil { return .some(nil) }
         let reruns = records.filter(settings.isRerun)
-        for trial in settings.ranked(records).prefix(confirm.count) {
-            let own = settings.configuration(trial)
-            for r in 1...confirm.runs {
-                let seed = TuningValue.int(baseSeed + r)
-                if !reruns.contains(where: { $0.params[confirm.seed] == seed && settings.configuration($0) == own }) {
-                    return .some(own.merging([confirm.seed: seed]) { $1 })
+        let leaders = settings.ranked(records).prefix(confirm.count)
+        for r in 1...confirm.runs {
+            let seed = TuningValue.int(baseSeed + r)
+            for trial in leaders {
+                let own = settings.configuration(trial)
+                if reruns.contains(where: { $0.params[confirm.seed] == seed && settings.configuration($0) == own }) {
+                    continue
                 }
+                if let budget, elapsed + (seconds[trial.number] ?? 0) > budget { continue }
+                return .some(own.merging([confirm.seed: seed]) { $1 })
             }
         }
-        return nil
+        return searching ? .some(nil) : nil
     }
 
     /// Whether trial `id`, which just reported `step`, stops, given the study's trials after its report (a
     /// confirmation's re-run never does).
     public func shouldPrune(trial id: Int, step: Int, trials: [StudyTrial]) -> Bool {
         guard let watched = settings.prunedOn, let trial = trials.first(where: { $0.id == id }) else { return false }
-        guard !settings.isRerun(Self.record(trial)) else { return false }
-        let records = trials.map(Self.record).filter { !settings.isRerun($0) }
+        guard !settings.isRerun(record(trial)) else { return false }
+        let records = trials.map(record).filter { !settings.isRerun($0) }
         let others = records.filter { $0.number != trial.number }
         return settings.makePruner(studyName: name).shouldPrune(
-            Self.record(trial), step: step, direction: watched.direction, others: others)
+            record(trial), step: step, direction: watched.direction, others: others)
     }
 
     /// Whether trial `number`'s report at `step` (its previous one at `earlier`, 0 for none) can stop it; false
@@ -114,13 +124,14 @@ extension StudyPlan {
     /// The objective values of a finished run from its summary (and its wall time as "seconds"); throws naming a
     /// metric the run does not report.
     public func objectiveValues(summary: JSONValue, seconds: Double) throws(TuningError) -> [Double] {
-        try settings.allObjectives.map { objective throws(TuningError) -> Double in
-            if objective.metric == "seconds" { return seconds }
-            if let value = summary[objective.metric]?.number { return value }
+        try settings.recordedMetrics.enumerated().map { index, metric throws(TuningError) -> Double in
+            if metric == "seconds" { return seconds }
+            if let value = summary[metric]?.number { return value }
             var keys: [String] = []
             if case .object(let fields) = summary { keys = fields.filter { $0.value.number != nil }.keys.sorted() }
+            let whose = index < settings.allObjectives.count ? "the objective's" : "the confirmation's"
             throw TuningError(
-                "the objective's metric '\(objective.metric)' is not in the run's summary (it has: \((keys + ["seconds"]).joined(separator: ", ")))"
+                "\(whose) metric '\(metric)' is not in the run's summary (it has: \((keys + ["seconds"]).joined(separator: ", ")))"
             )
         }
     }

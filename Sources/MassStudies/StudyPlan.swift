@@ -148,14 +148,17 @@ public struct StudyPlan: Sendable {
         }
     }
 
-    /// A stored trial as the sampler and the pruner see it.
-    public static func record(_ trial: StudyTrial) -> TrialRecord {
+    /// What the sampler and pruner see of a stored trial: its stored values split into the objectives' and, after
+    /// them, the confirmation's metric (`StudySettings.recordedMetrics`).
+    public func record(_ trial: StudyTrial) -> TrialRecord {
         var params: [String: TuningValue] = [:]
         if case .object(let fields) = trial.params {
-            for (key, value) in fields { params[key] = tuningValue(value) }
+            for (key, value) in fields { params[key] = Self.tuningValue(value) }
         }
+        let objectives = settings.allObjectives.count
         return TrialRecord(
             number: trial.number, params: params, state: TrialRecord.State(rawValue: trial.state) ?? .failed,
-            values: trial.values, reports: trial.reports)
+            values: trial.values.map { Array($0.prefix(objectives)) }, reports: trial.reports,
+            confirmValue: trial.values.flatMap { $0.count > objectives ? $0[objectives] : nil })
     }
 }

@@ -18,6 +18,8 @@ public struct StudySummary: Encodable, Sendable {
         public var params: JSONValue
         /// A confirmed configuration's runs (its trial and the re-runs that completed).
         public var runs: Int?
+        /// The confirmation's own metric, when it ranks by one: its name and mean over the runs.
+        public var confirmed: [String: Double]?
     }
 
     public init(_ study: Study, _ trials: [StudyTrial], plan: StudyPlan) {
@@ -26,11 +28,14 @@ public struct StudySummary: Encodable, Sendable {
         reason = study.reason
         counts = Dictionary(grouping: trials, by: \.state).mapValues(\.count)
         seconds = study.finishedAt.map { Double($0 - study.createdAt) / 1000 }
-        let records = trials.map(StudyPlan.record)
+        let records = trials.map(plan.record)
         let runs = Dictionary(plan.settings.confirmed(records).map { ($0.trial.number, $0.runs) }) { $1 }
+        let metric = plan.settings.confirm?.metric
         best = plan.settings.best(records).compactMap { record in
             trials.first { $0.number == record.number }.map {
-                Best(number: $0.number, values: record.values ?? [], params: $0.params, runs: runs[$0.number])
+                Best(
+                    number: $0.number, values: record.values ?? [], params: $0.params, runs: runs[$0.number],
+                    confirmed: metric.flatMap { name in record.confirmValue.map { [name: $0] } })
             }
         }
     }

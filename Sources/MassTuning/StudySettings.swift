@@ -86,13 +86,20 @@ public struct StudySettings: Sendable, Equatable, Codable {
         public var top: Int?
         /// How many more runs each, with the seeds after the base configuration's (default 2).
         public var repeats: Int?
-        /// The dotted path of the training configuration's seed ("head.seed").
+        /// The dotted path of the whole-number key each re-run varies (re-run r has the base's value plus r): a
+        /// training seed ("head.seed"), or the validation fold ("split.fold": other validation examples, the same
+        /// test part).
         public var seed: String
+        /// What ranks the confirmed configurations (the mean over their runs, in the objective's direction): a
+        /// metric of the runs' summaries, recorded with every trial (default: the objective). A metric that
+        /// estimates the objective with less luck in it (`crossed_validation_accuracy`) picks better.
+        public var metric: String?
 
-        public init(top: Int? = nil, repeats: Int? = nil, seed: String) {
+        public init(top: Int? = nil, repeats: Int? = nil, seed: String, metric: String? = nil) {
             self.top = top
             self.repeats = repeats
             self.seed = seed
+            self.metric = metric
         }
 
         public var count: Int { top ?? 3 }
@@ -136,6 +143,9 @@ public struct StudySettings: Sendable, Equatable, Codable {
 
     public var directions: [Direction] { allObjectives.map(\.direction) }
 
+    /// What every complete trial records: the objectives' values, then the confirmation's own metric if it has one.
+    public var recordedMetrics: [String] { allObjectives.map(\.metric) + (confirm?.metric.map { [$0] } ?? []) }
+
     /// The metric the pruner watches: `intermediate`, else the single objective.
     public var prunedOn: Objective? { intermediate ?? (allObjectives.count == 1 ? allObjectives[0] : nil) }
 
@@ -171,6 +181,7 @@ public struct StudySettings: Sendable, Equatable, Codable {
             guard space.parameters[confirm.seed] == nil else {
                 throw TuningError("'confirm.seed' '\(confirm.seed)' is a parameter of the search space")
             }
+            if let metric = confirm.metric, metric.isEmpty { throw TuningError("'confirm.metric' is empty") }
         }
         let samplerType = sampler?.type ?? "tpe"
         guard ["tpe", "random"].contains(samplerType) else {
@@ -247,18 +258,23 @@ public struct StudySettings: Sendable, Equatable, Codable {
         }
     }
 
-    /// The confirmed configurations: each search trial with complete re-runs, its `values` the mean over its own
-    /// run and theirs, with how many runs that mean holds.
+    /// The confirmed configurations: each search trial with complete re-runs, its `values` (and `confirmValue`) the
+    /// mean over its own run and theirs, with how many runs that mean holds.
     public func confirmed(_ trials: [TrialRecord]) -> [(trial: TrialRecord, runs: Int)] {
         let reruns = trials.filter { $0.state == .complete && $0.values?.count == 1 && isRerun($0) }
         guard !reruns.isEmpty else { return [] }
+        func mean(_ values: [Double?]) -> Double? {
+            let known = values.compactMap { $0 }
+            return known.count == values.count ? known.reduce(0, +) / Double(known.count) : nil
+        }
         return ranked(trials).compactMap { trial in
             let own = configuration(trial)
-            let values = [trial.values![0]] + reruns.filter { configuration($0) == own }.map { $0.values![0] }
-            guard values.count > 1 else { return nil }
-            var mean = trial
-            mean.values = [values.reduce(0, +) / Double(values.count)]
-            return (mean, values.count)
+            let runs = [trial] + reruns.filter { configuration($0) == own }
+            guard runs.count > 1 else { return nil }
+            var averaged = trial
+            averaged.values = mean(runs.map { $0.values![0] }).map { [$0] }
+            averaged.confirmValue = mean(runs.map(\.confirmValue))
+            return (averaged, runs.count)
         }
     }
 
@@ -266,10 +282,11 @@ public struct StudySettings: Sendable, Equatable, Codable {
     /// With confirmation re-runs, the search trial whose configuration has the best mean (its `values` that mean).
     public func best(_ trials: [TrialRecord]) -> [TrialRecord] {
         if let direction = directions.first, directions.count == 1 {
-            let means = confirmed(trials).map(\.trial)
-            if let top = means.min(by: {
-                (direction.loss($0.values![0]), $0.number) < (direction.loss($1.values![0]), $1.number)
-            }) {
+            // By the confirmation's metric when it has one (a run without it ranks last).
+            func key(_ t: TrialRecord) -> Double {
+                confirm?.metric == nil ? direction.loss(t.values![0]) : t.confirmValue.map(direction.loss) ?? .infinity
+            }
+            if let top = confirmed(trials).map(\.trial).min(by: { (key($0), $0.number) < (key($1), $1.number) }) {
                 return [top]
             }
         }

@@ -23,15 +23,19 @@ public struct TrialRecord: Sendable, Equatable {
     /// One per objective; set when complete.
     public var values: [Double]?
     public var reports: [Int: Double]
+    /// The confirmation's own metric (`StudySettings.Confirm.metric`), when the study ranks by one.
+    public var confirmValue: Double?
 
     public init(
-        number: Int, params: [String: TuningValue], state: State, values: [Double]? = nil, reports: [Int: Double] = [:]
+        number: Int, params: [String: TuningValue], state: State, values: [Double]? = nil, reports: [Int: Double] = [:],
+        confirmValue: Double? = nil
     ) {
         self.number = number
         self.params = params
         self.state = state
         self.values = values
         self.reports = reports
+        self.confirmValue = confirmValue
     }
 
     /// The last reported step, if any.
