@@ -21,7 +21,7 @@ public enum Sampling {
         train: [Int], validation: [Int], test: [Int]
     ) {
         precondition(validation >= 0 && test >= 0 && validation + test < 1, "split: fractions must leave a train part")
-        precondition(fold >= 0 && Double(fold + 1) * validation + test <= 1 + 1e-9, "split: fold past the data")
+        precondition((0..<folds(validation: validation, test: test)).contains(fold), "split: fold past the data")
         let order = shuffled(count, seed: seed)
         let (v, t) = (Int(Double(count) * validation), Int(Double(count) * test))
         let start = t + fold * v
@@ -29,6 +29,10 @@ public enum Sampling {
             Array(order[t..<start] + order[(start + v)...]), Array(order[start..<(start + v)]), Array(order[0..<t])
         )
     }
+
+    /// How many validation blocks of fraction `validation` fit beside a test part of fraction `test` (the folds
+    /// `split` takes: 0 to this minus 1).
+    public static func folds(validation: Double, test: Double) -> Int { Int((1 - test) / validation + 1e-9) }
 
     /// Batches of `size` examples for one epoch: shuffled by `seed`, then within windows of `size · 50` examples
     /// sorted by length so a batch pads little, and the batches themselves shuffled (so lengths do not rise

@@ -204,7 +204,7 @@ public struct TrainingConfig: Codable, Sendable {
         guard validationShare > 0, testShare >= 0, validationShare + testShare < 1 else {
             throw TrainingError(.badConfig, "split: validation must be > 0 and validation + test < 1")
         }
-        let folds = Int((1 - testShare) / validationShare + 1e-9)
+        let folds = Sampling.folds(validation: validationShare, test: testShare)
         guard (0..<folds).contains(fold) else {
             throw TrainingError(
                 .badConfig,

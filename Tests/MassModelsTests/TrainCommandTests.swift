@@ -79,21 +79,17 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metrics.json")))
                 as? [String: Any])
         #expect((metrics["epochs"] as? [Any])?.isEmpty == false)
-        // Each epoch's validation halves (4 texts each) average to its accuracy; the crossed accuracy picks the
-        // epoch on one half (ties: the mean over them) and scores it on the other.
+        // Each epoch's validation halves (4 texts each) average to its accuracy; the summary's crossed accuracy is
+        // the one of those halves (ValidationHalves, tested with known values in TrainingToolsTests).
         let epochs = try #require(metrics["epochs"] as? [[String: Any]])
         let halves = epochs.compactMap { $0["validation_accuracy_halves"] as? [Double] }
         #expect(halves.count == epochs.count && halves.allSatisfy { $0.count == 2 })
         for (epoch, pair) in zip(epochs, halves) {
             #expect(abs((pair[0] + pair[1]) / 2 - ((epoch["validation_accuracy"] as? Double) ?? -1)) < 1e-12)
         }
-        let crossed = [(0, 1), (1, 0)].map { pick, score in
-            let tied = halves.filter { $0[pick] == halves.map { $0[pick] }.max() }
-            return tied.map { $0[score] }.reduce(0, +) / Double(tied.count)
-        }
         let reported = try #require(summary["crossed_validation_accuracy"] as? Double)
         #expect(
-            abs(reported - (crossed[0] + crossed[1]) / 2) < 1e-12
+            reported == ValidationHalves.crossed(halves)
                 && metrics["crossed_validation_accuracy"] as? Double == reported)
         #expect(metrics["dataset_sha256"] as? String == (try ExternalTools.sha256sum(data)))
         for chart in ["loss.svg", "accuracy.svg"] {
