@@ -64,12 +64,14 @@ extension StudyPlan {
     /// a trial starts only when it is expected to end within the budget (the finished trials' mean time; pruned
     /// ones count, as a new trial may be pruned too), leaving the re-runs their expected time: each leader's own
     /// time `repeats` times, `parallel` at a time (the leaders are often the slowest configurations, so a mean
-    /// over all trials would fall short). Before any trial finishes, trials start until the budget is spent.
+    /// over all trials would fall short), but never more time than the search has had so far: slow first leaders
+    /// would otherwise stop a search that has barely started (the re-runs that do not fit are left out). Before any
+    /// trial finishes, trials start until the budget is spent.
     public func searchOutOfTime(elapsed: Double, finished: [Double], leaders: [Double]) -> Bool {
         guard let budget = settings.budget.seconds else { return false }
         let next = finished.isEmpty ? 0 : finished.reduce(0, +) / Double(finished.count)
         let reruns = settings.confirm.map { Double($0.runs) * leaders.reduce(0, +) / Double(parallel) } ?? 0
-        return elapsed + next + reruns >= budget
+        return elapsed + next + min(reruns, elapsed) >= budget
     }
 
     /// With `confirm`, once the search is over: the parameters of the next re-run to start (the best
